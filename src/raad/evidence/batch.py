@@ -1,0 +1,284 @@
+"""Many independent random-effects meta-analyses in one vectorised call.
+
+``rma_batch`` fits the intercept-only model of ``rma`` to every group at once: all sums are
+per-group segment sums (``numpy.bincount``) over the flat data, and the iterative estimators
+(REML, ML, EB by Fisher scoring; PM by Newton's method on the generalised Q) iterate all
+groups together, each group stopping at its own convergence. For an intercept-only model the
+P-matrix quantities have closed forms; with ``P = W - w w'/sum(w)``:
+``sum_ij P_ij^2 a_i b_j = sum w^2 a b - 2 sum w^3 a b / sum w + (sum w^2 a)(sum w^2 b)/(sum w)^2``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import ConvergenceError, EvidenceInputError, as_float_array, same_length
+from .inputs import column, normalise_level, normalise_test
+from .tau2 import Control, normalise_method, solve_score
+
+COLUMNS = ("k", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "tau2",
+           "se_tau2", "i2", "h2", "qe", "qep", "iterations")
+
+
+@dataclass(frozen=True)
+class _Groups:
+    idx: np.ndarray  # group index of each row
+    n: int
+    k: np.ndarray  # studies per group (float)
+
+    def sum(self, x: np.ndarray) -> np.ndarray:
+        return np.bincount(self.idx, weights=x, minlength=self.n)
+
+    def spread(self, g: np.ndarray) -> np.ndarray:
+        return g[self.idx]
+
+
+def rma_batch(
+    yi: Any,
+    vi: Any,
+    group: Any,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95,
+    data: pd.DataFrame | None = None,
+    control: Control | dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Fit one model without moderators per ``group``; one row per group (sorted by group).
+
+    Gives the same numbers as ``rma(yi[g], vi[g], method=..., test=...)`` for every group g.
+    """
+    m = normalise_method(method)
+    t = normalise_test(test)
+    lv = normalise_level(level)
+    ctl = Control.coerce(control)
+    y = as_float_array("yi", column(data, "yi", yi))
+    v = as_float_array("vi", column(data, "vi", vi))
+    g_raw = np.asarray(column(data, "group", group))
+    if g_raw.ndim != 1:
+        raise EvidenceInputError("group", f"array of shape {g_raw.shape}", "a 1-D sequence of labels")
+    same_length(yi=y, vi=v, group=g_raw)
+    if len(y) == 0:
+        raise EvidenceInputError("yi", [], "at least one study")
+    if np.any(v <= 0):
+        bad = np.flatnonzero(v <= 0).tolist()[:10]
+        raise EvidenceInputError("vi", f"non-positive value(s) at position(s) {bad}", "values > 0")
+    try:
+        labels, idx = np.unique(g_raw, return_inverse=True)
+    except TypeError:
+        raise EvidenceInputError("group", "labels of mixed types", "labels of one type") from None
+    G = _Groups(idx=idx, n=len(labels), k=np.bincount(idx, minlength=len(labels)).astype(float))
+    need = 1 if (m == "FE" and t == "z") else 2
+    small = G.k < need
+    if np.any(small):
+        names = labels[small].tolist()[:10]
+        raise EvidenceInputError(
+            "group", f"group(s) {names} with fewer than {need} studies",
+            f"at least {need} studies per group for method={m!r}, test={t!r}",
+        )
+
+    tau2, se_tau2, iters = _estimate_tau2(m, y, v, G, ctl)
+    k = G.k
+    w = 1.0 / (v + G.spread(tau2))
+    sw = G.sum(w)
+    mu = G.sum(w * y) / sw
+    se = np.sqrt(1.0 / sw)
+    alpha = 1 - lv / 100
+    if t == "z":
+        crit = np.full(G.n, stats.norm.isf(alpha / 2))
+    else:
+        if t in ("knha", "adhoc"):
+            rss = G.sum(w * (y - G.spread(mu)) ** 2)
+            s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - 1))
+            if t == "adhoc":
+                s2w = np.maximum(1.0, s2w)
+            se = se * np.sqrt(s2w)
+        crit = stats.t.isf(alpha / 2, k - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zval = mu / se
+    pval = 2 * stats.norm.sf(np.abs(zval)) if t == "z" else 2 * stats.t.sf(np.abs(zval), k - 1)
+
+    wf = 1.0 / v
+    swf = G.sum(wf)
+    mu_fe = G.sum(wf * y) / swf
+    qe = np.maximum(0.0, G.sum(wf * (y - G.spread(mu_fe)) ** 2))
+    qep = np.where(k > 1, stats.chi2.sf(qe, np.maximum(k - 1, 1)), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vt = (k - 1) / (swf - G.sum(wf**2) / swf)
+        if m == "FE":
+            i2 = np.where(qe > 0, np.maximum(0.0, 100 * (qe - (k - 1)) / qe), 0.0)
+            h2 = qe / (k - 1)
+        else:
+            i2 = 100 * tau2 / (vt + tau2)
+            h2 = tau2 / vt + 1
+    if m == "FE":
+        pi_lb = pi_ub = np.full(G.n, np.nan)
+    else:
+        half = crit * np.sqrt(se**2 + tau2)
+        pi_lb, pi_ub = mu - half, mu + half
+    out = pd.DataFrame(
+        {
+            "k": G.k.astype(int), "estimate": mu, "se": se, "zval": zval, "pval": pval,
+            "ci_lb": mu - crit * se, "ci_ub": mu + crit * se, "pi_lb": pi_lb, "pi_ub": pi_ub,
+            "tau2": tau2, "se_tau2": se_tau2, "i2": np.where(k > 1, i2, 0.0),
+            "h2": np.where(k > 1, h2, 1.0), "qe": np.where(k > 1, qe, 0.0), "qep": qep,
+            "iterations": iters,
+        },
+        index=pd.Index(labels, name="group"),
+    )
+    out.attrs.update(method=m, test=t, level=lv)
+    return out
+
+
+def _pp(G: _Groups, w: np.ndarray, a: np.ndarray, b: np.ndarray, sw: np.ndarray) -> np.ndarray:
+    """Per group ``sum_ij P_ij^2 a_i b_j`` for ``P = W - w w'/sum(w)``."""
+    return (G.sum(w**2 * a * b) - 2 * G.sum(w**3 * a * b) / sw
+            + G.sum(w**2 * a) * G.sum(w**2 * b) / sw**2)
+
+
+def _q_parts(G: _Groups, y: np.ndarray, v: np.ndarray, tau2: np.ndarray):
+    w = 1.0 / (v + G.spread(tau2))
+    sw = G.sum(w)
+    r = y - G.spread(G.sum(w * y) / sw)
+    return w, sw, r
+
+
+def _estimate_tau2(m: str, y: np.ndarray, v: np.ndarray, G: _Groups, ctl: Control):
+    k = G.k
+    zeros = np.zeros(G.n)
+    one = np.ones_like(v)
+    iters = np.zeros(G.n, dtype=int)
+    if m == "FE":
+        return zeros, np.full(G.n, np.nan), iters
+    # HE (also the start of Fisher scoring)
+    ybar = G.sum(y) / k
+    rss_u = G.sum((y - G.spread(ybar)) ** 2)
+    sv, sv2 = G.sum(v), G.sum(v**2)
+    he = (rss_u - (1 - 1 / k) * sv) / (k - 1)
+    if m == "HE":
+        tau2 = np.maximum(0.0, he)
+        trpv = (1 - 1 / k) * sv
+        tr_pvpv = (1 - 2 / k) * sv2 + sv**2 / k**2
+        se = np.sqrt((2 * tr_pvpv + 4 * tau2 * trpv + 2 * tau2**2 * (k - 1)) / (k - 1) ** 2)
+        return tau2, se, iters
+    if m in ("DL", "HS"):
+        w, sw, r = _q_parts(G, y, v, zeros)
+        q = G.sum(w * r**2)
+        trp = sw - G.sum(w**2) / sw
+        ppsum = _pp(G, w, one, one, sw)
+        if m == "DL":
+            tau2 = np.maximum(0.0, (q - (k - 1)) / trp)
+            se = np.sqrt((2 * (k - 1) + 4 * tau2 * trp + 2 * tau2**2 * ppsum) / trp**2)
+        else:
+            tau2 = np.maximum(0.0, (q - k) / sw)
+            se = np.sqrt((2 * (k - 1) + 4 * tau2 * trp + 2 * tau2**2 * ppsum) / sw**2)
+        return tau2, se, iters
+    if m == "SJ":
+        t0 = rss_u / k if ctl.tau2_init is None else np.full(G.n, float(ctl.tau2_init))
+        w, sw, r = _q_parts(G, y, v, t0)
+        tau2 = np.maximum(0.0, t0 * G.sum(w * r**2) / (k - 1))
+        se = np.sqrt(t0**2 / (k - 1) ** 2 * (2 * _pp(G, w, v, v, sw) + 4 * tau2 * _pp(G, w, one, v, sw)
+                                            + 2 * tau2**2 * _pp(G, w, one, one, sw)))
+        return tau2, se, iters
+    if m == "PM":
+        tau2, iters = _pm_newton(y, v, G, ctl)
+    else:
+        tau2, iters = _fisher_scoring(m, y, v, G, ctl, he)
+    w, sw, _ = _q_parts(G, y, v, tau2)
+    if m == "ML":
+        se = np.sqrt(2 / G.sum(w**2))
+    elif m == "REML":
+        se = np.sqrt(2 / _pp(G, w, one, one, sw))
+    else:  # EB, PM
+        se = np.sqrt(2 * k**2 / (k - 1)) / sw
+    return tau2, se, iters
+
+
+def _fisher_scoring(m: str, y, v, G: _Groups, ctl: Control, he: np.ndarray):
+    k = G.k
+    tau2 = np.maximum(0.0, he) if ctl.tau2_init is None else np.full(G.n, float(ctl.tau2_init))
+    active = np.ones(G.n, dtype=bool)
+    iters = np.zeros(G.n, dtype=int)
+    one = np.ones_like(v)
+    for _ in range(ctl.maxiter):
+        if not active.any():
+            break
+        iters += active
+        w, sw, r = _q_parts(G, y, v, tau2)
+        py2 = G.sum(w**2 * r**2)  # y'PPy
+        if m == "ML":
+            adj = (py2 - sw) / G.sum(w**2)
+        elif m == "REML":
+            trp = sw - G.sum(w**2) / sw
+            adj = (py2 - trp) / _pp(G, w, one, one, sw)
+        else:  # EB
+            adj = (G.sum(w * r**2) * k / (k - 1) - k) / sw
+        adj = np.where(active, adj * ctl.step_adj, 0.0)
+        neg = tau2 + adj < 0
+        while neg.any():
+            adj[neg] /= 2
+            neg = tau2 + adj < 0
+        new = tau2 + adj
+        change = np.abs(new - tau2)
+        tau2 = new
+        active &= change > ctl.threshold
+    if active.any():
+        if not ctl.fallback:
+            raise ConvergenceError(
+                m, ctl.maxiter, f"Fisher scoring did not converge in {int(active.sum())} group(s)")
+        # the rare groups where scoring cycles: solve their estimating equation one by one
+        for gi in np.flatnonzero(active):
+            rows = G.idx == gi
+            X = np.ones((int(rows.sum()), 1))
+            tau2[gi] = solve_score(m, y[rows], v[rows], X, ctl)
+    if m in ("ML", "REML") and ctl.ll0check:
+        reml = m == "REML"
+        worse = (_loglik(y, v, G, np.zeros(G.n), reml) - _loglik(y, v, G, tau2, reml) > ctl.tol) & (
+            tau2 > ctl.threshold)
+        if worse.any():
+            warnings.warn(f"method={m!r}: {int(worse.sum())} group(s) stopped at a local maximum; "
+                          "tau2 set to 0 there", RuntimeWarning, stacklevel=3)
+            tau2 = np.where(worse, 0.0, tau2)
+    return tau2, iters
+
+
+def _loglik(y, v, G: _Groups, tau2: np.ndarray, reml: bool) -> np.ndarray:
+    k = G.k
+    w, sw, r = _q_parts(G, y, v, tau2)
+    ll = -0.5 * G.sum(np.log(v + G.spread(tau2))) - 0.5 * G.sum(w * r**2)
+    if reml:
+        return ll - 0.5 * (k - 1) * math.log(2 * math.pi) + 0.5 * np.log(k) - 0.5 * np.log(sw)
+    return ll - 0.5 * k * math.log(2 * math.pi)
+
+
+def _pm_newton(y, v, G: _Groups, ctl: Control):
+    """Paule-Mandel root of ``Q(tau2) = k - 1`` for every group by Newton's method.
+
+    Q is decreasing and convex in tau2, so Newton's iterates from 0 rise monotonically to the
+    root (DerSimonian & Kacker 2007, doi:10.1016/j.cct.2006.04.004).
+    """
+    k = G.k
+    tau2 = np.zeros(G.n)
+    w, sw, r = _q_parts(G, y, v, tau2)
+    active = G.sum(w * r**2) > k - 1
+    iters = np.zeros(G.n, dtype=int)
+    for _ in range(ctl.maxiter):
+        if not active.any():
+            break
+        iters += active
+        w, sw, r = _q_parts(G, y, v, tau2)
+        q = G.sum(w * r**2)
+        dq = G.sum(w**2 * r**2)
+        step = np.where(active, (q - (k - 1)) / dq, 0.0)
+        tau2 = tau2 + step
+        active &= np.abs(step) > ctl.tol * np.maximum(1.0, tau2)
+    if active.any():
+        raise ConvergenceError("PM", ctl.maxiter, f"Newton's method did not converge in {int(active.sum())} group(s)")
+    return tau2, iters
