@@ -24,13 +24,28 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-ESCALC_ARGS = ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "m2i", "sd1i", "sd2i", "xi", "mi",
-               "ni", "ri", "pi")
+ESCALC_ARGS = (
+    "ai",
+    "bi",
+    "ci",
+    "di",
+    "n1i",
+    "n2i",
+    "m1i",
+    "m2i",
+    "sd1i",
+    "sd2i",
+    "xi",
+    "mi",
+    "ni",
+    "ri",
+    "pi",
+)
 SLAB_GUESSES = ("slab", "study", "author", "trial")
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -55,23 +70,34 @@ def main(
 
 @app.command()
 def meta(
-    file: Annotated[Path, typer.Argument(help="CSV with yi/vi columns or raw data (escalc names).")],
-    measure: Annotated[str | None, typer.Option(help="Effect size to compute from raw columns "
-                                                      "(SMD, MD, SMCC, SMCR, MC, RR, OR, RD, PLO, "
-                                                      "PR, ZCOR, COR).")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="CSV with yi/vi columns or raw data (escalc names).")
+    ],
+    measure: Annotated[
+        str | None,
+        typer.Option(
+            help="Effect size to compute from raw columns "
+            "(SMD, MD, SMCC, SMCR, MC, RR, OR, RD, PLO, "
+            "PR, ZCOR, COR)."
+        ),
+    ] = None,
     yi: Annotated[str, typer.Option(help="Column of effect sizes.")] = "yi",
     vi: Annotated[str, typer.Option(help="Column of sampling variances.")] = "vi",
-    method: Annotated[str, typer.Option(help="tau² estimator: FE DL REML ML PM HE SJ EB HS.")] = "REML",
+    method: Annotated[
+        str, typer.Option(help="tau² estimator: FE DL REML ML PM HE SJ EB HS.")
+    ] = "REML",
     test: Annotated[str, typer.Option(help="z or knha (Knapp-Hartung).")] = "z",
     level: Annotated[float, typer.Option(help="Confidence level in %.")] = 95,
-    mods: Annotated[str | None, typer.Option(help="Moderator formula, e.g. '~ ablat + year'.")] = None,
+    mods: Annotated[
+        str | None, typer.Option(help="Moderator formula, e.g. '~ ablat + year'.")
+    ] = None,
     slab: Annotated[str | None, typer.Option(help="Column of study labels.")] = None,
     forest: Annotated[Path | None, typer.Option(help="Write a forest plot (.svg or .png).")] = None,
     funnel: Annotated[Path | None, typer.Option(help="Write a funnel plot (.svg or .png).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Meta-analysis of a CSV file: prints the model table, prediction and heterogeneity CI."""
-    from raad.evidence import EvidenceInputError, rma
+    from raad.evidence import EvidenceInputError, report, rma
 
     frame = _read_csv(file)
     label_col = slab or next((c for c in SLAB_GUESSES if c in frame.columns), None)
@@ -89,8 +115,10 @@ def meta(
         else:
             for opt, col in (("--yi", yi), ("--vi", vi)):
                 if col not in frame.columns:
-                    _fail(f"{opt}: column {col!r} not in {list(frame.columns)}; "
-                          "give --measure to compute effect sizes from raw columns")
+                    _fail(
+                        f"{opt}: column {col!r} not in {list(frame.columns)}; "
+                        "give --measure to compute effect sizes from raw columns"
+                    )
             y, v = frame[yi].to_numpy(), frame[vi].to_numpy()
         res = rma(y, v, method=method, test=test, level=level, mods=mods, data=frame, slab=labels)
         pred = res.predict() if res.int_only else None
@@ -111,12 +139,13 @@ def meta(
         out["heterogeneity_ci"] = het.to_dict() if het else None
         sys.stdout.write(json.dumps(out, indent=2, default=_json_default) + "\n")
         return
-    console.print(str(res), highlight=False)
+    console.print(report.format_studies(res) + "\n", highlight=False, soft_wrap=True)
+    console.print(str(res), highlight=False, soft_wrap=True)
     if pred is not None:
         console.print("\nPooled effect with prediction interval:", highlight=False)
-        console.print(str(pred), highlight=False)
+        console.print(str(pred), highlight=False, soft_wrap=True)
     if het is not None:
-        console.print("\n" + str(het), highlight=False)
+        console.print("\n" + str(het), highlight=False, soft_wrap=True)
     for path in (forest, funnel):
         if path is not None:
             console.print(f"\nwrote {path}")
@@ -125,7 +154,9 @@ def meta(
 @app.command()
 def batch(
     file: Annotated[Path, typer.Argument(help="CSV with one row per study.")],
-    group: Annotated[str, typer.Option(help="Column naming the meta-analysis each row belongs to.")],
+    group: Annotated[
+        str, typer.Option(help="Column naming the meta-analysis each row belongs to.")
+    ],
     yi: Annotated[str, typer.Option(help="Column of effect sizes.")] = "yi",
     vi: Annotated[str, typer.Option(help="Column of sampling variances.")] = "vi",
     method: Annotated[str, typer.Option(help="tau² estimator.")] = "REML",
@@ -144,14 +175,28 @@ def batch(
             _fail(f"{opt}: column {col!r} not in {list(frame.columns)}")
     keys = pd.unique(frame[group])
     parts = []
-    with Progress(TextColumn("[bold]meta-analyses"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=not err.is_terminal) as bar:
+    with Progress(
+        TextColumn("[bold]meta-analyses"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=not err.is_terminal,
+    ) as bar:
         task = bar.add_task("fit", total=len(keys))
         for start in range(0, len(keys), chunk):
-            sel = frame[frame[group].isin(keys[start:start + chunk])]
+            sel = frame[frame[group].isin(keys[start : start + chunk])]
             try:
-                parts.append(rma_batch(sel[yi].to_numpy(), sel[vi].to_numpy(),
-                                       sel[group].to_numpy(), method=method, test=test, level=level))
+                parts.append(
+                    rma_batch(
+                        sel[yi].to_numpy(),
+                        sel[vi].to_numpy(),
+                        sel[group].to_numpy(),
+                        method=method,
+                        test=test,
+                        level=level,
+                    )
+                )
             except EvidenceInputError as exc:
                 _fail(str(exc))
             bar.advance(task, min(chunk, len(keys) - start))

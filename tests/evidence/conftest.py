@@ -29,7 +29,9 @@ def arr(x) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in a], dtype=float)
 
 
-def assert_close(actual, expected, *, rtol: float = 1e-6, atol: float = 1e-10, what: str = "") -> None:
+def assert_close(
+    actual, expected, *, rtol: float = 1e-6, atol: float = 1e-10, what: str = ""
+) -> None:
     """Relative agreement (the issue's criterion), with an absolute floor for values near 0."""
     a, e = np.atleast_1d(np.asarray(actual, dtype=float)), arr(expected)
     assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"

@@ -25,8 +25,14 @@ def fit(case):
     mods = np.array(case["mods"]) if case.get("mods") is not None else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return rma(case["yi"], case["vi"], method=case["method"], test=case["test"], mods=mods,
-                   level=case["level"])
+        return rma(
+            case["yi"],
+            case["vi"],
+            method=case["method"],
+            test=case["test"],
+            mods=mods,
+            level=case["level"],
+        )
 
 
 def test_fixture_provenance():
@@ -41,8 +47,14 @@ def test_model(case):
     r = fit(case)
     R = case["result"]
     assert r.k == R["k"] and r.p == R["p"]
-    for name, ours in [("beta", r.beta), ("se", r.se_beta), ("zval", r.zval_beta),
-                       ("pval", r.pval_beta), ("ci_lb", r.ci_lb_beta), ("ci_ub", r.ci_ub_beta)]:
+    for name, ours in [
+        ("beta", r.beta),
+        ("se", r.se_beta),
+        ("zval", r.zval_beta),
+        ("pval", r.pval_beta),
+        ("ci_lb", r.ci_lb_beta),
+        ("ci_ub", r.ci_ub_beta),
+    ]:
         assert_close(ours, R[name], rtol=RTOL, atol=1e-12, what=name)
     assert_close(r.tau2, R["tau2"], rtol=RTOL, atol=1e-10, what="tau2")
     if case["method"] != "FE":
@@ -84,8 +96,11 @@ def test_predict(case):
 
 def test_predict_newmods():
     nm = DATA["newmods"]
-    base = next(c for c in CASES if c["name"] == "bcg_mods_ablat" and c["method"] == "REML"
-                and c["test"] == "z")
+    base = next(
+        c
+        for c in CASES
+        if c["name"] == "bcg_mods_ablat" and c["method"] == "REML" and c["test"] == "z"
+    )
     pr = fit(base).predict(newmods=nm["newmods"])
     for name in ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
         assert_close(getattr(pr, name), nm[name], rtol=RTOL, what=name)
@@ -94,7 +109,9 @@ def test_predict_newmods():
 QP_CASES = [c for c in CASES if "tau2_ci" in c]
 
 
-@pytest.mark.parametrize("case", QP_CASES, ids=[f"{c['name']}-{c['method']}-{c['test']}" for c in QP_CASES])
+@pytest.mark.parametrize(
+    "case", QP_CASES, ids=[f"{c['name']}-{c['method']}-{c['test']}" for c in QP_CASES]
+)
 def test_tau2_ci_qprofile(case):
     ci = fit(case).tau2_ci()
     Q = case["tau2_ci"]
@@ -103,19 +120,28 @@ def test_tau2_ci_qprofile(case):
         # metafor stops its search at tau2.max and prints '>100'; raad finds the actual bound
         assert ci.tau2[2] > cap
         Q = {key: val[:2] for key, val in Q.items()}
-        ci = type(ci)(**{f: (getattr(ci, f)[:2] if f in Q else getattr(ci, f))
-                         for f in ci.__dataclass_fields__})
+        ci = type(ci)(
+            **{
+                f: (getattr(ci, f)[:2] if f in Q else getattr(ci, f))
+                for f in ci.__dataclass_fields__
+            }
+        )
     assert_close(ci.tau2, Q["tau2"], rtol=RTOL, atol=1e-10, what="tau2 CI")
     assert_close(ci.tau, Q["tau"], rtol=RTOL, atol=1e-6, what="tau CI")
     assert_close(ci.i2, Q["i2"], rtol=RTOL, atol=1e-8, what="I2 CI")
     assert_close(ci.h2, Q["h2"], rtol=RTOL, atol=1e-10, what="H2 CI")
 
 
-REG_CASES = [c for c in CASES if "regtest" in c and "error" not in c["regtest"]
-             and c["regtest"]["zval"] is not None]
+REG_CASES = [
+    c
+    for c in CASES
+    if "regtest" in c and "error" not in c["regtest"] and c["regtest"]["zval"] is not None
+]
 
 
-@pytest.mark.parametrize("case", REG_CASES, ids=[f"{c['name']}-{c['method']}-{c['test']}" for c in REG_CASES])
+@pytest.mark.parametrize(
+    "case", REG_CASES, ids=[f"{c['name']}-{c['method']}-{c['test']}" for c in REG_CASES]
+)
 def test_egger_regtest(case):
     rt = fit(case).egger()
     R = case["regtest"]
@@ -129,8 +155,11 @@ def test_egger_regtest(case):
 
 def test_classic_egger_lm():
     ce = DATA["classic_egger"]
-    case = next(c for c in CASES if c["name"] == "hackshaw_logor" and c["method"] == "FE"
-                and c["test"] == "z")
+    case = next(
+        c
+        for c in CASES
+        if c["name"] == "hackshaw_logor" and c["method"] == "FE" and c["test"] == "z"
+    )
     rt = fit(case).egger(model="lm")
     assert_close(rt.zval, ce["zval"], rtol=RTOL, what="t")
     assert_close(rt.pval, ce["pval"], rtol=RTOL, what="p")
@@ -141,16 +170,25 @@ def test_classic_egger_lm():
 L1O_CASES = [c for c in CASES if "leave1out" in c and len(c["yi"]) > 2]
 
 
-@pytest.mark.parametrize("case", L1O_CASES, ids=[f"{c['name']}-{c['method']}-{c['test']}" for c in L1O_CASES])
+@pytest.mark.parametrize(
+    "case", L1O_CASES, ids=[f"{c['name']}-{c['method']}-{c['test']}" for c in L1O_CASES]
+)
 def test_leave1out(case):
     l1 = fit(case).leave1out()
     L = case["leave1out"]
     assert len(l1) == len(case["yi"])
-    for ours, theirs, atol in [("estimate", "estimate", 1e-12), ("se", "se", 1e-12),
-                               ("zval", "zval", 1e-12), ("pval", "pval", 1e-300),
-                               ("ci_lb", "ci_lb", 1e-12), ("ci_ub", "ci_ub", 1e-12),
-                               ("q", "q", 1e-10), ("qp", "qp", 1e-300), ("i2", "i2", 1e-7),
-                               ("h2", "h2", 1e-10)]:
+    for ours, theirs, atol in [
+        ("estimate", "estimate", 1e-12),
+        ("se", "se", 1e-12),
+        ("zval", "zval", 1e-12),
+        ("pval", "pval", 1e-300),
+        ("ci_lb", "ci_lb", 1e-12),
+        ("ci_ub", "ci_ub", 1e-12),
+        ("q", "q", 1e-10),
+        ("qp", "qp", 1e-300),
+        ("i2", "i2", 1e-7),
+        ("h2", "h2", 1e-10),
+    ]:
         assert_close(l1[ours].to_numpy(), L[theirs], rtol=RTOL, atol=atol, what=ours)
     if case["method"] != "FE":
         assert_close(l1["tau2"].to_numpy(), L["tau2"], rtol=RTOL, atol=1e-10, what="tau2")
@@ -167,8 +205,13 @@ def test_trimfill(case):
     assert tf.side == T["side"]
     assert_close(tf.se_k0, T["se_k0"], rtol=RTOL, what="se_k0")
     if T["k0"] > 0:
-        assert_close(np.sort(tf.filled_yi), np.sort(np.atleast_1d(T["filled_yi"])), rtol=RTOL,
-                     atol=1e-12, what="filled yi")
+        assert_close(
+            np.sort(tf.filled_yi),
+            np.sort(np.atleast_1d(T["filled_yi"])),
+            rtol=RTOL,
+            atol=1e-12,
+            what="filled yi",
+        )
     for name in ("estimate", "se", "tau2", "ci_lb", "ci_ub", "pval"):
         ours = getattr(tf.model, name)
         assert_close(ours, T[name], rtol=RTOL, atol=1e-10, what=f"trimfill {name}")

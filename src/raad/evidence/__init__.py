@@ -4,4 +4,4 @@ from .errors import ConvergenceError, EvidenceInputError
 from .rma import RmaResult, rma
 from .tau2 import METHODS, Control
 
-__all__ = ["METHODS", "ConvergenceError", "Control", "EvidenceInputError", "RmaResult", "rma"]
+__all__ = ["METHODS", "Control", "ConvergenceError", "EvidenceInputError", "RmaResult", "rma"]

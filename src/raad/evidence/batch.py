@@ -23,8 +23,24 @@ from .errors import ConvergenceError, EvidenceInputError, as_float_array, same_l
 from .inputs import column, normalise_level, normalise_test
 from .tau2 import Control, normalise_method, solve_score
 
-COLUMNS = ("k", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "tau2",
-           "se_tau2", "i2", "h2", "qe", "qep", "iterations")
+COLUMNS = (
+    "k",
+    "estimate",
+    "se",
+    "zval",
+    "pval",
+    "ci_lb",
+    "ci_ub",
+    "pi_lb",
+    "pi_ub",
+    "tau2",
+    "se_tau2",
+    "i2",
+    "h2",
+    "qe",
+    "qep",
+    "iterations",
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +79,9 @@ def rma_batch(
     v = as_float_array("vi", column(data, "vi", vi))
     g_raw = np.asarray(column(data, "group", group))
     if g_raw.ndim != 1:
-        raise EvidenceInputError("group", f"array of shape {g_raw.shape}", "a 1-D sequence of labels")
+        raise EvidenceInputError(
+            "group", f"array of shape {g_raw.shape}", "a 1-D sequence of labels"
+        )
     same_length(yi=y, vi=v, group=g_raw)
     if len(y) == 0:
         raise EvidenceInputError("yi", [], "at least one study")
@@ -80,7 +98,8 @@ def rma_batch(
     if np.any(small):
         names = labels[small].tolist()[:10]
         raise EvidenceInputError(
-            "group", f"group(s) {names} with fewer than {need} studies",
+            "group",
+            f"group(s) {names} with fewer than {need} studies",
             f"at least {need} studies per group for method={m!r}, test={t!r}",
         )
 
@@ -125,10 +144,21 @@ def rma_batch(
         pi_lb, pi_ub = mu - half, mu + half
     out = pd.DataFrame(
         {
-            "k": G.k.astype(int), "estimate": mu, "se": se, "zval": zval, "pval": pval,
-            "ci_lb": mu - crit * se, "ci_ub": mu + crit * se, "pi_lb": pi_lb, "pi_ub": pi_ub,
-            "tau2": tau2, "se_tau2": se_tau2, "i2": np.where(k > 1, i2, 0.0),
-            "h2": np.where(k > 1, h2, 1.0), "qe": np.where(k > 1, qe, 0.0), "qep": qep,
+            "k": G.k.astype(int),
+            "estimate": mu,
+            "se": se,
+            "zval": zval,
+            "pval": pval,
+            "ci_lb": mu - crit * se,
+            "ci_ub": mu + crit * se,
+            "pi_lb": pi_lb,
+            "pi_ub": pi_ub,
+            "tau2": tau2,
+            "se_tau2": se_tau2,
+            "i2": np.where(k > 1, i2, 0.0),
+            "h2": np.where(k > 1, h2, 1.0),
+            "qe": np.where(k > 1, qe, 0.0),
+            "qep": qep,
             "iterations": iters,
         },
         index=pd.Index(labels, name="group"),
@@ -139,8 +169,11 @@ def rma_batch(
 
 def _pp(G: _Groups, w: np.ndarray, a: np.ndarray, b: np.ndarray, sw: np.ndarray) -> np.ndarray:
     """Per group ``sum_ij P_ij^2 a_i b_j`` for ``P = W - w w'/sum(w)``."""
-    return (G.sum(w**2 * a * b) - 2 * G.sum(w**3 * a * b) / sw
-            + G.sum(w**2 * a) * G.sum(w**2 * b) / sw**2)
+    return (
+        G.sum(w**2 * a * b)
+        - 2 * G.sum(w**3 * a * b) / sw
+        + G.sum(w**2 * a) * G.sum(w**2 * b) / sw**2
+    )
 
 
 def _q_parts(G: _Groups, y: np.ndarray, v: np.ndarray, tau2: np.ndarray):
@@ -184,8 +217,15 @@ def _estimate_tau2(m: str, y: np.ndarray, v: np.ndarray, G: _Groups, ctl: Contro
         t0 = rss_u / k if ctl.tau2_init is None else np.full(G.n, float(ctl.tau2_init))
         w, sw, r = _q_parts(G, y, v, t0)
         tau2 = np.maximum(0.0, t0 * G.sum(w * r**2) / (k - 1))
-        se = np.sqrt(t0**2 / (k - 1) ** 2 * (2 * _pp(G, w, v, v, sw) + 4 * tau2 * _pp(G, w, one, v, sw)
-                                            + 2 * tau2**2 * _pp(G, w, one, one, sw)))
+        se = np.sqrt(
+            t0**2
+            / (k - 1) ** 2
+            * (
+                2 * _pp(G, w, v, v, sw)
+                + 4 * tau2 * _pp(G, w, one, v, sw)
+                + 2 * tau2**2 * _pp(G, w, one, one, sw)
+            )
+        )
         return tau2, se, iters
     if m == "PM":
         tau2, iters = _pm_newton(y, v, G, ctl)
@@ -232,7 +272,8 @@ def _fisher_scoring(m: str, y, v, G: _Groups, ctl: Control, he: np.ndarray):
     if active.any():
         if not ctl.fallback:
             raise ConvergenceError(
-                m, ctl.maxiter, f"Fisher scoring did not converge in {int(active.sum())} group(s)")
+                m, ctl.maxiter, f"Fisher scoring did not converge in {int(active.sum())} group(s)"
+            )
         # the rare groups where scoring cycles: solve their estimating equation one by one
         for gi in np.flatnonzero(active):
             rows = G.idx == gi
@@ -241,10 +282,15 @@ def _fisher_scoring(m: str, y, v, G: _Groups, ctl: Control, he: np.ndarray):
     if m in ("ML", "REML") and ctl.ll0check:
         reml = m == "REML"
         worse = (_loglik(y, v, G, np.zeros(G.n), reml) - _loglik(y, v, G, tau2, reml) > ctl.tol) & (
-            tau2 > ctl.threshold)
+            tau2 > ctl.threshold
+        )
         if worse.any():
-            warnings.warn(f"method={m!r}: {int(worse.sum())} group(s) stopped at a local maximum; "
-                          "tau2 set to 0 there", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"method={m!r}: {int(worse.sum())} group(s) stopped at a local maximum; "
+                "tau2 set to 0 there",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             tau2 = np.where(worse, 0.0, tau2)
     return tau2, iters
 
@@ -266,19 +312,21 @@ def _pm_newton(y, v, G: _Groups, ctl: Control):
     """
     k = G.k
     tau2 = np.zeros(G.n)
-    w, sw, r = _q_parts(G, y, v, tau2)
+    w, _, r = _q_parts(G, y, v, tau2)
     active = G.sum(w * r**2) > k - 1
     iters = np.zeros(G.n, dtype=int)
     for _ in range(ctl.maxiter):
         if not active.any():
             break
         iters += active
-        w, sw, r = _q_parts(G, y, v, tau2)
+        w, _sw, r = _q_parts(G, y, v, tau2)
         q = G.sum(w * r**2)
         dq = G.sum(w**2 * r**2)
         step = np.where(active, (q - (k - 1)) / dq, 0.0)
         tau2 = tau2 + step
         active &= np.abs(step) > ctl.tol * np.maximum(1.0, tau2)
     if active.any():
-        raise ConvergenceError("PM", ctl.maxiter, f"Newton's method did not converge in {int(active.sum())} group(s)")
+        raise ConvergenceError(
+            "PM", ctl.maxiter, f"Newton's method did not converge in {int(active.sum())} group(s)"
+        )
     return tau2, iters

@@ -59,27 +59,44 @@ def regtest(res: RmaResult, model: str = "rma", predictor: str = "sei") -> RegTe
     x = np.sqrt(v) if predictor == "sei" else v
     need = 2 if (model == "rma" and res.is_fixed and res.test == "z") else 3
     if res.k < need:
-        raise EvidenceInputError("yi", f"k={res.k} studies", f"at least {need} studies for this test")
+        raise EvidenceInputError(
+            "yi", f"k={res.k} studies", f"at least {need} studies for this test"
+        )
     X = np.column_stack([np.ones(res.k), x])
     if model == "rma":
-        from .rma import fit
         from .inputs import ModelData
+        from .rma import fit
 
         d = ModelData(y, v, X, ("intercept", predictor), True, res.data.slab, res.data.measure)
         m = fit(d, res.method, res.test, res.level, res.control)
         z = float(m.zval_beta[1])
         pv = float(m.pval_beta[1])
-        return RegTest("rma", predictor, z, pv, m.ddf, float(m.beta[0]), float(m.ci_lb_beta[0]),
-                       float(m.ci_ub_beta[0]))
+        return RegTest(
+            "rma",
+            predictor,
+            z,
+            pv,
+            m.ddf,
+            float(m.beta[0]),
+            float(m.ci_lb_beta[0]),
+            float(m.ci_ub_beta[0]),
+        )
     f = wls(y, X, 1.0 / v)
     df = res.k - 2
     s2 = f.rss / df
     se = np.sqrt(np.diag(f.xtwx_inv) * s2)
     tval = f.beta / se
     crit = stats.t.isf((1 - res.level / 100) / 2, df)
-    return RegTest("lm", predictor, float(tval[1]), float(2 * stats.t.sf(abs(tval[1]), df)), df,
-                   float(f.beta[0]), float(f.beta[0] - crit * se[0]),
-                   float(f.beta[0] + crit * se[0]))
+    return RegTest(
+        "lm",
+        predictor,
+        float(tval[1]),
+        float(2 * stats.t.sf(abs(tval[1]), df)),
+        df,
+        float(f.beta[0]),
+        float(f.beta[0] - crit * se[0]),
+        float(f.beta[0] + crit * se[0]),
+    )
 
 
 @dataclass
@@ -100,16 +117,23 @@ class TrimFill:
         return float(self.model.estimate)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"k0": self.k0, "se_k0": self.se_k0, "side": self.side,
-                "estimator": self.estimator, "filled_yi": self.filled_yi.tolist(),
-                "filled_vi": self.filled_vi.tolist(), "model": self.model.to_dict()}
+        return {
+            "k0": self.k0,
+            "se_k0": self.se_k0,
+            "side": self.side,
+            "estimator": self.estimator,
+            "filled_yi": self.filled_yi.tolist(),
+            "filled_vi": self.filled_vi.tolist(),
+            "model": self.model.to_dict(),
+        }
 
     def __str__(self) -> str:
         return report.format_trimfill(self)
 
 
-def trimfill(res: RmaResult, side: str | None = None, estimator: str = "L0",
-             maxiter: int = 100) -> TrimFill:
+def trimfill(
+    res: RmaResult, side: str | None = None, estimator: str = "L0", maxiter: int = 100
+) -> TrimFill:
     """Trim and fill on a model without moderators; the filled data are fitted with the same
     method, test and control as ``res`` (metafor refits the filled data with test="z")."""
     if not res.int_only:
@@ -155,19 +179,29 @@ def trimfill(res: RmaResult, side: str | None = None, estimator: str = "L0",
                 k0_raw = (4 * sr - k * (k + 1)) / (2 * k - 1)
             else:
                 k0_raw = k - 0.5 - math.sqrt(2 * k**2 - 4 * sr + 0.25)
-            var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0_raw**3 + 27 * k0_raw**2 + 17 * k0_raw
-                      - 18 * k * k0_raw**2 - 18 * k * k0_raw + 6 * k**2 * k0_raw) / 24
+            var_sr = (
+                k * (k + 1) * (2 * k + 1)
+                + 10 * k0_raw**3
+                + 27 * k0_raw**2
+                + 17 * k0_raw
+                - 18 * k * k0_raw**2
+                - 18 * k * k0_raw
+                + 6 * k**2 * k0_raw
+            ) / 24
             if est == "L0":
                 se_k0 = 4 * math.sqrt(max(var_sr, 0.0)) / (2 * k - 1)
             else:
-                se_k0 = 2 * math.sqrt(max(var_sr, 0.0)) / math.sqrt(
-                    (k - 0.5) ** 2 - k0_raw * (2 * k - k0_raw - 1))
+                se_k0 = (
+                    2
+                    * math.sqrt(max(var_sr, 0.0))
+                    / math.sqrt((k - 0.5) ** 2 - k0_raw * (2 * k - k0_raw - 1))
+                )
         k0 = int(max(0, _round_half_even(k0_raw)))
         se_k0 = max(0.0, se_k0)
 
     if k0 > 0:
-        filled_y = sign * (2 * beta - y[k - k0:])
-        filled_v = v[k - k0:]
+        filled_y = sign * (2 * beta - y[k - k0 :])
+        filled_v = v[k - k0 :]
         model = res.refit(np.concatenate([y0, filled_y]), np.concatenate([v0, filled_v]))
     else:
         filled_y, filled_v, model = np.empty(0), np.empty(0), res

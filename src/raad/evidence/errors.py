@@ -27,7 +27,9 @@ class ConvergenceError(RuntimeError):
     def __init__(self, method: str, iterations: int, detail: str) -> None:
         self.method = method
         self.iterations = iterations
-        super().__init__(f"method={method!r} did not converge after {iterations} iterations: {detail}")
+        super().__init__(
+            f"method={method!r} did not converge after {iterations} iterations: {detail}"
+        )
 
 
 def _short(value: Any) -> str:

@@ -34,8 +34,14 @@ class HeterogeneityCI:
     method: str = "Q-profile"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tau2": list(self.tau2), "tau": list(self.tau), "i2": list(self.i2),
-                "h2": list(self.h2), "level": self.level, "method": self.method}
+        return {
+            "tau2": list(self.tau2),
+            "tau": list(self.tau),
+            "i2": list(self.i2),
+            "h2": list(self.h2),
+            "level": self.level,
+            "method": self.method,
+        }
 
     def __str__(self) -> str:
         return report.format_heterogeneity_ci(self)
@@ -44,7 +50,9 @@ class HeterogeneityCI:
 def q_profile(res: RmaResult, level: float | None = None) -> HeterogeneityCI:
     """Q-profile CI for tau² of a random- or mixed-effects model."""
     if res.is_fixed:
-        raise EvidenceInputError("method", "FE", "a random-effects method (tau2 is 0 by assumption)")
+        raise EvidenceInputError(
+            "method", "FE", "a random-effects method (tau2 is 0 by assumption)"
+        )
     lv = res.level if level is None else normalise_level(level)
     y, v, X = res.data.y, res.data.v, res.data.X
     df = res.k - res.p
@@ -59,8 +67,9 @@ def q_profile(res: RmaResult, level: float | None = None) -> HeterogeneityCI:
         upper = max(100.0, 10 * res.tau2)
         while q_gen(y, v, X, upper) > target:
             upper *= 10
-        return optimize.brentq(lambda t: q_gen(y, v, X, t) - target, 0.0, upper, xtol=tol,
-                               maxiter=res.control.maxiter)
+        return optimize.brentq(
+            lambda t: q_gen(y, v, X, t) - target, 0.0, upper, xtol=tol, maxiter=res.control.maxiter
+        )
 
     lb, ub = root(crit_u), root(crit_l)
     vt = res.vt
@@ -73,6 +82,9 @@ def q_profile(res: RmaResult, level: float | None = None) -> HeterogeneityCI:
 
     t2 = (res.tau2, lb, ub)
     return HeterogeneityCI(
-        tau2=t2, tau=tuple(math.sqrt(t) for t in t2), i2=tuple(i2(t) for t in t2),
-        h2=tuple(h2(t) for t in t2), level=lv,
+        tau2=t2,
+        tau=tuple(math.sqrt(t) for t in t2),
+        i2=tuple(i2(t) for t in t2),
+        h2=tuple(h2(t) for t in t2),
+        level=lv,
     )

@@ -29,6 +29,7 @@ def leave1out(res: RmaResult) -> pd.DataFrame:
         keep[:] = True
         keep[i] = False
         m = res.refit(res.yi[keep], res.vi[keep])
-        rows.append((m.estimate, m.se, m.zval, m.pval, m.ci_lb, m.ci_ub, m.qe, m.qep, m.tau2,
-                     m.i2, m.h2))
+        rows.append(
+            (m.estimate, m.se, m.zval, m.pval, m.ci_lb, m.ci_ub, m.qe, m.qep, m.tau2, m.i2, m.h2)
+        )
     return pd.DataFrame(rows, columns=list(COLUMNS), index=pd.Index(res.data.slab, name="omitted"))

@@ -32,9 +32,13 @@ def column(data: pd.DataFrame | None, name: str, value: Any) -> Any:
     """Resolve ``value`` as a column of ``data`` when it is a string."""
     if isinstance(value, str):
         if data is None:
-            raise EvidenceInputError(name, value, "a sequence of numbers (or a column name with data=)")
+            raise EvidenceInputError(
+                name, value, "a sequence of numbers (or a column name with data=)"
+            )
         if value not in data.columns:
-            raise EvidenceInputError(name, value, f"a column of data: {list(map(str, data.columns))}")
+            raise EvidenceInputError(
+                name, value, f"a column of data: {list(map(str, data.columns))}"
+            )
         return data[value].to_numpy()
     return value
 
@@ -99,7 +103,7 @@ def model_data(
 def design_matrix(
     mods: Any, data: pd.DataFrame | None, k: int, intercept: bool
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Build X from ``mods``: None, an array (k,) or (k, m), a DataFrame, or a formula on ``data``."""
+    """Build X from ``mods``: None, an array (k,) or (k, m), a DataFrame, or a formula."""
     if mods is None:
         if not intercept:
             raise EvidenceInputError("intercept", False, "True when there are no moderators")
@@ -113,7 +117,9 @@ def design_matrix(
         try:
             dm = patsy.dmatrix(formula, data, return_type="dataframe", NA_action="raise")
         except patsy.PatsyError as exc:
-            raise EvidenceInputError("mods", mods, f"a valid formula on data's columns ({exc})") from None
+            raise EvidenceInputError(
+                "mods", mods, f"a valid formula on data's columns ({exc})"
+            ) from None
         names = ["intercept" if c == "Intercept" else str(c) for c in dm.columns]
         X = dm.to_numpy(dtype=float)
     else:
@@ -125,7 +131,9 @@ def design_matrix(
             try:
                 M = np.asarray(mods, dtype=float)
             except (TypeError, ValueError):
-                raise EvidenceInputError("mods", mods, "numbers, a DataFrame or a formula") from None
+                raise EvidenceInputError(
+                    "mods", mods, "numbers, a DataFrame or a formula"
+                ) from None
             if M.ndim == 1:
                 M = M[:, None]
             cols = [f"mod{j + 1}" for j in range(M.shape[1])] if M.shape[1] > 1 else ["mods"]
@@ -140,8 +148,11 @@ def design_matrix(
     if not np.all(np.isfinite(X)):
         raise EvidenceInputError("mods", "non-finite values", "finite numbers only")
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise EvidenceInputError("mods", f"rank {np.linalg.matrix_rank(X)} < {X.shape[1]} columns",
-                                 "linearly independent moderators")
+        raise EvidenceInputError(
+            "mods",
+            f"rank {np.linalg.matrix_rank(X)} < {X.shape[1]} columns",
+            "linearly independent moderators",
+        )
     return X, tuple(names)
 
 

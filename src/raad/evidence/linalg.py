@@ -51,5 +51,5 @@ def p_matrix(X: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def q_gen(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float) -> float:
-    """Generalised Q: ``sum(w (y - X beta)^2)`` with ``w = 1/(v + tau2)`` (DerSimonian & Kacker 2007)."""
+    """Generalised Q: sum(w (y - X b)^2), w = 1/(v + tau2) (DerSimonian & Kacker 2007)."""
     return wls(y, X, 1.0 / (v + tau2)).rss

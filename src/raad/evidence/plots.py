@@ -36,12 +36,15 @@ def caption(res: RmaResult) -> str:
     het = f"Q({df}) = {res.qe:.2f}, {p_eq(res.qep)}; I² = {res.i2:.1f}%"
     if res.is_fixed:
         return f"Fixed-effects model (k = {res.k}); {het}"
-    return (f"Random-effects model ({res.method}, {'Knapp-Hartung' if res.test == 'knha' else res.test}"
-            f"; k = {res.k}); τ² = {res.tau2:.4f}, {het}")
+    return (
+        f"Random-effects model ({res.method}, {'Knapp-Hartung' if res.test == 'knha' else res.test}"
+        f"; k = {res.k}); τ² = {res.tau2:.4f}, {het}"
+    )
 
 
-def forest(res: RmaResult, *, exp: bool | None = None, xlabel: str | None = None,
-           title: str | None = None) -> Figure:
+def forest(
+    res: RmaResult, *, exp: bool | None = None, xlabel: str | None = None, title: str | None = None
+) -> Figure:
     """Forest plot of a fitted model. Ratio measures (log scale) are drawn exponentiated."""
     tr, xscale = _scale(res, exp)
     k = res.k
@@ -58,8 +61,10 @@ def forest(res: RmaResult, *, exp: bool | None = None, xlabel: str | None = None
     ax.hlines(rows, tr(lo), tr(hi), color="0.2", linewidth=1)
     ax.scatter(tr(y), rows, s=sizes, marker="s", color="#2b5d8a", zorder=3)
     labels = list(res.data.slab)
-    texts = [f"{tr(a):6.2f} [{tr(b):6.2f}, {tr(c):6.2f}]  {pct:5.1f}%"
-             for a, b, c, pct in zip(y, lo, hi, w, strict=True)]
+    texts = [
+        f"{tr(a):6.2f} [{tr(b):6.2f}, {tr(c):6.2f}]  {pct:5.1f}%"
+        for a, b, c, pct in zip(y, lo, hi, w, strict=True)
+    ]
     if has_diamond:
         est, cl, cu = res.estimate, res.ci_lb, res.ci_ub
         ax.fill([tr(cl), tr(est), tr(cu), tr(est)], [0, 0.35, 0, -0.35], color="#a23b3b", zorder=3)
@@ -68,9 +73,14 @@ def forest(res: RmaResult, *, exp: bool | None = None, xlabel: str | None = None
         if pred.pi_lb is not None:
             ax.hlines(-0.75, tr(pred.pi_lb), tr(pred.pi_ub), color="#a23b3b", linewidth=2)
             ax.vlines([tr(pred.pi_lb), tr(pred.pi_ub)], -0.9, -0.6, color="#a23b3b", linewidth=2)
-            labels_extra = [(0, label, f"{tr(est):6.2f} [{tr(cl):6.2f}, {tr(cu):6.2f}]  100.0%"),
-                            (-0.75, f"{res.level:.0f}% prediction interval",
-                             f"       [{tr(pred.pi_lb):6.2f}, {tr(pred.pi_ub):6.2f}]")]
+            labels_extra = [
+                (0, label, f"{tr(est):6.2f} [{tr(cl):6.2f}, {tr(cu):6.2f}]  100.0%"),
+                (
+                    -0.75,
+                    f"{res.level:.0f}% prediction interval",
+                    f"       [{tr(pred.pi_lb):6.2f}, {tr(pred.pi_ub):6.2f}]",
+                ),
+            ]
         else:
             labels_extra = [(0, label, f"{tr(est):6.2f} [{tr(cl):6.2f}, {tr(cu):6.2f}]  100.0%")]
         ax.axvline(tr(est), color="#a23b3b", linestyle=":", linewidth=0.8)
@@ -97,8 +107,9 @@ def forest(res: RmaResult, *, exp: bool | None = None, xlabel: str | None = None
     return fig
 
 
-def funnel(model: RmaResult | TrimFill, *, exp: bool | None = None,
-           xlabel: str | None = None) -> Figure:
+def funnel(
+    model: RmaResult | TrimFill, *, exp: bool | None = None, xlabel: str | None = None
+) -> Figure:
     """Funnel plot; given a trim-and-fill result, the filled studies are drawn as open circles."""
     filled_y = filled_v = None
     if hasattr(model, "filled_yi"):
@@ -123,8 +134,14 @@ def funnel(model: RmaResult | TrimFill, *, exp: bool | None = None,
     ax.axvline(tr(est), color="#a23b3b", linewidth=1)
     ax.scatter(tr(y), se, color="#2b5d8a", zorder=3, label="studies")
     if filled_y is not None and len(filled_y):
-        ax.scatter(tr(filled_y), np.sqrt(filled_v), facecolors="white", edgecolors="#2b5d8a",
-                   zorder=3, label=f"filled (trim and fill, k0 = {len(filled_y)})")
+        ax.scatter(
+            tr(filled_y),
+            np.sqrt(filled_v),
+            facecolors="white",
+            edgecolors="#2b5d8a",
+            zorder=3,
+            label=f"filled (trim and fill, k0 = {len(filled_y)})",
+        )
         ax.legend(loc="lower right", fontsize=8)
     ax.set_ylim(top, 0)
     ax.set_xscale(xscale)

@@ -39,15 +39,21 @@ class Prediction:
         def conv(x: Any) -> Any:
             return x.tolist() if isinstance(x, np.ndarray) else x
 
-        return {k: conv(getattr(self, k)) for k in
-                ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "level", "transformed")}
+        return {
+            k: conv(getattr(self, k))
+            for k in ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "level", "transformed")
+        }
 
     def __str__(self) -> str:
         return report.format_prediction(self)
 
 
-def predict(res: RmaResult, newmods: Any = None, level: float | None = None,
-            transf: Callable[[np.ndarray], np.ndarray] | None = None) -> Prediction:
+def predict(
+    res: RmaResult,
+    newmods: Any = None,
+    level: float | None = None,
+    transf: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Prediction:
     """Predictions from ``res``: the pooled effect, fitted values, or values at ``newmods``."""
     lv = res.level if level is None else normalise_level(level)
     X = _new_design(res, newmods)
@@ -73,8 +79,9 @@ def predict(res: RmaResult, newmods: Any = None, level: float | None = None,
             return None
         return float(x[0]) if one else np.asarray(x)
 
-    return Prediction(out(pred), out(se), out(ci_lb), out(ci_ub), out(pi_lb), out(pi_ub), lv,
-                      transf is not None)
+    return Prediction(
+        out(pred), out(se), out(ci_lb), out(ci_ub), out(pi_lb), out(pi_ub), lv, transf is not None
+    )
 
 
 def _new_design(res: RmaResult, newmods: Any) -> np.ndarray:
@@ -89,7 +96,9 @@ def _new_design(res: RmaResult, newmods: Any) -> np.ndarray:
     elif M.ndim == 1:
         M = M[:, None] if n_mods == 1 else M[None, :]
     if M.shape[1] != n_mods:
-        raise EvidenceInputError("newmods", f"{M.shape[1]} column(s)", f"{n_mods} moderator value(s) per row")
+        raise EvidenceInputError(
+            "newmods", f"{M.shape[1]} column(s)", f"{n_mods} moderator value(s) per row"
+        )
     if res.data.intercept:
         M = np.column_stack([np.ones(len(M)), M])
     return M

@@ -52,16 +52,25 @@ def _table(header: list[str], rows: list[list[str]], first_left: bool = True) ->
 def format_rma(res: RmaResult) -> str:
     from .tau2 import METHOD_NAMES
 
-    kind = ("Fixed-effects model" if res.is_fixed
-            else "Random-effects model" if res.int_only else "Mixed-effects meta-regression")
+    kind = (
+        "Fixed-effects model"
+        if res.is_fixed
+        else "Random-effects model"
+        if res.int_only
+        else "Mixed-effects meta-regression"
+    )
     head = f"{kind} (k = {res.k}"
     if not res.is_fixed:
         head += f"; tau² estimator: {res.method}, {METHOD_NAMES[res.method]}"
         if res.iterations:
             head += f"; {res.algorithm}, {res.iterations} iterations"
     head += ")"
-    test = {"z": "Wald z", "knha": f"Knapp-Hartung t({res.ddf})", "t": f"t({res.ddf})",
-            "adhoc": f"Knapp-Hartung (ad hoc) t({res.ddf})"}[res.test]
+    test = {
+        "z": "Wald z",
+        "knha": f"Knapp-Hartung t({res.ddf})",
+        "t": f"t({res.ddf})",
+        "adhoc": f"Knapp-Hartung (ad hoc) t({res.ddf})",
+    }[res.test]
     lines = [head, f"Inference: {test}; {fmt(res.level, 0)}% confidence intervals", ""]
     if not res.is_fixed:
         resid = "residual " if not res.int_only else ""
@@ -87,14 +96,36 @@ def format_rma(res: RmaResult) -> str:
     level = fmt(res.level, 0)
     header = ["", "estimate", "se", statname, "p", f"{level}% CI", ""]
     rows = []
-    for name, b, s, z, p, lo, hi in zip(res.data.coef_names, res.beta, res.se_beta,
-                                        res.zval_beta, res.pval_beta, res.ci_lb_beta,
-                                        res.ci_ub_beta, strict=True):
+    for name, b, s, z, p, lo, hi in zip(
+        res.data.coef_names,
+        res.beta,
+        res.se_beta,
+        res.zval_beta,
+        res.pval_beta,
+        res.ci_lb_beta,
+        res.ci_ub_beta,
+        strict=True,
+    ):
         rows.append([name, fmt(b), fmt(s), fmt(z), fmt_p(p), f"[{fmt(lo)}, {fmt(hi)}]", stars(p)])
     lines += _table(header, rows)
     if res.data.measure:
         lines.append(f"\n  Effect measure: {res.data.measure} (analysis scale)")
     return "\n".join(lines)
+
+
+def format_studies(res: RmaResult) -> str:
+    """One row per study: effect, its Wald CI at the model's level, and its weight."""
+    from scipy import stats
+
+    crit = stats.norm.isf((1 - res.level / 100) / 2)
+    lv = fmt(res.level, 0)
+    rows = []
+    for label, y, v, w in zip(res.data.slab, res.yi, res.vi, res.weights(), strict=True):
+        se = v**0.5
+        rows.append(
+            [label, fmt(y), fmt(v), f"[{fmt(y - crit * se)}, {fmt(y + crit * se)}]", f"{w:.2f}%"]
+        )
+    return "\n".join(_table(["study", "yi", "vi", f"{lv}% CI", "weight"], rows))
 
 
 def format_prediction(pr: Prediction) -> str:
@@ -110,34 +141,52 @@ def format_prediction(pr: Prediction) -> str:
     header = ["", "pred", "se", f"{lv}% CI", f"{lv}% PI"]
     ses, lo, hi = col(pr.se), col(pr.ci_lb), col(pr.ci_ub)
     plo, phi = col(pr.pi_lb), col(pr.pi_ub)
-    rows = [[str(i + 1) if n > 1 else "", fmt(preds[i]), ses[i], f"[{lo[i]}, {hi[i]}]",
-             "—" if pr.pi_lb is None else f"[{plo[i]}, {phi[i]}]"] for i in range(n)]
+    rows = [
+        [
+            str(i + 1) if n > 1 else "",
+            fmt(preds[i]),
+            ses[i],
+            f"[{lo[i]}, {hi[i]}]",
+            "—" if pr.pi_lb is None else f"[{plo[i]}, {phi[i]}]",
+        ]
+        for i in range(n)
+    ]
     return "\n".join(_table(header, rows))
 
 
 def format_heterogeneity_ci(ci: HeterogeneityCI) -> str:
     lv = fmt(ci.level, 0)
-    rows = [[name, fmt(v[0]), fmt(v[1]), fmt(v[2])] for name, v in
-            (("tau²", ci.tau2), ("tau", ci.tau), ("I² (%)", ci.i2), ("H²", ci.h2))]
-    return "\n".join([f"Heterogeneity ({ci.method} {lv}% CI)",
-                      *_table(["", "estimate", "ci.lb", "ci.ub"], rows)])
+    rows = [
+        [name, fmt(v[0]), fmt(v[1]), fmt(v[2])]
+        for name, v in (("tau²", ci.tau2), ("tau", ci.tau), ("I² (%)", ci.i2), ("H²", ci.h2))
+    ]
+    return "\n".join(
+        [f"Heterogeneity ({ci.method} {lv}% CI)", *_table(["", "estimate", "ci.lb", "ci.ub"], rows)]
+    )
 
 
 def format_regtest(rt: RegTest) -> str:
-    kind = ("mixed-effects meta-regression" if rt.model == "rma"
-            else "weighted regression with multiplicative dispersion")
+    kind = (
+        "mixed-effects meta-regression"
+        if rt.model == "rma"
+        else "weighted regression with multiplicative dispersion"
+    )
     stat = "z" if rt.df is None else f"t({rt.df})"
-    return "\n".join([
-        f"Regression test for funnel plot asymmetry ({kind}; predictor: {rt.predictor})",
-        f"  test for asymmetry: {stat} = {fmt(rt.zval)}, {p_eq(rt.pval)}",
-        f"  limit estimate (as se -> 0): {fmt(rt.est)} [{fmt(rt.ci_lb)}, {fmt(rt.ci_ub)}]",
-    ])
+    return "\n".join(
+        [
+            f"Regression test for funnel plot asymmetry ({kind}; predictor: {rt.predictor})",
+            f"  test for asymmetry: {stat} = {fmt(rt.zval)}, {p_eq(rt.pval)}",
+            f"  limit estimate (as se -> 0): {fmt(rt.est)} [{fmt(rt.ci_lb)}, {fmt(rt.ci_ub)}]",
+        ]
+    )
 
 
 def format_trimfill(tf: TrimFill) -> str:
-    return "\n".join([
-        f"Trim-and-fill ({tf.estimator}): estimated {tf.k0} missing studies on the {tf.side} side"
-        f" (SE = {fmt(tf.se_k0)})",
-        "",
-        str(tf.model),
-    ])
+    return "\n".join(
+        [
+            f"Trim-and-fill ({tf.estimator}): estimated {tf.k0} missing studies on the "
+            f"{tf.side} side (SE = {fmt(tf.se_k0)})",
+            "",
+            str(tf.model),
+        ]
+    )

@@ -80,7 +80,8 @@ class RmaResult:
 
     @property
     def zval_beta(self) -> np.ndarray:
-        return self.beta / self.se_beta
+        with np.errstate(divide="ignore", invalid="ignore"):  # se = 0 when all yi are equal (knha)
+            return self.beta / self.se_beta
 
     @property
     def pval_beta(self) -> np.ndarray:
@@ -128,9 +129,12 @@ class RmaResult:
         """The coefficient table: estimate, se, zval (or tval), pval, ci_lb, ci_ub."""
         return pd.DataFrame(
             {
-                "estimate": self.beta, "se": self.se_beta,
+                "estimate": self.beta,
+                "se": self.se_beta,
                 ("zval" if self.ddf is None else "tval"): self.zval_beta,
-                "pval": self.pval_beta, "ci_lb": self.ci_lb_beta, "ci_ub": self.ci_ub_beta,
+                "pval": self.pval_beta,
+                "ci_lb": self.ci_lb_beta,
+                "ci_ub": self.ci_ub_beta,
             },
             index=list(self.data.coef_names),
         )
@@ -173,8 +177,12 @@ class RmaResult:
 
     def refit(self, y: np.ndarray, v: np.ndarray, **changes: Any) -> RmaResult:
         """The same model (method, test, level, control) on other data without moderators."""
-        opts = {"method": self.method, "test": self.test, "level": self.level,
-                "control": self.control} | changes
+        opts = {
+            "method": self.method,
+            "test": self.test,
+            "level": self.level,
+            "control": self.control,
+        } | changes
         return rma(y, v, **opts)
 
     # -- output -----------------------------------------------------------------------------
@@ -182,22 +190,53 @@ class RmaResult:
         """Inputs, options and results as plain JSON-serialisable values."""
         return {
             "model": "FE" if self.is_fixed else ("RE" if self.int_only else "ME"),
-            "method": self.method, "test": self.test, "level": self.level,
-            "k": self.k, "p": self.p, "measure": self.data.measure,
-            "inputs": {"yi": self.yi.tolist(), "vi": self.vi.tolist(),
-                       "slab": list(self.data.slab),
-                       "X": self.data.X.tolist() if not self.int_only else None},
-            "coefficients": {
-                name: {"estimate": float(b), "se": float(s), "zval": float(z), "pval": float(pv),
-                       "ci_lb": float(lo), "ci_ub": float(hi)}
-                for name, b, s, z, pv, lo, hi in zip(
-                    self.data.coef_names, self.beta, self.se_beta, self.zval_beta,
-                    self.pval_beta, self.ci_lb_beta, self.ci_ub_beta, strict=True)
+            "method": self.method,
+            "test": self.test,
+            "level": self.level,
+            "k": self.k,
+            "p": self.p,
+            "measure": self.data.measure,
+            "inputs": {
+                "yi": self.yi.tolist(),
+                "vi": self.vi.tolist(),
+                "slab": list(self.data.slab),
+                "X": self.data.X.tolist() if not self.int_only else None,
             },
-            "tau2": self.tau2, "se_tau2": _nan_none(self.se_tau2), "i2": self.i2,
-            "h2": self.h2, "qe": self.qe, "qep": self.qep, "qe_df": self.k - self.p,
-            "qm": self.qm, "qmp": self.qmp, "qm_df": list(self.qm_df), "ddf": self.ddf,
-            "r2": self.r2, "iterations": self.iterations, "algorithm": self.algorithm, "fit_stats": self.fit_stats,
+            "coefficients": {
+                name: {
+                    "estimate": float(b),
+                    "se": float(s),
+                    "zval": float(z),
+                    "pval": float(pv),
+                    "ci_lb": float(lo),
+                    "ci_ub": float(hi),
+                }
+                for name, b, s, z, pv, lo, hi in zip(
+                    self.data.coef_names,
+                    self.beta,
+                    self.se_beta,
+                    self.zval_beta,
+                    self.pval_beta,
+                    self.ci_lb_beta,
+                    self.ci_ub_beta,
+                    strict=True,
+                )
+            },
+            "tau2": self.tau2,
+            "se_tau2": _nan_none(self.se_tau2),
+            "i2": self.i2,
+            "h2": self.h2,
+            "qe": self.qe,
+            "qep": self.qep,
+            "qe_df": self.k - self.p,
+            "qm": self.qm,
+            "qmp": self.qmp,
+            "qm_df": list(self.qm_df),
+            "ddf": self.ddf,
+            "r2": self.r2,
+            "iterations": self.iterations,
+            "algorithm": self.algorithm,
+            "fit_stats": self.fit_stats,
             "weights_pct": self.weights().tolist(),
         }
 
@@ -248,13 +287,16 @@ def rma(
     return fit(d, m, t, lv, ctl, btt)
 
 
-def fit(d: ModelData, method: str, test: str, level: float, control: Control,
-        btt: Any = None) -> RmaResult:
+def fit(
+    d: ModelData, method: str, test: str, level: float, control: Control, btt: Any = None
+) -> RmaResult:
     """Fit a validated model (``rma`` does the validation)."""
     y, v, X = d.y, d.v, d.X
     k, p = X.shape
     if k < p:
-        raise EvidenceInputError("yi", f"k={k} studies", f"at least {p} studies for {p} coefficients")
+        raise EvidenceInputError(
+            "yi", f"k={k} studies", f"at least {p} studies for {p} coefficients"
+        )
     if test != "z" and k - p < 1:
         raise EvidenceInputError("test", test, f"'z' when k - p < 1 (k={k}, p={p})")
     est = estimate(method, y, v, X, control)
@@ -289,7 +331,10 @@ def fit(d: ModelData, method: str, test: str, level: float, control: Control,
     # omnibus test of the moderators
     sel = _btt(btt, d)
     b = model.beta[list(sel)]
-    qm = float(b @ np.linalg.solve(vb[np.ix_(sel, sel)], b))
+    try:
+        qm = float(b @ np.linalg.solve(vb[np.ix_(sel, sel)], b))
+    except np.linalg.LinAlgError:  # knha with zero residual variation: no test (metafor: NA)
+        qm = math.nan
     if ddf is None:
         qm_df: tuple[int, int | None] = (len(sel), None)
         qmp = float(stats.chi2.sf(qm, len(sel)))
@@ -300,9 +345,28 @@ def fit(d: ModelData, method: str, test: str, level: float, control: Control,
 
     r2 = _r2(d, method, control, tau2) if (k > p > 1 and d.intercept) else None
     res = RmaResult(
-        data=d, method=method, test=test, level=level, control=control, tau2=tau2,
-        se_tau2=est.se_tau2, iterations=est.iterations, algorithm=est.algorithm, beta=model.beta, vb=vb, ddf=ddf,
-        qe=qe, qep=qep, i2=i2, h2=h2, vt=vt, qm=qm, qmp=qmp, qm_df=qm_df, btt=sel, r2=r2,
+        data=d,
+        method=method,
+        test=test,
+        level=level,
+        control=control,
+        tau2=tau2,
+        se_tau2=est.se_tau2,
+        iterations=est.iterations,
+        algorithm=est.algorithm,
+        beta=model.beta,
+        vb=vb,
+        ddf=ddf,
+        qe=qe,
+        qep=qep,
+        i2=i2,
+        h2=h2,
+        vt=vt,
+        qm=qm,
+        qmp=qmp,
+        qm_df=qm_df,
+        btt=sel,
+        r2=r2,
         fit_stats=_fit_stats(y, v, X, tau2, method),
     )
     return res
@@ -353,9 +417,18 @@ def _fit_stats(y, v, X, tau2, method) -> dict[str, dict[str, float]]:
         return -2 * ll + 2 * parms * m / (m - parms - 1)
 
     return {
-        "ML": {"ll": ll_ml, "dev": dev_ml, "AIC": -2 * ll_ml + 2 * parms,
-               "BIC": -2 * ll_ml + parms * math.log(k), "AICc": aicc(ll_ml, k)},
-        "REML": {"ll": ll_reml, "dev": -2 * ll_reml, "AIC": -2 * ll_reml + 2 * parms,
-                 "BIC": -2 * ll_reml + parms * math.log(k - p) if k > p else math.nan,
-                 "AICc": aicc(ll_reml, k - p)},
+        "ML": {
+            "ll": ll_ml,
+            "dev": dev_ml,
+            "AIC": -2 * ll_ml + 2 * parms,
+            "BIC": -2 * ll_ml + parms * math.log(k),
+            "AICc": aicc(ll_ml, k),
+        },
+        "REML": {
+            "ll": ll_reml,
+            "dev": -2 * ll_reml,
+            "AIC": -2 * ll_reml + 2 * parms,
+            "BIC": -2 * ll_reml + parms * math.log(k - p) if k > p else math.nan,
+            "AICc": aicc(ll_reml, k - p),
+        },
     }

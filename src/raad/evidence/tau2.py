@@ -54,8 +54,9 @@ class Control:
 
     @classmethod
     def metafor_default(cls) -> Control:
-        return cls(threshold=1e-5, maxiter=100, tol=float(np.finfo(float).eps) ** 0.25,
-                   fallback=False)
+        return cls(
+            threshold=1e-5, maxiter=100, tol=float(np.finfo(float).eps) ** 0.25, fallback=False
+        )
 
     @classmethod
     def coerce(cls, value: Control | dict[str, Any] | None) -> Control:
@@ -95,14 +96,17 @@ def normalise_method(method: str) -> str:
     return m
 
 
-def estimate(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray, control: Control) -> Tau2Estimate:
+def estimate(
+    method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray, control: Control
+) -> Tau2Estimate:
     """Estimate tau² by ``method`` (already normalised)."""
     k, p = X.shape
     if method == "FE":
         return Tau2Estimate(0.0, math.nan)
     if k - p < 1:
         raise EvidenceInputError(
-            "yi", f"k={k} studies for {p} coefficient(s)",
+            "yi",
+            f"k={k} studies for {p} coefficient(s)",
             f"at least {p + 1} studies to estimate tau2 with method={method!r}",
         )
     return _ESTIMATORS[method](y, v, X, control)
@@ -150,13 +154,17 @@ def _hs(y, v, X, control) -> Tau2Estimate:
 def _sj(y, v, X, control) -> Tau2Estimate:
     """Sidik & Jonkman (2005): one step from ``tau2_0 = var(y) (k-1)/k``."""
     k, p = X.shape
-    tau2_0 = control.tau2_init if control.tau2_init is not None else float(np.mean((y - y.mean()) ** 2))
+    tau2_0 = (
+        control.tau2_init if control.tau2_init is not None else float(np.mean((y - y.mean()) ** 2))
+    )
     P = p_matrix(X, 1.0 / (v + tau2_0))
     tau2 = max(0.0, tau2_0 * float(y @ P @ y) / (k - p))
     P2 = P * P
     tr_pvpv = float(np.sum(P2 * np.outer(v, v)))
     s_pvp = float(np.sum(P2 * v[None, :]))
-    se = math.sqrt(tau2_0**2 / (k - p) ** 2 * (2 * tr_pvpv + 4 * tau2 * s_pvp + 2 * tau2**2 * np.sum(P2)))
+    se = math.sqrt(
+        tau2_0**2 / (k - p) ** 2 * (2 * tr_pvpv + 4 * tau2 * s_pvp + 2 * tau2**2 * np.sum(P2))
+    )
     return Tau2Estimate(tau2, se, tau2_0=tau2_0)
 
 
@@ -173,7 +181,10 @@ def _pm(y, v, X, control) -> Tau2Estimate:
             if upper > 1e12:
                 raise ConvergenceError("PM", 0, "no root of Q(tau2) = k - p below 1e12")
         tau2 = optimize.brentq(
-            lambda t: q_gen(y, v, X, t) - target, 0.0, upper, xtol=control.tol,
+            lambda t: q_gen(y, v, X, t) - target,
+            0.0,
+            upper,
+            xtol=control.tol,
             maxiter=control.maxiter,
         )
     w = 1.0 / (v + tau2)
@@ -195,7 +206,8 @@ def _fisher_scoring(method: str, y, v, X, control) -> Tau2Estimate:
         if it > control.maxiter:
             if not control.fallback:
                 raise ConvergenceError(
-                    method, control.maxiter,
+                    method,
+                    control.maxiter,
                     f"Fisher scoring: last change in tau2 {change:.3g} > threshold "
                     f"{control.threshold:g}",
                 )
@@ -214,7 +226,8 @@ def _fisher_scoring(method: str, y, v, X, control) -> Tau2Estimate:
         if loglik(y, v, X, 0.0, reml) - loglik(y, v, X, tau2, reml) > control.tol:
             warnings.warn(
                 f"method={method!r}: Fisher scoring stopped at a local maximum; tau2 set to 0",
-                RuntimeWarning, stacklevel=3,
+                RuntimeWarning,
+                stacklevel=3,
             )
             tau2 = 0.0
     w = 1.0 / (v + tau2)
@@ -243,6 +256,7 @@ def _score_parts(method: str, y, v, X, tau2: float) -> tuple[float, float]:
 
 def solve_score(method: str, y, v, X, control: Control) -> float:
     """Root of the ML/REML/EB estimating equation by Brent's method (0 if it is negative at 0)."""
+
     def f(t: float) -> float:
         return _score_parts(method, y, v, X, t)[0]
 
@@ -252,7 +266,9 @@ def solve_score(method: str, y, v, X, control: Control) -> float:
     while f(upper) > 0:
         upper *= 10.0
         if upper > 1e12:
-            raise ConvergenceError(method, control.maxiter, "no root of the estimating equation below 1e12")
+            raise ConvergenceError(
+                method, control.maxiter, "no root of the estimating equation below 1e12"
+            )
     return optimize.brentq(f, 0.0, upper, xtol=control.tol, maxiter=control.maxiter)
 
 
@@ -266,8 +282,11 @@ def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool)
     _, logdet_xx = np.linalg.slogdet(X.T @ X)
     _, logdet_xwx = np.linalg.slogdet(X.T @ (X * w[:, None]))
     return (
-        -0.5 * (k - p) * math.log(2 * math.pi) + 0.5 * logdet_xx
-        - 0.5 * np.sum(np.log(v + tau2)) - 0.5 * logdet_xwx - 0.5 * fit.rss
+        -0.5 * (k - p) * math.log(2 * math.pi)
+        + 0.5 * logdet_xx
+        - 0.5 * np.sum(np.log(v + tau2))
+        - 0.5 * logdet_xwx
+        - 0.5 * fit.rss
     )
 
 

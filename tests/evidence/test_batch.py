@@ -1,0 +1,99 @@
+"""rma_batch must give rma's numbers for every group, without a Python loop over groups."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from raad.evidence import EvidenceInputError, rma
+from raad.evidence.batch import rma_batch
+
+from .conftest import load
+
+METHODS = ["FE", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "HS"]
+
+
+def synthetic(n_groups: int = 120, seed: int = 7):
+    rng = np.random.default_rng(seed)
+    ks = rng.integers(2, 25, n_groups)
+    g = np.repeat(np.arange(n_groups), ks)
+    v = rng.uniform(0.01, 0.5, len(g))
+    tau2 = rng.choice([0.0, 0.02, 0.3, 2.0], n_groups)[g]
+    y = rng.normal(0.3, np.sqrt(v + tau2))
+    return y, v, g
+
+
+@pytest.mark.parametrize("test", ["z", "knha"])
+@pytest.mark.parametrize("method", METHODS)
+def test_batch_equals_rma_on_every_group(method, test):
+    y, v, g = synthetic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = rma_batch(y, v, g, method=method, test=test)
+        assert list(out.index) == sorted(set(g))
+        for gi in out.index:
+            sel = g == gi
+            r = rma(y[sel], v[sel], method=method, test=test)
+            row = out.loc[gi]
+            assert row.k == sel.sum()
+            np.testing.assert_allclose(
+                [row.estimate, row.se, row.ci_lb, row.ci_ub, row.pval, row.qe],
+                [r.estimate, r.se, r.ci_lb, r.ci_ub, r.pval, r.qe],
+                rtol=1e-9,
+                atol=1e-14,
+            )
+            np.testing.assert_allclose(row.tau2, r.tau2, rtol=1e-9, atol=1e-10)
+            np.testing.assert_allclose(row.i2, r.i2, rtol=1e-9, atol=1e-7)
+            if method != "FE":
+                np.testing.assert_allclose(row.se_tau2, r.se_tau2, rtol=1e-8)
+                pr = r.predict()
+                np.testing.assert_allclose(
+                    [row.pi_lb, row.pi_ub], [pr.pi_lb, pr.pi_ub], rtol=1e-9, atol=1e-12
+                )
+
+
+def test_batch_on_metafor_fixtures():
+    """Stack every intercept-only reference case into one batch call per method and test."""
+    cases = [c for c in load("rma.json")["cases"] if c.get("mods") is None and c["level"] == 95]
+    for method in METHODS:
+        for test in ("z", "knha"):
+            sel = [c for c in cases if c["method"] == method and c["test"] == test]
+            y = np.concatenate([c["yi"] for c in sel])
+            v = np.concatenate([c["vi"] for c in sel])
+            g = np.concatenate([[c["name"]] * len(c["yi"]) for c in sel])
+            out = rma_batch(y, v, g, method=method, test=test)
+            for c in sel:
+                R, row = c["result"], out.loc[c["name"]]
+                np.testing.assert_allclose(
+                    [row.estimate, row.se, row.pval, row.ci_lb],
+                    [R["beta"], R["se"], R["pval"], R["ci_lb"]],
+                    rtol=1e-6,
+                    err_msg=f"{c['name']} {method} {test}",
+                )
+                np.testing.assert_allclose(row.tau2, R["tau2"], rtol=1e-6, atol=1e-10)
+
+
+def test_batch_accepts_dataframe_columns():
+    y, v, g = synthetic(10)
+    frame = pd.DataFrame({"y": y, "v": v, "analysis": [f"a{x}" for x in g]})
+    out = rma_batch("y", "v", "analysis", data=frame)
+    assert len(out) == 10 and out.index.name == "group"
+    assert out.attrs["method"] == "REML"
+
+
+def test_batch_refuses_small_groups_by_name():
+    with pytest.raises(EvidenceInputError) as exc:
+        rma_batch([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], ["a", "a", "b"], method="REML")
+    assert exc.value.field == "group" and "'b'" in str(exc.value)
+
+
+def test_batch_refuses_bad_variances_and_lengths():
+    with pytest.raises(EvidenceInputError, match="vi"):
+        rma_batch([0.1, 0.2], [0.1, 0.0], ["a", "a"])
+    with pytest.raises(EvidenceInputError, match="equal length"):
+        rma_batch([0.1, 0.2], [0.1, 0.2, 0.3], ["a", "a"])
+    with pytest.raises(EvidenceInputError, match="method"):
+        rma_batch([0.1, 0.2], [0.1, 0.2], ["a", "a"], method="XX")

@@ -1,0 +1,119 @@
+"""The raad command line, run in-process."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from raad.cli import app
+from raad.evidence import rma
+
+from .evidence.conftest import load
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def bcg_csv(tmp_path):
+    frame = pd.DataFrame(load("rma.json")["bcg_frame"])
+    path = tmp_path / "bcg.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_help_and_version():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "meta" in result.output and "batch" in result.output
+    assert "never replaces" in result.output
+    assert runner.invoke(app, ["--version"]).output.startswith("raad ")
+
+
+def test_meta_prints_the_model_table(bcg_csv):
+    path, frame = bcg_csv
+    result = runner.invoke(app, ["meta", str(path), "--method", "REML"])
+    assert result.exit_code == 0, result.output
+    expected = rma(frame.yi, frame.vi)
+    assert f"{expected.estimate:.4f}" in result.output
+    assert "prediction" in result.output.lower() and "Q-profile" in result.output
+    assert "Aronson" in result.output  # the study table, labelled from the 'author' column
+    assert f"{expected.weights()[0]:.2f}" in result.output
+
+
+def test_meta_json_and_plots(bcg_csv, tmp_path):
+    path, frame = bcg_csv
+    forest, funnel = tmp_path / "f.svg", tmp_path / "u.png"
+    result = runner.invoke(
+        app,
+        [
+            "meta",
+            str(path),
+            "--method",
+            "DL",
+            "--test",
+            "knha",
+            "--json",
+            "--forest",
+            str(forest),
+            "--funnel",
+            str(funnel),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    expected = rma(frame.yi, frame.vi, method="DL", test="knha")
+    assert out["coefficients"]["intercept"]["estimate"] == pytest.approx(
+        expected.estimate, rel=1e-12
+    )
+    assert out["prediction"]["pi_lb"] == pytest.approx(expected.predict().pi_lb, rel=1e-12)
+    svg = forest.read_text()
+    assert svg.startswith("<?xml") and "Aronson" in svg
+    assert funnel.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_meta_with_moderators(bcg_csv):
+    path, _ = bcg_csv
+    result = runner.invoke(app, ["meta", str(path), "--mods", "~ ablat"])
+    assert result.exit_code == 0, result.output
+    assert "ablat" in result.output and "QM(df = 1)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--method", "XYZ"], "method"),
+        (["--yi", "nope"], "--yi"),
+        (["--slab", "nope"], "--slab"),
+        (["--level", "150"], "level"),
+    ],
+)
+def test_meta_bad_options_exit_2_with_the_field(bcg_csv, args, words):
+    path, _ = bcg_csv
+    result = runner.invoke(app, ["meta", str(path), *args])
+    assert result.exit_code == 2
+    assert words in result.output
+
+
+def test_meta_missing_file(tmp_path):
+    result = runner.invoke(app, ["meta", str(tmp_path / "none.csv")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_batch_writes_one_row_per_group(tmp_path):
+    rng = np.random.default_rng(0)
+    g = np.repeat([f"m{i}" for i in range(30)], 6)
+    v = rng.uniform(0.02, 0.3, len(g))
+    frame = pd.DataFrame({"analysis": g, "yi": rng.normal(0.2, np.sqrt(v + 0.05)), "vi": v})
+    src, out = tmp_path / "many.csv", tmp_path / "out.csv"
+    frame.to_csv(src, index=False)
+    result = runner.invoke(
+        app, ["batch", str(src), "--group", "analysis", "--out", str(out), "--chunk", "7"]
+    )
+    assert result.exit_code == 0, result.output
+    res = pd.read_csv(out, index_col="group")
+    assert len(res) == 30
+    first = frame[frame.analysis == "m0"]
+    assert res.loc["m0", "estimate"] == pytest.approx(rma(first.yi, first.vi).estimate, rel=1e-9)
