@@ -208,6 +208,153 @@ def batch(
         sys.stdout.write(result.to_csv())
 
 
+scale_app = typer.Typer(
+    help="Rating scales: list instruments, score an administration.", no_args_is_help=True
+)
+app.add_typer(scale_app, name="scale")
+
+
+@scale_app.command("list")
+def scale_list() -> None:
+    """List the instruments with their items, total range and codes."""
+    from rich.table import Table
+
+    from raad import scales
+
+    table = Table("name", "title", "rater", "items", "total", "LOINC total", "suicide items")
+    for name in scales.names():
+        i = scales.get(name)
+        lo, hi = i.total_range
+        table.add_row(
+            name,
+            i.title,
+            i.rater,
+            str(len(i.items)),
+            f"{lo}-{hi}" if i.total.rule != "none" else "risk level",
+            i.loinc.total or "none found",
+            ", ".join(s.item for s in i.suicide_items),
+        )
+    console.print(table)
+
+
+@scale_app.command("score")
+def scale_score(
+    name: Annotated[str, typer.Argument(help="Instrument, e.g. MADRS, HAMD-17, PHQ-9.")],
+    values: Annotated[list[int] | None, typer.Argument(help="Item values in item order.")] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="JSON object: item id -> value.")
+    ] = None,
+    variant: Annotated[
+        list[str] | None, typer.Option(help="Item variant, e.g. 16=A (HAM-D item 16 by history).")
+    ] = None,
+    baseline: Annotated[
+        float | None, typer.Option(help="Baseline total: adds change, response, remission.")
+    ] = None,
+    allow_incomplete: Annotated[
+        bool, typer.Option(help="Keep an incomplete record (no total).")
+    ] = False,
+    fhir: Annotated[
+        bool, typer.Option(help="Print a FHIR Bundle: QuestionnaireResponse + Observation.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--as-json", help="Print the score as JSON.")] = False,
+) -> None:
+    """Score one administration given as item values in order, or as a JSON object."""
+    from raad import scales
+
+    try:
+        instr = scales.get(name)
+        if json_file is not None:
+            try:
+                responses = json.loads(json_file.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                _fail(f"--json: cannot read {json_file} ({exc})")
+        else:
+            responses = _positional(instr, values or [], variant or [])
+        sc = instr.score(responses, allow_incomplete=allow_incomplete)
+        cmp = scales.compare(instr, baseline, sc) if baseline is not None else None
+    except scales.ScaleInputError as exc:
+        _fail(str(exc))
+        return
+    if fhir:
+        from raad.interop.fhir_scales import questionnaire_response, total_observation
+
+        qr = questionnaire_response(sc, response_id="qr-1")
+        obs = total_observation(sc, derived_from="QuestionnaireResponse/qr-1")
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                {"resource": qr.model_dump(mode="json", exclude_none=True)},
+                {"resource": obs.model_dump(mode="json", exclude_none=True)},
+            ],
+        }
+        sys.stdout.write(json.dumps(bundle, indent=2) + "\n")
+        return
+    if as_json:
+        out = sc.to_dict() | ({"comparison": cmp.to_dict()} if cmp else {})
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    lo, hi = instr.total_range
+    if sc.total is not None:
+        console.print(
+            f"{instr.name} total [bold]{sc.total:g}[/] of {lo}-{hi}: {sc.severity}"
+            + (" (prorated)" if sc.prorated else "")
+        )
+    elif sc.risk is not None:
+        console.print(f"{instr.name} risk level: [bold]{sc.risk}[/]")
+    else:
+        console.print(f"{instr.name}: incomplete, missing items {', '.join(sc.missing)}")
+    if sc.domains:
+        console.print("domains: " + ", ".join(f"{k} {v}" for k, v in sc.domains.items()))
+    if sc.suicide_flag:
+        console.print(
+            f"[bold red]SUICIDE ITEM ALERT[/]: item(s) {', '.join(sc.suicide_items)} "
+            "rated above 0 - assess suicide risk now."
+        )
+    if cmp is not None:
+        pct = f" ({cmp.percent_change:+.1f}%)" if cmp.percent_change is not None else ""
+        console.print(f"change from baseline {cmp.baseline:g}: {cmp.change:+g}{pct}")
+        for call in cmp.calls.values():
+            verdict = {True: "yes", False: "no", None: "not evaluable"}[call.met]
+            line = f"  {call.outcome}: {verdict} [{call.rule}; {', '.join(call.sources)}]"
+            if call.alternatives:
+                line += "; other definitions: " + "; ".join(
+                    f"{r} -> {({True: 'yes', False: 'no', None: 'n/a'})[m]}"
+                    for r, m in call.alternatives
+                )
+            console.print(line, highlight=False, soft_wrap=True)
+
+
+def _positional(instr, values: list[int], variants: list[str]) -> dict[str, int]:
+    from raad.scales import ScaleInputError
+
+    chosen: dict[str, str] = {}
+    for v in variants:
+        item, _, var = v.partition("=")
+        chosen[item] = var
+    if len(values) != len(instr.items):
+        raise ScaleInputError(
+            "values",
+            f"{len(values)} values",
+            f"{len(instr.items)} values in item order ({', '.join(instr.item_ids)})",
+        )
+    out = {}
+    for item, value in zip(instr.items, values, strict=True):
+        if item.variants:
+            var = chosen.get(item.id)
+            if var not in item.variants:
+                raise ScaleInputError(
+                    "--variant",
+                    f"{item.id}={var}",
+                    f"{item.id}=" + " or ".join(item.variants) + " "
+                    f"({'; '.join(f'{k} {d}' for k, d in item.variants.items())})",
+                )
+            out[item.id + var] = value
+        else:
+            out[item.id] = value
+    return out
+
+
 def _json_default(obj: object) -> object:
     if isinstance(obj, np.ndarray):
         return obj.tolist()

@@ -1,0 +1,33 @@
+"""Rating scales as data, scored exactly: ``get(name).score(responses)`` and ``compare``.
+
+Instruments: HAMD-17, HAMD-21, MADRS, QIDS-SR16, PHQ-9, CADSS, C-SSRS (screener).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .compare import Comparison, compare
+from .model import Instrument
+from .registry import get, instruments, names
+from .scoring import ScaleInputError, Score
+from .scoring import score as _score
+
+
+def score(name: str, responses: Mapping[Any, Any], *, allow_incomplete: bool = False) -> Score:
+    """Score ``responses`` (item id -> value) on the instrument called ``name``."""
+    return _score(get(name), responses, allow_incomplete=allow_incomplete)
+
+
+__all__ = [
+    "Comparison",
+    "Instrument",
+    "ScaleInputError",
+    "Score",
+    "compare",
+    "get",
+    "instruments",
+    "names",
+    "score",
+]
