@@ -117,3 +117,47 @@ def test_batch_writes_one_row_per_group(tmp_path):
     assert len(res) == 30
     first = frame[frame.analysis == "m0"]
     assert res.loc["m0", "estimate"] == pytest.approx(rma(first.yi, first.vi).estimate, rel=1e-9)
+
+
+def test_scale_list_names_every_instrument():
+    from raad import scales
+
+    result = runner.invoke(app, ["scale", "list"], terminal_width=200)
+    assert result.exit_code == 0
+    for name in scales.names():
+        assert name in result.output
+
+
+def test_scale_score_positional_with_baseline():
+    result = runner.invoke(app, ["scale", "score", "MADRS", "3", "2", "4", "1", "2", "3", "2", "2",
+                                 "1", "1", "--baseline", "32"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "MADRS total 21" in result.output and "moderate" in result.output
+    assert "SUICIDE ITEM ALERT" in result.output
+    assert "response: no" in result.output and "transform3-2021" in result.output
+
+
+def test_scale_score_json_file_and_fhir(tmp_path):
+    path = tmp_path / "phq.json"
+    path.write_text(json.dumps({str(i): 1 for i in range(1, 10)}))
+    result = runner.invoke(app, ["scale", "score", "PHQ-9", "--json", str(path), "--fhir"])
+    assert result.exit_code == 0, result.output
+    bundle = json.loads(result.output)
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds == ["QuestionnaireResponse", "Observation"]
+    assert bundle["entry"][1]["resource"]["valueQuantity"]["value"] == 9
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["MADRS", "1", "2"], "10 values in item order"),
+        (["MADRS", "7", "0", "0", "0", "0", "0", "0", "0", "0", "0"], "MADRS item 1"),
+        (["HAMD-17", *["1"] * 17], "--variant"),
+        (["NOPE", "1"], "instrument"),
+    ],
+)
+def test_scale_score_bad_input(args, words):
+    result = runner.invoke(app, ["scale", "score", *args], terminal_width=200)
+    assert result.exit_code == 2
+    assert words in result.output

@@ -1,0 +1,112 @@
+"""FHIR R4 Questionnaire / QuestionnaireResponse / Observation for every instrument."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from raad import scales
+from raad.interop import fhir_scales as F
+from raad.scales import ScaleInputError
+
+WHEN = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def reparse(resource, cls):
+    """Serialise to JSON and validate again: what leaves raad must parse as FHIR."""
+    return cls.model_validate_json(resource.model_dump_json(exclude_none=True))
+
+
+@pytest.mark.parametrize("name", scales.names())
+def test_questionnaire_validates_and_lists_every_item(name):
+    instr = scales.get(name)
+    q = reparse(F.questionnaire(name), Questionnaire)
+    links = [i.linkId for i in q.item]
+    for item in instr.items:
+        assert any(link == item.id or link.startswith(item.id) for link in links)
+    assert q.url == F.canonical(instr)
+    if instr.loinc.panel:
+        assert q.code[0].code == instr.loinc.panel
+    else:
+        assert "No LOINC" in q.description
+
+
+def test_phq9_uses_loinc_item_and_answer_codes():
+    q = F.questionnaire("PHQ-9")
+    assert q.code[0].code == "44249-1"
+    first = q.item[0]
+    assert first.code[0].code == "44250-9"
+    assert [o.valueCoding.code for o in first.answerOption] == [
+        "LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
+
+
+def test_observation_total_is_loinc_coded_where_a_code_exists():
+    s = scales.score("PHQ-9", {str(i): 2 for i in range(1, 10)})
+    obs = reparse(F.total_observation(s, subject="Patient/p1", effective=WHEN,
+                                      derived_from="QuestionnaireResponse/q1"), Observation)
+    assert obs.code.coding[0].system == F.LOINC and obs.code.coding[0].code == "44261-6"
+    assert obs.valueQuantity.value == 18 and obs.interpretation[0].text == "moderately severe"
+    assert obs.category[0].coding[0].code == "survey"
+    m = scales.score("MADRS", {str(i): 1 for i in range(1, 11)})
+    obs = F.total_observation(m, effective=WHEN)
+    assert obs.code.coding[0].system == F.SCALE_SYSTEM
+
+
+def test_naive_datetimes_are_refused():
+    s = scales.score("PHQ-9", {str(i): 2 for i in range(1, 10)})
+    with pytest.raises(ScaleInputError, match="authored"):
+        F.questionnaire_response(s, authored=datetime(2026, 1, 1))
+    with pytest.raises(ScaleInputError, match="effective"):
+        F.total_observation(s, effective=datetime(2026, 1, 1))
+
+
+@st.composite
+def scored(draw):
+    name = draw(st.sampled_from([n for n in scales.names() if scales.get(n).total.rule != "none"]))
+    instr = scales.get(name)
+    r = {}
+    for item in instr.items:
+        key = item.id + (draw(st.sampled_from(sorted(item.variants))) if item.variants else "")
+        r[key] = draw(st.integers(item.min, item.max))
+    for ex in instr.extra_items:
+        if draw(st.booleans()):
+            r[ex.id] = draw(st.integers(ex.min, ex.max))
+    return instr.score(r)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scored())
+def test_round_trip_fhir_to_score_gives_the_same_score(score):
+    qr = reparse(F.questionnaire_response(score, subject="Patient/p1", authored=WHEN),
+                 QuestionnaireResponse)
+    back = F.score_from_response(qr)
+    assert back == score
+    assert back.total == score.total
+
+
+def test_incomplete_response_round_trips_as_in_progress():
+    s = scales.score("MADRS", {"1": 2, "2": 3}, allow_incomplete=True)
+    qr = F.questionnaire_response(s, authored=WHEN)
+    assert qr.status == "in-progress"
+    back = F.score_from_response(qr)
+    assert back.total is None and back.missing == s.missing
+    with pytest.raises(ScaleInputError):
+        F.total_observation(s, effective=WHEN)
+
+
+def test_foreign_questionnaires_and_codes_are_reported():
+    with pytest.raises(ScaleInputError, match="questionnaire"):
+        F.score_from_response({"resourceType": "QuestionnaireResponse", "status": "completed",
+                               "questionnaire": "http://example.org/Questionnaire/x"})
+    bad = {"resourceType": "QuestionnaireResponse", "status": "completed",
+           "questionnaire": F.CANONICAL + "PHQ-9",
+           "item": [{"linkId": "1", "answer": [{"valueCoding": {"system": F.LOINC,
+                                                                  "code": "LA0000-0"}}]}]}
+    with pytest.raises(ScaleInputError, match="LA0000-0"):
+        F.score_from_response(bad)

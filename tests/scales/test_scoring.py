@@ -1,0 +1,119 @@
+"""Scoring worked examples built from each instrument's published scoring rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from raad import scales
+from raad.scales import ScaleInputError
+
+
+def hamd17(**overrides):
+    r = {str(i): 1 for i in range(1, 18) if i != 16}
+    r["16A"] = 1
+    r.update(overrides)
+    return r
+
+
+def test_hamd17_sum_band_variant_and_suicide_flag():
+    s = scales.score("HAMD-17", hamd17())
+    assert s.total == 17 and s.severity == "moderate" and s.complete
+    assert s.variants == {"16": "A"} and s.suicide_flag and s.suicide_items == ("3",)
+    s = scales.score("HAMD-17", hamd17(**{"3": 0, "1": 0, "2": 0, "7": 0, "8": 0, "9": 0,
+                                          "10": 0, "11": 0, "15": 0}))
+    assert s.total == 8 and s.severity == "mild" and not s.suicide_flag
+
+
+def test_hamd17_bands_at_their_edges():
+    h = scales.get("HAMD-17")
+    from raad.scales.scoring import band
+
+    edges = {0: "none", 7: "none", 8: "mild", 13: "mild", 14: "moderate", 18: "moderate",
+             19: "severe", 22: "severe", 23: "very severe", 52: "very severe"}
+    for total, label in edges.items():
+        assert band(h, total) == label
+
+
+def test_hamd17_item16_rules():
+    with pytest.raises(ScaleInputError, match="16A"):
+        scales.score("HAMD-17", {**hamd17(), "16B": 1})  # both variants
+    r = hamd17()
+    del r["16A"]
+    r["16"] = 1
+    with pytest.raises(ScaleInputError, match="variant"):
+        scales.score("HAMD-17", r)  # which variant?
+    # 3 = not assessed: the item is missing, so the total is refused
+    with pytest.raises(ScaleInputError) as exc:
+        scales.score("HAMD-17", hamd17(**{"16A": 3}))
+    assert "missing 16" in str(exc.value)
+    s = scales.score("HAMD-17", hamd17(**{"16A": 3}), allow_incomplete=True)
+    assert s.total is None and s.severity is None and s.missing == ("16",) and not s.complete
+
+
+@pytest.mark.parametrize(
+    ("responses", "field", "words"),
+    [
+        ({"4": 3}, "HAMD-17 item 4", "0-2"),
+        ({"1": 5}, "HAMD-17 item 1", "0-4"),
+        ({"1": -1}, "HAMD-17 item 1", "0-4"),
+        ({"1": "2"}, "HAMD-17 item 1", "integer"),
+        ({"1": 2.0}, "HAMD-17 item 1", "integer"),
+        ({"1": True}, "HAMD-17 item 1", "integer"),
+        ({"99": 1}, "item", "items of HAMD-17"),
+    ],
+)
+def test_bad_values_name_the_item_and_range(responses, field, words):
+    with pytest.raises(ScaleInputError) as exc:
+        scales.score("HAMD-17", {**hamd17(), **responses})
+    assert exc.value.field == field
+    assert words in str(exc.value)
+
+
+def test_hamd21_counts_18b_not_18a():
+    r = hamd17()
+    r.update({"18": 2, "18A": 1, "19": 4, "20": 3, "21": 2})
+    s = scales.score("HAMD-21", r)
+    assert s.total == 17 + 2 + 4 + 3 + 2
+    assert s.extra == {"18A": 1} and s.severity == "severe"  # 23-28 on the HRSD-21 crosswalk
+
+
+def test_madrs_total_and_bands():
+    s = scales.score("MADRS", {str(i): v for i, v in enumerate([3, 2, 4, 1, 2, 3, 2, 2, 1, 0], 1)})
+    assert s.total == 20 and s.severity == "moderate" and not s.suicide_flag
+    s = scales.score("MADRS", {str(i): 6 for i in range(1, 11)})
+    assert s.total == 60 and s.severity == "severe" and s.suicide_flag
+
+
+def test_qids_takes_the_highest_item_per_domain():
+    values = [1, 2, 0, 3, 2, 0, 1, 3, 0, 1, 2, 0, 1, 2, 3, 1]
+    s = scales.score("QIDS-SR16", {str(i): v for i, v in enumerate(values, 1)})
+    assert s.domains == {"sleep": 3, "mood": 2, "appetite_weight": 3, "concentration": 1,
+                         "self_view": 2, "suicide": 0, "interest": 1, "energy": 2,
+                         "psychomotor": 3}
+    assert s.total == 17 and s.severity == "severe"
+    assert sum(values) != s.total  # not a plain sum
+
+
+def test_phq9_item10_and_item9_flag():
+    r = {str(i): 1 for i in range(1, 10)} | {"10": 3}
+    s = scales.score("PHQ-9", r)
+    assert s.total == 9 and s.severity == "mild" and s.extra == {"10": 3}
+    assert s.suicide_flag and s.suicide_items == ("9",)
+    s = scales.score("PHQ-9", r | {"9": 0})
+    assert not s.suicide_flag and s.total == 8
+    with pytest.raises(ScaleInputError, match="item 10"):
+        scales.score("PHQ-9", r | {"10": 4})
+
+
+def test_missing_items_are_refused_never_silently_totalled():
+    r = {str(i): 1 for i in range(1, 9)}
+    with pytest.raises(ScaleInputError) as exc:
+        scales.score("PHQ-9", r)
+    assert "missing 9" in str(exc.value) and "allow_incomplete" in str(exc.value)
+    s = scales.score("PHQ-9", r | {"9": None}, allow_incomplete=True)
+    assert s.missing == ("9",) and s.total is None
+
+
+def test_responses_must_be_a_mapping():
+    with pytest.raises(ScaleInputError, match="mapping"):
+        scales.score("PHQ-9", [1, 2, 3])
