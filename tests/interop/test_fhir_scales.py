@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raad import scales
-from raad.interop import fhir_scales as F
+from raad.interop import fhir_scales as fs
 from raad.scales import ScaleInputError
 
 WHEN = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -26,11 +26,11 @@ def reparse(resource, cls):
 @pytest.mark.parametrize("name", scales.names())
 def test_questionnaire_validates_and_lists_every_item(name):
     instr = scales.get(name)
-    q = reparse(F.questionnaire(name), Questionnaire)
+    q = reparse(fs.questionnaire(name), Questionnaire)
     links = [i.linkId for i in q.item]
     for item in instr.items:
         assert any(link == item.id or link.startswith(item.id) for link in links)
-    assert q.url == F.canonical(instr)
+    assert q.url == fs.canonical(instr)
     if instr.loinc.panel:
         assert q.code[0].code == instr.loinc.panel
     else:
@@ -38,7 +38,7 @@ def test_questionnaire_validates_and_lists_every_item(name):
 
 
 def test_phq9_uses_loinc_item_and_answer_codes():
-    q = F.questionnaire("PHQ-9")
+    q = fs.questionnaire("PHQ-9")
     assert q.code[0].code == "44249-1"
     first = q.item[0]
     assert first.code[0].code == "44250-9"
@@ -48,22 +48,22 @@ def test_phq9_uses_loinc_item_and_answer_codes():
 
 def test_observation_total_is_loinc_coded_where_a_code_exists():
     s = scales.score("PHQ-9", {str(i): 2 for i in range(1, 10)})
-    obs = reparse(F.total_observation(s, subject="Patient/p1", effective=WHEN,
+    obs = reparse(fs.total_observation(s, subject="Patient/p1", effective=WHEN,
                                       derived_from="QuestionnaireResponse/q1"), Observation)
-    assert obs.code.coding[0].system == F.LOINC and obs.code.coding[0].code == "44261-6"
+    assert obs.code.coding[0].system == fs.LOINC and obs.code.coding[0].code == "44261-6"
     assert obs.valueQuantity.value == 18 and obs.interpretation[0].text == "moderately severe"
     assert obs.category[0].coding[0].code == "survey"
     m = scales.score("MADRS", {str(i): 1 for i in range(1, 11)})
-    obs = F.total_observation(m, effective=WHEN)
-    assert obs.code.coding[0].system == F.SCALE_SYSTEM
+    obs = fs.total_observation(m, effective=WHEN)
+    assert obs.code.coding[0].system == fs.SCALE_SYSTEM
 
 
 def test_naive_datetimes_are_refused():
     s = scales.score("PHQ-9", {str(i): 2 for i in range(1, 10)})
     with pytest.raises(ScaleInputError, match="authored"):
-        F.questionnaire_response(s, authored=datetime(2026, 1, 1))
+        fs.questionnaire_response(s, authored=datetime(2026, 1, 1))
     with pytest.raises(ScaleInputError, match="effective"):
-        F.total_observation(s, effective=datetime(2026, 1, 1))
+        fs.total_observation(s, effective=datetime(2026, 1, 1))
 
 
 @st.composite
@@ -83,30 +83,30 @@ def scored(draw):
 @settings(max_examples=150, deadline=None)
 @given(scored())
 def test_round_trip_fhir_to_score_gives_the_same_score(score):
-    qr = reparse(F.questionnaire_response(score, subject="Patient/p1", authored=WHEN),
+    qr = reparse(fs.questionnaire_response(score, subject="Patient/p1", authored=WHEN),
                  QuestionnaireResponse)
-    back = F.score_from_response(qr)
+    back = fs.score_from_response(qr)
     assert back == score
     assert back.total == score.total
 
 
 def test_incomplete_response_round_trips_as_in_progress():
     s = scales.score("MADRS", {"1": 2, "2": 3}, allow_incomplete=True)
-    qr = F.questionnaire_response(s, authored=WHEN)
+    qr = fs.questionnaire_response(s, authored=WHEN)
     assert qr.status == "in-progress"
-    back = F.score_from_response(qr)
+    back = fs.score_from_response(qr)
     assert back.total is None and back.missing == s.missing
     with pytest.raises(ScaleInputError):
-        F.total_observation(s, effective=WHEN)
+        fs.total_observation(s, effective=WHEN)
 
 
 def test_foreign_questionnaires_and_codes_are_reported():
     with pytest.raises(ScaleInputError, match="questionnaire"):
-        F.score_from_response({"resourceType": "QuestionnaireResponse", "status": "completed",
+        fs.score_from_response({"resourceType": "QuestionnaireResponse", "status": "completed",
                                "questionnaire": "http://example.org/Questionnaire/x"})
     bad = {"resourceType": "QuestionnaireResponse", "status": "completed",
-           "questionnaire": F.CANONICAL + "PHQ-9",
-           "item": [{"linkId": "1", "answer": [{"valueCoding": {"system": F.LOINC,
+           "questionnaire": fs.CANONICAL + "PHQ-9",
+           "item": [{"linkId": "1", "answer": [{"valueCoding": {"system": fs.LOINC,
                                                                   "code": "LA0000-0"}}]}]}
     with pytest.raises(ScaleInputError, match="LA0000-0"):
-        F.score_from_response(bad)
+        fs.score_from_response(bad)
