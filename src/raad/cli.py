@@ -237,6 +237,59 @@ def scale_list() -> None:
     console.print(table)
 
 
+@scale_app.command("show")
+def scale_show(name: Annotated[str, typer.Argument(help="Instrument, e.g. HAMD-21.")]) -> None:
+    """Show an instrument's full definition: items, rules, bands and outcomes with sources."""
+    from raad import scales
+    from raad.knowledge import load_sources
+    from raad.scales.compare import describe
+
+    try:
+        i = scales.get(name)
+    except scales.ScaleInputError as exc:
+        _fail(str(exc))
+        return
+    src = load_sources()
+
+    def cites(cs) -> str:
+        return "; ".join(src[c.source].citation + (f" [{c.where}]" if c.where else "") for c in cs)
+
+    lo, hi = i.total_range
+    out = [f"{i.name}: {i.title} ({i.rater}-rated" + (f", {i.recall_period}" if i.recall_period else "") + ")",
+           f"Item text: {i.text_licence}", f"Sources: {cites(i.cite)}", "", "Items counted in the total:"]
+    for it in i.items:
+        extra = f"  variants: {', '.join(f'{it.id}{k} {v}' for k, v in it.variants.items())}" if it.variants else ""
+        code = f"  LOINC {it.loinc}" if it.loinc else ""
+        out.append(f"  {it.id:>3}  {it.label} ({it.min}-{it.max}){code}{extra}")
+    for ex in i.extra_items:
+        out.append(f"  {ex.id:>3}  {ex.label} ({ex.min}-{ex.max}) - not counted: {ex.note}")
+    out += ["", f"Total: {i.total.rule}, range {lo}-{hi}" + (f". {i.total.note}" if i.total.note else "")]
+    out.append(f"Missing items: {i.missing.policy}. {i.missing.note}")
+    if i.severity:
+        for label, b in [("Severity (default)", i.severity.default)] + [
+                ("Severity (alternative)", a) for a in i.severity.alternatives]:
+            bands = ", ".join(f"{x.label} {x.min}-{x.max}" for x in b.bands)
+            out.append(f"{label}, {b.name}: {bands}  [{cites(b.cite)}]")
+    for si in i.suicide_items:
+        out.append(f"Suicide item {si.item}: flagged at >= {si.flag_at_or_above}. {si.basis}")
+    loinc = ", ".join(x for x in (f"panel {i.loinc.panel}" if i.loinc.panel else "",
+                                   f"total {i.loinc.total}" if i.loinc.total else "") if x)
+    out.append(f"LOINC: {loinc or i.loinc.note}")
+    for key in ("response", "partial_response", "remission", "relapse", "mcid"):
+        o = getattr(i.outcomes, key)
+        if o is None:
+            continue
+        out.append(f"{key.replace('_', ' ').capitalize()}: {o.default.name} ({describe(o.default)})"
+                   f"  [{cites(o.default.cite)}]")
+        if o.default.note:
+            out.append(f"    why this default: {o.default.note}")
+        for a in o.alternatives:
+            out.append(f"    alternative: {a.name} ({describe(a)})  [{cites(a.cite)}]")
+    for note in i.notes:
+        out.append(f"Note: {note}")
+    console.print("\n".join(out), highlight=False, soft_wrap=True)
+
+
 @scale_app.command("score")
 def scale_score(
     name: Annotated[str, typer.Argument(help="Instrument, e.g. MADRS, HAMD-17, PHQ-9.")],
