@@ -161,3 +161,16 @@ def test_scale_score_bad_input(args, words):
     result = runner.invoke(app, ["scale", "score", *args], terminal_width=200)
     assert result.exit_code == 2
     assert words in result.output
+
+
+def test_meta_computes_effect_sizes_from_raw_columns():
+    """The README's first command: raw 2x2 counts in, RR pooled and shown on both scales."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "bcg.csv"
+    result = runner.invoke(app, ["meta", str(example), "--measure", "RR", "--slab", "author"],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "-0.7145" in result.output  # metafor: rma(yi, vi) on dat.bcg log RR, REML
+    assert "On the ratio scale: RR 0.4894" in result.output
+    assert "Aronson" in result.output

@@ -144,6 +144,12 @@ def meta(
     if pred is not None:
         console.print("\nPooled effect with prediction interval:", highlight=False)
         console.print(str(pred), highlight=False, soft_wrap=True)
+        if res.data.measure in ("RR", "OR"):
+            ex = res.predict(transf=np.exp)
+            line = f"On the ratio scale: {res.data.measure} {ex.pred:.4f} [{ex.ci_lb:.4f}, {ex.ci_ub:.4f}]"
+            if ex.pi_lb is not None:
+                line += f", {res.level:g}% prediction interval [{ex.pi_lb:.4f}, {ex.pi_ub:.4f}]"
+            console.print(line, highlight=False, soft_wrap=True)
     if het is not None:
         console.print("\n" + str(het), highlight=False, soft_wrap=True)
     for path in (forest, funnel):

@@ -1,7 +1,19 @@
 """Evidence engine: effect sizes, meta-analysis, bias tests and plots (metafor-exact)."""
 
+from .batch import rma_batch
 from .errors import ConvergenceError, EvidenceInputError
+from .escalc import EscalcResult, escalc
 from .rma import RmaResult, rma
 from .tau2 import METHODS, Control
 
-__all__ = ["METHODS", "Control", "ConvergenceError", "EvidenceInputError", "RmaResult", "rma"]
+__all__ = [
+    "METHODS",
+    "Control",
+    "ConvergenceError",
+    "EscalcResult",
+    "EvidenceInputError",
+    "RmaResult",
+    "escalc",
+    "rma",
+    "rma_batch",
+]

@@ -60,6 +60,8 @@ def same_length(**arrays: np.ndarray | None) -> int:
     lengths = {k: len(v) for k, v in arrays.items() if v is not None}
     if len(set(lengths.values())) > 1:
         desc = ", ".join(f"{k}={n}" for k, n in lengths.items())
-        first = next(iter(lengths))
-        raise EvidenceInputError(first, f"lengths {desc}", "arrays of equal length")
+        values = list(lengths.values())
+        usual = max(set(values), key=values.count)
+        odd = next(k for k, n in lengths.items() if n != usual)
+        raise EvidenceInputError(odd, f"lengths {desc}", "arrays of equal length")
     return next(iter(lengths.values())) if lengths else 0
