@@ -175,3 +175,19 @@ def test_follow_ups_refuse_models_with_moderators():
             call()
     with pytest.raises(EvidenceInputError, match="method"):
         rma([0.1, 0.5, 0.3], [0.04, 0.05, 0.02], method="FE").tau2_ci()
+
+
+def test_bimodal_reml_likelihood_takes_the_global_maximum():
+    """Here the REML estimating equation has an interior local maximum, but the likelihood is
+    highest at tau2 = 0; raad must return 0 (as metafor's ll(0) check does)."""
+    y = [-0.617638, 0.4079, 0.44424, 0.093935, -0.3526, 0.542594, 0.232755, 0.277515, -0.805773,
+         0.247631]
+    v = [0.118564, 0.037556, 0.041932, 0.046937, 0.467171, 0.132981, 0.025347, 0.21788, 0.158963,
+         0.010226]
+    from raad.evidence.tau2 import loglik
+
+    X = np.ones((10, 1))
+    grid = np.linspace(0, 0.5, 5001)
+    best = grid[np.argmax([loglik(np.array(y), np.array(v), X, t, True) for t in grid])]
+    r = rma(y, v, method="REML")
+    assert best == 0.0 and r.tau2 == 0.0

@@ -241,34 +241,54 @@ def _estimate_tau2(m: str, y: np.ndarray, v: np.ndarray, G: _Groups, ctl: Contro
     return tau2, se, iters
 
 
+def _subset(G: _Groups, keep: np.ndarray) -> tuple[_Groups, np.ndarray]:
+    """The groups where ``keep`` is True, re-indexed 0..n-1, and the mask of their rows."""
+    rows = keep[G.idx]
+    new_index = np.cumsum(keep) - 1
+    return _Groups(idx=new_index[G.idx[rows]], n=int(keep.sum()), k=G.k[keep]), rows
+
+
 def _fisher_scoring(m: str, y, v, G: _Groups, ctl: Control, he: np.ndarray):
-    k = G.k
+    """Fisher scoring for all groups at once; each iteration touches only the groups that have
+    not converged yet (the working set is compacted as it shrinks)."""
     tau2 = np.maximum(0.0, he) if ctl.tau2_init is None else np.full(G.n, float(ctl.tau2_init))
     active = np.ones(G.n, dtype=bool)
     iters = np.zeros(G.n, dtype=int)
-    one = np.ones_like(v)
+    ids = np.arange(G.n)  # original group index of each working group
+    S, ys, vs = G, y, v
+    t = tau2.copy()
     for _ in range(ctl.maxiter):
-        if not active.any():
+        if len(ids) == 0:
             break
-        iters += active
-        w, sw, r = _q_parts(G, y, v, tau2)
-        py2 = G.sum(w**2 * r**2)  # y'PPy
+        iters[ids] += 1
+        k = S.k
+        w, sw, r = _q_parts(S, ys, vs, t)
+        w2 = w**2
+        py2 = S.sum(w2 * r**2)  # y'PPy
         if m == "ML":
-            adj = (py2 - sw) / G.sum(w**2)
+            adj = (py2 - sw) / S.sum(w2)
         elif m == "REML":
-            trp = sw - G.sum(w**2) / sw
-            adj = (py2 - trp) / _pp(G, w, one, one, sw)
+            sw2 = S.sum(w2)
+            trp = sw - sw2 / sw
+            adj = (py2 - trp) / (sw2 - 2 * S.sum(w2 * w) / sw + sw2**2 / sw**2)
         else:  # EB
-            adj = (G.sum(w * r**2) * k / (k - 1) - k) / sw
-        adj = np.where(active, adj * ctl.step_adj, 0.0)
-        neg = tau2 + adj < 0
+            adj = (S.sum(w * r**2) * k / (k - 1) - k) / sw
+        adj = adj * ctl.step_adj
+        neg = t + adj < 0
         while neg.any():
             adj[neg] /= 2
-            neg = tau2 + adj < 0
-        new = tau2 + adj
-        change = np.abs(new - tau2)
-        tau2 = new
-        active &= change > ctl.threshold
+            neg = t + adj < 0
+        new = t + adj
+        still = np.abs(new - t) > ctl.threshold
+        tau2[ids] = new
+        if still.all():
+            t = new
+            continue
+        active[ids[~still]] = False
+        ids = ids[still]
+        t = new[still]
+        S, rows = _subset(G, active)
+        ys, vs = y[rows], v[rows]
     if active.any():
         if not ctl.fallback:
             raise ConvergenceError(

@@ -44,7 +44,7 @@ class Control:
     """
 
     threshold: float = 1e-12
-    maxiter: int = 1000
+    maxiter: int = 100  # as metafor; past it, the Brent fallback (if enabled) takes over
     tol: float = 1e-12
     tau2_init: float | None = None
     tau2_max: float = 100.0
@@ -255,21 +255,31 @@ def _score_parts(method: str, y, v, X, tau2: float) -> tuple[float, float]:
 
 
 def solve_score(method: str, y, v, X, control: Control) -> float:
-    """Root of the ML/REML/EB estimating equation by Brent's method (0 if it is negative at 0)."""
+    """Solve the ML/REML/EB estimating equation when Fisher scoring cycles.
+
+    The equation can have several roots (the REML likelihood is not always unimodal), so
+    every sign change from + to - on a log-spaced grid is refined by Brent's method and the
+    candidate with the highest likelihood (0 included when the equation is negative there)
+    is returned; EB has no likelihood and a single root.
+    """
 
     def f(t: float) -> float:
         return _score_parts(method, y, v, X, t)[0]
 
-    if f(0.0) <= 0:
-        return 0.0
     upper = max(control.tau2_max, 1.0)
     while f(upper) > 0:
         upper *= 10.0
         if upper > 1e12:
-            raise ConvergenceError(
-                method, control.maxiter, "no root of the estimating equation below 1e12"
-            )
-    return optimize.brentq(f, 0.0, upper, xtol=control.tol, maxiter=control.maxiter)
+            raise ConvergenceError(method, control.maxiter, "no root of the estimating equation below 1e12")
+    grid = np.concatenate([[0.0], np.geomspace(1e-8 * float(np.mean(v)), upper, 240)])
+    vals = np.array([f(t) for t in grid])
+    candidates = [0.0] if vals[0] <= 0 else []
+    for i in np.flatnonzero((vals[:-1] > 0) & (vals[1:] <= 0)):
+        candidates.append(optimize.brentq(f, grid[i], grid[i + 1], xtol=control.tol, maxiter=500))
+    if method == "EB" or len(candidates) == 1:
+        return candidates[0]
+    reml = method == "REML"
+    return max(candidates, key=lambda t: loglik(y, v, X, t, reml))
 
 
 def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool) -> float:
