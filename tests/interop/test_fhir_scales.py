@@ -34,7 +34,7 @@ def test_questionnaire_validates_and_lists_every_item(name):
     if instr.loinc.panel:
         assert q.code[0].code == instr.loinc.panel
     else:
-        assert "No LOINC" in q.description
+        assert "LOINC" in q.description
 
 
 def test_phq9_uses_loinc_item_and_answer_codes():
@@ -110,3 +110,16 @@ def test_foreign_questionnaires_and_codes_are_reported():
                                                                   "code": "LA0000-0"}}]}]}
     with pytest.raises(ScaleInputError, match="LA0000-0"):
         fs.score_from_response(bad)
+
+
+def test_cssrs_risk_level_round_trip_and_observation():
+    s = scales.score("C-SSRS", {"1": 1, "2": 1, "3": 0, "4": 1, "5": 0, "6": 0})
+    qr = reparse(fs.questionnaire_response(s, authored=WHEN), QuestionnaireResponse)
+    assert fs.score_from_response(qr) == s
+    obs = fs.total_observation(s, effective=WHEN)
+    assert obs.valueCodeableConcept.text == "high"
+    assert obs.code.coding[0].code == "93374-7"
+    q = fs.questionnaire("C-SSRS")
+    gated = {i.linkId: i.enableWhen for i in q.item if i.enableWhen}
+    assert set(gated) == {"3", "4", "5", "6b"}
+    assert gated["6b"][0].question == "6"

@@ -117,3 +117,19 @@ def test_missing_items_are_refused_never_silently_totalled():
 def test_responses_must_be_a_mapping():
     with pytest.raises(ScaleInputError, match="mapping"):
         scales.score("PHQ-9", [1, 2, 3])
+
+
+def test_cssrs_skip_logic_and_risk():
+    neg = scales.score("C-SSRS", {"1": 0, "2": 0, "6": 0})
+    assert neg.risk == "negative" and not neg.suicide_flag and neg.total is None
+    pos = scales.score("C-SSRS", {"1": 1, "2": 0, "6": 0})
+    assert pos.risk == "positive" and pos.suicide_flag
+    assert scales.score("C-SSRS", {"1": 1, "2": 1, "3": 1, "4": 1, "5": 0, "6": 0}).risk == "high"
+    assert scales.score("C-SSRS", {"1": 0, "2": 0, "6": 1, "6b": 1}).risk == "high"
+    assert scales.score("C-SSRS", {"1": 0, "2": 0, "6": 1, "6b": 0}).risk == "positive"
+    with pytest.raises(ScaleInputError, match="missing 3, 4, 5"):
+        scales.score("C-SSRS", {"1": 1, "2": 1, "6": 0})  # a yes to 2 opens 3-5
+    with pytest.raises(ScaleInputError, match="missing 6b"):
+        scales.score("C-SSRS", {"1": 0, "2": 0, "6": 1})
+    with pytest.raises(ScaleInputError, match="0-1"):
+        scales.score("C-SSRS", {"1": 2, "2": 0, "6": 0})

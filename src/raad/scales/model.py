@@ -126,6 +126,7 @@ class Missing(_Frozen):
 class Loinc(_Frozen):
     panel: str | None = None
     total: str | None = None
+    risk: str | None = None  # C-SSRS screener: suicide risk level
     note: str | None = None
     cite: tuple[Citation, ...] = ()
 
