@@ -182,17 +182,13 @@ def total_observation(
         "effectiveDateTime": effective.isoformat(),
     }
     if score.total is None and score.risk is not None:
-        data["code"] = {
-            "coding": [
-                {
-                    "system": SCALE_SYSTEM,
-                    "code": f"{instr.name}-risk",
-                    "display": f"{instr.name} risk level",
-                }
-            ],
-            "text": "risk level",
-        }
-        data["valueString"] = score.risk
+        coding = (
+            {"system": LOINC, "code": instr.loinc.risk, "display": "Suicide risk level"}
+            if instr.loinc.risk
+            else {"system": SCALE_SYSTEM, "code": f"{instr.name}-risk", "display": "risk level"}
+        )
+        data["code"] = {"coding": [coding], "text": f"{instr.name} risk level"}
+        data["valueCodeableConcept"] = {"text": score.risk}
     elif score.total is not None:
         data["code"] = {"coding": [_total_code(instr)], "text": f"{instr.name} total score"}
         data["valueQuantity"] = {
