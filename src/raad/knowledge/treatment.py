@@ -1,0 +1,223 @@
+"""Typed loaders for the treatment data: agents, regimens and session monitoring rules."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from .sources import Citation, KnowledgeError, load_sources
+
+AgentId = Literal["n2o", "ketamine", "esketamine", "naltrexone"]
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Agent(_M):
+    id: AgentId
+    name: str
+    aliases: tuple[str, ...]
+    route: str
+    mechanism: str
+    cite: tuple[Citation, ...]
+
+
+class Phase(_M):
+    name: str
+    weeks: int | None
+    per_week: float
+    dose_mg: tuple[int, ...]
+    first_dose_mg: int | None = None
+    note: str | None = None
+
+
+class Regimen(_M):
+    id: str
+    agent: AgentId
+    label: str
+    n2o_fraction: float | None = None
+    duration_min: float | None = None
+    dose_mg_per_kg: float | None = None
+    dose_mg: float | None = None
+    doses_per_day: int | None = None
+    days: int | None = None
+    sessions: int | None = None
+    per_week: float | None = None
+    phases: tuple[Phase, ...] = ()
+    mg_per_device: int | None = None
+    min_age_years: int | None = None
+    max_age_years: int | None = None
+    population: str | None = None
+    cite: tuple[Citation, ...]
+
+    @model_validator(mode="after")
+    def _shape(self) -> Regimen:
+        if self.agent == "n2o" and not (self.n2o_fraction and self.duration_min and self.sessions):
+            raise ValueError(f"regimen {self.id}: N2O needs n2o_fraction, duration_min, sessions")
+        if self.agent == "ketamine" and not (self.dose_mg_per_kg and self.sessions):
+            raise ValueError(f"regimen {self.id}: ketamine needs dose_mg_per_kg and sessions")
+        if self.agent == "esketamine" and not self.phases:
+            raise ValueError(f"regimen {self.id}: esketamine needs phases")
+        if self.sessions and self.sessions > 1 and not self.per_week:
+            raise ValueError(f"regimen {self.id}: repeated sessions need per_week")
+        return self
+
+
+class Check(_M):
+    text: str
+    cite: tuple[Citation, ...]
+
+
+class BpRule(_M):
+    agent: AgentId
+    systolic_above: float | None = None
+    diastolic_above: float | None = None
+    systolic_rise_at_least: float | None = None
+    diastolic_rise_at_least: float | None = None
+    level: Literal["info", "caution", "warning", "critical"]
+    action: str
+    note: str | None = None
+    cite: tuple[Citation, ...]
+
+
+class BpRules(_M):
+    pre_dose: tuple[BpRule, ...]
+    post_dose: tuple[BpRule, ...]
+
+
+class ObservationRule(_M):
+    agent: AgentId
+    min_minutes: float | None
+    until_resolved: tuple[str, ...]
+    note: str | None = None
+    cite: tuple[Citation, ...]
+
+
+class N2oExposure(_M):
+    total_hours_limit: float
+    min_interval_days: float
+    action_over_limit: str
+    cite: tuple[Citation, ...]
+    continuous_minutes_limit: float
+    consecutive_days_limit: int
+    kalinox_cite: tuple[Citation, ...]
+
+
+class StepDown(_M):
+    from_fraction: float
+    to_fraction: float
+    trigger: str
+    action: str
+    cite: tuple[Citation, ...]
+
+
+class Dissociation(_M):
+    threshold: float | None
+    note: str
+    cite: tuple[Citation, ...]
+
+
+class PlausibleRanges(_M):
+    systolic_mmhg: tuple[float, float]
+    diastolic_mmhg: tuple[float, float]
+    n2o_fraction: tuple[float, float]
+    duration_min: tuple[float, float]
+    dose_mg_per_kg: tuple[float, float]
+    weight_kg: tuple[float, float]
+    age_years: tuple[float, float]
+    note: str
+
+
+class Monitoring(_M):
+    plausible_ranges: PlausibleRanges
+    pre_session_checks: dict[AgentId, tuple[Check, ...]]
+    blood_pressure: BpRules
+    observation: tuple[ObservationRule, ...]
+    n2o_exposure: N2oExposure
+    n2o_step_down: StepDown
+    dissociation: Dissociation
+
+    def observation_for(self, agent: str) -> ObservationRule | None:
+        return next((o for o in self.observation if o.agent == agent), None)
+
+
+def _load(name: str) -> Any:
+    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _citations(obj: Any) -> list[Citation]:
+    """Every Citation inside a (nested) model, for the load-time source check."""
+    found: list[Citation] = []
+    if isinstance(obj, Citation):
+        return [obj]
+    if isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            found += _citations(getattr(obj, name))
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            found += _citations(v)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            found += _citations(v)
+    return found
+
+
+def _validated(model: type[BaseModel], raw: Any, name: str) -> Any:
+    try:
+        value = model.model_validate(raw)
+    except Exception as exc:
+        raise KnowledgeError(f"{name}: {exc}") from exc
+    load_sources().check(_citations(value), name)
+    return value
+
+
+class _Agents(_M):
+    agents: tuple[Agent, ...]
+
+
+class ScheduleConventions(_M):
+    per_week_2_offsets_days: tuple[int, int]
+    note: str
+
+
+class _Regimens(_M):
+    schedule_conventions: ScheduleConventions
+    regimens: tuple[Regimen, ...]
+
+
+@cache
+def agents() -> dict[str, Agent]:
+    return {a.id: a for a in _validated(_Agents, _load("agents.yaml"), "agents.yaml").agents}
+
+
+@cache
+def _regimen_file() -> _Regimens:
+    return _validated(_Regimens, _load("regimens.yaml"), "regimens.yaml")
+
+
+def schedule_conventions() -> ScheduleConventions:
+    return _regimen_file().schedule_conventions
+
+
+@cache
+def regimens() -> dict[str, Regimen]:
+    items = _regimen_file().regimens
+    ids = [r.id for r in items]
+    if len(set(ids)) != len(ids):
+        raise KnowledgeError("regimens.yaml: duplicate regimen ids")
+    known = agents()
+    for r in items:
+        if r.agent not in known:
+            raise KnowledgeError(f"regimens.yaml: regimen {r.id} names unknown agent {r.agent}")
+    return {r.id: r for r in items}
+
+
+@cache
+def monitoring() -> Monitoring:
+    return _validated(Monitoring, _load("monitoring.yaml"), "monitoring.yaml")
