@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import pairwise
 from typing import Any
 
 from raad.knowledge.treatment import (
@@ -183,7 +184,7 @@ def _phased(r: Regimen, start: date, checks: tuple[str, ...], maintenance: int):
     for phase in r.phases:
         n = int(phase.weeks * phase.per_week) if phase.weeks else maintenance
         offsets = _offsets(phase.per_week, n)
-        for i, off in enumerate(offsets):
+        for off in offsets:
             mg = phase.dose_mg
             if phase.first_dose_mg is not None and not sessions:
                 dose, values = f"{phase.first_dose_mg} mg", {"dose_mg": [phase.first_dose_mg]}
@@ -211,7 +212,7 @@ def _n2o_course_notes(r: Regimen, sessions: list[PlannedSession]) -> list[Note]:
     cite = tuple(c.source for c in ex.cite)
     notes = []
     hours = sum(s.dose_values["duration_min"] for s in sessions) / 60
-    gaps = [(b.date - a.date).days for a, b in zip(sessions, sessions[1:], strict=False)]
+    gaps = [(b.date - a.date).days for a, b in pairwise(sessions)]
     if gaps and min(gaps) < ex.min_interval_days:
         notes.append(Note("warning", f"Sessions {min(gaps)} days apart, closer than every "
                           f"{ex.min_interval_days:g} days: {ex.action_over_limit.strip()}", cite))
