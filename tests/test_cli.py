@@ -174,3 +174,24 @@ def test_meta_computes_effect_sizes_from_raw_columns():
     assert "-0.7145" in result.output  # metafor: rma(yi, vi) on dat.bcg log RR, REML
     assert "On the ratio scale: RR 0.4894" in result.output
     assert "Aronson" in result.output
+
+
+def test_plan_lists_and_plans():
+    listed = runner.invoke(app, ["plan"], terminal_width=200)
+    assert listed.exit_code == 0 and "n2o-50-twice-weekly" in listed.output
+    result = runner.invoke(app, ["plan", "n2o-50-twice-weekly", "--start", "2026-12-01", "--json"])
+    assert result.exit_code == 0, result.output
+    course = json.loads(result.output)
+    assert [s["date"] for s in course["sessions"]][:2] == ["2026-12-01", "2026-12-04"]
+    assert len(course["sessions"]) == 8 and course["notes"][0]["sources"] == ["entonox-spc"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [(["ketamine-iv-single", "--start", "2026-12-01"], "weight_kg"),
+     (["n2o-50-twice-weekly", "--start", "1/12/2026"], "--start"),
+     (["nope"], "regimen")],
+)
+def test_plan_bad_input(args, words):
+    result = runner.invoke(app, ["plan", *args], terminal_width=200)
+    assert result.exit_code == 2 and words in result.output

@@ -214,6 +214,41 @@ def batch(
         sys.stdout.write(result.to_csv())
 
 
+@app.command()
+def plan(
+    regimen: Annotated[str | None, typer.Argument(help="Regimen id, e.g. n2o-50-twice-weekly.")] = None,
+    start: Annotated[str | None, typer.Option(help="First session date, YYYY-MM-DD.")] = None,
+    weight_kg: Annotated[float | None, typer.Option(help="Weight (per-kg doses).")] = None,
+    age_years: Annotated[int | None, typer.Option(help="Age (age-specific regimens).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the course as JSON.")] = False,
+) -> None:
+    """Plan a course: dated sessions with doses and pre-session checks (no REGIMEN: list them)."""
+    from datetime import date
+
+    from raad.clinical.errors import ClinicalInputError
+    from raad.clinical.protocols import plan_course
+    from raad.knowledge.treatment import regimens
+
+    if regimen is None:
+        for r in regimens().values():
+            console.print(f"{r.id:<24} {r.label}", highlight=False, soft_wrap=True)
+        return
+    try:
+        first = date.fromisoformat(start) if start else date.today()
+    except ValueError:
+        _fail(f"--start: got {start!r}; allowed: a date as YYYY-MM-DD")
+        return
+    try:
+        course = plan_course(regimen, first, weight_kg=weight_kg, age_years=age_years)
+    except ClinicalInputError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(course.to_dict(), indent=2) + "\n")
+    else:
+        console.print(str(course), highlight=False, soft_wrap=True)
+
+
 scale_app = typer.Typer(
     help="Rating scales: list instruments, score an administration.", no_args_is_help=True
 )

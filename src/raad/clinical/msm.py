@@ -46,10 +46,16 @@ def msm_score(
 ) -> MsmScore:
     """Score the MSM; ``episode_months`` counts completed months (see the staging data)."""
     msm = load_staging().msm
-    if isinstance(episode_months, bool) or not isinstance(episode_months, int | float) or episode_months < 0:
+    if (
+        isinstance(episode_months, bool)
+        or not isinstance(episode_months, int | float)
+        or episode_months < 0
+    ):
         raise ClinicalInputError("episode_months", episode_months, "a number of months >= 0")
     if isinstance(failed_antidepressants, bool) or not isinstance(failed_antidepressants, int):
-        raise ClinicalInputError("failed_antidepressants", failed_antidepressants, "an integer >= 1")
+        raise ClinicalInputError(
+            "failed_antidepressants", failed_antidepressants, "an integer >= 1"
+        )
     sev = {s.label: s.points for s in msm.severity}
     if severity not in sev:
         raise ClinicalInputError("severity", severity, f"one of {', '.join(sev)}")
@@ -59,8 +65,9 @@ def msm_score(
     points = {
         "duration": _band(msm.duration_months.bands, int(episode_months), "episode_months"),
         "severity": sev[severity],
-        "antidepressant_failures": _band(msm.antidepressant_failures, failed_antidepressants,
-                                         "failed_antidepressants"),
+        "antidepressant_failures": _band(
+            msm.antidepressant_failures, failed_antidepressants, "failed_antidepressants"
+        ),
         "augmentation": msm.augmentation_points if augmentation else 0,
         "ect": msm.ect_points if ect else 0,
     }

@@ -47,8 +47,14 @@ class PlannedSession:
     checks: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "date": self.date.isoformat(), "phase": self.phase,
-                "dose": self.dose, "dose_values": self.dose_values, "checks": list(self.checks)}
+        return {
+            "number": self.number,
+            "date": self.date.isoformat(),
+            "phase": self.phase,
+            "dose": self.dose,
+            "dose_values": self.dose_values,
+            "checks": list(self.checks),
+        }
 
 
 @dataclass(frozen=True)
@@ -67,23 +73,36 @@ class Course:
         return self.sessions[-1].date if self.sessions else self.start
 
     def to_dict(self) -> dict[str, Any]:
-        return {"regimen": self.regimen, "agent": self.agent, "label": self.label,
-                "start": self.start.isoformat(), "end": self.end.isoformat(),
-                "sessions": [s.to_dict() for s in self.sessions],
-                "notes": [n.to_dict() for n in self.notes], "sources": list(self.sources),
-                "check_sources": {k: list(v) for k, v in self.check_sources.items()}}
+        return {
+            "regimen": self.regimen,
+            "agent": self.agent,
+            "label": self.label,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "sessions": [s.to_dict() for s in self.sessions],
+            "notes": [n.to_dict() for n in self.notes],
+            "sources": list(self.sources),
+            "check_sources": {k: list(v) for k, v in self.check_sources.items()},
+        }
 
     def __str__(self) -> str:
-        lines = [f"{self.label} ({self.regimen})",
-                 f"{len(self.sessions)} session(s), {self.start.isoformat()} to {self.end.isoformat()}"
-                 f"  [sources: {', '.join(self.sources)}]", ""]
+        lines = [
+            f"{self.label} ({self.regimen})",
+            f"{len(self.sessions)} session(s), {self.start.isoformat()} to {self.end.isoformat()}"
+            f"  [sources: {', '.join(self.sources)}]",
+            "",
+        ]
         for s in self.sessions:
             phase = f" {s.phase}" if s.phase else ""
-            lines.append(f"  {s.number:>2}  {s.date.isoformat()} {s.date.strftime('%a')}{phase:<14} {s.dose}")
+            lines.append(
+                f"  {s.number:>2}  {s.date.isoformat()} {s.date.strftime('%a')}{phase:<14} {s.dose}"
+            )
         if self.sessions and self.sessions[0].checks:
             lines += ["", "Before every session:"]
-            lines += [f"  - {c}  [{', '.join(self.check_sources.get(c, ()))}]"
-                      for c in self.sessions[0].checks]
+            lines += [
+                f"  - {c}  [{', '.join(self.check_sources.get(c, ()))}]"
+                for c in self.sessions[0].checks
+            ]
         if self.notes:
             lines += ["", "Notes:"]
             lines += [f"  [{n.level}] {n.text}  [{', '.join(n.sources)}]" for n in self.notes]
@@ -125,32 +144,53 @@ def plan_course(
     if r.phases:
         sessions = _phased(r, start, check_texts, maintenance_sessions)
         if age_years is None:
-            notes.append(Note("missing", "Age not given: the label's starting dose depends on age "
-                              "(65 and over start lower); confirm the regimen fits the patient.",
-                              tuple(c.source for c in r.cite)))
+            notes.append(
+                Note(
+                    "missing",
+                    "Age not given: the label's starting dose depends on age "
+                    "(65 and over start lower); confirm the regimen fits the patient.",
+                    tuple(c.source for c in r.cite),
+                )
+            )
     elif r.agent == "naltrexone":
         sessions = _daily(r, start)
     else:
         sessions = _sessions(r, start, check_texts, weight_kg)
     if r.agent == "n2o":
         notes += _n2o_course_notes(r, sessions)
-    return Course(regimen=r.id, agent=r.agent, label=r.label, start=start,
-                  sessions=tuple(sessions), notes=tuple(notes),
-                  sources=tuple(dict.fromkeys(c.source for c in r.cite)),
-                  check_sources=check_sources)
+    return Course(
+        regimen=r.id,
+        agent=r.agent,
+        label=r.label,
+        start=start,
+        sessions=tuple(sessions),
+        notes=tuple(notes),
+        sources=tuple(dict.fromkeys(c.source for c in r.cite)),
+        check_sources=check_sources,
+    )
 
 
 def _check_age(r: Regimen, age: int | None) -> None:
     if age is None:
         return
     if r.max_age_years is not None and age > r.max_age_years:
-        alt = [x.id for x in regimens().values() if x.agent == r.agent and x.min_age_years
-               and age >= x.min_age_years]
-        raise ClinicalInputError("regimen", r.id, f"a regimen for age {age}: {', '.join(alt) or 'none'}")
+        alt = [
+            x.id
+            for x in regimens().values()
+            if x.agent == r.agent and x.min_age_years and age >= x.min_age_years
+        ]
+        raise ClinicalInputError(
+            "regimen", r.id, f"a regimen for age {age}: {', '.join(alt) or 'none'}"
+        )
     if r.min_age_years is not None and age < r.min_age_years:
-        alt = [x.id for x in regimens().values() if x.agent == r.agent and x.max_age_years
-               and age <= x.max_age_years]
-        raise ClinicalInputError("regimen", r.id, f"a regimen for age {age}: {', '.join(alt) or 'none'}")
+        alt = [
+            x.id
+            for x in regimens().values()
+            if x.agent == r.agent and x.max_age_years and age <= x.max_age_years
+        ]
+        raise ClinicalInputError(
+            "regimen", r.id, f"a regimen for age {age}: {', '.join(alt) or 'none'}"
+        )
 
 
 def _offsets(per_week: float, n: int) -> list[int]:
@@ -167,15 +207,19 @@ def _sessions(r: Regimen, start: date, checks: tuple[str, ...], weight_kg: float
     offsets = _offsets(r.per_week or 1, n)
     if r.agent == "ketamine":
         if weight_kg is None:
-            raise ClinicalInputError("weight_kg", None, f"the patient's weight: {r.id} is dosed per kg")
+            raise ClinicalInputError(
+                "weight_kg", None, f"the patient's weight: {r.id} is dosed per kg"
+            )
         mg = round(r.dose_mg_per_kg * weight_kg, 1)
         dose = f"{mg:g} mg IV ({r.dose_mg_per_kg:g} mg/kg x {weight_kg:g} kg) over {r.duration_min:g} min"
         values = {"dose_mg": mg, "dose_mg_per_kg": r.dose_mg_per_kg, "duration_min": r.duration_min}
     else:
         dose = f"{r.n2o_fraction:.0%} N2O for {r.duration_min:g} min"
         values = {"n2o_fraction": r.n2o_fraction, "duration_min": r.duration_min}
-    return [PlannedSession(i + 1, start + timedelta(days=d), None, dose, dict(values), checks)
-            for i, d in enumerate(offsets)]
+    return [
+        PlannedSession(i + 1, start + timedelta(days=d), None, dose, dict(values), checks)
+        for i, d in enumerate(offsets)
+    ]
 
 
 def _phased(r: Regimen, start: date, checks: tuple[str, ...], maintenance: int):
@@ -193,8 +237,16 @@ def _phased(r: Regimen, start: date, checks: tuple[str, ...], maintenance: int):
             if r.mg_per_device:
                 devices = "/".join(str(x // r.mg_per_device) for x in values["dose_mg"])
                 dose += f" ({devices} device(s) of {r.mg_per_device} mg)"
-            sessions.append(PlannedSession(len(sessions) + 1, start + timedelta(days=day + off),
-                                           phase.name, dose, values, checks))
+            sessions.append(
+                PlannedSession(
+                    len(sessions) + 1,
+                    start + timedelta(days=day + off),
+                    phase.name,
+                    dose,
+                    values,
+                    checks,
+                )
+            )
         if phase.weeks:
             day += 7 * phase.weeks
     return sessions
@@ -202,9 +254,16 @@ def _phased(r: Regimen, start: date, checks: tuple[str, ...], maintenance: int):
 
 def _daily(r: Regimen, start: date):
     dose = f"{r.dose_mg:g} mg orally {r.doses_per_day} times a day for {r.days} days"
-    return [PlannedSession(1, start, None, dose, {"dose_mg": r.dose_mg,
-                                                 "doses_per_day": r.doses_per_day,
-                                                 "days": r.days}, ())]
+    return [
+        PlannedSession(
+            1,
+            start,
+            None,
+            dose,
+            {"dose_mg": r.dose_mg, "doses_per_day": r.doses_per_day, "days": r.days},
+            (),
+        )
+    ]
 
 
 def _n2o_course_notes(r: Regimen, sessions: list[PlannedSession]) -> list[Note]:
@@ -214,15 +273,32 @@ def _n2o_course_notes(r: Regimen, sessions: list[PlannedSession]) -> list[Note]:
     hours = sum(s.dose_values["duration_min"] for s in sessions) / 60
     gaps = [(b.date - a.date).days for a, b in pairwise(sessions)]
     if gaps and min(gaps) < ex.min_interval_days:
-        notes.append(Note("warning", f"Sessions {min(gaps)} days apart, closer than every "
-                          f"{ex.min_interval_days:g} days: {ex.action_over_limit.strip()}", cite))
+        notes.append(
+            Note(
+                "warning",
+                f"Sessions {min(gaps)} days apart, closer than every "
+                f"{ex.min_interval_days:g} days: {ex.action_over_limit.strip()}",
+                cite,
+            )
+        )
     if hours > ex.total_hours_limit:
-        notes.append(Note("warning", f"Planned exposure {hours:g} h exceeds {ex.total_hours_limit:g} h "
-                          f"in total: {ex.action_over_limit.strip()}", cite))
+        notes.append(
+            Note(
+                "warning",
+                f"Planned exposure {hours:g} h exceeds {ex.total_hours_limit:g} h "
+                f"in total: {ex.action_over_limit.strip()}",
+                cite,
+            )
+        )
     if r.duration_min and r.duration_min > ex.continuous_minutes_limit:
-        notes.append(Note("warning", f"Continuous inhalation of {r.duration_min:g} min exceeds "
-                          f"{ex.continuous_minutes_limit:g} min.",
-                          tuple(c.source for c in ex.kalinox_cite)))
+        notes.append(
+            Note(
+                "warning",
+                f"Continuous inhalation of {r.duration_min:g} min exceeds "
+                f"{ex.continuous_minutes_limit:g} min.",
+                tuple(c.source for c in ex.kalinox_cite),
+            )
+        )
     return notes
 
 
