@@ -195,3 +195,11 @@ def test_plan_lists_and_plans():
 def test_plan_bad_input(args, words):
     result = runner.invoke(app, ["plan", *args], terminal_width=200)
     assert result.exit_code == 2 and words in result.output
+
+
+def test_bracketed_text_is_printed_verbatim():
+    """Sources and column lists are in square brackets; the console must not eat them."""
+    result = runner.invoke(app, ["plan", "n2o-50-twice-weekly", "--start", "2026-12-01"],
+                           terminal_width=200)
+    assert "[sources: guimaraes2021]" in result.output
+    assert "[entonox-spc]" in result.output

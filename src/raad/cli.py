@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from raad import __version__
@@ -45,7 +46,7 @@ SLAB_GUESSES = ("slab", "study", "author", "trial")
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -139,19 +140,19 @@ def meta(
         out["heterogeneity_ci"] = het.to_dict() if het else None
         sys.stdout.write(json.dumps(out, indent=2, default=_json_default) + "\n")
         return
-    console.print(report.format_studies(res) + "\n", highlight=False, soft_wrap=True)
-    console.print(str(res), highlight=False, soft_wrap=True)
+    console.print(report.format_studies(res) + "\n", highlight=False, soft_wrap=True, markup=False)
+    console.print(str(res), highlight=False, soft_wrap=True, markup=False)
     if pred is not None:
-        console.print("\nPooled effect with prediction interval:", highlight=False)
-        console.print(str(pred), highlight=False, soft_wrap=True)
+        console.print("\nPooled effect with prediction interval:", highlight=False, markup=False)
+        console.print(str(pred), highlight=False, soft_wrap=True, markup=False)
         if res.data.measure in ("RR", "OR"):
             ex = res.predict(transf=np.exp)
             line = f"On the ratio scale: {res.data.measure} {ex.pred:.4f} [{ex.ci_lb:.4f}, {ex.ci_ub:.4f}]"
             if ex.pi_lb is not None:
                 line += f", {res.level:g}% prediction interval [{ex.pi_lb:.4f}, {ex.pi_ub:.4f}]"
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
     if het is not None:
-        console.print("\n" + str(het), highlight=False, soft_wrap=True)
+        console.print("\n" + str(het), highlight=False, soft_wrap=True, markup=False)
     for path in (forest, funnel):
         if path is not None:
             console.print(f"\nwrote {path}")
@@ -231,7 +232,7 @@ def plan(
 
     if regimen is None:
         for r in regimens().values():
-            console.print(f"{r.id:<24} {r.label}", highlight=False, soft_wrap=True)
+            console.print(f"{r.id:<24} {r.label}", highlight=False, soft_wrap=True, markup=False)
         return
     try:
         first = date.fromisoformat(start) if start else date.today()
@@ -246,7 +247,7 @@ def plan(
     if as_json:
         sys.stdout.write(json.dumps(course.to_dict(), indent=2) + "\n")
     else:
-        console.print(str(course), highlight=False, soft_wrap=True)
+        console.print(str(course), highlight=False, soft_wrap=True, markup=False)
 
 
 scale_app = typer.Typer(
@@ -328,7 +329,7 @@ def scale_show(name: Annotated[str, typer.Argument(help="Instrument, e.g. HAMD-2
             out.append(f"    alternative: {a.name} ({describe(a)})  [{cites(a.cite)}]")
     for note in i.notes:
         out.append(f"Note: {note}")
-    console.print("\n".join(out), highlight=False, soft_wrap=True)
+    console.print("\n".join(out), highlight=False, soft_wrap=True, markup=False)
 
 
 @scale_app.command("score")
@@ -416,7 +417,7 @@ def scale_score(
                     f"{r} -> {({True: 'yes', False: 'no', None: 'n/a'})[m]}"
                     for r, m in call.alternatives
                 )
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def _positional(instr, values: list[int], variants: list[str]) -> dict[str, int]:
