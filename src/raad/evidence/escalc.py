@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.special import gammaln
 
 from .errors import EvidenceInputError, as_float_array, same_length
-from .inputs import column
+from .inputs import column, study_labels
 
 MEASURES = ("SMD", "MD", "SMCC", "SMCR", "MC", "RR", "OR", "RD", "PLO", "PR", "ZCOR", "COR")
 RATIO = {"RR", "OR"}
@@ -146,7 +146,7 @@ def escalc(
         yi, vi = _two_groups(m, arrays, vtype)
     else:
         yi, vi = _mean_change(m, arrays)
-    labels = _labels(column(data, "slab", slab) if isinstance(slab, str) else slab, k)
+    labels = study_labels(column(data, "slab", slab) if isinstance(slab, str) else slab, k)
     yi, vi = np.asarray(yi, float), np.asarray(vi, float)
     bad = ~np.isfinite(yi) | ~np.isfinite(vi)  # e.g. a zero cell with to="none": as metafor, NA
     yi[bad] = np.nan
@@ -158,15 +158,6 @@ def _need(arrays: dict[str, np.ndarray], names: Sequence[str], m: str) -> None:
     for n in names:
         if n not in arrays:
             raise EvidenceInputError(n, None, f"required for measure={m!r} ({', '.join(names)})")
-
-
-def _labels(slab: Any, k: int) -> tuple[str, ...]:
-    if slab is None:
-        return tuple(f"Study {i + 1}" for i in range(k))
-    labels = tuple(str(s) for s in slab)
-    if len(labels) != k:
-        raise EvidenceInputError("slab", f"{len(labels)} labels", f"{k} labels, one per study")
-    return labels
 
 
 def _nonneg(a: dict[str, np.ndarray], *names: str) -> None:

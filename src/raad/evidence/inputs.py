@@ -96,7 +96,7 @@ def model_data(
         bad = np.flatnonzero(v <= 0).tolist()[:10]
         raise EvidenceInputError(name, f"non-positive value(s) at position(s) {bad}", "values > 0")
     X, names = design_matrix(mods, data, k, intercept)
-    labels = _slab(column(data, "slab", slab) if isinstance(slab, str) else slab, k)
+    labels = study_labels(column(data, "slab", slab) if isinstance(slab, str) else slab, k)
     return ModelData(y, v, X, names, bool(names) and names[0] == "intercept", labels, measure)
 
 
@@ -156,7 +156,7 @@ def design_matrix(
     return X, tuple(names)
 
 
-def _slab(slab: Sequence[Any] | None, k: int) -> tuple[str, ...]:
+def study_labels(slab: Sequence[Any] | None, k: int) -> tuple[str, ...]:
     if slab is None:
         return tuple(f"Study {i + 1}" for i in range(k))
     labels = tuple(str(s) for s in slab)
