@@ -203,3 +203,25 @@ def test_bracketed_text_is_printed_verbatim():
                            terminal_width=200)
     assert "[sources: guimaraes2021]" in result.output
     assert "[entonox-spc]" in result.output
+
+
+def test_screen_table_and_json():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "patient.json"
+    table = runner.invoke(app, ["screen", str(example)], terminal_width=200)
+    assert table.exit_code == 0, table.output
+    assert "CONTRAINDICATED" in table.output and "[seed001-jiang2025, entonox-spc]" in table.output
+    out = json.loads(runner.invoke(app, ["screen", str(example), "--json"]).output)
+    assert set(out["agents"]) == {"n2o", "ketamine", "esketamine", "naltrexone"}
+    assert out["agents"]["n2o"]["status"] == "contraindicated"
+    assert out["agents"]["ketamine"]["status"] == "caution"
+
+
+def test_screen_bad_file(tmp_path):
+    bad = tmp_path / "p.json"
+    bad.write_text('{"systolic_mmhg": 400, "diastolic_mmhg": 20}')
+    result = runner.invoke(app, ["screen", str(bad)], terminal_width=200)
+    assert result.exit_code == 2 and "blood_pressure.systolic" in result.output
+    bad.write_text("{not json")
+    assert runner.invoke(app, ["screen", str(bad)]).exit_code == 2

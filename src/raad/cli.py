@@ -216,6 +216,34 @@ def batch(
 
 
 @app.command()
+def screen(
+    file: Annotated[Path, typer.Argument(help="Patient facts as JSON (see raad.clinical.screening.PatientFacts).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the screening as JSON.")] = False,
+) -> None:
+    """Screen a patient for N2O, ketamine, esketamine and naltrexone: status, reasons, sources."""
+    from raad.clinical.errors import ClinicalInputError
+    from raad.clinical.screening import screen as run_screen
+
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        _fail(f"FILE: {file} does not exist")
+        return
+    except json.JSONDecodeError as exc:
+        _fail(f"FILE: {file} is not valid JSON ({exc})")
+        return
+    try:
+        result = run_screen(data)
+    except ClinicalInputError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        console.print(str(result), highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command()
 def plan(
     regimen: Annotated[str | None, typer.Argument(help="Regimen id, e.g. n2o-50-twice-weekly.")] = None,
     start: Annotated[str | None, typer.Option(help="First session date, YYYY-MM-DD.")] = None,

@@ -221,3 +221,53 @@ def regimens() -> dict[str, Regimen]:
 @cache
 def monitoring() -> Monitoring:
     return _validated(Monitoring, _load("monitoring.yaml"), "monitoring.yaml")
+
+
+class Concept(_M):
+    aliases: tuple[str, ...]
+    codes: tuple[str, ...] = ()  # "SYSTEM|prefix", e.g. "ICD-10-CM|J93"
+
+
+class Rule(_M):
+    when: str
+    level: Literal["contraindicated", "caution"]
+    reason: str
+    cite: tuple[Citation, ...]
+
+
+class AgentRules(_M):
+    needs: tuple[Literal["b12_status", "pregnancy_status", "blood_pressure", "opioid_status"], ...]
+    items: tuple[Rule, ...]
+
+
+class Contraindications(_M):
+    conditions: dict[str, Concept]
+    medications: dict[str, Concept]
+    rules: dict[AgentId, AgentRules]
+
+    @model_validator(mode="after")
+    def _known(self) -> Contraindications:
+        names = set(self.conditions) | set(self.medications)
+        for agent, rules in self.rules.items():
+            for r in rules.items:
+                if r.when not in names:
+                    raise ValueError(f"rules.{agent}: unknown condition or medication {r.when!r}")
+        return self
+
+
+@cache
+def contraindications() -> Contraindications:
+    return _validated(Contraindications, _load("contraindications.yaml"), "contraindications.yaml")
+
+
+@cache
+def knowledge_version() -> str:
+    """A digest of every knowledge data file, recorded with each screening."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for entry in sorted(resources.files(__package__).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            h.update(entry.name.encode())
+            h.update(entry.read_bytes())
+    return h.hexdigest()[:16]
