@@ -70,3 +70,14 @@ def test_every_regimen_plans_and_cites(regimen):
     assert c.sessions and c.sources
     assert c.to_dict()["sessions"][0]["date"] == START.isoformat()
     assert r.label in str(c)
+
+
+def test_course_lists_reported_adverse_events_with_sources():
+    c = plan_course("n2o-50-twice-weekly", START)
+    texts = [n.text for n in c.adverse_events]
+    assert "nausea or vomiting: 15/96 sessions (15.6%)" in texts
+    assert any("RR 12.69" in t for t in texts)  # pooled 50% result applies to this regimen
+    assert not any("at 25%" in t for t in texts)
+    k = plan_course("ketamine-iv-single", START, weight_kg=70)
+    assert any("reported 12.5%" in n.text for n in k.adverse_events)
+    assert c.to_dict()["adverse_events"][0]["sources"]

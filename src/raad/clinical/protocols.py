@@ -16,6 +16,7 @@ from typing import Any
 
 from raad.knowledge.treatment import (
     Regimen,
+    adverse_events,
     agents,
     monitoring,
     regimens,
@@ -65,6 +66,7 @@ class Course:
     start: date
     sessions: tuple[PlannedSession, ...]
     notes: tuple[Note, ...] = ()
+    adverse_events: tuple[Note, ...] = ()
     sources: tuple[str, ...] = ()
     check_sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -81,6 +83,7 @@ class Course:
             "end": self.end.isoformat(),
             "sessions": [s.to_dict() for s in self.sessions],
             "notes": [n.to_dict() for n in self.notes],
+            "adverse_events": [n.to_dict() for n in self.adverse_events],
             "sources": list(self.sources),
             "check_sources": {k: list(v) for k, v in self.check_sources.items()},
         }
@@ -103,6 +106,9 @@ class Course:
                 f"  - {c}  [{', '.join(self.check_sources.get(c, ()))}]"
                 for c in self.sessions[0].checks
             ]
+        if self.adverse_events:
+            lines += ["", "Adverse events reported for this regimen or agent:"]
+            lines += [f"  - {n.text}  [{', '.join(n.sources)}]" for n in self.adverse_events]
         if self.notes:
             lines += ["", "Notes:"]
             lines += [f"  [{n.level}] {n.text}  [{', '.join(n.sources)}]" for n in self.notes]
@@ -165,9 +171,23 @@ def plan_course(
         start=start,
         sessions=tuple(sessions),
         notes=tuple(notes),
+        adverse_events=_adverse(r),
         sources=tuple(dict.fromkeys(c.source for c in r.cite)),
         check_sources=check_sources,
     )
+
+
+def _adverse(r: Regimen) -> tuple[Note, ...]:
+    """Reported adverse events of this regimen, and of its agent (at its N2O fraction)."""
+    out = []
+    for e in adverse_events():
+        same_regimen = e.regimen == r.id
+        same_agent = e.agent == r.agent and (
+            e.n2o_fraction is None or e.n2o_fraction == r.n2o_fraction
+        )
+        if same_regimen or same_agent:
+            out.append(Note("info", e.describe(), tuple(dict.fromkeys(c.source for c in e.cite))))
+    return tuple(out)
 
 
 def _check_age(r: Regimen, age: int | None) -> None:

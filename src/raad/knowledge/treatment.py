@@ -271,3 +271,69 @@ def knowledge_version() -> str:
             h.update(entry.name.encode())
             h.update(entry.read_bytes())
     return h.hexdigest()[:16]
+
+
+class AdverseEvent(_M):
+    event: str
+    regimen: str | None = None
+    agent: AgentId | None = None
+    n2o_fraction: float | None = None
+    count: int | None = None
+    of: int | None = None
+    unit: Literal["patients", "sessions"] | None = None
+    reported_percent: float | None = None
+    percent_range: tuple[float, float] | None = None
+    placebo_percent_range: tuple[float, float] | None = None
+    risk_ratio: float | None = None
+    ci: tuple[float, float] | None = None
+    versus: str | None = None
+    pooled: bool = False
+    relative_to: str | None = None
+    ratio: float | None = None
+    note: str | None = None
+    cite: tuple[Citation, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AdverseEvent:
+        if (self.regimen is None) == (self.agent is None):
+            raise ValueError(f"adverse event {self.event!r}: give exactly one of regimen, agent")
+        if self.count is not None and (self.of is None or not 0 <= self.count <= self.of):
+            raise ValueError(f"adverse event {self.event!r}: count needs 0 <= count <= of")
+        return self
+
+    def describe(self) -> str:
+        if self.count is not None:
+            pct = (
+                f"reported {self.reported_percent:g}%"
+                if self.reported_percent is not None
+                else f"{100 * self.count / self.of:.1f}%"
+            )
+            return f"{self.event}: {self.count}/{self.of} {self.unit} ({pct})"
+        if self.percent_range is not None:
+            lo, hi = self.percent_range
+            extra = (
+                f" (placebo {self.placebo_percent_range[0]:g}-{self.placebo_percent_range[1]:g}%)"
+                if self.placebo_percent_range
+                else ""
+            )
+            return f"{self.event}: {lo:g}-{hi:g}% of {self.unit}{extra}"
+        if self.risk_ratio is not None:
+            ci = f" [{self.ci[0]:g}, {self.ci[1]:g}]" if self.ci else ""
+            frac = f" at {self.n2o_fraction:.0%}" if self.n2o_fraction is not None else ""
+            return f"{self.event}{frac}: RR {self.risk_ratio:g}{ci} vs {self.versus} (pooled)"
+        return f"{self.event}: {self.note or ''} (x{self.ratio:g} of {self.relative_to})"
+
+
+class _AdverseEvents(_M):
+    events: tuple[AdverseEvent, ...]
+
+
+@cache
+def adverse_events() -> tuple[AdverseEvent, ...]:
+    events = _validated(_AdverseEvents, _load("adverse_events.yaml"), "adverse_events.yaml").events
+    known = regimens()
+    for e in events:
+        for r in (e.regimen, e.relative_to):
+            if r is not None and r not in known:
+                raise KnowledgeError(f"adverse_events.yaml: unknown regimen {r!r}")
+    return events
