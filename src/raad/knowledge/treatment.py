@@ -337,3 +337,20 @@ def adverse_events() -> tuple[AdverseEvent, ...]:
             if r is not None and r not in known:
                 raise KnowledgeError(f"adverse_events.yaml: unknown regimen {r!r}")
     return events
+
+
+class Substance(_M):
+    name: str
+    atc: str
+    cite: tuple[Citation, ...]
+
+
+class Antidepressants(_M):
+    groups: dict[str, str]
+    groups_cite: tuple[Citation, ...]
+    substances: tuple[Substance, ...]
+
+
+@cache
+def antidepressants() -> Antidepressants:
+    return _validated(Antidepressants, _load("antidepressants.yaml"), "antidepressants.yaml")
