@@ -130,7 +130,7 @@ def plan_course(
     *,
     weight_kg: float | None = None,
     age_years: int | None = None,
-    maintenance_sessions: int = 4,
+    maintenance_sessions: int | None = None,
 ) -> Course:
     """Dated session schedule for ``regimen`` starting on ``start``."""
     table = regimens()
@@ -148,7 +148,8 @@ def plan_course(
     check_sources = {c.text.strip(): tuple(x.source for x in c.cite) for c in checks}
     notes: list[Note] = []
     if r.phases:
-        sessions = _phased(r, start, check_texts, maintenance_sessions)
+        planned = maintenance_sessions or schedule_conventions().maintenance_sessions_planned
+        sessions = _phased(r, start, check_texts, planned)
         if age_years is None:
             notes.append(
                 Note(

@@ -328,7 +328,7 @@ def _n2o_exposure(record: SessionRecord, history: tuple[SessionRecord, ...]) -> 
     out: list[Alert] = []
     total_h = (record.duration_min + sum(h.duration_min for h in past)) / 60
     windows = {}
-    for days in (30, 90):
+    for days in ex.report_windows_days:
         since = record.start - timedelta(days=days)
         recent = [h for h in past if h.start >= since]
         windows[f"sessions_last_{days}_days"] = len(recent) + 1

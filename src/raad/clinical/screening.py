@@ -64,7 +64,7 @@ class PatientFacts(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    age_years: int | None = Field(default=None, ge=0, le=120)
+    age_years: int | None = None
     sex: Literal["female", "male", "other"] | None = None
     pregnant: bool | None = None
     breastfeeding: bool | None = None
@@ -90,6 +90,9 @@ class PatientFacts(BaseModel):
             path = ".".join(str(p) for p in err["loc"])
             raise ClinicalInputError(path or "facts", err.get("input"), err["msg"]) from None
         facts.blood_pressure()  # range checks
+        lo, hi = monitoring().plausible_ranges.age_years
+        if facts.age_years is not None and not lo <= facts.age_years <= hi:
+            raise ClinicalInputError("age_years", facts.age_years, f"{lo:g}-{hi:g}")
         return facts
 
     def blood_pressure(self) -> BloodPressure | None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from raad.knowledge.staging import load_staging
-from raad.knowledge.treatment import antidepressants
+from raad.knowledge.treatment import antidepressants, monitoring
 
 from .errors import ClinicalInputError
 
@@ -29,9 +29,9 @@ class Trial(BaseModel):
 
     drug: str | None = None
     atc: str | None = Field(default=None, pattern=r"^N06A[A-Z]\d\d$")
-    weeks: float | None = Field(default=None, ge=0, le=520)
+    weeks: float | None = None
     adequate_dose: bool | None = None
-    improvement_percent: float | None = Field(default=None, ge=-500, le=100)
+    improvement_percent: float | None = None
     outcome: Literal["response", "non-response", "intolerance"] | None = None
     current_episode: bool | None = None
 
@@ -59,7 +59,7 @@ def _group(trial: Trial) -> str | None:
         atc = known.get(trial.drug.strip().lower())
     if atc is None:
         return None
-    return atc if atc.startswith("N06AX") else atc[:5]
+    return atc if atc.startswith("N06AX") else atc[: len("N06AB")]  # ATC level 4
 
 
 def _label(i: int, t: Trial) -> str:
@@ -78,6 +78,16 @@ def trd_status(
             err = exc.errors()[0]
             path = ".".join(str(p) for p in err["loc"])
             raise ClinicalInputError(f"history.{i}.{path}", err.get("input"), err["msg"]) from None
+        limits = monitoring().plausible_ranges
+        for name, bounds in (
+            ("weeks", limits.trial_weeks),
+            ("improvement_percent", limits.improvement_percent),
+        ):
+            value = getattr(trials[-1], name)
+            if value is not None and not bounds[0] <= value <= bounds[1]:
+                raise ClinicalInputError(
+                    f"history.{i}.{name}", value, f"{bounds[0]:g}-{bounds[1]:g}"
+                )
     st = load_staging().trd
     d = st.definition
     weeks_needed = st.adequacy.default.min_weeks if min_weeks is None else min_weeks

@@ -99,6 +99,7 @@ class ObservationRule(_M):
 
 
 class N2oExposure(_M):
+    report_windows_days: tuple[int, ...]
     total_hours_limit: float
     min_interval_days: float
     action_over_limit: str
@@ -130,11 +131,20 @@ class PlausibleRanges(_M):
     dose_mg_per_kg: tuple[float, float]
     weight_kg: tuple[float, float]
     age_years: tuple[float, float]
+    trial_weeks: tuple[float, float]
+    improvement_percent: tuple[float, float]
     note: str
+
+
+class NotFound(_M):
+    rule: None = None
+    note: str
+    cite: tuple[Citation, ...]
 
 
 class Monitoring(_M):
     plausible_ranges: PlausibleRanges
+    oxygen_after_n2o: NotFound
     pre_session_checks: dict[AgentId, tuple[Check, ...]]
     blood_pressure: BpRules
     observation: tuple[ObservationRule, ...]
@@ -183,6 +193,7 @@ class _Agents(_M):
 
 class ScheduleConventions(_M):
     per_week_2_offsets_days: tuple[int, int]
+    maintenance_sessions_planned: int
     note: str
 
 
