@@ -225,3 +225,14 @@ def test_screen_bad_file(tmp_path):
     assert result.exit_code == 2 and "blood_pressure.systolic" in result.output
     bad.write_text("{not json")
     assert runner.invoke(app, ["screen", str(bad)]).exit_code == 2
+
+
+def test_evidence_pool_json_and_table():
+    out = json.loads(runner.invoke(app, ["evidence", "pool", "--dose", "50", "--outcome", "hdrs",
+                                         "--time", "24h", "--json"]).output)
+    assert [r["study"] for r in out["rows"]] == ["Nagele 2015", "Nagele 2021"]
+    assert any(e["study"] == "Yan 2022" for e in out["excluded"])
+    assert out["result"]["k"] == 2 and out["published"][0]["value"] == -3.32
+    assert out["knowledge_version"]
+    table = runner.invoke(app, ["evidence", "pool", "--dose", "50", "--time", "24h"], terminal_width=200)
+    assert "Gill 2025" in table.output and "Excluded:" in table.output

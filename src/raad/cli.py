@@ -278,6 +278,80 @@ def plan(
         console.print(str(course), highlight=False, soft_wrap=True, markup=False)
 
 
+evidence_app = typer.Typer(help="Pool the cited trial base.", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
+OUTCOME_ALIASES = {"hdrs": "depression", "hamd": "depression", "madrs": "depression"}
+
+
+@evidence_app.command("pool")
+def evidence_pool(
+    agent: Annotated[str, typer.Option(help="Agent: n2o, ketamine, esketamine, naltrexone.")] = "n2o",
+    dose: Annotated[float | None, typer.Option(help="N2O concentration in %, e.g. 50.")] = None,
+    outcome: Annotated[str, typer.Option(help="Outcome: depression (alias hdrs).")] = "depression",
+    time: Annotated[str, typer.Option(help="Time point as in the trial base: 2h, 24h, 1w, 2w, 4w.")] = "24h",
+    method: Annotated[str, typer.Option(help="tau² estimator.")] = "REML",
+    test: Annotated[str, typer.Option(help="knha (default) or z.")] = "knha",
+    forest: Annotated[Path | None, typer.Option(help="Write a forest plot (.svg/.png).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Rows used, rows excluded and the result as JSON.")] = False,
+) -> None:
+    """Pool mean differences from the trial base, beside the published pooled results."""
+    from raad.evidence import EvidenceInputError, plots, rma
+    from raad.evidence.pooling import as_arrays, md_rows, scales_differ
+    from raad.knowledge.treatment import knowledge_version
+    from raad.knowledge.trials import trial_base
+
+    base = trial_base()
+    fraction = None if dose is None else dose / 100
+    out_name = OUTCOME_ALIASES.get(outcome.lower(), outcome.lower())
+    rows, excluded = md_rows([t.model_dump() for t in base.trials], agent=agent, fraction=fraction,
+                             outcome=out_name, time=time)
+    published = [p for p in base.published if p.outcome == out_name and p.time == time
+                 and (fraction is None or p.n2o_fraction == fraction)]
+    res = None
+    if len(rows) >= 2:
+        yi, vi, labels = as_arrays(rows)
+        try:
+            res = rma(yi, vi, method=method, test=test, slab=labels)
+        except EvidenceInputError as exc:
+            _fail(str(exc))
+    version = knowledge_version()
+    if as_json:
+        out = {"knowledge_version": version, "rows": [r.to_dict() for r in rows],
+               "excluded": [e.to_dict() for e in excluded],
+               "result": res.to_dict() if res else None,
+               "published": [p.model_dump() for p in published]}
+        sys.stdout.write(json.dumps(out, indent=2, default=_json_default) + "\n")
+        return
+    lines = [f"Trial base {version}: {agent}" + (f" {dose:g}%" if dose else "")
+             + f" vs control, {out_name} at {time} (mean difference, scale points)", "", "Rows used:"]
+    for r in rows:
+        lines.append(f"  {r.study:<16} {r.yi:8.3f}  SE {r.vi ** 0.5:.3f}  {r.design:<9} {r.scale or '':<8}"
+                     f" [{r.flag}: {r.derivation}; {', '.join(r.sources)}]")
+    if scales_differ(rows):
+        lines.append("  note: the rows use different HAM-D versions; raw-point differences are not on one scale.")
+    lines += ["", "Excluded:"] + [f"  {e.study:<16} {e.reason}" for e in excluded]
+    console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
+    if res is None:
+        console.print(f"\nFewer than 2 rows ({len(rows)}): nothing to pool.", markup=False)
+    else:
+        console.print("\n" + str(res), highlight=False, soft_wrap=True, markup=False)
+        if forest is not None:
+            plots.forest(res, title=f"{agent} {dose or ''}% vs control, {time}").savefig(forest)
+            console.print(f"wrote {forest}", markup=False)
+    if published:
+        console.print("\nPublished pooled results (not recomputed here):", markup=False)
+        for p in published:
+            i2 = f", I² {p.i2:g}%" if p.i2 is not None else ""
+            console.print(f"  {p.label}: {p.measure} {p.value:g} [{p.ci[0]:g}, {p.ci[1]:g}]{i2}"
+                          f"  [{p.cite.source}]", markup=False, soft_wrap=True)
+        if res is not None:
+            console.print(
+                f"  raad pooled {len(rows)} trial(s) with an effect estimate in the trial base; the "
+                "published analyses used trials whose per-study rows are not in it (excluded above "
+                "with the reason), so the estimates differ by design, not by computation.",
+                markup=False, soft_wrap=True)
+
+
 scale_app = typer.Typer(
     help="Rating scales: list instruments, score an administration.", no_args_is_help=True
 )

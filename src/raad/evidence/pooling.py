@@ -1,0 +1,160 @@
+"""Effect-size rows from a trial base (plain dicts), with every derivation recorded.
+
+Mean differences are taken as reported (crossover trials report within-subject differences,
+whose confidence intervals already reflect the pairing) or computed from arm means and SDs
+(parallel trials; metafor's MD). A standard error missing from the report is derived from the
+95% CI, ``(upper - lower) / (2 z_0.975)``, or, failing that, from a two-sided p-value under a
+normal approximation, ``|MD| / z_(1 - p/2)`` (Altman & Bland 2011, BMJ 343:d2090,
+doi:10.1136/bmj.d2090); such rows are flagged 'derived'. Trials that cannot give a row are
+listed as excluded with the reason; nothing is imputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+Z975 = float(stats.norm.isf(0.025))
+
+
+@dataclass(frozen=True)
+class Row:
+    study: str
+    yi: float
+    vi: float
+    design: str
+    scale: str | None
+    flag: str  # 'reported' or 'derived'
+    derivation: str | None
+    sources: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__) | {"sources": list(self.sources)}
+
+
+@dataclass(frozen=True)
+class Excluded:
+    study: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def md_rows(
+    trials: list[dict[str, Any]], *, agent: str, fraction: float | None, outcome: str, time: str
+) -> tuple[list[Row], list[Excluded]]:
+    """Rows of ``agent`` (at ``fraction`` for N2O) vs control for ``outcome`` at ``time``."""
+    rows: list[Row] = []
+    excluded: list[Excluded] = []
+    for t in trials:
+        arms = [a for a in t["arms"] if a.get("agent") == agent]
+        if not arms:
+            excluded.append(Excluded(t["label"], f"no {agent} arm"))
+            continue
+        if fraction is not None:
+            exact = [a for a in arms if a.get("n2o_fraction") == fraction]
+            if not exact:
+                mixed = [a for a in arms if fraction in (a.get("n2o_fraction_values") or ())]
+                why = (
+                    f"the {fraction:.0%} arm is combined with other doses in the reported result"
+                    if mixed
+                    else f"no {fraction:.0%} arm"
+                )
+                excluded.append(Excluded(t["label"], why))
+                continue
+            arms = exact
+        arm_ids = {a["id"] for a in arms}
+        controls = {a["id"] for a in t["arms"] if a.get("control")}
+        row = _from_md(t, arm_ids, controls, outcome, time) or _from_means(
+            t, arm_ids, controls, outcome, time
+        )
+        if isinstance(row, Row):
+            rows.append(row)
+        else:
+            excluded.append(Excluded(t["label"], row or _why_not(t, outcome, time)))
+    return rows, excluded
+
+
+def _sources(t: dict[str, Any], *numbers: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n["cite"]["source"] for n in numbers))
+
+
+def _from_md(t, arm_ids, controls, outcome, time) -> Row | str | None:
+    for n in t["numbers"]:
+        if (
+            n["kind"] == "mean_difference"
+            and n["outcome"] == outcome
+            and n.get("time") == time
+            and n["contrast"][0] in arm_ids
+            and n["contrast"][1] in controls
+        ):
+            md = n["value"]
+            if n.get("ci"):
+                lo, hi = n["ci"]
+                se = (hi - lo) / (2 * Z975)
+                how = f"SE from the 95% CI: ({hi:g} - ({lo:g})) / (2 x {Z975:.6f}) = {se:.4f}"
+            elif n.get("p") is not None:
+                z = float(stats.norm.isf(n["p"] / 2))
+                se = abs(md) / z
+                how = (
+                    f"SE from the two-sided p = {n['p']:g} (normal approximation): "
+                    f"|{md:g}| / {z:.4f} = {se:.4f}"
+                )
+            else:
+                return f"{time} difference reported without a CI or exact p-value"
+            kind = "within-subject (crossover)" if t["design"] == "crossover" else "between-group"
+            return Row(
+                t["label"],
+                md,
+                se**2,
+                t["design"],
+                t.get("scale"),
+                "derived",
+                f"{kind} mean difference as reported; {how}",
+                _sources(t, n),
+            )
+    return None
+
+
+def _from_means(t, arm_ids, controls, outcome, time) -> Row | None:
+    means = {
+        n["arm"]: n
+        for n in t["numbers"]
+        if n["kind"] == "arm_mean" and n["outcome"] == outcome and n.get("time") == time
+    }
+    treat = [means[a] for a in arm_ids if a in means]
+    ctrl = [means[c] for c in controls if c in means]
+    if not treat or not ctrl:
+        return None
+    a, b = treat[0], ctrl[0]
+    yi = a["mean"] - b["mean"]
+    vi = a["sd"] ** 2 / a["n"] + b["sd"] ** 2 / b["n"]
+    how = (
+        f"MD = {a['mean']:g} - {b['mean']:g}; variance = {a['sd']:g}^2/{a['n']} + "
+        f"{b['sd']:g}^2/{b['n']} (metafor escalc MD)"
+    )
+    return Row(t["label"], yi, vi, t["design"], t.get("scale"), "derived", how, _sources(t, a, b))
+
+
+def _why_not(t: dict[str, Any], outcome: str, time: str) -> str:
+    kinds = {n["kind"] for n in t["numbers"] if n["outcome"] == outcome and n.get("time") == time}
+    if "p_value" in kinds:
+        return f"only a p-value at {time}; no effect estimate"
+    times = sorted(
+        {n.get("time") for n in t["numbers"] if n["outcome"] == outcome and n.get("time")}
+    )
+    if times:
+        return f"no {outcome} result at {time} (reported at: {', '.join(times)})"
+    return "no numbers found for this outcome"
+
+
+def scales_differ(rows: list[Row]) -> bool:
+    return len({r.scale for r in rows}) > 1
+
+
+def as_arrays(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    return (np.array([r.yi for r in rows]), np.array([r.vi for r in rows]), [r.study for r in rows])

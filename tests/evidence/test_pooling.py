@@ -1,0 +1,67 @@
+"""Rows from the trial base: derivations recorded and recomputable, exclusions explained,
+pooled result equal to metafor on the same rows (tests/fixtures/metafor/pool.R)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats
+
+from raad.evidence import rma
+from raad.evidence.pooling import as_arrays, md_rows
+from raad.knowledge.trials import trial_base
+
+from .conftest import load
+
+TRIALS = [t.model_dump() for t in trial_base().trials]
+
+
+def rows_24h():
+    return md_rows(TRIALS, agent="n2o", fraction=0.5, outcome="depression", time="24h")
+
+
+def test_rows_and_their_derivations_recompute():
+    rows, _ = rows_24h()
+    assert [r.study for r in rows] == ["Nagele 2015", "Nagele 2021"]
+    z = stats.norm.isf(0.025)
+    assert rows[0].yi == -5.5 and math.isclose(rows[0].vi, ((8.5 - 2.5) / (2 * z)) ** 2)
+    assert math.isclose(rows[1].vi, (1.93 / stats.norm.isf(0.37 / 2)) ** 2)
+    assert all(r.flag == "derived" and r.derivation and r.sources for r in rows)
+    assert "crossover" in rows[0].derivation
+
+
+def test_every_other_trial_is_excluded_with_a_reason():
+    rows, excluded = rows_24h()
+    assert len(rows) + len(excluded) == len(TRIALS)
+    reasons = {e.study: e.reason for e in excluded}
+    assert reasons["Yan 2022"].startswith("only a p-value")
+    assert "combined" in reasons["Myles 2025"]
+    assert "4w" in reasons["Guimaraes 2021"]
+
+
+def test_parallel_trial_row_from_arm_means():
+    rows, _ = md_rows(TRIALS, agent="n2o", fraction=0.5, outcome="depression", time="4w")
+    (g,) = [r for r in rows if r.study == "Guimaraes 2021"]
+    assert g.yi == pytest.approx(5.92 - 12.89)
+    assert g.vi == pytest.approx(4.08**2 / 12 + 5.39**2 / 9)
+
+
+@pytest.mark.parametrize("fit", load("pool.json")["fits"], ids=lambda f: f"{f['method']}-{f['test']}")
+def test_pooled_equals_metafor(fit):
+    rows, _ = rows_24h()
+    yi, vi, labels = as_arrays(rows)
+    res = rma(yi, vi, method=fit["method"], test=fit["test"], slab=labels)
+    for ours, theirs in [(res.estimate, fit["estimate"]), (res.se, fit["se"]),
+                         (res.ci_lb, fit["ci_lb"]), (res.ci_ub, fit["ci_ub"]), (res.pval, fit["pval"]),
+                         (res.qe, fit["qe"])]:
+        assert ours == pytest.approx(theirs, rel=1e-6, abs=1e-10)
+    assert res.tau2 == pytest.approx(fit["tau2"], rel=1e-6, abs=1e-10)
+
+
+def test_every_number_cites_a_source_and_values_sit_in_their_ci():
+    for t in trial_base().trials:
+        for n in t.numbers:
+            assert n.cite.source
+            if n.ci is not None and n.value is not None:
+                assert n.ci[0] <= n.value <= n.ci[1]
