@@ -292,11 +292,13 @@ def evidence_pool(
     method: Annotated[str, typer.Option(help="tau² estimator.")] = "REML",
     test: Annotated[str, typer.Option(help="knha (default) or z.")] = "knha",
     forest: Annotated[Path | None, typer.Option(help="Write a forest plot (.svg/.png).")] = None,
+    sensitivity_plot: Annotated[Path | None, typer.Option(help="Write the sensitivity plot (.svg/.png).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Rows used, rows excluded and the result as JSON.")] = False,
 ) -> None:
-    """Pool mean differences from the trial base, beside the published pooled results."""
+    """Pool mean differences from the trial base, beside the published pooled results,
+    with sensitivity analyses (estimators, fixed effect, TRD-only, leave-one-out)."""
     from raad.evidence import EvidenceInputError, plots, rma
-    from raad.evidence.pooling import as_arrays, md_rows, scales_differ
+    from raad.evidence.pooling import CROSSOVER_NOTE, as_arrays, md_rows, scales_differ, sensitivity
     from raad.knowledge.treatment import knowledge_version
     from raad.knowledge.trials import trial_base
 
@@ -315,10 +317,15 @@ def evidence_pool(
         except EvidenceInputError as exc:
             _fail(str(exc))
     version = knowledge_version()
+    populations = {t.label: t.population for t in base.trials}
+    sens = sensitivity(rows, populations, method=method, test=test) if rows else []
+    if sensitivity_plot is not None and sens:
+        plots.sensitivity(sens, title=f"{agent} {dose or ''}% vs control, {time}").savefig(sensitivity_plot)
     if as_json:
         out = {"knowledge_version": version, "rows": [r.to_dict() for r in rows],
                "excluded": [e.to_dict() for e in excluded],
                "result": res.to_dict() if res else None,
+               "sensitivity": [x.to_dict() for x in sens], "crossover_note": CROSSOVER_NOTE,
                "published": [p.model_dump() for p in published]}
         sys.stdout.write(json.dumps(out, indent=2, default=_json_default) + "\n")
         return
@@ -338,6 +345,18 @@ def evidence_pool(
         if forest is not None:
             plots.forest(res, title=f"{agent} {dose or ''}% vs control, {time}").savefig(forest)
             console.print(f"wrote {forest}", markup=False)
+    if sens:
+        console.print("\nSensitivity analyses:", markup=False)
+        for x in sens:
+            if x.estimate is None:
+                console.print(f"  {x.analysis:<40} k={x.k}  {x.note}", markup=False, soft_wrap=True)
+            else:
+                tau = "" if x.tau2 is None else f"  tau² {x.tau2:.4f}"
+                console.print(f"  {x.analysis:<40} k={x.k}  {x.estimate:8.3f} [{x.ci_lb:.3f}, {x.ci_ub:.3f}]{tau}",
+                              markup=False, soft_wrap=True)
+        console.print("  " + CROSSOVER_NOTE, markup=False, soft_wrap=True)
+        if sensitivity_plot is not None:
+            console.print(f"  wrote {sensitivity_plot}", markup=False)
     if published:
         console.print("\nPublished pooled results (not recomputed here):", markup=False)
         for p in published:

@@ -65,3 +65,24 @@ def test_every_number_cites_a_source_and_values_sit_in_their_ci():
             assert n.cite.source
             if n.ci is not None and n.value is not None:
                 assert n.ci[0] <= n.value <= n.ci[1]
+
+
+def test_sensitivity_table_and_plot():
+    import io
+
+    from raad.evidence import plots
+    from raad.evidence.pooling import sensitivity
+
+    rows, _ = rows_24h()
+    pops = {t.label: t.population for t in trial_base().trials}
+    sens = sensitivity(rows, pops)
+    names = [s.analysis for s in sens]
+    assert names[0] == "main: REML, knha" and "FE, z" in names
+    assert any(n.startswith("without Nagele 2015") for n in names)
+    fe = next(s for s in sens if s.analysis == "FE, z")
+    w = [1 / r.vi for r in rows]
+    assert fe.estimate == pytest.approx(sum(wi * r.yi for wi, r in zip(w, rows, strict=True)) / sum(w))
+    assert next(s for s in sens if s.analysis.startswith("without")).note  # k=1 is reported, not pooled
+    buf = io.BytesIO()
+    plots.sensitivity(sens).savefig(buf, format="png")
+    assert buf.getvalue()[:4] == b"\x89PNG"

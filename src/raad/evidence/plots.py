@@ -150,3 +150,22 @@ def funnel(
     ax.set_xlabel(xlabel or (f"{measure} (log scale)" if xscale == "log" else measure))
     fig.suptitle(caption(res), fontsize=8, x=0.01, ha="left")
     return fig
+
+
+def sensitivity(rows, *, title: str | None = None) -> Figure:
+    """Estimates and CIs of each sensitivity analysis (``pooling.sensitivity`` rows)."""
+    shown = [r for r in rows if r.estimate is not None]
+    fig = Figure(figsize=(8, 1.0 + 0.4 * max(len(shown), 1)), layout="constrained")
+    ax = fig.add_subplot()
+    ys = np.arange(len(shown))[::-1]
+    for y, r in zip(ys, shown, strict=True):
+        ax.hlines(y, r.ci_lb, r.ci_ub, color="0.2", linewidth=1)
+        ax.plot(r.estimate, y, "s", color="#a23b3b" if r.analysis.startswith("main") else "#2b5d8a")
+    ax.set_yticks(ys, [f"{r.analysis} (k={r.k})" for r in shown])
+    ax.axvline(0, color="0.5", linewidth=0.8)
+    ax.set_xlabel("pooled estimate with CI")
+    if title:
+        ax.set_title(title, loc="left")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig

@@ -158,3 +158,53 @@ def scales_differ(rows: list[Row]) -> bool:
 
 def as_arrays(rows: list[Row]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return (np.array([r.yi for r in rows]), np.array([r.vi for r in rows]), [r.study for r in rows])
+
+
+@dataclass(frozen=True)
+class SensitivityRow:
+    analysis: str
+    k: int
+    estimate: float | None
+    ci_lb: float | None
+    ci_ub: float | None
+    tau2: float | None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def sensitivity(rows: list[Row], populations: dict[str, str], *, method: str = "REML",
+                test: str = "knha") -> list[SensitivityRow]:
+    """The main analysis, other estimators, fixed effect, TRD-only and leave-one-out."""
+    from .errors import EvidenceInputError
+    from .rma import rma
+
+    def fit(label: str, subset: list[Row], m: str, t: str) -> SensitivityRow:
+        if len(subset) < (1 if m == "FE" and t == "z" else 2):
+            return SensitivityRow(label, len(subset), None, None, None, None,
+                                  f"{len(subset)} row(s): not enough to pool")
+        yi, vi, labels = as_arrays(subset)
+        try:
+            r = rma(yi, vi, method=m, test=t, slab=labels)
+        except EvidenceInputError as exc:
+            return SensitivityRow(label, len(subset), None, None, None, None, str(exc))
+        return SensitivityRow(label, r.k, float(r.estimate), float(r.ci_lb), float(r.ci_ub),
+                              None if r.is_fixed else r.tau2)
+
+    out = [fit(f"main: {method}, {test}", rows, method, test)]
+    for m, t in ((method, "z"), ("DL", test), ("PM", test), ("FE", "z")):
+        if (m, t) != (method, test):
+            out.append(fit(f"{m}, {t}", rows, m, t))
+    trd = [r for r in rows if "treatment-resistant" in populations.get(r.study, "")]
+    out.append(fit("treatment-resistant depression only", trd, method, test))
+    for r in rows:
+        out.append(fit(f"without {r.study}", [x for x in rows if x is not r], method, test))
+    return out
+
+
+CROSSOVER_NOTE = (
+    "No row here needs an assumed within-subject correlation: each crossover trial reports its "
+    "within-subject difference with its own CI or p-value. A 0.3-0.8 correlation sweep applies "
+    "only to rows computed from crossover arm means, of which there are none in the trial base."
+)
