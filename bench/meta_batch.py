@@ -203,7 +203,7 @@ def show_group(data: pd.DataFrame, g: int, ours: pd.DataFrame, theirs: pd.DataFr
 
 
 def row(name: str, n: int, seconds: float) -> str:
-    return f"{name:<42} {n:>6} {seconds:9.3f} {1000 * seconds / n:12.4f}"
+    return f"{name:<48} {n:>6} {seconds:9.3f} {1000 * seconds / n:12.4f}"
 
 
 def main() -> int:
@@ -241,7 +241,7 @@ def main() -> int:
         f"{n} meta-analyses, k 5-40 ({len(data)} studies), seed {args.seed}, method {method}; "
         f"peer: {peer.name}"
     )
-    print(f"{'peer':<42} {'n':>6} {'total s':>9} {'ms/analysis':>12}")
+    print(f"{'peer':<48} {'n':>6} {'total s':>9} {'ms/analysis':>12}")
     print(row(f"raad rma_batch {method} (best of {args.repeats})", n, t_raad))
     print(row(f"raad rma {method} scalar loop", n_scalar, t_scalar))
     n_failed = n - peer.fitted
@@ -286,7 +286,7 @@ def main() -> int:
     retried = theirs.index[theirs.retried]
     for c, d in diffs.items():
         label = f"{c} (abs floor 1e-10)" if c == "tau2" else c
-        line = f"max relative difference, {label:<20} {d.max():.2e} (group {d.idxmax()})"
+        line = f"max relative difference, {label:<22} {d.max():.2e} (group {d.idxmax()})"
         if len(retried):
             line += f"; {d.loc[retried].max():.2e} over the {len(retried)} refitted"
         print(line)

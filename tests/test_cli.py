@@ -236,3 +236,11 @@ def test_evidence_pool_json_and_table():
     assert out["knowledge_version"]
     table = runner.invoke(app, ["evidence", "pool", "--dose", "50", "--time", "24h"], terminal_width=200)
     assert "Gill 2025" in table.output and "Excluded:" in table.output
+
+
+def test_evidence_adverse_lists_counts_and_published_ratios():
+    out = json.loads(runner.invoke(app, ["evidence", "adverse", "--agent", "n2o", "--json"]).output)
+    assert {"trial": "Nagele 2015", "arm": "n2o-50", "dose": 0.5, "event": "nausea or vomiting",
+            "events": 3, "n": 20, "source": "seed001-jiang2025"} in out["counts"]
+    assert any("RR 12.69" in r["text"] for r in out["reported"])
+    assert "not recomputed" in out["note"]

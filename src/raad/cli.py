@@ -371,6 +371,42 @@ def evidence_pool(
                 markup=False, soft_wrap=True)
 
 
+@evidence_app.command("adverse")
+def evidence_adverse(
+    agent: Annotated[str, typer.Option(help="Agent: n2o, ketamine, esketamine, naltrexone.")] = "n2o",
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Adverse events by dose: counts in the trial base and published pooled risk ratios."""
+    from raad.knowledge.treatment import adverse_events, regimens
+    from raad.knowledge.trials import trial_base
+
+    counts = []
+    for t in trial_base().trials:
+        for n in t.numbers:
+            if n.kind == "count" and n.outcome not in ("response", "remission"):
+                arm = t.arm(n.arm)
+                if arm.agent == agent or (arm.control and any(a.agent == agent for a in t.arms)):
+                    counts.append({"trial": t.label, "arm": n.arm, "dose": arm.n2o_fraction,
+                                   "event": n.outcome, "events": n.events, "n": n.n,
+                                   "source": n.cite.source})
+    regs = regimens()
+    pooled = [e for e in adverse_events() if e.agent == agent or (e.regimen and regs[e.regimen].agent == agent)]
+    reason = ("Pooled risk ratios are not recomputed: the trial base has no control-arm counts for "
+              "these events (not found in the sources read); the published pooled values are shown.")
+    if as_json:
+        sys.stdout.write(json.dumps({"counts": counts, "reported": [
+            {"text": e.describe(), "sources": [c.source for c in e.cite]} for e in pooled],
+            "note": reason}, indent=2) + "\n")
+        return
+    lines = [f"Adverse events, {agent}", "", "Counts in the trial base:"]
+    lines += [f"  {c['trial']:<16} {c['arm']:<10} {c['event']}: {c['events']}/{c['n']}  [{c['source']}]"
+              for c in counts] or ["  none"]
+    lines += ["", "Reported rates and pooled results:"]
+    lines += [f"  {e.describe()}  [{', '.join(c.source for c in e.cite)}]" for e in pooled] or ["  none"]
+    lines += ["", reason]
+    console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
+
+
 scale_app = typer.Typer(
     help="Rating scales: list instruments, score an administration.", no_args_is_help=True
 )
