@@ -174,23 +174,37 @@ class SensitivityRow:
         return dict(self.__dict__)
 
 
-def sensitivity(rows: list[Row], populations: dict[str, str], *, method: str = "REML",
-                test: str = "knha") -> list[SensitivityRow]:
+def sensitivity(
+    rows: list[Row], populations: dict[str, str], *, method: str = "REML", test: str = "knha"
+) -> list[SensitivityRow]:
     """The main analysis, other estimators, fixed effect, TRD-only and leave-one-out."""
     from .errors import EvidenceInputError
     from .rma import rma
 
     def fit(label: str, subset: list[Row], m: str, t: str) -> SensitivityRow:
         if len(subset) < (1 if m == "FE" and t == "z" else 2):
-            return SensitivityRow(label, len(subset), None, None, None, None,
-                                  f"{len(subset)} row(s): not enough to pool")
+            return SensitivityRow(
+                label,
+                len(subset),
+                None,
+                None,
+                None,
+                None,
+                f"{len(subset)} row(s): not enough to pool",
+            )
         yi, vi, labels = as_arrays(subset)
         try:
             r = rma(yi, vi, method=m, test=t, slab=labels)
         except EvidenceInputError as exc:
             return SensitivityRow(label, len(subset), None, None, None, None, str(exc))
-        return SensitivityRow(label, r.k, float(r.estimate), float(r.ci_lb), float(r.ci_ub),
-                              None if r.is_fixed else r.tau2)
+        return SensitivityRow(
+            label,
+            r.k,
+            float(r.estimate),
+            float(r.ci_lb),
+            float(r.ci_ub),
+            None if r.is_fixed else r.tau2,
+        )
 
     out = [fit(f"main: {method}, {test}", rows, method, test)]
     for m, t in ((method, "z"), ("DL", test), ("PM", test), ("FE", "z")):

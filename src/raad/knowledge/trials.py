@@ -79,7 +79,7 @@ class Trial(_M):
     label: str
     cite: tuple[Citation, ...]
     registry: str | None = None
-    design: Literal["parallel", "crossover"]
+    design: Literal["parallel", "crossover", "single-arm"]
     periods: int | None = None
     washout: str | None = None
     population: str
