@@ -244,3 +244,12 @@ def test_evidence_adverse_lists_counts_and_published_ratios():
             "events": 3, "n": 20, "source": "seed001-jiang2025"} in out["counts"]
     assert any("RR 12.69" in r["text"] for r in out["reported"])
     assert "not recomputed" in out["note"]
+
+
+def test_screen_accepts_a_fhir_bundle():
+    from pathlib import Path
+
+    bundle = Path(__file__).resolve().parents[1] / "examples" / "patient-bundle.json"
+    out = json.loads(runner.invoke(app, ["screen", str(bundle), "--as-of", "2026-11-22", "--json"]).output)
+    assert out["agents"]["n2o"]["status"] == "contraindicated"
+    assert out["unused_fhir"] == []

@@ -217,7 +217,8 @@ def batch(
 
 @app.command()
 def screen(
-    file: Annotated[Path, typer.Argument(help="Patient facts as JSON (see raad.clinical.screening.PatientFacts).")],
+    file: Annotated[Path, typer.Argument(help="Patient facts as raad JSON, or a FHIR R4 Bundle.")],
+    as_of: Annotated[str | None, typer.Option(help="Date for ages from a Bundle (YYYY-MM-DD; default today).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the screening as JSON.")] = False,
 ) -> None:
     """Screen a patient for N2O, ketamine, esketamine and naltrexone: status, reasons, sources."""
@@ -232,15 +233,31 @@ def screen(
     except json.JSONDecodeError as exc:
         _fail(f"FILE: {file} is not valid JSON ({exc})")
         return
+    from datetime import date
+
+    unused: tuple[str, ...] = ()
     try:
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+            from raad.interop.fhir_facts import facts_from_bundle
+
+            try:
+                when = date.fromisoformat(as_of) if as_of else date.today()
+            except ValueError:
+                _fail(f"--as-of: got {as_of!r}; allowed: a date as YYYY-MM-DD")
+                return
+            read = facts_from_bundle(data, as_of=when)
+            data, unused = read.facts, read.unused
         result = run_screen(data)
     except ClinicalInputError as exc:
         _fail(str(exc))
         return
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(result.to_dict() | {"unused_fhir": list(unused)}, indent=2) + "\n")
     else:
         console.print(str(result), highlight=False, soft_wrap=True, markup=False)
+        if unused:
+            console.print("\nFHIR entries not used:\n  " + "\n  ".join(unused), markup=False,
+                          soft_wrap=True)
 
 
 @app.command()

@@ -81,7 +81,11 @@ def questionnaire(instr: Instrument | str) -> Questionnaire:
             entry["code"] = [{"system": LOINC, "code": ex.loinc}]
         items.append(entry)
     lo, hi = instr.total_range
-    span = f"Total range {lo}-{hi}." if instr.total.rule != "none" else "No total; scored as a risk level."
+    span = (
+        f"Total range {lo}-{hi}."
+        if instr.total.rule != "none"
+        else "No total; scored as a risk level."
+    )
     desc = f"{instr.title}. {span} {instr.text_licence}"
     if instr.loinc.note:
         desc += " " + instr.loinc.note
