@@ -166,6 +166,9 @@ def _observation(r: Any, data: dict[str, Any]) -> str | None:
         else:
             return "pregnancy observation with a value raad cannot read"
         return None
-    return (
-        f"Observation '{text.strip() or ','.join(sorted(codes)) or '?'}' is not used for screening"
+    shown = (
+        (r.code.text or next((c.display for c in r.code.coding or [] if c.display), ""))
+        if r.code
+        else ""
     )
+    return f"Observation '{shown or ','.join(sorted(codes)) or '?'}' is not used for screening"
