@@ -191,3 +191,15 @@ def test_bimodal_reml_likelihood_takes_the_global_maximum():
     best = grid[np.argmax([loglik(np.array(y), np.array(v), X, t, True) for t in grid])]
     r = rma(y, v, method="REML")
     assert best == 0.0 and r.tau2 == 0.0
+
+
+@pytest.mark.parametrize("method", ["ML", "REML", "EB"])
+def test_vectorised_score_equals_the_matrix_form(method):
+    from raad.evidence.tau2 import _score_on_grid, _score_parts
+
+    rng = np.random.default_rng(5)
+    y, v = rng.normal(size=9), rng.uniform(0.05, 0.5, 9)
+    grid = np.array([0.0, 0.01, 0.3, 2.0, 40.0])
+    X = np.ones((9, 1))
+    expected = [_score_parts(method, y, v, X, t)[0] for t in grid]
+    np.testing.assert_allclose(_score_on_grid(method, y, v, grid), expected, rtol=1e-10, atol=1e-12)

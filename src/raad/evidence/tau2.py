@@ -270,9 +270,15 @@ def solve_score(method: str, y, v, X, control: Control) -> float:
     while f(upper) > 0:
         upper *= 10.0
         if upper > 1e12:
-            raise ConvergenceError(method, control.maxiter, "no root of the estimating equation below 1e12")
+            raise ConvergenceError(
+                method, control.maxiter, "no root of the estimating equation below 1e12"
+            )
     grid = np.concatenate([[0.0], np.geomspace(1e-8 * float(np.mean(v)), upper, 240)])
-    vals = np.array([f(t) for t in grid])
+    vals = (
+        _score_on_grid(method, y, v, grid)
+        if X.shape[1] == 1 and np.all(X == 1)
+        else np.array([f(t) for t in grid])
+    )
     candidates = [0.0] if vals[0] <= 0 else []
     for i in np.flatnonzero((vals[:-1] > 0) & (vals[1:] <= 0)):
         candidates.append(optimize.brentq(f, grid[i], grid[i + 1], xtol=control.tol, maxiter=500))
@@ -280,6 +286,25 @@ def solve_score(method: str, y, v, X, control: Control) -> float:
         return candidates[0]
     reml = method == "REML"
     return max(candidates, key=lambda t: loglik(y, v, X, t, reml))
+
+
+def _score_on_grid(method: str, y, v, grid: np.ndarray) -> np.ndarray:
+    """The estimating equation of a model without moderators at every grid point at once.
+
+    With ``P = W - w w'/sum(w)``: ``y'PPy = sum w^2 r^2``, ``tr P = sum w - sum w^2 / sum w``,
+    ``y'Py = sum w r^2`` (r the residuals from the weighted mean); same values as
+    ``_score_parts`` without forming P.
+    """
+    k = len(y)
+    w = 1.0 / (v[None, :] + grid[:, None])
+    sw = w.sum(axis=1)
+    mu = (w * y[None, :]).sum(axis=1) / sw
+    r2 = (y[None, :] - mu[:, None]) ** 2
+    if method == "ML":
+        return (w**2 * r2).sum(axis=1) - sw
+    if method == "REML":
+        return (w**2 * r2).sum(axis=1) - (sw - (w**2).sum(axis=1) / sw)
+    return (w * r2).sum(axis=1) * k / (k - 1) - k  # EB
 
 
 def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool) -> float:
