@@ -17,7 +17,6 @@ from typing import Any
 from raad.knowledge.treatment import (
     Regimen,
     adverse_events,
-    agents,
     monitoring,
     regimens,
     schedule_conventions,
@@ -321,10 +320,3 @@ def _n2o_course_notes(r: Regimen, sessions: list[PlannedSession]) -> list[Note]:
             )
         )
     return notes
-
-
-def regimen_for(agent: str) -> list[Regimen]:
-    """The regimens of ``agent`` (unknown agents raise, naming the allowed ones)."""
-    if agent not in agents():
-        raise ClinicalInputError("agent", agent, f"one of {', '.join(agents())}")
-    return [r for r in regimens().values() if r.agent == agent]

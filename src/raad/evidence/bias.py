@@ -196,7 +196,7 @@ def trimfill(
                     * math.sqrt(max(var_sr, 0.0))
                     / math.sqrt((k - 0.5) ** 2 - k0_raw * (2 * k - k0_raw - 1))
                 )
-        k0 = int(max(0, _round_half_even(k0_raw)))
+        k0 = int(max(0, round(k0_raw)))  # R's round(): half to even, as Python's
         se_k0 = max(0.0, se_k0)
 
     if k0 > 0:
@@ -206,8 +206,3 @@ def trimfill(
     else:
         filled_y, filled_v, model = np.empty(0), np.empty(0), res
     return TrimFill(k0, se_k0, side, est, filled_y, filled_v, model, res)
-
-
-def _round_half_even(x: float) -> float:
-    """R's round(): IEC 60559 half to even, like Python's round."""
-    return float(round(x))

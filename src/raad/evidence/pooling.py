@@ -79,7 +79,7 @@ def md_rows(
     return rows, excluded
 
 
-def _sources(t: dict[str, Any], *numbers: dict[str, Any]) -> tuple[str, ...]:
+def _sources(*numbers: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n["cite"]["source"] for n in numbers))
 
 
@@ -115,7 +115,7 @@ def _from_md(t, arm_ids, controls, outcome, time) -> Row | str | None:
                 t.get("scale"),
                 "derived",
                 f"{kind} mean difference as reported; {how}",
-                _sources(t, n),
+                _sources(n),
             )
     return None
 
@@ -137,7 +137,7 @@ def _from_means(t, arm_ids, controls, outcome, time) -> Row | None:
         f"MD = {a['mean']:g} - {b['mean']:g}; variance = {a['sd']:g}^2/{a['n']} + "
         f"{b['sd']:g}^2/{b['n']} (metafor escalc MD)"
     )
-    return Row(t["label"], yi, vi, t["design"], t.get("scale"), "derived", how, _sources(t, a, b))
+    return Row(t["label"], yi, vi, t["design"], t.get("scale"), "derived", how, _sources(a, b))
 
 
 def _why_not(t: dict[str, Any], outcome: str, time: str) -> str:
