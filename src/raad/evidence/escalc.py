@@ -1,24 +1,46 @@
-"""Effect sizes and their sampling variances, with metafor's definitions and argument names.
+"""Effect sizes and sampling variances as metafor 3.8's ``escalc`` computes them.
 
-References (as in metafor's documentation, Viechtbauer 2010, doi:10.18637/jss.v036.i03):
-- MD, SMD: Hedges (1981, doi:10.3102/10769986006002107); SMD is Hedges' g with the exact
-  bias correction ``c(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2))``, ``m = n1 + n2 - 2``;
-  large-sample variance ``1/n1 + 1/n2 + g^2 / (2 (n1 + n2))`` (vtype "LS"), unbiased
-  estimator with vtype "UB" (Hedges 1983).
-- MC, SMCC, SMCR: Becker (1988, doi:10.1111/j.2044-8317.1988.tb00901.x), Morris (2000,
-  2008, doi:10.1177/1094428106291059): standardized mean change using the change-score SD
-  (SMCC) or the raw-score (pre) SD (SMCR), given the pre-post correlation ``ri``.
-- RR, OR, RD: log risk ratio, log odds ratio, risk difference of 2x2 tables; with
-  ``to="only0"`` the value ``add`` (default 1/2) is added to every cell of a table that has a
-  zero cell (metafor's default, also for RD); ``drop00`` drops tables with no events (or only
-  events) in both groups.
-- PR, PLO: raw and logit-transformed proportions; ZCOR, COR: Fisher's r-to-z and raw r.
+Formulas (metafor documentation, Viechtbauer 2010, doi:10.18637/jss.v036.i03), with
+``c(m) = exp(lgamma(m/2) - log(sqrt(m/2)) - lgamma((m-1)/2))`` the exact small-sample bias
+correction of Hedges (1981, doi:10.3102/10769986006002107):
+
+- ``MD``  ``m1 - m2``; ``vi = sd1^2/n1 + sd2^2/n2`` (vtype "LS" = "UB"), or with
+  vtype "HO" ``sp^2 (1/n1 + 1/n2)``, ``sp`` the pooled SD (Borenstein et al. 2009, ch. 4).
+- ``SMD`` Hedges' g: ``c(n1+n2-2) (m1 - m2) / sp``; "LS": ``1/n1 + 1/n2 + g^2 / (2 (n1+n2))``;
+  "UB": ``1/n1 + 1/n2 + (1 - (m-2) / (m c(m)^2)) g^2``, ``m = n1+n2-2`` (Hedges 1983).
+- ``MC``  ``m1 - m2``; ``vi = (sd1^2 + sd2^2 - 2 r sd1 sd2) / n``.
+- ``SMCC`` change-score standardisation (Gibbons et al. 1993): ``c(n-1) (m1 - m2) / sd_d``,
+  ``sd_d = sqrt(sd1^2 + sd2^2 - 2 r sd1 sd2)``; ``vi = 1/n + g^2 / (2n)``.
+- ``SMCR`` raw-score standardisation by ``sd1i`` (Becker 1988, doi:10.1111/j.2044-8317.1988.
+  tb00901.x; Morris 2008, doi:10.1177/1094428106291059): ``c(n-1) (m1 - m2) / sd1``;
+  ``vi = 2 (1 - r) / n + g^2 / (2n)``.
+- ``RR`` ``log(p1/p2)``, ``vi = 1/a - 1/n1 + 1/c - 1/n2``; ``OR`` ``log(a d / (b c))``,
+  ``vi = 1/a + 1/b + 1/c + 1/d``; ``RD`` ``p1 - p2``, ``vi = p1 q1/n1 + p2 q2/n2`` ("LS") or
+  with ``n - 1`` ("UB") (Borenstein et al. 2009, ch. 5; Rothman et al. 2008).
+- ``PR`` ``p = x/n``, ``vi = p (1-p) / n`` ("LS") or ``/(n-1)`` ("UB"); ``PLO``
+  ``log(x / (n-x))``, ``vi = 1/x + 1/(n-x)``.
+- ``COR`` ``r``, ``vi = (1 - r^2)^2 / (n - 1)``; ``ZCOR`` ``atanh(r)``, ``vi = 1/(n - 3)``
+  (Fisher 1921).
+
+Continuity correction (metafor 3.8, for RR, OR, RD, PR and PLO alike): ``to="only0"`` adds
+``add`` to every cell of a table with a zero cell (2x2: a, b, c, d; proportions: x and n-x);
+``"all"`` to every table; ``"if0all"`` to every table when any has a zero cell; ``"none"``
+never. ``drop00=True`` sets 2x2 tables with no events (or only events) in both groups to NaN.
+
+NaN policy: inputs must be finite (NaN raises ``EvidenceInputError``). Outputs are NaN only
+where metafor returns NA from valid counts: tables removed by ``drop00`` and, with
+``to="none"`` or ``add=0``, zero cells that make the estimate infinite (``EscalcResult.dropped``
+lists them). Where metafor would return NA or a zero variance for other inputs, this module
+raises instead: SMD with ``n1+n2 <= 3`` or a pooled SD of 0; SMCC/SMCR with ``n <= 2``; SMCR
+with ``sd1i = 0``; MD/MC with a variance of 0 from zero SDs; COR/ZCOR with ``n <= 3`` or
+``|r| = 1``. Arguments a measure does not use are ignored, as in metafor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,31 +48,38 @@ import pandas as pd
 from scipy.special import gammaln
 
 from .errors import EvidenceInputError, as_float_array, same_length
-from .inputs import column, study_labels
+
+Arrays = dict[str, np.ndarray]
 
 MEASURES = ("SMD", "MD", "SMCC", "SMCR", "MC", "RR", "OR", "RD", "PLO", "PR", "ZCOR", "COR")
-RATIO = {"RR", "OR"}
-_REQUIRED = {
-    "SMD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
-    "MD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
-    "SMCC": ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri"),
-    "SMCR": ("m1i", "m2i", "sd1i", "ni", "ri"),
-    "MC": ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri"),
-    "ZCOR": ("ri", "ni"),
-    "COR": ("ri", "ni"),
+TO = ("only0", "all", "if0all", "none")
+VTYPES: dict[str, tuple[str, ...]] = {
+    "SMD": ("LS", "UB"), "MD": ("LS", "UB", "HO"), "RD": ("LS", "UB"), "PR": ("LS", "UB"),
 }
-_VTYPES = {"SMD": ("LS", "UB"), "MD": ("LS", "UB", "HO"), "RD": ("LS", "UB")}
-_TO = ("only0", "all", "if0all", "none")
+# The arguments each measure reads (metafor's names); the rest are ignored.
+ARGS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("RR", "OR", "RD"), ("ai", "bi", "ci", "di", "n1i", "n2i")),
+    **dict.fromkeys(("SMD", "MD"), ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i")),
+    **dict.fromkeys(("SMCC", "MC"), ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri")),
+    "SMCR": ("m1i", "m2i", "sd1i", "ni", "ri"),
+    **dict.fromkeys(("PR", "PLO"), ("xi", "mi", "ni")),
+    **dict.fromkeys(("ZCOR", "COR"), ("ri", "ni")),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    **{m: ARGS[m] for m in ("SMD", "MD", "SMCC", "MC", "SMCR", "ZCOR", "COR")},
+    **dict.fromkeys(("RR", "OR", "RD"), ("ai", "ci")),
+    **dict.fromkeys(("PR", "PLO"), ("xi",)),
+}
 
 
 @dataclass(frozen=True)
 class EscalcResult:
-    """Effect sizes ``yi`` with sampling variances ``vi`` (NaN for tables dropped by drop00)."""
+    """Effect sizes ``yi`` and sampling variances ``vi`` (NaN where metafor gives NA)."""
 
     yi: np.ndarray
     vi: np.ndarray
     measure: str
-    slab: tuple[str, ...]
+    slab: list[str] = field(default_factory=list)
 
     @property
     def sei(self) -> np.ndarray:
@@ -66,10 +95,10 @@ class EscalcResult:
         return np.isnan(self.yi) | np.isnan(self.vi)
 
     def drop_missing(self) -> EscalcResult:
-        """The studies that have an effect size (rma refuses NaN rather than skip them silently)."""
+        """The studies that have an effect size (rma refuses NaN rather than skip it silently)."""
         keep = ~self.dropped
         return EscalcResult(self.yi[keep], self.vi[keep], self.measure,
-                            tuple(s for s, k in zip(self.slab, keep, strict=True) if k))
+                            [s for s, kept in zip(self.slab, keep, strict=True) if kept])
 
     def __len__(self) -> int:
         return self.k
@@ -79,26 +108,36 @@ class EscalcResult:
                              "sei": self.sei})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"measure": self.measure, "slab": list(self.slab),
-                "yi": [None if np.isnan(x) else float(x) for x in self.yi],
-                "vi": [None if np.isnan(x) else float(x) for x in self.vi]}
+        """JSON-ready: NaN becomes None."""
+        def clean(a: np.ndarray) -> list[float | None]:
+            return [None if np.isnan(x) else float(x) for x in a]
+
+        return {"measure": self.measure, "slab": list(self.slab), "yi": clean(self.yi),
+                "vi": clean(self.vi), "sei": clean(self.sei)}
 
     def __str__(self) -> str:
         width = max([len("study"), *(len(s) for s in self.slab)])
-        lines = [f"Effect sizes: {self.measure} (k = {self.k})",
-                 f"  {'study'.ljust(width)}  {'yi':>9}  {'vi':>9}"]
-        for s, y, v in zip(self.slab, self.yi, self.vi, strict=True):
-            ys = "NA" if np.isnan(y) else f"{y:.4f}"
-            vs = "NA" if np.isnan(v) else f"{v:.4f}"
-            lines.append(f"  {s.ljust(width)}  {ys:>9}  {vs:>9}")
+
+        def fmt(x: float) -> str:
+            return "NA" if np.isnan(x) else f"{x:.4f}"
+
+        lines = [f"Effect sizes: measure {self.measure}, k = {self.k}",
+                 f"  {'study'.ljust(width)}  {'yi':>10}  {'vi':>10}"]
+        lines += [f"  {s.ljust(width)}  {fmt(y):>10}  {fmt(v):>10}"
+                  for s, y, v in zip(self.slab, self.yi, self.vi, strict=True)]
         return "\n".join(lines)
 
 
-def hedges_c(m: np.ndarray) -> np.ndarray:
-    """Exact small-sample correction ``Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2))`` (Hedges 1981)."""
-    with np.errstate(invalid="ignore"):
-        return np.where(m > 1, np.exp(gammaln(m / 2) - np.log(np.sqrt(m / 2))
-                                      - gammaln((m - 1) / 2)), np.nan)
+def hedges_c(m: np.ndarray | float) -> np.ndarray:
+    """Exact bias correction ``Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2))`` on the log scale.
+
+    NaN for ``m <= 1`` (metafor: NA); no overflow for large ``m`` (Hedges 1981).
+    """
+    m = np.asarray(m, dtype=float)
+    ok = m > 1
+    safe = np.where(ok, m, 2.0)
+    return np.where(ok, np.exp(gammaln(safe / 2) - np.log(np.sqrt(safe / 2))
+                               - gammaln((safe - 1) / 2)), np.nan)
 
 
 def escalc(
@@ -108,6 +147,7 @@ def escalc(
     n1i: Any = None, n2i: Any = None,
     m1i: Any = None, m2i: Any = None, sd1i: Any = None, sd2i: Any = None,
     xi: Any = None, mi: Any = None, ni: Any = None, ri: Any = None,
+    pi: Any = None,
     data: pd.DataFrame | None = None,
     slab: Any = None,
     add: float = 0.5,
@@ -115,194 +155,241 @@ def escalc(
     drop00: bool = False,
     vtype: str = "LS",
 ) -> EscalcResult:
-    """Compute effect sizes ``yi`` and sampling variances ``vi`` (see the module docstring).
+    """Effect sizes ``yi`` and sampling variances ``vi`` (formulas in the module docstring).
 
-    Arguments may be arrays or, with ``data``, column names. Required per measure:
-    SMD/MD: m1i sd1i n1i m2i sd2i n2i; SMCC/MC: m1i m2i sd1i sd2i ni ri; SMCR: m1i m2i sd1i ni ri;
-    RR/OR/RD: ai ci and (bi di) or (n1i n2i); PR/PLO: xi and (mi or ni); ZCOR/COR: ri ni.
+    Each data argument is a sequence, a number (used for every study) or, with ``data``, a
+    column name. Required: SMD/MD: m1i m2i sd1i sd2i n1i n2i; MC/SMCC: m1i m2i sd1i sd2i ni ri;
+    SMCR: m1i m2i sd1i ni ri (sd1i = pre-test SD); RR/OR/RD: ai ci and bi or n1i, di or n2i;
+    PR/PLO: xi and mi or ni; COR/ZCOR: ri ni. ``pi`` is refused: metafor 3.8 has no such
+    argument (metafor >= 4.0 reads it as two-sided p-values). ``slab`` gives study labels
+    (default "Study 1".."Study k"); duplicates are numbered "A.1", "A.2" as metafor does.
     """
+    m = _check_options(measure, add, to, drop00, vtype)
+    if pi is not None:
+        raise EvidenceInputError(
+            "pi", pi, "nothing: metafor 3.8's escalc has no 'pi' (metafor >= 4.0 reads it as "
+            "p-values); give xi with ni or mi for proportions")
+    if data is not None and not isinstance(data, pd.DataFrame):
+        raise EvidenceInputError("data", type(data).__name__, "a pandas DataFrame or None")
+    given = {"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i, "m1i": m1i,
+             "m2i": m2i, "sd1i": sd1i, "sd2i": sd2i, "xi": xi, "mi": mi, "ni": ni, "ri": ri}
+    a = _arrays({n: given[n] for n in ARGS[m] if given[n] is not None}, data)
+    for n in REQUIRED[m]:
+        if n not in a:
+            raise EvidenceInputError(
+                n, None, f"required for measure={m!r} (needs {', '.join(REQUIRED[m])})")
+    k = len(next(iter(a.values())))
+    yi, vi = _COMPUTE[m](m, a, add, to, drop00, vtype)
+    yi, vi = np.array(yi, dtype=float), np.array(vi, dtype=float)
+    bad = ~np.isfinite(yi) | ~np.isfinite(vi)  # metafor: +-Inf and NaN -> NA in both
+    yi[bad] = np.nan
+    vi[bad] = np.nan
+    vi[vi < 0] = np.nan  # metafor: negative variances -> NA
+    return EscalcResult(yi, vi, m, _labels(slab, data, k))
+
+
+# --- input handling ---------------------------------------------------------------------------
+
+
+def _check_options(measure: Any, add: Any, to: Any, drop00: Any, vtype: Any) -> str:
     if not isinstance(measure, str) or measure.upper() not in MEASURES:
         raise EvidenceInputError("measure", measure, f"one of {', '.join(MEASURES)}")
     m = measure.upper()
-    if to not in _TO:
-        raise EvidenceInputError("to", to, f"one of {', '.join(_TO)}")
-    if vtype not in _VTYPES.get(m, ("LS",)):
-        raise EvidenceInputError("vtype", vtype, f"one of {', '.join(_VTYPES.get(m, ('LS',)))} for measure={m!r}")
-    if isinstance(add, bool) or not isinstance(add, int | float) or add < 0:
-        raise EvidenceInputError("add", add, "a number >= 0")
-    raw = {"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i, "m1i": m1i,
-           "m2i": m2i, "sd1i": sd1i, "sd2i": sd2i, "xi": xi, "mi": mi, "ni": ni, "ri": ri}
-    arrays = {k: as_float_array(k, column(data, k, v)) for k, v in raw.items() if v is not None}
-    if m in _REQUIRED:
-        _need(arrays, _REQUIRED[m], m)
-    k = same_length(**arrays)
-    if m in ("RR", "OR", "RD"):
-        yi, vi = _two_by_two(m, arrays, add, to, drop00, vtype)
-    elif m in ("PR", "PLO"):
-        yi, vi = _proportion(m, arrays, add, to)
-    elif m in ("ZCOR", "COR"):
-        yi, vi = _correlation(m, arrays)
-    elif m in ("SMD", "MD"):
-        yi, vi = _two_groups(m, arrays, vtype)
-    else:
-        yi, vi = _mean_change(m, arrays)
-    labels = study_labels(column(data, "slab", slab) if isinstance(slab, str) else slab, k)
-    yi, vi = np.asarray(yi, float), np.asarray(vi, float)
-    bad = ~np.isfinite(yi) | ~np.isfinite(vi)  # e.g. a zero cell with to="none": as metafor, NA
-    yi[bad] = np.nan
-    vi[bad] = np.nan
-    return EscalcResult(yi, vi, m, labels)
+    if not isinstance(to, str) or to not in TO:
+        raise EvidenceInputError("to", to, f"one of {', '.join(TO)}")
+    allowed = VTYPES.get(m, ("LS",))
+    if not isinstance(vtype, str) or vtype not in allowed:
+        raise EvidenceInputError("vtype", vtype, f"one of {', '.join(allowed)} for measure={m!r}")
+    if isinstance(add, bool) or not isinstance(add, numbers.Real) or not 0 <= add < np.inf:
+        raise EvidenceInputError("add", add, "a finite number >= 0")
+    if not isinstance(drop00, bool | np.bool_):
+        raise EvidenceInputError("drop00", drop00, "True or False")
+    return m
 
 
-def _need(arrays: dict[str, np.ndarray], names: Sequence[str], m: str) -> None:
+def _arrays(given: dict[str, Any], data: pd.DataFrame | None) -> Arrays:
+    """Column look-ups and conversion; plain numbers are used for every study."""
+    resolved = {n: _column(data, n, v) for n, v in given.items()}
+    arrays = {n: as_float_array(n, v) for n, v in resolved.items()}
+    sequences = {n: v for n, v in arrays.items() if np.ndim(resolved[n]) > 0}
+    k = same_length(**sequences) if sequences else 1
+    if k == 0:
+        raise EvidenceInputError(next(iter(sequences)), "an empty sequence", "at least one study")
+    return {n: v if n in sequences else np.repeat(v, k) for n, v in arrays.items()}
+
+
+def _column(data: pd.DataFrame | None, name: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if data is None:
+        raise EvidenceInputError(name, value, "numbers, or a column name together with data=")
+    if value not in data.columns:
+        raise EvidenceInputError(name, value, f"a column of data: {[str(c) for c in data.columns]}")
+    return data[value].to_numpy()
+
+
+def _labels(slab: Any, data: pd.DataFrame | None, k: int) -> list[str]:
+    if slab is None:
+        return [f"Study {i + 1}" for i in range(k)]
+    if isinstance(slab, str):
+        if data is None or slab not in data.columns:
+            raise EvidenceInputError(
+                "slab", slab, "a column name of data, or a sequence of k study labels")
+        slab = data[slab]
+    values = list(slab) if np.ndim(slab) == 1 else [slab]
+    if len(values) != k:
+        raise EvidenceInputError("slab", f"{len(values)} labels", f"{k} labels, one per study")
+    missing = [i for i, s in enumerate(values) if pd.api.types.is_scalar(s) and pd.isna(s)]
+    if missing:
+        raise EvidenceInputError("slab", f"missing label at {missing[:10]}", "a label per study")
+    labels = [str(s) for s in values]
+    for s in set(labels):  # metafor's .make.unique: A, A -> A.1, A.2
+        where = [i for i, t in enumerate(labels) if t == s]
+        if len(where) > 1:
+            for j, i in enumerate(where, start=1):
+                labels[i] = f"{s}.{j}"
+    return labels
+
+
+def _check(bad: np.ndarray, field: str, values: np.ndarray | None, allowed: str) -> None:
+    """Raise naming ``field`` with the offending values and positions when ``bad`` is set."""
+    if np.any(bad):
+        where = np.flatnonzero(bad)[:10]
+        got = (f"{np.asarray(values)[where].tolist()} at position(s) {where.tolist()}"
+               if values is not None else f"position(s) {where.tolist()}")
+        raise EvidenceInputError(field, got, allowed)
+
+
+def _nonnegative(a: Arrays, names: tuple[str, ...], what: str) -> None:
     for n in names:
-        if n not in arrays:
-            raise EvidenceInputError(n, None, f"required for measure={m!r} ({', '.join(names)})")
+        if n in a:
+            _check(a[n] < 0, n, a[n], f"{what} >= 0")
 
 
-def _nonneg(a: dict[str, np.ndarray], *names: str) -> None:
-    for n in names:
-        if n in a and np.any(a[n] < 0):
-            raise EvidenceInputError(n, f"negative value at {np.flatnonzero(a[n] < 0).tolist()[:10]}", "values >= 0")
+def _complement(a: Arrays, count: str, total: str, rest: str, m: str) -> np.ndarray:
+    """The non-event count ``rest`` (given, or ``total - count``), checked as metafor does."""
+    if rest in a:
+        if total in a:
+            _check(a[total] != a[count] + a[rest], total, a[total],
+                   f"{total} = {count} + {rest} (or give only one of {total}, {rest})")
+        return a[rest]
+    if total not in a:
+        raise EvidenceInputError(rest, None, f"required for measure={m!r} (or {total})")
+    _check(a[count] > a[total], count, a[count], f"{count} <= {total}")
+    return a[total] - a[count]
 
 
-def _positive(a: dict[str, np.ndarray], *names: str) -> None:
-    for n in names:
-        if n in a and np.any(a[n] <= 0):
-            raise EvidenceInputError(n, f"value <= 0 at {np.flatnonzero(a[n] <= 0).tolist()[:10]}", "values > 0")
-
-
-def _two_by_two(m, a, add, to, drop00, vtype):
-    _need(a, ("ai", "ci"), m)
-    _nonneg(a, "ai", "bi", "ci", "di", "n1i", "n2i")
-    ai, ci = a["ai"], a["ci"]
-    if "bi" in a:
-        bi = a["bi"]
-    elif "n1i" in a:
-        bi = a["n1i"] - ai
-        if np.any(bi < 0):
-            raise EvidenceInputError("ai", "counts larger than n1i", "ai <= n1i")
-    else:
-        raise EvidenceInputError("bi", None, f"required for measure={m!r} (or n1i)")
-    if "di" in a:
-        di = a["di"]
-    elif "n2i" in a:
-        di = a["n2i"] - ci
-        if np.any(di < 0):
-            raise EvidenceInputError("ci", "counts larger than n2i", "ci <= n2i")
-    else:
-        raise EvidenceInputError("di", None, f"required for measure={m!r} (or n2i)")
-    ai, bi, ci, di = (x.astype(float).copy() for x in (ai, bi, ci, di))
-    if drop00:
-        d00 = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))
-        for x in (ai, bi, ci, di):
-            x[d00] = np.nan
+def _continuity(cells: list[np.ndarray], add: float, to: str) -> list[np.ndarray]:
+    """Add ``add`` to the cells of each table as metafor's ``to`` rule says (NaN rows stay)."""
+    if to == "none":
+        return cells
     if to == "all":
-        ai, bi, ci, di = ai + add, bi + add, ci + add, di + add
-    elif to in ("only0", "if0all"):
-        zero = (ai == 0) | (bi == 0) | (ci == 0) | (di == 0)
-        if to == "if0all":
-            zero = np.full_like(zero, zero.any())
-        inc = np.where(zero, add, 0.0)
-        ai, bi, ci, di = ai + inc, bi + inc, ci + inc, di + inc
+        return [c + add for c in cells]
+    zero = np.logical_or.reduce([c == 0 for c in cells])  # NaN (dropped) compares False
+    if to == "if0all":
+        zero = np.full_like(zero, zero.any())
+    return [c + np.where(zero, add, 0.0) for c in cells]
+
+
+# --- measures ---------------------------------------------------------------------------------
+
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+def _two_by_two(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
+    _nonnegative(a, ("ai", "bi", "ci", "di", "n1i", "n2i"), "counts")
+    bi = _complement(a, "ai", "n1i", "bi", m).copy()
+    di = _complement(a, "ci", "n2i", "di", m).copy()
+    ai, ci = a["ai"].copy(), a["ci"].copy()
+    if drop00:
+        both = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))
+        for cell in (ai, bi, ci, di):
+            cell[both] = np.nan
+    ai, bi, ci, di = _continuity([ai, bi, ci, di], add, to)
     n1, n2 = ai + bi, ci + di
-    p1, p2 = ai / n1, ci / n2
     with np.errstate(divide="ignore", invalid="ignore"):
+        p1, p2 = ai / n1, ci / n2
         if m == "RR":
             return np.log(p1) - np.log(p2), 1 / ai - 1 / n1 + 1 / ci - 1 / n2
         if m == "OR":
             return (np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2)),
                     1 / ai + 1 / bi + 1 / ci + 1 / di)
-        d = (n1, n2) if vtype == "LS" else (n1 - 1, n2 - 1)
-        return p1 - p2, p1 * (1 - p1) / d[0] + p2 * (1 - p2) / d[1]
+        d1, d2 = (n1, n2) if vtype == "LS" else (n1 - 1, n2 - 1)
+        return p1 - p2, p1 * (1 - p1) / d1 + p2 * (1 - p2) / d2
 
 
-def _proportion(m, a, add, to):
-    _need(a, ("xi",), m)
-    if "mi" not in a and "ni" not in a:
-        raise EvidenceInputError("mi", None, f"required for measure={m!r} (or ni)")
-    _nonneg(a, "xi", "mi", "ni")
-    x = a["xi"].astype(float).copy()
-    if "mi" in a and "ni" in a and np.any(a["ni"] != x + a["mi"]):
-        raise EvidenceInputError("ni", "values other than xi + mi", "ni = xi + mi")
-    rest = a["mi"].astype(float).copy() if "mi" in a else a["ni"] - x
-    if np.any(rest < 0):
-        raise EvidenceInputError("xi", "counts larger than ni", "xi <= ni")
-    if np.any(x + rest <= 0):
-        raise EvidenceInputError("ni", "a group size of 0", "group sizes > 0")
-    if to == "all":
-        x, rest = x + add, rest + add
-    elif to in ("only0", "if0all"):
-        zero = (x == 0) | (rest == 0)
-        if to == "if0all":
-            zero = np.full_like(zero, zero.any())
-        inc = np.where(zero, add, 0.0)
-        x, rest = x + inc, rest + inc
+def _proportion(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
+    _nonnegative(a, ("xi", "mi", "ni"), "counts")
+    rest = _complement(a, "xi", "ni", "mi", m).copy()
+    _check(a["xi"] + rest == 0, "ni" if "ni" in a else "mi", a["xi"] + rest, "group sizes > 0")
+    x, rest = _continuity([a["xi"].copy(), rest], add, to)
     n = x + rest
-    p = x / n
     with np.errstate(divide="ignore", invalid="ignore"):
+        p = x / n
         if m == "PR":
-            return p, p * (1 - p) / n
+            return p, p * (1 - p) / (n if vtype == "LS" else n - 1)
         return np.log(p / (1 - p)), 1 / x + 1 / rest
 
 
-def _correlation(m, a):
+def _correlation(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
     r, n = a["ri"], a["ni"]
-    if np.any(np.abs(r) > 1):
-        raise EvidenceInputError("ri", "a correlation outside [-1, 1]", "values in [-1, 1]")
-    _positive(a, "ni")
-    if m == "ZCOR":
-        if np.any(n <= 3):
-            raise EvidenceInputError("ni", "a sample size <= 3", "ni > 3 for measure='ZCOR'")
-        if np.any(np.abs(r) == 1):
-            raise EvidenceInputError("ri", "a correlation of exactly +/-1", "|ri| < 1 for measure='ZCOR'")
-        return np.arctanh(r), 1 / (n - 3)
-    if np.any(n <= 1):
-        raise EvidenceInputError("ni", "a sample size <= 1", "ni > 1 for measure='COR'")
-    return r.copy(), (1 - r**2) ** 2 / (n - 1)
+    _check(np.abs(r) > 1, "ri", r, "correlations in [-1, 1]")
+    _check(n <= 3, "ni", n, f"ni > 3 for measure={m!r} (metafor gives no variance for ni <= 3)")
+    _check(np.abs(r) == 1, "ri", r, f"|ri| < 1 for measure={m!r} (z infinite, or variance 0)")
+    if m == "COR":
+        return r.copy(), (1 - r**2) ** 2 / (n - 1)
+    return np.arctanh(r), 1 / (n - 3)
 
 
-def _two_groups(m, a, vtype):
-    _positive(a, "n1i", "n2i")
-    _nonneg(a, "sd1i", "sd2i")
+def _two_groups(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
     n1, n2, s1, s2 = a["n1i"], a["n2i"], a["sd1i"], a["sd2i"]
-    dfree = n1 + n2 - 2
-    sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / dfree)
+    _check(n1 <= 0, "n1i", n1, "group sizes > 0")
+    _check(n2 <= 0, "n2i", n2, "group sizes > 0")
+    _nonnegative(a, ("sd1i", "sd2i"), "standard deviations")
+    df = n1 + n2 - 2
+    diff = a["m1i"] - a["m2i"]
+    if m == "MD" and vtype != "HO":
+        vi = s1**2 / n1 + s2**2 / n2
+        _check(vi == 0, "sd1i", s1, "sd1i and sd2i not both 0 (variance 0)")
+        return diff, vi
+    _check(df <= (1 if m == "SMD" else 0), "n1i", n1,
+           f"n1i + n2i > {3 if m == 'SMD' else 2} for measure={m!r}")
+    sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / df)
+    _check(sp == 0, "sd1i", s1, "sd1i and sd2i giving a pooled SD > 0")
     if m == "MD":
-        yi = a["m1i"] - a["m2i"]
-        vi = sp**2 * (1 / n1 + 1 / n2) if vtype == "HO" else s1**2 / n1 + s2**2 / n2
-        return yi, vi
-    if np.any(dfree <= 1):
-        raise EvidenceInputError("n1i", "n1i + n2i <= 3", "n1i + n2i > 3 for measure='SMD'")
-    if np.any(sp == 0):
-        raise EvidenceInputError("sd1i", "a pooled SD of 0", "standard deviations > 0")
-    c = hedges_c(dfree)
-    yi = c * (a["m1i"] - a["m2i"]) / sp
+        return diff, sp**2 * (1 / n1 + 1 / n2)
+    c = hedges_c(df)
+    g = c * diff / sp
     if vtype == "UB":
-        return yi, 1 / n1 + 1 / n2 + (1 - (dfree - 2) / (dfree * c**2)) * yi**2
-    return yi, 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
+        return g, 1 / n1 + 1 / n2 + (1 - (df - 2) / (df * c**2)) * g**2
+    return g, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
 
 
-def _mean_change(m, a):
+def _mean_change(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
     r, n = a["ri"], a["ni"]
-    if np.any(np.abs(r) > 1):
-        raise EvidenceInputError("ri", "a correlation outside [-1, 1]", "values in [-1, 1]")
-    _positive(a, "ni")
-    _nonneg(a, "sd1i", "sd2i")
+    _check(np.abs(r) > 1, "ri", r, "correlations in [-1, 1]")
+    _check(n <= (0 if m == "MC" else 2), "ni", n,
+           "sample sizes > 0" if m == "MC" else f"ni > 2 for measure={m!r}")
+    _nonnegative(a, ("sd1i", "sd2i"), "standard deviations")
     diff = a["m1i"] - a["m2i"]
     if m == "SMCR":
-        if np.any(n <= 2):
-            raise EvidenceInputError("ni", "a sample size <= 2", "ni > 2 for measure='SMCR'")
-        _positive(a, "sd1i")
-        yi = hedges_c(n - 1) * diff / a["sd1i"]
-        return yi, 2 * (1 - r) / n + yi**2 / (2 * n)
+        s1 = a["sd1i"]
+        _check(s1 == 0, "sd1i", s1, "sd1i > 0 (the pre-test SD standardises SMCR)")
+        g = hedges_c(n - 1) * diff / s1
+        return g, 2 * (1 - r) / n + g**2 / (2 * n)
     s1, s2 = a["sd1i"], a["sd2i"]
     var_d = s1**2 + s2**2 - 2 * r * s1 * s2
+    _check(var_d <= 0, "sd1i", s1, "sd1i, sd2i and ri giving a change-score variance > 0")
     if m == "MC":
         return diff, var_d / n
-    if np.any(n <= 2):
-        raise EvidenceInputError("ni", "a sample size <= 2", "ni > 2 for measure='SMCC'")
-    if np.any(var_d <= 0):
-        raise EvidenceInputError("ri", "a change-score SD of 0", "sd1i, sd2i and ri giving a positive change-score variance")
-    yi = hedges_c(n - 1) * diff / np.sqrt(var_d)
-    return yi, 1 / n + yi**2 / (2 * n)
+    g = hedges_c(n - 1) * diff / np.sqrt(var_d)
+    return g, 1 / n + g**2 / (2 * n)
+
+
+_COMPUTE: dict[str, Callable[[str, Arrays, float, str, bool, str], Pair]] = {
+    **dict.fromkeys(("RR", "OR", "RD"), _two_by_two),
+    **dict.fromkeys(("PR", "PLO"), _proportion),
+    **dict.fromkeys(("ZCOR", "COR"), _correlation),
+    **dict.fromkeys(("SMD", "MD"), _two_groups),
+    **dict.fromkeys(("SMCC", "SMCR", "MC"), _mean_change),
+}
