@@ -566,7 +566,8 @@ def scale_score(
     lo, hi = instr.total_range
     if sc.total is not None:
         console.print(
-            f"{instr.name} total [bold]{sc.total:g}[/] of {lo}-{hi}: {sc.severity}"
+            f"{instr.name} total [bold]{sc.total:g}[/] of {lo}-{hi}"
+            + (f": {sc.severity}" if sc.severity else " (no severity bands)")
             + (" (prorated)" if sc.prorated else "")
         )
     elif sc.risk is not None:

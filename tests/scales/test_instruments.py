@@ -14,6 +14,7 @@ EXPECTED = {
     "MADRS": (10, (0, 60)),
     "QIDS-SR16": (16, (0, 27)),
     "PHQ-9": (9, (0, 27)),
+    "CADSS": (23, (0, 92)),
 }
 
 
@@ -81,7 +82,25 @@ def test_bands_partition_the_total_range(name):
 
 
 def test_loinc_absence_is_stated():
-    for name in ("HAMD-17", "HAMD-21", "MADRS", "QIDS-SR16"):
+    for name in ("HAMD-17", "HAMD-21", "MADRS", "QIDS-SR16", "CADSS"):
         instr = scales.get(name)
         assert instr.loinc.total is None
         assert "No LOINC" in instr.loinc.note
+
+
+def test_cadss_items_are_0_to_4_and_it_has_no_bands():
+    c = scales.get("cadss-23")
+    assert c.name == "CADSS" and c.rater == "clinician"
+    assert {(i.min, i.max) for i in c.items} == {(0, 4)}
+    assert c.severity is None and not c.suicide_items
+    sc = c.score({str(i): (4 if i == 23 else 0) for i in range(1, 24)})
+    assert sc.total == 4 and sc.severity is None
+    with pytest.raises(scales.ScaleInputError, match="0-4"):
+        c.score({str(i): (5 if i == 1 else 0) for i in range(1, 24)})
+    with pytest.raises(scales.ScaleInputError, match="missing 23"):
+        c.score({str(i): 0 for i in range(1, 23)})
+
+
+def test_all_seven_issue_names_resolve():
+    for name in ("HAMD-17", "HAMD-21", "MADRS", "QIDS-SR16", "PHQ-9", "CADSS", "C-SSRS"):
+        assert scales.get(name)

@@ -40,14 +40,20 @@ def test_total_follows_the_rule_and_lands_in_one_band(case):
     assert s.total == reference_total(instr, responses)
     lo, hi = instr.total_range
     assert lo <= s.total <= hi
-    matching = [b.label for b in instr.severity.default.bands if b.min <= s.total <= b.max]
-    assert matching == [s.severity] == [band(instr, s.total)]
+    if instr.severity is None:
+        assert s.severity is None
+    else:
+        matching = [b.label for b in instr.severity.default.bands if b.min <= s.total <= b.max]
+        assert matching == [s.severity] == [band(instr, s.total)]
     flagged = {x.item for x in instr.suicide_items if s.items.get(x.item, 0) >= x.flag_at_or_above}
     assert s.suicide_flag == bool(flagged)
 
 
+WITH_OUTCOMES = [n for n in TOTALLED if scales.get(n).outcomes.response is not None]
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(TOTALLED), st.data())
+@given(st.sampled_from(WITH_OUTCOMES), st.data())
 def test_response_and_remission_are_consistent(name, data):
     instr = scales.get(name)
     lo, hi = instr.total_range
@@ -60,3 +66,17 @@ def test_response_and_remission_are_consistent(name, data):
     assert cmp.remission == (c <= cut)
     if c < b and cmp.remission and c <= b / 2:
         assert cmp.response
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(WITH_OUTCOMES), st.data())
+def test_partial_response_and_response_never_both_hold(name, data):
+    instr = scales.get(name)
+    lo, hi = instr.total_range
+    b = data.draw(st.integers(max(lo, 1), hi))
+    c = data.draw(st.integers(lo, hi))
+    cmp = scales.compare(instr, b, c)
+    if cmp.partial_response is not None:
+        assert not (cmp.partial_response and cmp.response)
+    if cmp.mcid is not None:
+        assert cmp.mcid == (b - c >= instr.outcomes.mcid.default.points)

@@ -109,7 +109,9 @@ def _meets(
     history: list[float] | None,
     remission: Outcome | None,
 ) -> tuple[bool | None, str | None]:
-    if c.total_at_most is not None and c.requires is None:
+    if c.requires is not None:
+        return None, f"rule needs {c.requires}"
+    if c.total_at_most is not None:
         return current <= c.total_at_most, None
     if c.percent_reduction_at_least is not None:
         if pct_reduction is None:
@@ -133,7 +135,7 @@ def _meets(
         if not remitted:
             return False, None
         return current >= c.total_at_least, None
-    return None, f"rule needs {c.requires}"
+    raise AssertionError(f"cutoff {c.name!r} has no rule")  # the model validator forbids this
 
 
 def describe(c: Cutoff) -> str:

@@ -175,7 +175,7 @@ def score(
         if not allow_incomplete:
             raise _incomplete(instr, missing)
         total = None
-    severity = band(instr, total) if total is not None else None
+    severity = band(instr, total) if total is not None and instr.severity else None
     return Score(
         instr.name,
         total,
