@@ -4,3 +4,5 @@ from hypothesis import settings
 
 settings.register_profile("raad", derandomize=True, print_blob=True)
 settings.load_profile("raad")
+
+pytest_plugins = ["tests.dbfixtures"]

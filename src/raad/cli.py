@@ -40,7 +40,6 @@ ESCALC_ARGS = (
     "mi",
     "ni",
     "ri",
-    "pi",
 )
 SLAB_GUESSES = ("slab", "study", "author", "trial")
 
@@ -218,7 +217,9 @@ def batch(
 @app.command()
 def screen(
     file: Annotated[Path, typer.Argument(help="Patient facts as raad JSON, or a FHIR R4 Bundle.")],
-    as_of: Annotated[str | None, typer.Option(help="Date for ages from a Bundle (YYYY-MM-DD; default today).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Date for ages from a Bundle (YYYY-MM-DD; default today).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the screening as JSON.")] = False,
 ) -> None:
     """Screen a patient for N2O, ketamine, esketamine and naltrexone: status, reasons, sources."""
@@ -252,17 +253,22 @@ def screen(
         _fail(str(exc))
         return
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict() | {"unused_fhir": list(unused)}, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(result.to_dict() | {"unused_fhir": list(unused)}, indent=2) + "\n"
+        )
     else:
         console.print(str(result), highlight=False, soft_wrap=True, markup=False)
         if unused:
-            console.print("\nFHIR entries not used:\n  " + "\n  ".join(unused), markup=False,
-                          soft_wrap=True)
+            console.print(
+                "\nFHIR entries not used:\n  " + "\n  ".join(unused), markup=False, soft_wrap=True
+            )
 
 
 @app.command()
 def plan(
-    regimen: Annotated[str | None, typer.Argument(help="Regimen id, e.g. n2o-50-twice-weekly.")] = None,
+    regimen: Annotated[
+        str | None, typer.Argument(help="Regimen id, e.g. n2o-50-twice-weekly.")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="First session date, YYYY-MM-DD.")] = None,
     weight_kg: Annotated[float | None, typer.Option(help="Weight (per-kg doses).")] = None,
     age_years: Annotated[int | None, typer.Option(help="Age (age-specific regimens).")] = None,
@@ -302,15 +308,23 @@ OUTCOME_ALIASES = {"hdrs": "depression", "hamd": "depression", "madrs": "depress
 
 @evidence_app.command("pool")
 def evidence_pool(
-    agent: Annotated[str, typer.Option(help="Agent: n2o, ketamine, esketamine, naltrexone.")] = "n2o",
+    agent: Annotated[
+        str, typer.Option(help="Agent: n2o, ketamine, esketamine, naltrexone.")
+    ] = "n2o",
     dose: Annotated[float | None, typer.Option(help="N2O concentration in %, e.g. 50.")] = None,
     outcome: Annotated[str, typer.Option(help="Outcome: depression (alias hdrs).")] = "depression",
-    time: Annotated[str, typer.Option(help="Time point as in the trial base: 2h, 24h, 1w, 2w, 4w.")] = "24h",
+    time: Annotated[
+        str, typer.Option(help="Time point as in the trial base: 2h, 24h, 1w, 2w, 4w.")
+    ] = "24h",
     method: Annotated[str, typer.Option(help="tau² estimator.")] = "REML",
     test: Annotated[str, typer.Option(help="knha (default) or z.")] = "knha",
     forest: Annotated[Path | None, typer.Option(help="Write a forest plot (.svg/.png).")] = None,
-    sensitivity_plot: Annotated[Path | None, typer.Option(help="Write the sensitivity plot (.svg/.png).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Rows used, rows excluded and the result as JSON.")] = False,
+    sensitivity_plot: Annotated[
+        Path | None, typer.Option(help="Write the sensitivity plot (.svg/.png).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Rows used, rows excluded and the result as JSON.")
+    ] = False,
 ) -> None:
     """Pool mean differences from the trial base, beside the published pooled results,
     with sensitivity analyses (estimators, fixed effect, TRD-only, leave-one-out)."""
@@ -322,10 +336,20 @@ def evidence_pool(
     base = trial_base()
     fraction = None if dose is None else dose / 100
     out_name = OUTCOME_ALIASES.get(outcome.lower(), outcome.lower())
-    rows, excluded = md_rows([t.model_dump() for t in base.trials], agent=agent, fraction=fraction,
-                             outcome=out_name, time=time)
-    published = [p for p in base.published if p.outcome == out_name and p.time == time
-                 and (fraction is None or p.n2o_fraction == fraction)]
+    rows, excluded = md_rows(
+        [t.model_dump() for t in base.trials],
+        agent=agent,
+        fraction=fraction,
+        outcome=out_name,
+        time=time,
+    )
+    published = [
+        p
+        for p in base.published
+        if p.outcome == out_name
+        and p.time == time
+        and (fraction is None or p.n2o_fraction == fraction)
+    ]
     res = None
     if len(rows) >= 2:
         yi, vi, labels = as_arrays(rows)
@@ -337,22 +361,37 @@ def evidence_pool(
     populations = {t.label: t.population for t in base.trials}
     sens = sensitivity(rows, populations, method=method, test=test) if rows else []
     if sensitivity_plot is not None and sens:
-        plots.sensitivity(sens, title=f"{agent} {dose or ''}% vs control, {time}").savefig(sensitivity_plot)
+        plots.sensitivity(sens, title=f"{agent} {dose or ''}% vs control, {time}").savefig(
+            sensitivity_plot
+        )
     if as_json:
-        out = {"knowledge_version": version, "rows": [r.to_dict() for r in rows],
-               "excluded": [e.to_dict() for e in excluded],
-               "result": res.to_dict() if res else None,
-               "sensitivity": [x.to_dict() for x in sens], "crossover_note": CROSSOVER_NOTE,
-               "published": [p.model_dump() for p in published]}
+        out = {
+            "knowledge_version": version,
+            "rows": [r.to_dict() for r in rows],
+            "excluded": [e.to_dict() for e in excluded],
+            "result": res.to_dict() if res else None,
+            "sensitivity": [x.to_dict() for x in sens],
+            "crossover_note": CROSSOVER_NOTE,
+            "published": [p.model_dump() for p in published],
+        }
         sys.stdout.write(json.dumps(out, indent=2, default=_json_default) + "\n")
         return
-    lines = [f"Trial base {version}: {agent}" + (f" {dose:g}%" if dose else "")
-             + f" vs control, {out_name} at {time} (mean difference, scale points)", "", "Rows used:"]
+    lines = [
+        f"Trial base {version}: {agent}"
+        + (f" {dose:g}%" if dose else "")
+        + f" vs control, {out_name} at {time} (mean difference, scale points)",
+        "",
+        "Rows used:",
+    ]
     for r in rows:
-        lines.append(f"  {r.study:<16} {r.yi:8.3f}  SE {r.vi ** 0.5:.3f}  {r.design:<9} {r.scale or '':<8}"
-                     f" [{r.flag}: {r.derivation}; {', '.join(r.sources)}]")
+        lines.append(
+            f"  {r.study:<16} {r.yi:8.3f}  SE {r.vi**0.5:.3f}  {r.design:<9} {r.scale or '':<8}"
+            f" [{r.flag}: {r.derivation}; {', '.join(r.sources)}]"
+        )
     if scales_differ(rows):
-        lines.append("  note: the rows use different HAM-D versions; raw-point differences are not on one scale.")
+        lines.append(
+            "  note: the rows use different HAM-D versions; raw-point differences are not on one scale."
+        )
     lines += ["", "Excluded:"] + [f"  {e.study:<16} {e.reason}" for e in excluded]
     console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
     if res is None:
@@ -369,8 +408,11 @@ def evidence_pool(
                 console.print(f"  {x.analysis:<40} k={x.k}  {x.note}", markup=False, soft_wrap=True)
             else:
                 tau = "" if x.tau2 is None else f"  tau² {x.tau2:.4f}"
-                console.print(f"  {x.analysis:<40} k={x.k}  {x.estimate:8.3f} [{x.ci_lb:.3f}, {x.ci_ub:.3f}]{tau}",
-                              markup=False, soft_wrap=True)
+                console.print(
+                    f"  {x.analysis:<40} k={x.k}  {x.estimate:8.3f} [{x.ci_lb:.3f}, {x.ci_ub:.3f}]{tau}",
+                    markup=False,
+                    soft_wrap=True,
+                )
         console.print("  " + CROSSOVER_NOTE, markup=False, soft_wrap=True)
         if sensitivity_plot is not None:
             console.print(f"  wrote {sensitivity_plot}", markup=False)
@@ -378,19 +420,27 @@ def evidence_pool(
         console.print("\nPublished pooled results (not recomputed here):", markup=False)
         for p in published:
             i2 = f", I² {p.i2:g}%" if p.i2 is not None else ""
-            console.print(f"  {p.label}: {p.measure} {p.value:g} [{p.ci[0]:g}, {p.ci[1]:g}]{i2}"
-                          f"  [{p.cite.source}]", markup=False, soft_wrap=True)
+            console.print(
+                f"  {p.label}: {p.measure} {p.value:g} [{p.ci[0]:g}, {p.ci[1]:g}]{i2}"
+                f"  [{p.cite.source}]",
+                markup=False,
+                soft_wrap=True,
+            )
         if res is not None:
             console.print(
                 f"  raad pooled {len(rows)} trial(s) with an effect estimate in the trial base; the "
                 "published analyses used trials whose per-study rows are not in it (excluded above "
                 "with the reason), so the estimates differ by design, not by computation.",
-                markup=False, soft_wrap=True)
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 @evidence_app.command("adverse")
 def evidence_adverse(
-    agent: Annotated[str, typer.Option(help="Agent: n2o, ketamine, esketamine, naltrexone.")] = "n2o",
+    agent: Annotated[
+        str, typer.Option(help="Agent: n2o, ketamine, esketamine, naltrexone.")
+    ] = "n2o",
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Adverse events by dose: counts in the trial base and published pooled risk ratios."""
@@ -403,23 +453,52 @@ def evidence_adverse(
             if n.kind == "count" and n.outcome not in ("response", "remission"):
                 arm = t.arm(n.arm)
                 if arm.agent == agent or (arm.control and any(a.agent == agent for a in t.arms)):
-                    counts.append({"trial": t.label, "arm": n.arm, "dose": arm.n2o_fraction,
-                                   "event": n.outcome, "events": n.events, "n": n.n,
-                                   "source": n.cite.source})
+                    counts.append(
+                        {
+                            "trial": t.label,
+                            "arm": n.arm,
+                            "dose": arm.n2o_fraction,
+                            "event": n.outcome,
+                            "events": n.events,
+                            "n": n.n,
+                            "source": n.cite.source,
+                        }
+                    )
     regs = regimens()
-    pooled = [e for e in adverse_events() if e.agent == agent or (e.regimen and regs[e.regimen].agent == agent)]
-    reason = ("Pooled risk ratios are not recomputed: the trial base has no control-arm counts for "
-              "these events (not found in the sources read); the published pooled values are shown.")
+    pooled = [
+        e
+        for e in adverse_events()
+        if e.agent == agent or (e.regimen and regs[e.regimen].agent == agent)
+    ]
+    reason = (
+        "Pooled risk ratios are not recomputed: the trial base has no control-arm counts for "
+        "these events (not found in the sources read); the published pooled values are shown."
+    )
     if as_json:
-        sys.stdout.write(json.dumps({"counts": counts, "reported": [
-            {"text": e.describe(), "sources": [c.source for c in e.cite]} for e in pooled],
-            "note": reason}, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "counts": counts,
+                    "reported": [
+                        {"text": e.describe(), "sources": [c.source for c in e.cite]}
+                        for e in pooled
+                    ],
+                    "note": reason,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         return
     lines = [f"Adverse events, {agent}", "", "Counts in the trial base:"]
-    lines += [f"  {c['trial']:<16} {c['arm']:<10} {c['event']}: {c['events']}/{c['n']}  [{c['source']}]"
-              for c in counts] or ["  none"]
+    lines += [
+        f"  {c['trial']:<16} {c['arm']:<10} {c['event']}: {c['events']}/{c['n']}  [{c['source']}]"
+        for c in counts
+    ] or ["  none"]
     lines += ["", "Reported rates and pooled results:"]
-    lines += [f"  {e.describe()}  [{', '.join(c.source for c in e.cite)}]" for e in pooled] or ["  none"]
+    lines += [f"  {e.describe()}  [{', '.join(c.source for c in e.cite)}]" for e in pooled] or [
+        "  none"
+    ]
     lines += ["", reason]
     console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
 
@@ -471,32 +550,55 @@ def scale_show(name: Annotated[str, typer.Argument(help="Instrument, e.g. HAMD-2
         return "; ".join(src[c.source].citation + (f" [{c.where}]" if c.where else "") for c in cs)
 
     lo, hi = i.total_range
-    out = [f"{i.name}: {i.title} ({i.rater}-rated" + (f", {i.recall_period}" if i.recall_period else "") + ")",
-           f"Item text: {i.text_licence}", f"Sources: {cites(i.cite)}", "", "Items counted in the total:"]
+    out = [
+        f"{i.name}: {i.title} ({i.rater}-rated"
+        + (f", {i.recall_period}" if i.recall_period else "")
+        + ")",
+        f"Item text: {i.text_licence}",
+        f"Sources: {cites(i.cite)}",
+        "",
+        "Items counted in the total:",
+    ]
     for it in i.items:
-        extra = f"  variants: {', '.join(f'{it.id}{k} {v}' for k, v in it.variants.items())}" if it.variants else ""
+        extra = (
+            f"  variants: {', '.join(f'{it.id}{k} {v}' for k, v in it.variants.items())}"
+            if it.variants
+            else ""
+        )
         code = f"  LOINC {it.loinc}" if it.loinc else ""
         out.append(f"  {it.id:>3}  {it.label} ({it.min}-{it.max}){code}{extra}")
     for ex in i.extra_items:
         out.append(f"  {ex.id:>3}  {ex.label} ({ex.min}-{ex.max}) - not counted: {ex.note}")
-    out += ["", f"Total: {i.total.rule}, range {lo}-{hi}" + (f". {i.total.note}" if i.total.note else "")]
+    out += [
+        "",
+        f"Total: {i.total.rule}, range {lo}-{hi}" + (f". {i.total.note}" if i.total.note else ""),
+    ]
     out.append(f"Missing items: {i.missing.policy}. {i.missing.note}")
     if i.severity:
         for label, b in [("Severity (default)", i.severity.default)] + [
-                ("Severity (alternative)", a) for a in i.severity.alternatives]:
+            ("Severity (alternative)", a) for a in i.severity.alternatives
+        ]:
             bands = ", ".join(f"{x.label} {x.min}-{x.max}" for x in b.bands)
             out.append(f"{label}, {b.name}: {bands}  [{cites(b.cite)}]")
     for si in i.suicide_items:
         out.append(f"Suicide item {si.item}: flagged at >= {si.flag_at_or_above}. {si.basis}")
-    loinc = ", ".join(x for x in (f"panel {i.loinc.panel}" if i.loinc.panel else "",
-                                   f"total {i.loinc.total}" if i.loinc.total else "") if x)
+    loinc = ", ".join(
+        x
+        for x in (
+            f"panel {i.loinc.panel}" if i.loinc.panel else "",
+            f"total {i.loinc.total}" if i.loinc.total else "",
+        )
+        if x
+    )
     out.append(f"LOINC: {loinc or i.loinc.note}")
     for key in ("response", "partial_response", "remission", "relapse", "mcid"):
         o = getattr(i.outcomes, key)
         if o is None:
             continue
-        out.append(f"{key.replace('_', ' ').capitalize()}: {o.default.name} ({describe(o.default)})"
-                   f"  [{cites(o.default.cite)}]")
+        out.append(
+            f"{key.replace('_', ' ').capitalize()}: {o.default.name} ({describe(o.default)})"
+            f"  [{cites(o.default.cite)}]"
+        )
         if o.default.note:
             out.append(f"    why this default: {o.default.note}")
         for a in o.alternatives:
@@ -632,6 +734,10 @@ def _json_default(obj: object) -> object:
         return obj.item()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
+
+from raad.cli_service import register as _register_service  # noqa: E402
+
+_register_service(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

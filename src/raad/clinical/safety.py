@@ -276,10 +276,15 @@ def _nausea_step_down(record: SessionRecord) -> list[Alert]:
 
 
 def _suicide_items(record: SessionRecord) -> list[Alert]:
+    return score_alerts(record.scores)
+
+
+def score_alerts(scores: tuple[Score, ...] | list[Score]) -> list[Alert]:
+    """Alerts raised by rating scores on their own (a positive suicide item)."""
     from raad.scales import get
 
     out = []
-    for s in record.scores:
+    for s in scores:
         if s.suicide_flag:
             instr = get(s.instrument)
             cites = tuple(dict.fromkeys(c.source for si in instr.suicide_items for c in si.cite))

@@ -54,7 +54,10 @@ Arrays = dict[str, np.ndarray]
 MEASURES = ("SMD", "MD", "SMCC", "SMCR", "MC", "RR", "OR", "RD", "PLO", "PR", "ZCOR", "COR")
 TO = ("only0", "all", "if0all", "none")
 VTYPES: dict[str, tuple[str, ...]] = {
-    "SMD": ("LS", "UB"), "MD": ("LS", "UB", "HO"), "RD": ("LS", "UB"), "PR": ("LS", "UB"),
+    "SMD": ("LS", "UB"),
+    "MD": ("LS", "UB", "HO"),
+    "RD": ("LS", "UB"),
+    "PR": ("LS", "UB"),
 }
 # The arguments each measure reads (metafor's names); the rest are ignored.
 ARGS: dict[str, tuple[str, ...]] = {
@@ -97,23 +100,34 @@ class EscalcResult:
     def drop_missing(self) -> EscalcResult:
         """The studies that have an effect size (rma refuses NaN rather than skip it silently)."""
         keep = ~self.dropped
-        return EscalcResult(self.yi[keep], self.vi[keep], self.measure,
-                            [s for s, kept in zip(self.slab, keep, strict=True) if kept])
+        return EscalcResult(
+            self.yi[keep],
+            self.vi[keep],
+            self.measure,
+            [s for s, kept in zip(self.slab, keep, strict=True) if kept],
+        )
 
     def __len__(self) -> int:
         return self.k
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"slab": list(self.slab), "yi": self.yi, "vi": self.vi,
-                             "sei": self.sei})
+        return pd.DataFrame(
+            {"slab": list(self.slab), "yi": self.yi, "vi": self.vi, "sei": self.sei}
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN becomes None."""
+
         def clean(a: np.ndarray) -> list[float | None]:
             return [None if np.isnan(x) else float(x) for x in a]
 
-        return {"measure": self.measure, "slab": list(self.slab), "yi": clean(self.yi),
-                "vi": clean(self.vi), "sei": clean(self.sei)}
+        return {
+            "measure": self.measure,
+            "slab": list(self.slab),
+            "yi": clean(self.yi),
+            "vi": clean(self.vi),
+            "sei": clean(self.sei),
+        }
 
     def __str__(self) -> str:
         width = max([len("study"), *(len(s) for s in self.slab)])
@@ -121,10 +135,14 @@ class EscalcResult:
         def fmt(x: float) -> str:
             return "NA" if np.isnan(x) else f"{x:.4f}"
 
-        lines = [f"Effect sizes: measure {self.measure}, k = {self.k}",
-                 f"  {'study'.ljust(width)}  {'yi':>10}  {'vi':>10}"]
-        lines += [f"  {s.ljust(width)}  {fmt(y):>10}  {fmt(v):>10}"
-                  for s, y, v in zip(self.slab, self.yi, self.vi, strict=True)]
+        lines = [
+            f"Effect sizes: measure {self.measure}, k = {self.k}",
+            f"  {'study'.ljust(width)}  {'yi':>10}  {'vi':>10}",
+        ]
+        lines += [
+            f"  {s.ljust(width)}  {fmt(y):>10}  {fmt(v):>10}"
+            for s, y, v in zip(self.slab, self.yi, self.vi, strict=True)
+        ]
         return "\n".join(lines)
 
 
@@ -136,17 +154,28 @@ def hedges_c(m: np.ndarray | float) -> np.ndarray:
     m = np.asarray(m, dtype=float)
     ok = m > 1
     safe = np.where(ok, m, 2.0)
-    return np.where(ok, np.exp(gammaln(safe / 2) - np.log(np.sqrt(safe / 2))
-                               - gammaln((safe - 1) / 2)), np.nan)
+    return np.where(
+        ok, np.exp(gammaln(safe / 2) - np.log(np.sqrt(safe / 2)) - gammaln((safe - 1) / 2)), np.nan
+    )
 
 
 def escalc(
     measure: str,
     *,
-    ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None,
-    n1i: Any = None, n2i: Any = None,
-    m1i: Any = None, m2i: Any = None, sd1i: Any = None, sd2i: Any = None,
-    xi: Any = None, mi: Any = None, ni: Any = None, ri: Any = None,
+    ai: Any = None,
+    bi: Any = None,
+    ci: Any = None,
+    di: Any = None,
+    n1i: Any = None,
+    n2i: Any = None,
+    m1i: Any = None,
+    m2i: Any = None,
+    sd1i: Any = None,
+    sd2i: Any = None,
+    xi: Any = None,
+    mi: Any = None,
+    ni: Any = None,
+    ri: Any = None,
     pi: Any = None,
     data: pd.DataFrame | None = None,
     slab: Any = None,
@@ -167,17 +196,35 @@ def escalc(
     m = _check_options(measure, add, to, drop00, vtype)
     if pi is not None:
         raise EvidenceInputError(
-            "pi", pi, "nothing: metafor 3.8's escalc has no 'pi' (metafor >= 4.0 reads it as "
-            "p-values); give xi with ni or mi for proportions")
+            "pi",
+            pi,
+            "nothing: metafor 3.8's escalc has no 'pi' (metafor >= 4.0 reads it as "
+            "p-values); give xi with ni or mi for proportions",
+        )
     if data is not None and not isinstance(data, pd.DataFrame):
         raise EvidenceInputError("data", type(data).__name__, "a pandas DataFrame or None")
-    given = {"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i, "m1i": m1i,
-             "m2i": m2i, "sd1i": sd1i, "sd2i": sd2i, "xi": xi, "mi": mi, "ni": ni, "ri": ri}
+    given = {
+        "ai": ai,
+        "bi": bi,
+        "ci": ci,
+        "di": di,
+        "n1i": n1i,
+        "n2i": n2i,
+        "m1i": m1i,
+        "m2i": m2i,
+        "sd1i": sd1i,
+        "sd2i": sd2i,
+        "xi": xi,
+        "mi": mi,
+        "ni": ni,
+        "ri": ri,
+    }
     a = _arrays({n: given[n] for n in ARGS[m] if given[n] is not None}, data)
     for n in REQUIRED[m]:
         if n not in a:
             raise EvidenceInputError(
-                n, None, f"required for measure={m!r} (needs {', '.join(REQUIRED[m])})")
+                n, None, f"required for measure={m!r} (needs {', '.join(REQUIRED[m])})"
+            )
     k = len(next(iter(a.values())))
     yi, vi = _COMPUTE[m](m, a, add, to, drop00, vtype)
     yi, vi = np.array(yi, dtype=float), np.array(vi, dtype=float)
@@ -234,7 +281,8 @@ def _labels(slab: Any, data: pd.DataFrame | None, k: int) -> list[str]:
     if isinstance(slab, str):
         if data is None or slab not in data.columns:
             raise EvidenceInputError(
-                "slab", slab, "a column name of data, or a sequence of k study labels")
+                "slab", slab, "a column name of data, or a sequence of k study labels"
+            )
         slab = data[slab]
     values = list(slab) if np.ndim(slab) == 1 else [slab]
     if len(values) != k:
@@ -255,8 +303,11 @@ def _check(bad: np.ndarray, field: str, values: np.ndarray | None, allowed: str)
     """Raise naming ``field`` with the offending values and positions when ``bad`` is set."""
     if np.any(bad):
         where = np.flatnonzero(bad)[:10]
-        got = (f"{np.asarray(values)[where].tolist()} at position(s) {where.tolist()}"
-               if values is not None else f"position(s) {where.tolist()}")
+        got = (
+            f"{np.asarray(values)[where].tolist()} at position(s) {where.tolist()}"
+            if values is not None
+            else f"position(s) {where.tolist()}"
+        )
         raise EvidenceInputError(field, got, allowed)
 
 
@@ -270,8 +321,12 @@ def _complement(a: Arrays, count: str, total: str, rest: str, m: str) -> np.ndar
     """The non-event count ``rest`` (given, or ``total - count``), checked as metafor does."""
     if rest in a:
         if total in a:
-            _check(a[total] != a[count] + a[rest], total, a[total],
-                   f"{total} = {count} + {rest} (or give only one of {total}, {rest})")
+            _check(
+                a[total] != a[count] + a[rest],
+                total,
+                a[total],
+                f"{total} = {count} + {rest} (or give only one of {total}, {rest})",
+            )
         return a[rest]
     if total not in a:
         raise EvidenceInputError(rest, None, f"required for measure={m!r} (or {total})")
@@ -312,8 +367,10 @@ def _two_by_two(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str
         if m == "RR":
             return np.log(p1) - np.log(p2), 1 / ai - 1 / n1 + 1 / ci - 1 / n2
         if m == "OR":
-            return (np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2)),
-                    1 / ai + 1 / bi + 1 / ci + 1 / di)
+            return (
+                np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2)),
+                1 / ai + 1 / bi + 1 / ci + 1 / di,
+            )
         d1, d2 = (n1, n2) if vtype == "LS" else (n1 - 1, n2 - 1)
         return p1 - p2, p1 * (1 - p1) / d1 + p2 * (1 - p2) / d2
 
@@ -352,8 +409,12 @@ def _two_groups(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str
         vi = s1**2 / n1 + s2**2 / n2
         _check(vi == 0, "sd1i", s1, "sd1i and sd2i not both 0 (variance 0)")
         return diff, vi
-    _check(df <= (1 if m == "SMD" else 0), "n1i", n1,
-           f"n1i + n2i > {3 if m == 'SMD' else 2} for measure={m!r}")
+    _check(
+        df <= (1 if m == "SMD" else 0),
+        "n1i",
+        n1,
+        f"n1i + n2i > {3 if m == 'SMD' else 2} for measure={m!r}",
+    )
     sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / df)
     _check(sp == 0, "sd1i", s1, "sd1i and sd2i giving a pooled SD > 0")
     if m == "MD":
@@ -368,8 +429,12 @@ def _two_groups(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str
 def _mean_change(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
     r, n = a["ri"], a["ni"]
     _check(np.abs(r) > 1, "ri", r, "correlations in [-1, 1]")
-    _check(n <= (0 if m == "MC" else 2), "ni", n,
-           "sample sizes > 0" if m == "MC" else f"ni > 2 for measure={m!r}")
+    _check(
+        n <= (0 if m == "MC" else 2),
+        "ni",
+        n,
+        "sample sizes > 0" if m == "MC" else f"ni > 2 for measure={m!r}",
+    )
     _nonnegative(a, ("sd1i", "sd2i"), "standard deviations")
     diff = a["m1i"] - a["m2i"]
     if m == "SMCR":

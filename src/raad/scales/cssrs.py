@@ -12,7 +12,11 @@ from .model import Instrument
 
 
 def risk_level(instr: Instrument, values: dict[str, int]) -> str:
-    if values.get("4") == 1 or values.get("5") == 1 or (values.get("6") == 1 and values.get("6b") == 1):
+    if (
+        values.get("4") == 1
+        or values.get("5") == 1
+        or (values.get("6") == 1 and values.get("6b") == 1)
+    ):
         return "high"
     if any(v == 1 for v in values.values()):
         return "positive"

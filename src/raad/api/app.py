@@ -1,0 +1,93 @@
+"""The FastAPI application: REST resources over the services, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from raad.services.errors import ServiceError
+from raad.store import Database
+
+from . import routes_admin, routes_auth, routes_care, routes_patients
+from .deps import error_response
+
+log = logging.getLogger("raad.api")
+
+DESCRIPTION = """
+Registry and decision support for rapid-acting antidepressant care (nitrous oxide, ketamine,
+esketamine, naltrexone): patients, antidepressant history and TRD stage, screening, course
+plans, sessions with safety alerts, rating scales, and an append-only audit trail.
+
+raad supports clinical judgement and never replaces it: every recommendation carries its
+reason and its source.
+
+Authenticate with `POST /auth/token` (OAuth2 password form) and send
+`Authorization: Bearer <access_token>`. Updates need `If-Match` with the record's ETag;
+creating POSTs accept an `Idempotency-Key`.
+"""
+
+
+def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for e in exc.errors():
+        loc = [str(p) for p in e["loc"] if p not in ("body", "query", "path", "header")]
+        value = e.get("input")
+        allowed = e["msg"]
+        ctx = e.get("ctx") or {}
+        if "expected" in ctx:
+            allowed = f"{allowed} ({ctx['expected']})"
+        errors.append(
+            {
+                "field": ".".join(loc) or e["loc"][0],
+                "value": value
+                if isinstance(value, int | float | str | bool | None)
+                else repr(value)[:200],
+                "allowed": allowed,
+            }
+        )
+    first = errors[0] if errors else {"field": "?", "value": None, "allowed": "?"}
+    return JSONResponse(
+        {
+            "error": "InvalidInput",
+            "message": f"{first['field']}: got {first['value']!r}; allowed: {first['allowed']}",
+            **first,
+            "errors": errors,
+        },
+        status_code=422,
+    )
+
+
+def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    return error_response(exc)
+
+
+def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse(
+        {"error": "HTTPError", "message": str(exc.detail)},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug if hit
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse({"error": "InternalError", "message": "internal error"}, status_code=500)
+
+
+def create_app(db: Database | None = None, **extra: Any) -> FastAPI:
+    """The app bound to ``db`` (the configured database when None); the schema must be current
+    (``raad db upgrade``, or ``raad serve`` which upgrades)."""
+    app = FastAPI(title="raad", version="0.1.0", description=DESCRIPTION, **extra)
+    app.state.db = db or Database()
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    for module in (routes_auth, routes_patients, routes_care, routes_admin):
+        app.include_router(module.router)
+    return app

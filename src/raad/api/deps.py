@@ -1,0 +1,109 @@
+"""Request plumbing: the database, the caller, transactions, ETags and idempotency keys."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from raad.services import auth
+from raad.services.context import Actor
+from raad.services.errors import InvalidInput, PreconditionRequired, ServiceError, Unauthorized
+from raad.store import Database
+
+SESSION_COOKIE = "raad_session"
+CSRF_COOKIE = "raad_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def database(request: Request) -> Database:
+    return request.app.state.db
+
+
+def current_actor(request: Request) -> Actor:
+    """The caller, from a bearer token or (for the browser) the session cookie plus CSRF token."""
+    cached = getattr(request.state, "actor", None)
+    if cached is not None:
+        return cached
+    db = database(request)
+    header = request.headers.get("authorization", "")
+    with db.transaction(write=False) as s:
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise Unauthorized("Authorization header must be 'Bearer <token>'")
+            actor = auth.resolve_token(s, token.strip(), "bearer")
+        elif SESSION_COOKIE in request.cookies:
+            need = request.method not in SAFE_METHODS
+            actor = auth.resolve_token(
+                s,
+                request.cookies[SESSION_COOKIE],
+                "cookie",
+                csrf=request.headers.get(CSRF_HEADER),
+                need_csrf=need,
+            )
+        else:
+            raise Unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
+    request.state.actor = actor
+    return actor
+
+
+def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True, **kw: Any) -> Any:
+    """Run a service function in one transaction (committed before the response is sent)."""
+    actor = current_actor(request)
+    with database(request).transaction(write=write) as s:
+        return fn(s, actor, *args, **kw)
+
+
+_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+
+
+def if_match(request: Request) -> int:
+    """The version the client last saw, from ``If-Match`` (required on updates)."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        raise PreconditionRequired(
+            "If-Match header required: send the ETag of the version you are changing"
+        )
+    m = _ETAG.match(raw.strip())
+    if not m:
+        raise InvalidInput("If-Match", raw, 'an ETag such as "3" (the record version)')
+    return int(m.group(1))
+
+
+def with_etag(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers={"ETag": f'"{body["version"]}"'})
+
+
+def idempotent(
+    request: Request, route: str, body: Any, action: Callable[[Any, Actor], dict[str, Any]]
+) -> JSONResponse:
+    """Run a creating POST once per ``Idempotency-Key`` (replayed responses carry
+    ``Idempotent-Replayed: true``)."""
+    from raad.services import idempotency
+
+    actor = current_actor(request)
+    key = request.headers.get("idempotency-key")
+    for attempt in range(2):
+        try:
+            with database(request).transaction() as s:
+                status, response, replayed = idempotency.run(
+                    s, actor, key, route, body, lambda s=s: action(s, actor)
+                )
+            break
+        except IntegrityError:
+            # a concurrent request with the same key committed first: replay its response
+            if key is None or attempt == 1:
+                raise
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(response, status_code=status, headers=headers)
+
+
+def error_response(exc: ServiceError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)

@@ -1,0 +1,59 @@
+"""Health, users and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import text
+
+from raad.knowledge.treatment import knowledge_version
+from raad.services import audit, auth
+from raad.services.schemas import UserIn
+
+from .deps import current_actor, database, run
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/health", summary="Liveness and database check (no authentication)")
+def health(request: Request) -> dict[str, Any]:
+    db = database(request)
+    with db.transaction(write=False) as s:
+        s.execute(text("SELECT 1"))
+        revision = s.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return {
+        "status": "ok",
+        "database": db.dialect,
+        "schema_revision": revision,
+        "knowledge_version": knowledge_version(),
+    }
+
+
+@router.post("/users", status_code=201, summary="Create a user (admin)")
+def create_user(request: Request, body: UserIn) -> dict[str, Any]:
+    actor = current_actor(request)
+    with database(request).transaction() as s:
+        u = auth.create_user(s, body.username, body.password, body.role, body.site, actor=actor)
+        return {"id": u.id, "username": u.username, "role": u.role, "site_id": u.site_id}
+
+
+@router.get("/audit", summary="The audit trail (admin)")
+def list_audit(
+    request: Request,
+    patient_id: int | None = None,
+    entity: str | None = None,
+    action: str | None = None,
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    return run(
+        request,
+        audit.list_events,
+        patient_id=patient_id,
+        entity=entity,
+        action=action,
+        limit=limit,
+        offset=offset,
+        write=False,
+    )

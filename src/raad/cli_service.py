@@ -1,0 +1,129 @@
+"""Service commands of the ``raad`` CLI: ``db upgrade``, ``serve``, ``user add``.
+
+Imports of the web stack happen inside the commands so the analysis commands start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+console = Console()
+err = Console(stderr=True)
+
+db_app = typer.Typer(
+    help="The registry database (RAAD_DATABASE_URL, default sqlite:///raad.db).",
+    no_args_is_help=True,
+)
+user_app = typer.Typer(help="Users of the registry service.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Create or migrate the schema to the newest revision."""
+    from raad.store import Database
+    from raad.store.migrate import current_revision, upgrade
+
+    db = Database(url)
+    upgrade(db)
+    console.print(f"database {db.dialect} at schema revision {current_revision(db)}", markup=False)
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    role: Annotated[str, typer.Option(help="admin, clinician or researcher.")],
+    site: Annotated[str | None, typer.Option(help="Site code (required for clinicians).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Create a user; the password is read from standard input (no default password exists)."""
+    from raad.services import ServiceError, auth
+    from raad.store import Database
+    from raad.store.migrate import upgrade
+
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    db = Database(url)
+    upgrade(db)
+    try:
+        with db.transaction() as s:
+            u = auth.create_user(s, name, password, role, site)
+            uid = u.id
+    except ServiceError as exc:
+        _fail(exc.message)
+    console.print(
+        f"user {name} ({role}{', site ' + site if site else ''}) created with id {uid}",
+        markup=False,
+    )
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option(help="Create clearly synthetic demo patients and users on first run.")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL; SQLite uses 1).")] = 1,
+) -> None:
+    """Upgrade the database and serve the API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from raad.services import demo as demo_data
+    from raad.store import Database
+    from raad.store.migrate import upgrade
+
+    db = Database()
+    upgrade(db)
+    if demo:
+        with db.transaction() as s:
+            passwords = demo_data.seed(s)
+        if passwords:
+            console.print(
+                "Demo users created (synthetic data; passwords shown once):", markup=False
+            )
+            for user, pw in passwords.items():
+                console.print(f"  {user}  {pw}", markup=False)
+        else:
+            console.print(
+                "Demo data already present (passwords were shown when it was created).",
+                markup=False,
+            )
+    db.dispose()
+    console.print(
+        f"raad on http://{host}:{port}  (API documentation: /docs; database {db.dialect})",
+        markup=False,
+    )
+    console.print("raad supports clinical judgement and never replaces it.", markup=False)
+    if workers > 1:
+        uvicorn.run(
+            "raad.api.server:app", host=host, port=port, workers=workers, log_level="warning"
+        )
+    else:
+        from raad.api.server import app
+
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(user_app, name="user")
+    app.command("serve")(serve)

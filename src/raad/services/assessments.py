@@ -1,0 +1,92 @@
+"""Recording rating-scale administrations: scored by raad.scales, suicide items raise alerts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from raad.clinical.safety import score_alerts
+from raad.scales import ScaleInputError, get
+from raad.store.models import Alert, Assessment, utcnow
+
+from . import audit, views
+from .authz import can_read, can_write
+from .context import Actor
+from .errors import InvalidInput
+from .patients import load
+from .schemas import AssessmentIn
+from .sessions import load_session
+
+
+def record(db: Session, actor: Actor, patient_id: int, data: AssessmentIn) -> dict[str, Any]:
+    p = load(db, patient_id)
+    can_write(actor, p.site_id)
+    if data.administered_at > utcnow():
+        raise InvalidInput(
+            "administered_at", data.administered_at.isoformat(), "a time not in the future"
+        )
+    if data.administration_id is not None:
+        a = load_session(db, data.administration_id)
+        if a.patient_id != p.id:
+            raise InvalidInput(
+                "administration_id", data.administration_id, "a session of this patient"
+            )
+    try:
+        instr = get(data.instrument)
+        score = instr.score(data.responses, allow_incomplete=data.allow_incomplete)
+    except ScaleInputError as exc:
+        field = exc.field if exc.field == "instrument" else f"responses ({exc.field})"
+        raise InvalidInput(field, exc.value, exc.allowed) from None
+    row = Assessment(
+        patient_id=p.id,
+        administration_id=data.administration_id,
+        instrument=instr.name,
+        responses=dict(data.responses),
+        total=score.total,
+        severity=score.severity,
+        suicide_flag=score.suicide_flag,
+        administered_at=data.administered_at,
+        created_by=actor.user_id,
+    )
+    db.add(row)
+    db.flush()
+    alerts = []
+    for x in score_alerts([score]):
+        alert = Alert(
+            patient_id=p.id,
+            assessment_id=row.id,
+            administration_id=data.administration_id,
+            code=x.code,
+            level=x.level,
+            message=x.message,
+            facts=x.facts,
+            sources=list(x.sources),
+            blocks_discharge=x.blocks_discharge,
+        )
+        db.add(alert)
+        alerts.append(alert)
+    db.flush()
+    view = {**views.assessment(row), "risk": score.risk, "alerts": [views.alert(a) for a in alerts]}
+    audit.record(
+        db, actor, "create", "assessment", row.id, patient_id=p.id, after=views.assessment(row)
+    )
+    return view
+
+
+def list_for(
+    db: Session, actor: Actor, patient_id: int, instrument: str | None = None
+) -> list[dict[str, Any]]:
+    p = load(db, patient_id)
+    can_read(actor, p)
+    q = select(Assessment).where(Assessment.patient_id == p.id)
+    if instrument:
+        try:
+            q = q.where(Assessment.instrument == get(instrument).name)
+        except ScaleInputError as exc:
+            raise InvalidInput("instrument", exc.value, exc.allowed) from None
+    return [
+        views.assessment(a)
+        for a in db.scalars(q.order_by(Assessment.administered_at, Assessment.id))
+    ]

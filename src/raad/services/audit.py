@@ -1,0 +1,80 @@
+"""The audit trail: one append-only row per create, update, delete and identified read, written
+in the same transaction as the change it records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from raad.store.models import AuditEvent
+
+from .authz import require_admin
+from .context import Actor
+
+
+def record(
+    db: Session,
+    actor: Actor | None,
+    action: str,
+    entity: str,
+    entity_id: Any = None,
+    *,
+    patient_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    detail: str | None = None,
+) -> None:
+    db.add(
+        AuditEvent(
+            user_id=actor.user_id if actor else None,
+            username=actor.username if actor else None,
+            action=action,
+            entity=entity,
+            entity_id=None if entity_id is None else str(entity_id),
+            patient_id=patient_id,
+            before=before,
+            after=after,
+            detail=detail,
+        )
+    )
+
+
+def list_events(
+    db: Session,
+    actor: Actor,
+    *,
+    patient_id: int | None = None,
+    entity: str | None = None,
+    action: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    require_admin(actor)
+    q = select(AuditEvent)
+    if patient_id is not None:
+        q = q.where(AuditEvent.patient_id == patient_id)
+    if entity:
+        q = q.where(AuditEvent.entity == entity)
+    if action:
+        q = q.where(AuditEvent.action == action)
+    from .paging import page
+
+    return page(db, q.order_by(AuditEvent.id), limit, offset, _event)
+
+
+def _event(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": e.at.isoformat(),
+        "user_id": e.user_id,
+        "username": e.username,
+        "action": e.action,
+        "entity": e.entity,
+        "entity_id": e.entity_id,
+        "patient_id": e.patient_id,
+        "before": e.before,
+        "after": e.after,
+        "detail": e.detail,
+    }

@@ -1,0 +1,69 @@
+"""Idempotency keys: a retried POST with the same key gets the first response, not a duplicate.
+
+The key and the first response are stored in the same transaction as the write they describe,
+so either both are committed or neither is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from raad.store.models import IdempotentRequest
+
+from .context import Actor
+from .errors import InvalidInput
+
+
+def request_hash(route: str, body: Any) -> str:
+    return hashlib.sha256(
+        json.dumps([route, body], sort_keys=True, default=str).encode()
+    ).hexdigest()
+
+
+def run(
+    db: Session,
+    actor: Actor,
+    key: str | None,
+    route: str,
+    body: Any,
+    action: Callable[[], dict[str, Any]],
+    status_code: int = 201,
+) -> tuple[int, dict[str, Any], bool]:
+    """(status, response, replayed)."""
+    if key is None:
+        return status_code, action(), False
+    if not 1 <= len(key) <= 128:
+        raise InvalidInput("Idempotency-Key", key, "1-128 characters")
+    digest = request_hash(route, body)
+    prior = db.scalar(
+        select(IdempotentRequest).where(
+            IdempotentRequest.user_id == actor.user_id, IdempotentRequest.key == key
+        )
+    )
+    if prior is not None:
+        if prior.request_hash != digest or prior.route != route:
+            raise InvalidInput(
+                "Idempotency-Key",
+                key,
+                "a new key for a different request (this one was used for another)",
+            )
+        return prior.status_code, prior.response, True
+    response = action()
+    db.add(
+        IdempotentRequest(
+            user_id=actor.user_id,
+            key=key,
+            route=route,
+            request_hash=digest,
+            status_code=status_code,
+            response=response,
+        )
+    )
+    db.flush()
+    return status_code, response, False

@@ -1,0 +1,220 @@
+"""Registering patients, their facts and their antidepressant history."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from raad.clinical.errors import ClinicalInputError
+from raad.clinical.screening import PatientFacts
+from raad.clinical.staging import Trial, trd_status
+from raad.store.models import AntidepressantTrial, Patient, PatientIdentity, Site, utcnow
+
+from . import audit, views
+from .authz import can_read, can_read_identified, can_write
+from .context import Actor
+from .errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
+from .paging import page
+from .schemas import PatientIn, PatientUpdate, TrialIn
+
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def _research_id() -> str:
+    return "R-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+def _clean_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    """Validate screening facts with the clinical core; age comes from the birth date."""
+    if "age_years" in facts:
+        raise InvalidInput(
+            "facts.age_years",
+            facts["age_years"],
+            "omitted: age is computed from identity.birth_date",
+        )
+    try:
+        parsed = PatientFacts.parse(facts)
+    except ClinicalInputError as exc:
+        raise InvalidInput(f"facts.{exc.field}", exc.value, exc.allowed) from None
+    return parsed.model_dump(mode="json", exclude={"age_years"}, exclude_none=True)
+
+
+def _check_birth_date(d: date | None) -> None:
+    if d is not None and d > date.today():
+        raise InvalidInput("identity.birth_date", d.isoformat(), "a date not in the future")
+
+
+def load(db: Session, patient_id: int) -> Patient:
+    p = db.get(
+        Patient, patient_id, options=[selectinload(Patient.identity), selectinload(Patient.site)]
+    )
+    if p is None:
+        raise NotFound(f"patient {patient_id} not found")
+    return p
+
+
+def register(db: Session, actor: Actor, data: PatientIn) -> dict[str, Any]:
+    if actor.role == "researcher":
+        raise Forbidden(
+            "role 'researcher' is read-only; allowed: admin, clinician", role=actor.role
+        )
+    if actor.role == "clinician":
+        site = db.get(Site, actor.site_id)
+        if data.site is not None and site is not None and data.site != site.code:
+            raise Forbidden("clinicians register patients at their own site", role=actor.role)
+    else:
+        if not data.site:
+            raise InvalidInput("site", data.site, "a site code (admins must name the site)")
+        site = db.scalar(select(Site).where(Site.code == data.site))
+        if site is None:
+            raise InvalidInput("site", data.site, "an existing site code")
+    assert site is not None
+    _check_birth_date(data.identity.birth_date)
+    facts = _clean_facts(data.facts)
+    p = Patient(
+        research_id=_research_id(),
+        site_id=site.id,
+        sex=data.sex,
+        birth_year=data.identity.birth_date.year if data.identity.birth_date else None,
+        facts=facts,
+        version=1,
+        created_by=actor.user_id,
+    )
+    p.identity = PatientIdentity(**data.identity.model_dump())
+    db.add(p)
+    db.flush()
+    view = views.patient(p, identified=True)
+    audit.record(db, actor, "create", "patient", p.id, patient_id=p.id, after=view)
+    return view
+
+
+def get(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
+    """The identified patient record (an audited read)."""
+    p = load(db, patient_id)
+    can_read_identified(actor, p)
+    audit.record(db, actor, "read", "patient", p.id, patient_id=p.id)
+    view = views.patient(p, identified=True)
+    view["history"] = [views.trial(t) for t in p.history]
+    return view
+
+
+def list_patients(
+    db: Session,
+    actor: Actor,
+    *,
+    q: str | None = None,
+    site: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Patients the caller may see: identified for clinicians (own site) and admins,
+    de-identified for researchers (search by research id only)."""
+    query = select(Patient).options(selectinload(Patient.identity), selectinload(Patient.site))
+    if actor.role == "clinician":
+        query = query.where(Patient.site_id == actor.site_id)
+    if site:
+        query = query.join(Site, Patient.site_id == Site.id).where(Site.code == site)
+    if q:
+        like = f"%{q.strip()}%"
+        if actor.identified_access:
+            query = query.join(PatientIdentity).where(
+                or_(
+                    PatientIdentity.family_name.ilike(like),
+                    PatientIdentity.given_name.ilike(like),
+                    PatientIdentity.mrn.ilike(like),
+                    Patient.research_id.ilike(like),
+                )
+            )
+        else:
+            query = query.where(Patient.research_id.ilike(like))
+    identified = actor.identified_access
+    result = page(
+        db,
+        query.order_by(Patient.id),
+        limit,
+        offset,
+        lambda p: views.patient(p, identified=identified),
+    )
+    if identified and result["items"]:
+        audit.record(
+            db,
+            actor,
+            "read",
+            "patient-list",
+            None,
+            detail="ids " + ",".join(str(i["id"]) for i in result["items"]),
+        )
+    return result
+
+
+def update(
+    db: Session, actor: Actor, patient_id: int, data: PatientUpdate, if_match: int
+) -> dict[str, Any]:
+    p = load(db, patient_id)
+    can_write(actor, p.site_id)
+    if p.version != if_match:
+        raise PreconditionFailed(
+            f"patient {patient_id} is at version {p.version}, not {if_match}: reload and retry",
+            current_version=p.version,
+        )
+    before = views.patient(p, identified=True)
+    if data.identity is not None:
+        _check_birth_date(data.identity.birth_date)
+        for k, v in data.identity.model_dump().items():
+            setattr(p.identity, k, v)
+        p.birth_year = data.identity.birth_date.year if data.identity.birth_date else None
+    if data.sex is not None:
+        p.sex = data.sex
+    if data.facts is not None:
+        p.facts = _clean_facts(data.facts)
+    p.version += 1
+    p.updated_at = utcnow()
+    db.flush()
+    after = views.patient(p, identified=True)
+    audit.record(db, actor, "update", "patient", p.id, patient_id=p.id, before=before, after=after)
+    return after
+
+
+def add_trial(db: Session, actor: Actor, patient_id: int, data: TrialIn) -> dict[str, Any]:
+    p = load(db, patient_id)
+    can_write(actor, p.site_id)
+    try:  # the staging rules validate ranges (weeks, improvement) and name the field
+        trd_status([Trial.model_validate(data.model_dump())])
+    except ClinicalInputError as exc:
+        raise InvalidInput(exc.field.replace("history.0.", ""), exc.value, exc.allowed) from None
+    t = AntidepressantTrial(patient_id=p.id, created_by=actor.user_id, **data.model_dump())
+    db.add(t)
+    db.flush()
+    view = views.trial(t)
+    audit.record(db, actor, "create", "antidepressant-trial", t.id, patient_id=p.id, after=view)
+    return view
+
+
+def delete_trial(db: Session, actor: Actor, patient_id: int, trial_id: int) -> None:
+    p = load(db, patient_id)
+    can_write(actor, p.site_id)
+    t = db.get(AntidepressantTrial, trial_id)
+    if t is None or t.patient_id != p.id:
+        raise NotFound(f"antidepressant trial {trial_id} not found for patient {patient_id}")
+    before = views.trial(t)
+    db.delete(t)
+    audit.record(
+        db, actor, "delete", "antidepressant-trial", trial_id, patient_id=p.id, before=before
+    )
+
+
+def history(db: Session, actor: Actor, patient_id: int) -> list[dict[str, Any]]:
+    p = load(db, patient_id)
+    can_read(actor, p)
+    return [views.trial(t) for t in p.history]
+
+
+def age_on(p: Patient, day: date) -> int | None:
+    b = p.identity.birth_date if p.identity else None
+    if b is None:
+        return None
+    return day.year - b.year - ((day.month, day.day) < (b.month, b.day))

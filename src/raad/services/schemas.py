@@ -1,0 +1,113 @@
+"""Request bodies (pydantic): the API validates them and the services take them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdentityIn(_In):
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    mrn: str = Field(min_length=1, max_length=64, description="Medical record number")
+    birth_date: date | None = None
+
+
+class PatientIn(_In):
+    identity: IdentityIn
+    sex: Literal["female", "male", "other"] | None = None
+    site: str | None = Field(
+        default=None, description="Site code; clinicians register at their own site"
+    )
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Screening facts (raad.clinical.PatientFacts without age, which comes from the birth date)",
+    )
+
+
+class PatientUpdate(_In):
+    identity: IdentityIn | None = None
+    sex: Literal["female", "male", "other"] | None = None
+    facts: dict[str, Any] | None = None
+
+
+class TrialIn(_In):
+    drug: str | None = Field(default=None, max_length=100)
+    atc: str | None = Field(default=None, pattern=r"^N06A[A-Z]\d\d$")
+    weeks: float | None = None
+    adequate_dose: bool | None = None
+    improvement_percent: float | None = None
+    outcome: Literal["response", "non-response", "intolerance"] | None = None
+    current_episode: bool | None = None
+
+
+class CourseIn(_In):
+    regimen: str
+    start: date
+    weight_kg: float | None = None
+    maintenance_sessions: int | None = Field(default=None, ge=1, le=200)
+
+
+class BloodPressureIn(_In):
+    systolic: float
+    diastolic: float
+
+
+class AdverseEventIn(_In):
+    event: str = Field(min_length=1, max_length=100)
+    severity: Literal["mild", "moderate", "severe"]
+
+
+class SessionIn(_In):
+    course_id: int
+    start: AwareDatetime
+    route: (
+        Literal["inhalation", "intravenous", "intranasal", "oral", "intramuscular", "subcutaneous"]
+        | None
+    ) = Field(default=None, description="Defaults to the agent's route (knowledge/agents.yaml)")
+    duration_min: float | None = None
+    n2o_fraction: float | None = None
+    dose_mg: float | None = None
+    dose_mg_per_kg: float | None = None
+    bp_pre: BloodPressureIn | None = None
+    bp_post: BloodPressureIn | None = None
+    observation_min: float | None = None
+    adverse_events: list[AdverseEventIn] = Field(default_factory=list, max_length=50)
+    unresolved: list[str] = Field(default_factory=list, max_length=20)
+    cadss_total: float | None = None
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class SessionUpdate(_In):
+    duration_min: float | None = None
+    bp_post: BloodPressureIn | None = None
+    observation_min: float | None = None
+    adverse_events: list[AdverseEventIn] | None = Field(default=None, max_length=50)
+    unresolved: list[str] | None = Field(default=None, max_length=20)
+    cadss_total: float | None = None
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class AssessmentIn(_In):
+    instrument: str
+    responses: dict[str, int]
+    administered_at: AwareDatetime
+    administration_id: int | None = None
+    allow_incomplete: bool = False
+
+
+class AcknowledgeIn(_In):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class UserIn(_In):
+    username: str
+    password: str
+    role: Literal["admin", "clinician", "researcher"]
+    site: str | None = None

@@ -1,0 +1,300 @@
+"""Recording treatment sessions: the safety monitor runs on every write, its alerts are stored,
+and discharge is refused while a discharge-blocking alert is unacknowledged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from raad.clinical.errors import ClinicalInputError
+from raad.clinical.safety import BloodPressure, SessionRecord, check_session
+from raad.knowledge.treatment import agents, monitoring
+from raad.scales import get as get_instrument
+from raad.store.models import Administration, Alert, Patient, utcnow
+
+from . import audit, views
+from .authz import can_read, can_write
+from .context import Actor
+from .courses import load_course
+from .errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from .paging import page
+from .patients import load
+from .schemas import SessionIn, SessionUpdate
+
+
+def _bp(field: str, bp: Any) -> BloodPressure | None:
+    if bp is None:
+        return None
+    try:
+        return BloodPressure(bp.systolic, bp.diastolic)
+    except ClinicalInputError as exc:
+        raise InvalidInput(
+            exc.field.replace("blood_pressure", field), exc.value, exc.allowed
+        ) from None
+
+
+def _record(a: Administration) -> SessionRecord:
+    return SessionRecord(
+        agent=a.agent,
+        start=a.start,
+        duration_min=a.duration_min,
+        n2o_fraction=a.n2o_fraction,
+        dose_mg=a.dose_mg,
+        bp_pre=BloodPressure(a.bp_pre_systolic, a.bp_pre_diastolic)
+        if a.bp_pre_systolic is not None
+        else None,
+        bp_post=BloodPressure(a.bp_post_systolic, a.bp_post_diastolic)
+        if a.bp_post_systolic is not None
+        else None,
+        observation_min=a.observation_min,
+        adverse_events=tuple(e["event"] for e in a.adverse_events),
+        unresolved=tuple(a.unresolved),
+        cadss_total=a.cadss_total,
+    )
+
+
+def _validate(a: Administration) -> SessionRecord:
+    try:
+        rec = _record(a)
+    except ClinicalInputError as exc:
+        raise InvalidInput(exc.field, exc.value, exc.allowed) from None
+    if a.dose_mg_per_kg is not None:
+        lo, hi = monitoring().plausible_ranges.dose_mg_per_kg
+        if not lo <= a.dose_mg_per_kg <= hi:
+            raise InvalidInput("dose_mg_per_kg", a.dose_mg_per_kg, f"{lo:g}-{hi:g}")
+    if a.cadss_total is not None:
+        lo, hi = get_instrument("CADSS").total_range
+        if not lo <= a.cadss_total <= hi:
+            raise InvalidInput("cadss_total", a.cadss_total, f"{lo}-{hi}")
+    return rec
+
+
+def _history(db: Session, a: Administration) -> tuple[SessionRecord, ...]:
+    rows = db.scalars(
+        select(Administration).where(
+            Administration.patient_id == a.patient_id, Administration.id != a.id
+        )
+    ).all()
+    return tuple(_record(r) for r in rows)
+
+
+def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
+    """Run the safety monitor; store new alerts, clear open ones it no longer raises."""
+    report = check_session(_validate(a), _history(db, a))
+    existing = db.scalars(select(Alert).where(Alert.administration_id == a.id)).all()
+    live = {x.code: x for x in existing if x.cleared_at is None}
+    raised = {x.code for x in report.alerts}
+    now = utcnow()
+    for code, row in live.items():
+        if code not in raised:
+            row.cleared_at = now
+    for x in report.alerts:
+        row = live.get(x.code)
+        if row is not None and row.message == x.message:
+            continue
+        if row is not None:  # same alert, new facts: replace the open one
+            row.cleared_at = now
+        db.add(
+            Alert(
+                patient_id=a.patient_id,
+                administration_id=a.id,
+                code=x.code,
+                level=x.level,
+                message=x.message,
+                facts=x.facts,
+                sources=list(x.sources),
+                blocks_discharge=x.blocks_discharge,
+            )
+        )
+    db.flush()
+    return list(
+        db.scalars(
+            select(Alert)
+            .where(Alert.administration_id == a.id, Alert.cleared_at.is_(None))
+            .order_by(Alert.id)
+        )
+    )
+
+
+def _view(a: Administration, alerts: list[Alert]) -> dict[str, Any]:
+    return {
+        **views.administration(a),
+        "alerts": [views.alert(x) for x in alerts],
+        "discharge_blocked": any(x.blocks_discharge and x.acknowledged_at is None for x in alerts),
+    }
+
+
+def record(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
+    course = load_course(db, data.course_id)
+    p = load(db, course.patient_id)
+    can_write(actor, p.site_id)
+    if course.status != "active":
+        raise Conflict(
+            f"course {course.id} is {course.status}; sessions are recorded on active courses"
+        )
+    a = Administration(
+        course_id=course.id,
+        patient_id=p.id,
+        agent=course.agent,
+        route=data.route or agents()[course.agent].route,
+        n2o_fraction=data.n2o_fraction,
+        dose_mg=data.dose_mg,
+        dose_mg_per_kg=data.dose_mg_per_kg,
+        start=data.start,
+        duration_min=data.duration_min,
+        bp_pre_systolic=data.bp_pre.systolic if data.bp_pre else None,
+        bp_pre_diastolic=data.bp_pre.diastolic if data.bp_pre else None,
+        bp_post_systolic=data.bp_post.systolic if data.bp_post else None,
+        bp_post_diastolic=data.bp_post.diastolic if data.bp_post else None,
+        observation_min=data.observation_min,
+        adverse_events=[e.model_dump() for e in data.adverse_events],
+        unresolved=list(data.unresolved),
+        cadss_total=data.cadss_total,
+        notes=data.notes,
+        version=1,
+        created_by=actor.user_id,
+    )
+    _bp("bp_pre", data.bp_pre)
+    _bp("bp_post", data.bp_post)
+    _validate(a)
+    db.add(a)
+    db.flush()
+    alerts = _sync_alerts(db, a)
+    view = _view(a, alerts)
+    audit.record(
+        db, actor, "create", "session", a.id, patient_id=p.id, after=views.administration(a)
+    )
+    return view
+
+
+def load_session(db: Session, session_id: int) -> Administration:
+    a = db.get(Administration, session_id)
+    if a is None:
+        raise NotFound(f"session {session_id} not found")
+    return a
+
+
+def _open_alerts(db: Session, a: Administration) -> list[Alert]:
+    return list(
+        db.scalars(
+            select(Alert)
+            .where(Alert.administration_id == a.id, Alert.cleared_at.is_(None))
+            .order_by(Alert.id)
+        )
+    )
+
+
+def get(db: Session, actor: Actor, session_id: int) -> dict[str, Any]:
+    a = load_session(db, session_id)
+    can_read(actor, load(db, a.patient_id))
+    return _view(a, _open_alerts(db, a))
+
+
+def update(
+    db: Session, actor: Actor, session_id: int, data: SessionUpdate, if_match: int
+) -> dict[str, Any]:
+    a = load_session(db, session_id)
+    p = load(db, a.patient_id)
+    can_write(actor, p.site_id)
+    if a.version != if_match:
+        raise PreconditionFailed(
+            f"session {session_id} is at version {a.version}, not {if_match}: reload and retry",
+            current_version=a.version,
+        )
+    if a.discharged_at is not None:
+        raise Conflict(f"session {session_id} was discharged; it can no longer be changed")
+    before = views.administration(a)
+    fields = data.model_dump(exclude_unset=True)
+    if "bp_post" in fields:
+        _bp("bp_post", data.bp_post)
+        a.bp_post_systolic = data.bp_post.systolic if data.bp_post else None
+        a.bp_post_diastolic = data.bp_post.diastolic if data.bp_post else None
+    for k in ("duration_min", "observation_min", "cadss_total", "notes"):
+        if k in fields:
+            setattr(a, k, fields[k])
+    if "adverse_events" in fields:
+        a.adverse_events = [e.model_dump() for e in data.adverse_events or []]
+    if "unresolved" in fields:
+        a.unresolved = list(data.unresolved or [])
+    _validate(a)
+    a.version += 1
+    db.flush()
+    alerts = _sync_alerts(db, a)
+    audit.record(
+        db,
+        actor,
+        "update",
+        "session",
+        a.id,
+        patient_id=p.id,
+        before=before,
+        after=views.administration(a),
+    )
+    return _view(a, alerts)
+
+
+def discharge(db: Session, actor: Actor, session_id: int, if_match: int) -> dict[str, Any]:
+    a = load_session(db, session_id)
+    p = load(db, a.patient_id)
+    can_write(actor, p.site_id)
+    if a.version != if_match:
+        raise PreconditionFailed(
+            f"session {session_id} is at version {a.version}, not {if_match}: reload and retry",
+            current_version=a.version,
+        )
+    if a.discharged_at is not None:
+        raise Conflict(f"session {session_id} was already discharged")
+    alerts = _open_alerts(db, a)
+    blocking = [x for x in alerts if x.blocks_discharge and x.acknowledged_at is None]
+    if blocking:
+        raise Conflict(
+            "discharge blocked until these alerts are acknowledged: "
+            + "; ".join(f"#{x.id} {x.code}" for x in blocking),
+            blocking_alerts=[x.id for x in blocking],
+        )
+    a.discharged_at = utcnow()
+    a.discharged_by = actor.user_id
+    a.version += 1
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "update",
+        "session",
+        a.id,
+        patient_id=p.id,
+        before={"discharged_at": None},
+        after={"discharged_at": a.discharged_at.isoformat()},
+    )
+    return _view(a, alerts)
+
+
+def list_sessions(
+    db: Session,
+    actor: Actor,
+    *,
+    patient_id: int | None = None,
+    course_id: int | None = None,
+    agent: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    q = select(Administration)
+    if patient_id is not None:
+        can_read(actor, load(db, patient_id))
+        q = q.where(Administration.patient_id == patient_id)
+    elif actor.role == "clinician":
+        q = q.join(Patient, Patient.id == Administration.patient_id).where(
+            Patient.site_id == actor.site_id
+        )
+    if course_id is not None:
+        q = q.where(Administration.course_id == course_id)
+    if agent is not None:
+        if agent not in agents():
+            raise InvalidInput("agent", agent, f"one of {', '.join(agents())}")
+        q = q.where(Administration.agent == agent)
+    return page(
+        db, q.order_by(Administration.start, Administration.id), limit, offset, views.administration
+    )

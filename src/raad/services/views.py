@@ -1,0 +1,135 @@
+"""Records as JSON-ready dicts; identified views only where the caller may see identifiers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raad.store.models import (
+    Administration,
+    Alert,
+    AntidepressantTrial,
+    Assessment,
+    Course,
+    Patient,
+    Screening,
+)
+
+
+def patient(p: Patient, *, identified: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "research_id": p.research_id,
+        "site": p.site.code,
+        "sex": p.sex,
+        "birth_year": p.birth_year,
+        "facts": p.facts,
+        "version": p.version,
+    }
+    if identified:
+        i = p.identity
+        out = {
+            "id": p.id,
+            **out,
+            "identity": {
+                "given_name": i.given_name,
+                "family_name": i.family_name,
+                "mrn": i.mrn,
+                "birth_date": i.birth_date.isoformat() if i.birth_date else None,
+            },
+            "created_at": p.created_at.isoformat(),
+            "updated_at": p.updated_at.isoformat(),
+        }
+    return out
+
+
+def trial(t: AntidepressantTrial) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "drug": t.drug,
+        "atc": t.atc,
+        "weeks": t.weeks,
+        "adequate_dose": t.adequate_dose,
+        "improvement_percent": t.improvement_percent,
+        "outcome": t.outcome,
+        "current_episode": t.current_episode,
+    }
+
+
+def screening(s: Screening) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "knowledge_version": s.knowledge_version,
+        "created_at": s.created_at.isoformat(),
+        **s.result,
+    }
+
+
+def course(c: Course) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "regimen": c.regimen,
+        "agent": c.agent,
+        "start": c.start_date.isoformat(),
+        "status": c.status,
+        "version": c.version,
+        "knowledge_version": c.knowledge_version,
+        "plan": c.plan,
+    }
+
+
+def _bp(s: float | None, d: float | None) -> dict[str, float] | None:
+    return None if s is None or d is None else {"systolic": s, "diastolic": d}
+
+
+def administration(a: Administration) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "course_id": a.course_id,
+        "agent": a.agent,
+        "route": a.route,
+        "n2o_fraction": a.n2o_fraction,
+        "dose_mg": a.dose_mg,
+        "dose_mg_per_kg": a.dose_mg_per_kg,
+        "start": a.start.isoformat(),
+        "duration_min": a.duration_min,
+        "bp_pre": _bp(a.bp_pre_systolic, a.bp_pre_diastolic),
+        "bp_post": _bp(a.bp_post_systolic, a.bp_post_diastolic),
+        "observation_min": a.observation_min,
+        "adverse_events": a.adverse_events,
+        "unresolved": a.unresolved,
+        "cadss_total": a.cadss_total,
+        "notes": a.notes,
+        "discharged_at": a.discharged_at.isoformat() if a.discharged_at else None,
+        "version": a.version,
+    }
+
+
+def assessment(a: Assessment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "instrument": a.instrument,
+        "administered_at": a.administered_at.isoformat(),
+        "administration_id": a.administration_id,
+        "responses": a.responses,
+        "total": a.total,
+        "severity": a.severity,
+        "suicide_flag": a.suicide_flag,
+    }
+
+
+def alert(a: Alert) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "administration_id": a.administration_id,
+        "assessment_id": a.assessment_id,
+        "code": a.code,
+        "level": a.level,
+        "message": a.message,
+        "facts": a.facts,
+        "sources": a.sources,
+        "blocks_discharge": a.blocks_discharge,
+        "raised_at": a.raised_at.isoformat(),
+        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+        "acknowledged_by": a.acknowledged_by,
+        "acknowledgement_note": a.acknowledgement_note,
+        "cleared_at": a.cleared_at.isoformat() if a.cleared_at else None,
+    }

@@ -1,0 +1,281 @@
+"""The registry's tables (SQLAlchemy 2 declarative models).
+
+Identifiers (name, record number, date of birth) live only in ``patient_identities``, apart from
+the pseudonymous ``patients.research_id`` that researchers see. Every clinical write records the
+user who made it; ``audit_events`` is append-only (database triggers refuse UPDATE and DELETE,
+see the migration).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: raad stores aware UTC datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    site: Mapped[Site | None] = relationship()
+
+
+class AuthToken(Base):
+    """A bearer token or a browser session; only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "bearer" | "cookie"
+    csrf_hash: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship()
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    research_id: Mapped[str] = mapped_column(String(16), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    sex: Mapped[str | None] = mapped_column(String(8))
+    birth_year: Mapped[int | None]
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # PatientFacts minus identity
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    site: Mapped[Site] = relationship()
+    identity: Mapped[PatientIdentity] = relationship(back_populates="patient", uselist=False)
+    history: Mapped[list[AntidepressantTrial]] = relationship(
+        back_populates="patient", order_by="AntidepressantTrial.id"
+    )
+
+
+class PatientIdentity(Base):
+    __tablename__ = "patient_identities"
+
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    mrn: Mapped[str] = mapped_column(String(64))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+
+    patient: Mapped[Patient] = relationship(back_populates="identity")
+
+    __table_args__ = (Index("ix_identity_mrn", "mrn"),)
+
+
+class AntidepressantTrial(Base):
+    __tablename__ = "antidepressant_trials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    drug: Mapped[str | None] = mapped_column(String(100))
+    atc: Mapped[str | None] = mapped_column(String(16))
+    weeks: Mapped[float | None] = mapped_column(Float)
+    adequate_dose: Mapped[bool | None]
+    improvement_percent: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    current_episode: Mapped[bool | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    patient: Mapped[Patient] = relationship(back_populates="history")
+
+
+class Screening(Base):
+    __tablename__ = "screenings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    knowledge_version: Mapped[str] = mapped_column(String(32))
+    facts: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class Course(Base):
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    regimen: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(16))
+    start_date: Mapped[date] = mapped_column(Date)
+    plan: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    knowledge_version: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class Administration(Base):
+    """One treatment session: dose, timing, vitals, adverse events, observation, discharge."""
+
+    __tablename__ = "administrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    agent: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(16))
+    n2o_fraction: Mapped[float | None] = mapped_column(Float)
+    dose_mg: Mapped[float | None] = mapped_column(Float)
+    dose_mg_per_kg: Mapped[float | None] = mapped_column(Float)
+    start: Mapped[datetime]
+    duration_min: Mapped[float | None] = mapped_column(Float)
+    bp_pre_systolic: Mapped[float | None] = mapped_column(Float)
+    bp_pre_diastolic: Mapped[float | None] = mapped_column(Float)
+    bp_post_systolic: Mapped[float | None] = mapped_column(Float)
+    bp_post_diastolic: Mapped[float | None] = mapped_column(Float)
+    observation_min: Mapped[float | None] = mapped_column(Float)
+    adverse_events: Mapped[list[Any]] = mapped_column(default=list)  # [{event, severity}]
+    unresolved: Mapped[list[Any]] = mapped_column(default=list)
+    cadss_total: Mapped[float | None] = mapped_column(Float)
+    notes: Mapped[str | None] = mapped_column(Text)
+    discharged_at: Mapped[datetime | None]
+    discharged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    administration_id: Mapped[int | None] = mapped_column(ForeignKey("administrations.id"))
+    instrument: Mapped[str] = mapped_column(String(16))
+    responses: Mapped[dict[str, Any]]
+    total: Mapped[float | None] = mapped_column(Float)
+    severity: Mapped[str | None] = mapped_column(String(32))
+    suicide_flag: Mapped[bool] = mapped_column(Boolean, default=False)
+    administered_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (Index("ix_assessment_patient_time", "patient_id", "administered_at"),)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    administration_id: Mapped[int | None] = mapped_column(ForeignKey("administrations.id"))
+    assessment_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    facts: Mapped[dict[str, Any]]
+    sources: Mapped[list[Any]]
+    blocks_discharge: Mapped[bool] = mapped_column(Boolean, default=False)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledgement_note: Mapped[str | None] = mapped_column(Text)
+    cleared_at: Mapped[datetime | None]  # no longer raised after the session was corrected
+
+
+class AuditEvent(Base):
+    """Who did what, when, to which record, with the record before and after (append-only)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # create | update | delete | read | login...
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    patient_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotentRequest(Base):
+    """The first response to a POST carrying an ``Idempotency-Key``, replayed on a retry."""
+
+    __tablename__ = "idempotent_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(128))
+    route: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)

@@ -1,0 +1,47 @@
+"""Small builders shared by the API tests."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+
+def new_patient(api, role: str = "clinician", **facts: Any) -> dict[str, Any]:
+    body = {
+        "identity": {
+            "given_name": "Test",
+            "family_name": f"Synthetic-{secrets.token_hex(3)}",
+            "mrn": f"T-{secrets.token_hex(4)}",
+            "birth_date": "1980-05-01",
+        },
+        "sex": "female",
+        "facts": facts,
+    }
+    if role == "admin":
+        body["site"] = api.world.site
+    r = api.client.post("/patients", json=body, headers=api.h(role))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def new_course(api, patient_id: int, regimen: str = "n2o-50-twice-weekly", start: str = "2026-01-05") -> dict[str, Any]:
+    r = api.client.post(
+        f"/patients/{patient_id}/courses", json={"regimen": regimen, "start": start},
+        headers=api.h("clinician"),
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def session_body(course_id: int, **over: Any) -> dict[str, Any]:
+    body = {
+        "course_id": course_id,
+        "start": "2026-01-05T10:00:00+00:00",
+        "duration_min": 60,
+        "n2o_fraction": 0.5,
+        "bp_pre": {"systolic": 125, "diastolic": 80},
+        "bp_post": {"systolic": 128, "diastolic": 82},
+        "observation_min": 30,
+    }
+    body.update(over)
+    return body
