@@ -9,10 +9,17 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from raad.services import auth
 from raad.services.context import Actor
-from raad.services.errors import InvalidInput, PreconditionRequired, ServiceError, Unauthorized
+from raad.services.errors import (
+    InvalidInput,
+    PreconditionFailed,
+    PreconditionRequired,
+    ServiceError,
+    Unauthorized,
+)
 from raad.store import Database
 
 SESSION_COOKIE = "raad_session"
@@ -56,8 +63,12 @@ def current_actor(request: Request) -> Actor:
 def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True, **kw: Any) -> Any:
     """Run a service function in one transaction (committed before the response is sent)."""
     actor = current_actor(request)
-    with database(request).transaction(write=write) as s:
-        return fn(s, actor, *args, **kw)
+    try:
+        with database(request).transaction(write=write) as s:
+            return fn(s, actor, *args, **kw)
+    except StaleDataError:
+        # another request changed the record between our read and our write
+        raise PreconditionFailed("the record was changed by someone else: reload and retry") from None
 
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
@@ -65,6 +76,7 @@ _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
 
 def if_match(request: Request) -> int:
     """The version the client last saw, from ``If-Match`` (required on updates)."""
+    current_actor(request)  # authentication comes first: 401 before 428
     raw = request.headers.get("if-match")
     if raw is None:
         raise PreconditionRequired(

@@ -95,7 +95,6 @@ def set_status(
         )
     before = views.course(c)
     c.status = status
-    c.version += 1
     db.flush()
     audit.record(
         db,

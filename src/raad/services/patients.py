@@ -171,7 +171,6 @@ def update(
         p.sex = data.sex
     if data.facts is not None:
         p.facts = _clean_facts(data.facts)
-    p.version += 1
     p.updated_at = utcnow()
     db.flush()
     after = views.patient(p, identified=True)

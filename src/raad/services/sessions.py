@@ -219,7 +219,6 @@ def update(
     if "unresolved" in fields:
         a.unresolved = list(data.unresolved or [])
     _validate(a)
-    a.version += 1
     db.flush()
     alerts = _sync_alerts(db, a)
     audit.record(
@@ -256,7 +255,6 @@ def discharge(db: Session, actor: Actor, session_id: int, if_match: int) -> dict
         )
     a.discharged_at = utcnow()
     a.discharged_by = actor.user_id
-    a.version += 1
     db.flush()
     audit.record(
         db,

@@ -106,6 +106,7 @@ class Patient(Base):
     birth_year: Mapped[int | None]
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # PatientFacts minus identity
     version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__: ClassVar = {"version_id_col": version}  # UPDATE ... WHERE version = seen
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -173,6 +174,7 @@ class Course(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     knowledge_version: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__: ClassVar = {"version_id_col": version}  # UPDATE ... WHERE version = seen
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
@@ -204,6 +206,7 @@ class Administration(Base):
     discharged_at: Mapped[datetime | None]
     discharged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__: ClassVar = {"version_id_col": version}  # UPDATE ... WHERE version = seen
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 

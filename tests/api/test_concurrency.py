@@ -1,0 +1,72 @@
+"""Optimistic concurrency and idempotency keys, including concurrent retries."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.api.helpers import new_course, new_patient, session_body
+
+
+def _count(api, course_id):
+    return api.client.get("/sessions", params={"course_id": course_id}, headers=api.h("clinician")).json()["total"]
+
+
+def test_a_retried_post_does_not_duplicate_a_session(api):
+    p = new_patient(api)
+    c = new_course(api, p["id"])
+    h = api.h("clinician", **{"Idempotency-Key": f"retry-{c['id']}"})
+    first = api.client.post("/sessions", json=session_body(c["id"]), headers=h)
+    again = api.client.post("/sessions", json=session_body(c["id"]), headers=h)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again.headers["idempotent-replayed"] == "true"
+    assert _count(api, c["id"]) == 1
+    other = api.client.post("/sessions", json=session_body(c["id"], duration_min=30), headers=h)
+    assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
+    assert _count(api, c["id"]) == 1
+
+
+def test_concurrent_retries_create_one_session(api):
+    p = new_patient(api)
+    c = new_course(api, p["id"])
+    h = api.h("clinician", **{"Idempotency-Key": f"race-{c['id']}"})
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: api.client.post("/sessions", json=session_body(c["id"]), headers=h), range(8)))
+    assert {r.status_code for r in results} == {201}, [r.text for r in results]
+    assert len({r.json()["id"] for r in results}) == 1
+    assert _count(api, c["id"]) == 1
+
+
+def test_keys_belong_to_their_user(api):
+    p = new_patient(api)
+    c = new_course(api, p["id"])
+    key = {"Idempotency-Key": f"shared-{c['id']}"}
+    a = api.client.post("/sessions", json=session_body(c["id"]), headers=api.h("clinician", **key))
+    b = api.client.post("/sessions", json=session_body(c["id"]), headers=api.h("admin", **key))
+    assert a.status_code == b.status_code == 201 and a.json()["id"] != b.json()["id"]
+
+
+def test_concurrent_updates_one_wins_the_other_gets_412(api):
+    p = new_patient(api)
+    url = f"/patients/{p['id']}"
+
+    def change(sex):
+        return api.client.patch(url, json={"sex": sex}, headers=api.h("clinician", **{"If-Match": '"1"'}))
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(change, ["male", "other"] * 3))
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200] + [412] * 5, [r.text for r in results]
+    assert api.client.get(url, headers=api.h("clinician")).json()["version"] == 2
+
+
+def test_concurrent_writers_all_land(api):
+    p = new_patient(api)
+    c = new_course(api, p["id"])
+
+    def write(i):
+        return api.client.post("/sessions", json=session_body(c["id"], start=f"2026-02-{i + 1:02d}T10:00:00+00:00"), headers=api.h("clinician"))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(write, range(16)))
+    assert [r.status_code for r in results] == [201] * 16
+    assert _count(api, c["id"]) == 16
