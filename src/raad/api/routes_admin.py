@@ -30,6 +30,11 @@ def health(request: Request) -> dict[str, Any]:
     }
 
 
+@router.get("/ping", summary="No-op (no database, no authentication): the load bench's baseline")
+def ping() -> dict[str, bool]:
+    return {"ok": True}
+
+
 @router.post("/users", status_code=201, summary="Create a user (admin)")
 def create_user(request: Request, body: UserIn) -> dict[str, Any]:
     actor = current_actor(request)
