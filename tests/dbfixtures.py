@@ -38,7 +38,7 @@ def pg_server_url():
     try:
         with eng.connect() as c:
             c.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure
+    except Exception as exc:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL required (RAAD_REQUIRE_POSTGRES=1) but unreachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")

@@ -6,6 +6,7 @@ Imports of the web stack happen inside the commands so the analysis commands sta
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -123,7 +124,43 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+def export(
+    out: Annotated[Path, typer.Option(help="Directory for the files.")] = Path("raad-export"),
+    fmt: Annotated[str, typer.Option("--format", help="csv")] = "csv",
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """De-identified research export: assessments.csv, sessions.csv and a data dictionary."""
+    import pandas as pd
+
+    from raad.services import export as ex
+    from raad.store import Database
+
+    if fmt != "csv":
+        _fail(f"--format: got {fmt!r}; allowed: csv")
+    db = Database(url)
+    with db.transaction() as s:
+        tables = ex.cohort(s, None)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        pd.DataFrame(rows, columns=ex.columns(rows) or list(ex.DICTIONARY[name])).to_csv(
+            out / f"{name}.csv", index=False
+        )
+        console.print(f"{out / (name + '.csv')}: {len(rows)} rows", markup=False)
+    dictionary = [
+        {"table": t, "column": c, "description": d}
+        for t, cols in ex.DICTIONARY.items()
+        for c, d in cols.items()
+    ]
+    pd.DataFrame(dictionary).to_csv(out / "data_dictionary.csv", index=False)
+    console.print(
+        f"{out / 'data_dictionary.csv'}: {len(dictionary)} columns described", markup=False
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(user_app, name="user")
     app.command("serve")(serve)
+    app.command("export")(export)
