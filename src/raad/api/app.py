@@ -79,7 +79,7 @@ def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover
     return JSONResponse({"error": "InternalError", "message": "internal error"}, status_code=500)
 
 
-def create_app(db: Database | None = None, **extra: Any) -> FastAPI:
+def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) -> FastAPI:
     """The app bound to ``db`` (the configured database when None); the schema must be current
     (``raad db upgrade``, or ``raad serve`` which upgrades)."""
     app = FastAPI(title="raad", version="0.1.0", description=DESCRIPTION, **extra)
@@ -90,4 +90,16 @@ def create_app(db: Database | None = None, **extra: Any) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected)
     for module in (routes_auth, routes_patients, routes_care, routes_admin):
         app.include_router(module.router)
+    if web:
+        from pathlib import Path
+
+        from fastapi.staticfiles import StaticFiles
+
+        from raad.web import routes as web_routes
+
+        app.include_router(web_routes.router)
+        app.include_router(web_routes.root)
+        app.add_exception_handler(web_routes.LoginRequired, web_routes.login_redirect)
+        static = Path(web_routes.__file__).parent / "static"
+        app.mount("/static", StaticFiles(directory=static), name="static")
     return app

@@ -1,0 +1,56 @@
+"""Plots for the web pages, drawn with matplotlib and served as SVG."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+
+from raad.scales import get
+
+
+def trajectory_svg(ratings: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> bytes:
+    """Totals over time per instrument, sessions as vertical lines, and for each instrument the
+    response line (50% of the first total, the default response rule) and the remission cut-off."""
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
+    by_instrument: dict[str, list[tuple[datetime, float]]] = {}
+    for r in ratings:
+        if r["total"] is not None:
+            by_instrument.setdefault(r["instrument"], []).append(
+                (datetime.fromisoformat(r["administered_at"]), r["total"])
+            )
+    for i, s in enumerate(sessions):
+        ax.axvline(datetime.fromisoformat(s["start"]), color="#9aa5b1", lw=0.8, ls=":",
+                   label="session" if i == 0 else None)
+    colours = ["#1f5f8b", "#b5531c", "#3c7d3a", "#6b3fa0", "#8a6d1d"]
+    for k, (name, points) in enumerate(sorted(by_instrument.items())):
+        c = colours[k % len(colours)]
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, marker="o", color=c, label=name)
+        instr = get(name)
+        o = instr.outcomes
+        if o.response and o.response.default.percent_reduction_at_least:
+            level = ys[0] * (1 - o.response.default.percent_reduction_at_least / 100)
+            ax.axhline(level, color=c, ls="--", lw=1, label=f"{name} response ({o.response.default.name})")
+        if o.remission and o.remission.default.total_at_most is not None:
+            ax.axhline(o.remission.default.total_at_most, color=c, ls="-.", lw=1,
+                       label=f"{name} remission ({o.remission.default.name})")
+    ax.set_ylabel("total score")
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    if by_instrument or sessions:
+        ax.legend(fontsize=7, loc="upper right", frameon=False)
+    else:
+        ax.text(0.5, 0.5, "No ratings yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title("Scores over time (sessions dotted)", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,595 @@
+"""Pages of the clinician web app.
+
+Every page calls the same services as the REST API (authorisation, audit and the clinical core
+included); templates only display what the services return.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from raad.api.deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database
+from raad.clinical.errors import ClinicalInputError
+from raad.clinical.safety import check_session
+from raad.knowledge.treatment import regimens
+from raad.scales import ScaleInputError, get, names
+from raad.services import (
+    ServiceError,
+    Unauthorized,
+    alerts,
+    assessments,
+    auth,
+    cohort,
+    courses,
+    patients,
+    screenings,
+    sessions,
+    summary,
+)
+from raad.services.context import Actor
+from raad.services.schemas import (
+    AssessmentIn,
+    CourseIn,
+    IdentityIn,
+    PatientIn,
+    PatientUpdate,
+    SessionIn,
+    TrialIn,
+)
+
+from . import evidence_view
+from .plots import trajectory_svg
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+root = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class LoginRequired(Exception):  # noqa: N818 - a redirect, not an error
+    """No valid browser session: go to the login page."""
+
+
+def login_redirect(request: Request, _exc: Exception) -> Response:
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": "/ui/login"})
+    return RedirectResponse("/ui/login", status_code=303)
+
+
+def web_actor(request: Request) -> Actor:
+    if SESSION_COOKIE not in request.cookies:
+        raise LoginRequired
+    try:
+        return current_actor(request)
+    except Unauthorized:
+        raise LoginRequired from None
+
+
+async def call(request: Request, fn, *args: Any, write: bool = True, **kw: Any) -> Any:
+    """Run a service function in its own transaction, off the event loop."""
+    actor = web_actor(request)
+
+    def work():
+        with database(request).transaction(write=write) as s:
+            return fn(s, actor, *args, **kw)
+
+    return await run_in_threadpool(work)
+
+
+def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    actor = getattr(request.state, "actor", None)
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"actor": actor, "csrf": request.cookies.get(CSRF_COOKIE, ""), **ctx},
+        status_code=status_code,
+    )
+
+
+def error_page(request: Request, exc: ServiceError) -> HTMLResponse:
+    if request.headers.get("hx-request"):
+        return render(request, "_error.html", exc=exc, status_code=200)
+    return render(request, "error.html", exc=exc, status_code=exc.status)
+
+
+def _field_error(exc: ValidationError, prefix: str = "") -> ServiceError:
+    from raad.services.errors import InvalidInput
+
+    e = exc.errors()[0]
+    field = prefix + ".".join(str(p) for p in e["loc"])
+    return InvalidInput(field or "form", e.get("input"), e["msg"])
+
+
+def _num(form, key: str) -> float | None:
+    v = (form.get(key) or "").strip()
+    if not v:
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        from raad.services.errors import InvalidInput
+
+        raise InvalidInput(key, v, "a number") from None
+
+
+# -- login ---------------------------------------------------------------------------------
+
+
+@root.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    return RedirectResponse("/ui/patients", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    return render(request, "login.html", error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    form = await request.form()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+
+    def work():
+        failure = None
+        with database(request).transaction() as s:
+            try:
+                user = auth.authenticate(s, username, password)
+                issued = auth.issue_token(s, user, "cookie")
+            except ServiceError as exc:
+                failure = exc
+        if failure:
+            raise failure
+        return issued
+
+    try:
+        issued = await run_in_threadpool(work)
+    except ServiceError as exc:
+        return render(request, "login.html", error=exc.message, status_code=401)
+    response = RedirectResponse("/ui/patients", status_code=303)
+    secure = request.url.scheme == "https"
+    max_age = int((issued.expires_at - datetime.now(UTC)).total_seconds())
+    response.set_cookie(SESSION_COOKIE, issued.token, max_age=max_age, httponly=True,
+                        samesite="strict", secure=secure, path="/")
+    response.set_cookie(CSRF_COOKIE, issued.csrf or "", max_age=max_age, httponly=False,
+                        samesite="strict", secure=secure, path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    web_actor(request)
+
+    def work():
+        with database(request).transaction() as s:
+            auth.revoke_token(s, request.cookies[SESSION_COOKIE])
+
+    await run_in_threadpool(work)
+    response = Response(status_code=204, headers={"HX-Redirect": "/ui/login"})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+# -- patients ------------------------------------------------------------------------------
+
+
+def _list_rows(s, actor: Actor, q: str | None) -> dict[str, Any]:
+    listing = patients.list_patients(s, actor, q=q, limit=100)
+    rows = []
+    for p in listing["items"]:
+        pid = p.get("id")
+        if pid is None:  # researchers: de-identified rows carry no internal id
+            rows.append({"patient": p, "summary": None})
+            continue
+        rows.append({"patient": p, "summary": summary.summary(s, actor, pid)})
+    return {"rows": rows, "total": listing["total"]}
+
+
+@router.get("/patients", response_class=HTMLResponse)
+async def patient_list(request: Request, q: str | None = None) -> HTMLResponse:
+    data = await call(request, _list_rows, q)
+    template = "_patient_rows.html" if request.headers.get("hx-request") else "patients.html"
+    return render(request, template, q=q or "", **data)
+
+
+@router.get("/patients/new", response_class=HTMLResponse)
+def new_patient_page(request: Request) -> HTMLResponse:
+    web_actor(request)
+    return render(request, "patient_new.html", error=None, form={})
+
+
+@router.post("/patients/new", response_class=HTMLResponse)
+async def register_patient(request: Request) -> Response:
+    form = await request.form()
+    try:
+        body = PatientIn(
+            identity=IdentityIn(
+                given_name=form.get("given_name", ""), family_name=form.get("family_name", ""),
+                mrn=form.get("mrn", ""), birth_date=form.get("birth_date") or None,
+            ),
+            sex=form.get("sex") or None,
+            site=form.get("site") or None,
+        )
+        p = await call(request, patients.register, body)
+    except ValidationError as exc:
+        return render(request, "_error.html", exc=_field_error(exc, "identity."))
+    except ServiceError as exc:
+        return render(request, "_error.html", exc=exc)
+    return Response(status_code=204, headers={"HX-Redirect": f"/ui/patients/{p['id']}"})
+
+
+def _patient_page(s, actor: Actor, pid: int) -> dict[str, Any]:
+    record = patients.get(s, actor, pid)
+    return {
+        "p": record,
+        "summary": summary.summary(s, actor, pid),
+        "screening": screenings.latest(s, actor, pid),
+        "courses": courses.list_for(s, actor, pid),
+        "sessions": sessions.list_sessions(s, actor, patient_id=pid, limit=200)["items"],
+        "ratings": assessments.list_for(s, actor, pid),
+        "alerts": alerts.list_alerts(s, actor, patient_id=pid, limit=200)["items"],
+    }
+
+
+@router.get("/patients/{pid}", response_class=HTMLResponse)
+async def patient_page(request: Request, pid: int) -> HTMLResponse:
+    try:
+        data = await call(request, _patient_page, pid)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return render(
+        request, "patient.html", **data,
+        regimens=list(regimens().values()), instruments=names(), today=date.today().isoformat(),
+        needs=_missing_questions(data),
+    )
+
+
+def _missing_questions(data: dict[str, Any]) -> list[str]:
+    """The facts the latest screening lacks, to ask for on the page."""
+    scr = data.get("screening")
+    if not scr:
+        return []
+    out: list[str] = []
+    for a in scr["agents"].values():
+        for m in a["missing"]:
+            if m not in out:
+                out.append(m)
+    return out
+
+
+@router.post("/patients/{pid}/facts", response_class=HTMLResponse)
+async def update_facts(request: Request, pid: int) -> Response:
+    form = await request.form()
+    facts: dict[str, Any] = {}
+    for key in ("b12_status",):
+        if form.get(key):
+            facts[key] = form[key]
+    for key in ("pregnant", "breastfeeding", "opioid_use"):
+        if form.get(key) in ("yes", "no"):
+            facts[key] = form[key] == "yes"
+    try:
+        for key in ("systolic_mmhg", "diastolic_mmhg"):
+            v = _num(form, key)
+            if v is not None:
+                facts[key] = v
+        facts["conditions"] = [c.strip() for c in (form.get("conditions") or "").splitlines() if c.strip()]
+        facts["medications"] = [c.strip() for c in (form.get("medications") or "").splitlines() if c.strip()]
+        await call(request, patients.update, pid, PatientUpdate(facts=facts), int(form.get("version", 0)))
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+@router.post("/patients/{pid}/history", response_class=HTMLResponse)
+async def add_trial(request: Request, pid: int) -> Response:
+    form = await request.form()
+    try:
+        body = TrialIn(
+            drug=form.get("drug") or None, atc=form.get("atc") or None, weeks=_num(form, "weeks"),
+            adequate_dose={"yes": True, "no": False}.get(form.get("adequate_dose", "")),
+            outcome=form.get("outcome") or None,
+            current_episode={"yes": True, "no": False}.get(form.get("current_episode", "")),
+        )
+        await call(request, patients.add_trial, pid, body)
+    except ValidationError as exc:
+        return error_page(request, _field_error(exc))
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+@router.post("/patients/{pid}/screen", response_class=HTMLResponse)
+async def screen(request: Request, pid: int) -> Response:
+    try:
+        await call(request, screenings.screen_patient, pid)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+# -- courses -------------------------------------------------------------------------------
+
+
+def _course_in(form) -> CourseIn:
+    return CourseIn(regimen=form.get("regimen", ""), start=form.get("start", ""),
+                    weight_kg=_num(form, "weight_kg"))
+
+
+@router.post("/patients/{pid}/plan-preview", response_class=HTMLResponse)
+async def plan_preview(request: Request, pid: int) -> HTMLResponse:
+    from raad.clinical.protocols import plan_course
+
+    web_actor(request)
+    form = await request.form()
+    try:
+        body = _course_in(form)
+        course = plan_course(body.regimen, body.start, weight_kg=body.weight_kg)
+    except ValidationError as exc:
+        return error_page(request, _field_error(exc))
+    except ClinicalInputError as exc:
+        from raad.services.errors import InvalidInput
+
+        return error_page(request, InvalidInput(exc.field, exc.value, exc.allowed))
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return render(request, "_plan.html", course=course.to_dict())
+
+
+@router.post("/patients/{pid}/courses", response_class=HTMLResponse)
+async def create_course(request: Request, pid: int) -> Response:
+    form = await request.form()
+    try:
+        c = await call(request, courses.plan, pid, _course_in(form))
+    except ValidationError as exc:
+        return error_page(request, _field_error(exc))
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return Response(status_code=204, headers={"HX-Redirect": f"/ui/courses/{c['id']}/sessions/new"})
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+def _session_context(s, actor: Actor, course_id: int) -> dict[str, Any]:
+    c = courses.get(s, actor, course_id)
+    done = sessions.list_sessions(s, actor, course_id=course_id, limit=200)["items"]
+    return {"course": c, "done": done}
+
+
+@router.get("/courses/{course_id}/sessions/new", response_class=HTMLResponse)
+async def new_session_page(request: Request, course_id: int) -> HTMLResponse:
+    try:
+        ctx = await call(request, _session_context, course_id, write=False)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    nxt = len(ctx["done"])
+    planned = ctx["course"]["plan"]["sessions"]
+    return render(
+        request, "session_new.html", **ctx,
+        planned=planned[nxt] if nxt < len(planned) else None,
+        checks=ctx["course"]["plan"]["sessions"][0]["checks"] if planned else [],
+        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+    )
+
+
+def _session_in(form, course_id: int) -> SessionIn:
+    def bp(prefix: str):
+        s_, d_ = _num(form, f"{prefix}_systolic"), _num(form, f"{prefix}_diastolic")
+        return None if s_ is None and d_ is None else {"systolic": s_, "diastolic": d_}
+
+    start = form.get("start", "")
+    if start and len(start) == 16:  # datetime-local gives minutes, local time read as UTC
+        start = start + ":00+00:00"
+    events = [
+        {"event": e, "severity": form.get(f"severity_{e}") or "mild"}
+        for e in form.getlist("adverse_event") if e
+    ]
+    fraction = _num(form, "n2o_percent")
+    return SessionIn(
+        course_id=course_id, start=start, duration_min=_num(form, "duration_min"),
+        n2o_fraction=None if fraction is None else fraction / 100, dose_mg=_num(form, "dose_mg"),
+        dose_mg_per_kg=_num(form, "dose_mg_per_kg"), bp_pre=bp("bp_pre"), bp_post=bp("bp_post"),
+        observation_min=_num(form, "observation_min"), adverse_events=events,
+        unresolved=["dissociation"] if form.get("dissociation_unresolved") else [],
+        cadss_total=_num(form, "cadss_total"), notes=form.get("notes") or None,
+    )
+
+
+@router.post("/courses/{course_id}/sessions/preview", response_class=HTMLResponse)
+async def session_preview(request: Request, course_id: int) -> HTMLResponse:
+    """Live safety alerts while the form is filled (nothing is written)."""
+    form = await request.form()
+    try:
+        ctx = await call(request, _session_context, course_id, write=False)
+        data = _session_in(form, course_id)
+        from raad.store.models import Administration
+
+        a = Administration(
+            agent=ctx["course"]["agent"], start=data.start, duration_min=data.duration_min,
+            n2o_fraction=data.n2o_fraction, dose_mg=data.dose_mg, dose_mg_per_kg=data.dose_mg_per_kg,
+            bp_pre_systolic=data.bp_pre.systolic if data.bp_pre else None,
+            bp_pre_diastolic=data.bp_pre.diastolic if data.bp_pre else None,
+            bp_post_systolic=data.bp_post.systolic if data.bp_post else None,
+            bp_post_diastolic=data.bp_post.diastolic if data.bp_post else None,
+            observation_min=data.observation_min,
+            adverse_events=[e.model_dump() for e in data.adverse_events],
+            unresolved=list(data.unresolved), cadss_total=data.cadss_total,
+        )
+        report = check_session(sessions._validate(a))
+    except ValidationError as exc:
+        return render(request, "_error.html", exc=_field_error(exc))
+    except ServiceError as exc:
+        return render(request, "_error.html", exc=exc)
+    return render(request, "_alerts_preview.html", alerts=[x.to_dict() for x in report.alerts])
+
+
+@router.post("/courses/{course_id}/sessions", response_class=HTMLResponse)
+async def record_session(request: Request, course_id: int) -> Response:
+    form = await request.form()
+    try:
+        s = await call(request, sessions.record, _session_in(form, course_id))
+    except ValidationError as exc:
+        return error_page(request, _field_error(exc))
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return Response(status_code=204, headers={"HX-Redirect": f"/ui/sessions/{s['id']}"})
+
+
+def _session_page(s, actor: Actor, session_id: int) -> dict[str, Any]:
+    rec = sessions.get(s, actor, session_id)
+    c = courses.get(s, actor, rec["course_id"])
+    return {"s": rec, "course": c}
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+async def session_page(request: Request, session_id: int) -> HTMLResponse:
+    try:
+        ctx = await call(request, _session_page, session_id, write=False)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    template = "_session_alerts.html" if request.headers.get("hx-request") else "session.html"
+    return render(request, template, **ctx)
+
+
+@router.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)
+async def acknowledge(request: Request, alert_id: int) -> Response:
+    form = await request.form()
+    try:
+        a = await call(request, alerts.acknowledge, alert_id, form.get("note") or None)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    if a.get("administration_id") and form.get("from") != "patient":
+        ctx = await call(request, _session_page, a["administration_id"], write=False)
+        return render(request, "_session_alerts.html", **ctx)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+@router.post("/sessions/{session_id}/discharge", response_class=HTMLResponse)
+async def discharge(request: Request, session_id: int) -> Response:
+    form = await request.form()
+    try:
+        await call(request, sessions.discharge, session_id, int(form.get("version", 0)))
+    except ServiceError as exc:
+        return render(request, "_error.html", exc=exc)
+    ctx = await call(request, _session_page, session_id, write=False)
+    return render(request, "_session_alerts.html", **ctx)
+
+
+# -- ratings -------------------------------------------------------------------------------
+
+
+@router.get("/patients/{pid}/rate/{instrument}", response_class=HTMLResponse)
+async def rating_page(request: Request, pid: int, instrument: str) -> HTMLResponse:
+    try:
+        p = await call(request, patients.get, pid)
+        instr = get(instrument)
+    except ScaleInputError as exc:
+        from raad.services.errors import NotFound
+
+        return error_page(request, NotFound(str(exc)))
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return render(request, "rate.html", p=p, instr=instr,
+                  now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"))
+
+
+def _responses(instr, form) -> dict[str, int]:
+    out = {}
+    for item in instr.items:
+        raw = (form.get(f"item_{item.id}") or "").strip()
+        key = item.id + (form.get(f"variant_{item.id}") or next(iter(item.variants), "") if item.variants else "")
+        if raw != "":
+            try:
+                out[key] = int(raw)
+            except ValueError:
+                raise ScaleInputError(f"{instr.name} item {item.id}", raw, f"{item.min}-{item.max}") from None
+    for extra in instr.extra_items:
+        raw = (form.get(f"item_{extra.id}") or "").strip()
+        if raw != "":
+            out[extra.id] = int(raw)
+    return out
+
+
+@router.post("/rate/{instrument}/preview", response_class=HTMLResponse)
+async def rating_preview(request: Request, instrument: str) -> HTMLResponse:
+    web_actor(request)
+    form = await request.form()
+    instr = get(instrument)
+    try:
+        score = instr.score(_responses(instr, form), allow_incomplete=True)
+    except ScaleInputError as exc:
+        return render(request, "_score.html", score=None, error=str(exc), instr=instr)
+    return render(request, "_score.html", score=score, error=None, instr=instr)
+
+
+@router.post("/patients/{pid}/rate/{instrument}", response_class=HTMLResponse)
+async def record_rating(request: Request, pid: int, instrument: str) -> Response:
+    form = await request.form()
+    instr = get(instrument)
+    when = form.get("administered_at", "")
+    if len(when) == 16:
+        when += ":00+00:00"
+    try:
+        body = AssessmentIn(instrument=instr.name, responses=_responses(instr, form), administered_at=when)
+        await call(request, assessments.record, pid, body)
+    except ValidationError as exc:
+        return render(request, "_error.html", exc=_field_error(exc))
+    except ScaleInputError as exc:
+        from raad.services.errors import InvalidInput
+
+        return render(request, "_error.html", exc=InvalidInput(exc.field, exc.value, exc.allowed))
+    except ServiceError as exc:
+        return render(request, "_error.html", exc=exc)
+    return Response(status_code=204, headers={"HX-Redirect": f"/ui/patients/{pid}#ratings"})
+
+
+@router.get("/patients/{pid}/trajectory.svg")
+async def trajectory(request: Request, pid: int) -> Response:
+    def data(s, actor, pid):
+        return (
+            assessments.list_for(s, actor, pid),
+            sessions.list_sessions(s, actor, patient_id=pid, limit=200)["items"],
+        )
+
+    try:
+        ratings, done = await call(request, data, pid, write=False)
+    except ServiceError as exc:
+        return Response(exc.message, status_code=exc.status)
+    svg = await run_in_threadpool(trajectory_svg, ratings, done)
+    return Response(svg, media_type="image/svg+xml")
+
+
+# -- cohort and evidence -------------------------------------------------------------------
+
+
+@router.get("/cohort", response_class=HTMLResponse)
+async def cohort_page(request: Request) -> HTMLResponse:
+    rows = await call(request, cohort.outcomes, write=False)
+    return render(request, "cohort.html", rows=rows)
+
+
+@router.get("/evidence", response_class=HTMLResponse)
+async def evidence_page(request: Request, agent: str = "n2o", dose: float | None = 50,
+                        time: str = "24h") -> HTMLResponse:
+    web_actor(request)
+    ctx = await run_in_threadpool(evidence_view.context, agent, dose, time)
+    return render(request, "evidence.html", **ctx)
+
+
+@router.get("/evidence/forest.svg")
+async def evidence_forest(request: Request, agent: str = "n2o", dose: float | None = 50,
+                          time: str = "24h") -> Response:
+    web_actor(request)
+    svg = await run_in_threadpool(evidence_view.forest_svg, agent, dose, time)
+    if svg is None:
+        return Response("fewer than two trials: nothing to pool", status_code=404)
+    return Response(svg, media_type="image/svg+xml")
+

@@ -1,0 +1,152 @@
+"""The whole course of care in a real browser (Playwright driving Debian's Chromium)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.dbfixtures import PASSWORD
+
+
+def login(page, base, user):
+    page.goto(f"{base}/")
+    expect(page).to_have_url(re.compile(r"/ui/login$"))
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Patients")).to_be_visible()
+
+
+def test_course_of_care(page, server):
+    login(page, server, "nurse.e2e")
+
+    # register a patient
+    page.get_by_role("link", name="Register a patient").click()
+    page.get_by_label("Given name").fill("Eve")
+    page.get_by_label("Family name").fill("Synthetic-E2E")
+    page.get_by_label("Record number").fill("E2E-1")
+    page.get_by_label("Date of birth").fill("1980-04-02")
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("heading", name="Synthetic-E2E, Eve")).to_be_visible()
+
+    # screening facts with a contraindication, then screen
+    page.get_by_text("Screening facts").click()
+    page.get_by_label("Vitamin B12").select_option("normal")
+    page.get_by_label("Pregnant").select_option("no")
+    page.get_by_label("Current opioid use").select_option("no")
+    page.get_by_label("Systolic BP (mmHg)").fill("128")
+    page.get_by_label("Diastolic BP (mmHg)").fill("82")
+    page.get_by_label("Conditions (one per line)").fill("pneumothorax")
+    page.get_by_role("button", name="Save facts").click()
+    expect(page.get_by_label("Conditions (one per line)")).to_have_value(re.compile("pneumothorax"))
+    expect(page.get_by_label("Vitamin B12")).to_have_value("normal")
+    page.get_by_role("button", name="Screen now").click()
+    expect(page.get_by_text(re.compile("Screened .* knowledge version"))).to_be_visible()
+    n2o = page.locator("#screening tr", has=page.get_by_role("rowheader", name="n2o"))
+    expect(n2o.locator(".badge").first).to_have_text("contraindicated")
+    expect(n2o).to_contain_text("pneumothorax")
+    expect(n2o.locator(".src").first).to_contain_text(re.compile(r"\[\w"))  # the source is shown
+
+    # plan an esketamine course: the dated schedule and the checklist
+    page.get_by_label("Regimen", exact=True).select_option("esketamine-label")
+    page.get_by_label("Start", exact=True).fill("2026-12-01")
+    page.get_by_role("button", name="Show schedule").click()
+    expect(page.locator("#plan")).to_contain_text("2026-12-01")
+    expect(page.locator("#plan")).to_contain_text("Before every session")
+    page.get_by_role("button", name="Plan this course").click()
+    expect(page.get_by_role("heading", name=re.compile("Record a session"))).to_be_visible()
+
+    # a session with a high blood pressure after dosing: the alert appears as the form is filled
+    page.get_by_label("Dose (mg)").fill("56")
+    page.get_by_label("Systolic before (mmHg)").fill("130")
+    page.get_by_label("Diastolic before (mmHg)").fill("80")
+    page.get_by_label("Observation after dosing (min)").fill("130")
+    page.get_by_label("Systolic after (mmHg)").fill("200")
+    page.get_by_label("Diastolic after (mmHg)").fill("115")
+    page.get_by_label("Diastolic after (mmHg)").blur()
+    expect(page.locator("#live-alerts")).to_contain_text("Blocks discharge")
+    page.get_by_role("button", name="Save session").click()
+    expect(page.get_by_role("heading", name="Safety alerts")).to_be_visible()
+    discharge = page.get_by_role("button", name="Discharge")
+    expect(discharge).to_be_disabled()
+    expect(page.get_by_text("Discharge is blocked")).to_be_visible()
+    for _ in range(page.get_by_role("button", name="Acknowledge").count()):
+        page.get_by_role("button", name="Acknowledge").first.click()
+        page.wait_for_load_state("networkidle")
+    expect(page.get_by_role("button", name="Discharge")).to_be_enabled()
+    page.get_by_role("button", name="Discharge").click()
+    expect(page.get_by_text("Discharged")).to_be_visible()
+
+    # two MADRS ratings: response shown
+    page.goto(f"{server}/ui/patients")
+    page.get_by_role("link", name="Synthetic-E2E, Eve").click()
+    patient_url = page.url
+    for when, value in (("2026-11-01T08:00", "3"), ("2026-11-20T08:00", "1")):
+        page.get_by_role("link", name="MADRS", exact=True).click()
+        page.get_by_label("Administered at (UTC)").fill(when)
+        for i in range(1, 10):
+            page.locator(f"#item_{i}").fill(value)
+        page.locator("#item_10").fill("0")
+        page.locator("#item_10").blur()
+        expect(page.locator("#score")).to_contain_text("Total " + str(int(value) * 9))
+        page.get_by_role("button", name="Save rating").click()
+        expect(page).to_have_url(re.compile(re.escape(patient_url) + "#ratings$"))
+    expect(page.locator("#ratings")).to_contain_text("27 → 9")
+    expect(page.locator("#ratings")).to_contain_text(re.compile(r"response: yes"))
+
+    # the trajectory plot renders
+    img = page.get_by_alt_text(re.compile("Trajectory"))
+    expect(img).to_be_visible()
+    page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+    svg = page.request.get(server + img.get_attribute("src"))
+    assert svg.ok and svg.headers["content-type"].startswith("image/svg+xml")
+    assert b"MADRS response" in svg.body() and b"MADRS remission" in svg.body()
+
+
+def test_suicide_item_is_shown_prominently(page, server):
+    login(page, server, "nurse.e2e")
+    page.get_by_role("link", name="Synthetic-E2E, Eve").click()
+    page.get_by_role("link", name="PHQ-9", exact=True).click()
+    page.locator("#item_9").fill("2")
+    page.locator("#item_9").blur()
+    expect(page.locator("#score .suicide")).to_contain_text("Suicide item positive")
+
+
+def test_researcher_cannot_open_an_identified_patient(page, server):
+    login(page, server, "research.e2e")
+    expect(page.get_by_text("Synthetic-E2E")).to_have_count(0)  # de-identified list
+    response = page.goto(f"{server}/ui/patients/1")
+    assert response.status == 403
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+
+
+def test_login_by_keyboard_alone_with_visible_focus(page, server):
+    page.goto(f"{server}/ui/login")
+    seen = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+        if seen[-1] == "username":
+            break
+    assert "username" in seen
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # focus is visible
+    page.keyboard.type("nurse.e2e")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Patients")).to_be_visible()
+
+
+def test_pages_fit_a_tablet(browser, server):
+    context = browser.new_context(viewport={"width": 768, "height": 1024}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        login(page, server, "nurse.e2e")
+        for url in ("/ui/patients", "/ui/cohort", "/ui/evidence"):
+            page.goto(server + url)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, (url, overflow)
+    finally:
+        context.close()
