@@ -126,28 +126,31 @@ def serve(
 
 def export(
     out: Annotated[Path, typer.Option(help="Directory for the files.")] = Path("raad-export"),
-    fmt: Annotated[str, typer.Option("--format", help="csv")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
     url: Annotated[
         str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
     ] = None,
 ) -> None:
-    """De-identified research export: assessments.csv, sessions.csv and a data dictionary."""
+    """De-identified research export: assessments and sessions (CSV or Parquet) and a data dictionary."""
     import pandas as pd
 
     from raad.services import export as ex
     from raad.store import Database
 
-    if fmt != "csv":
-        _fail(f"--format: got {fmt!r}; allowed: csv")
+    if fmt not in ("csv", "parquet"):
+        _fail(f"--format: got {fmt!r}; allowed: csv, parquet")
     db = Database(url)
     with db.transaction() as s:
         tables = ex.cohort(s, None)
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in tables.items():
-        pd.DataFrame(rows, columns=ex.columns(rows) or list(ex.DICTIONARY[name])).to_csv(
-            out / f"{name}.csv", index=False
-        )
-        console.print(f"{out / (name + '.csv')}: {len(rows)} rows", markup=False)
+        frame = pd.DataFrame(rows, columns=ex.columns(rows) or list(ex.DICTIONARY[name]))
+        target = out / f"{name}.{fmt}"
+        if fmt == "csv":
+            frame.to_csv(target, index=False)
+        else:
+            ex.to_parquet(frame, target)
+        console.print(f"{target}: {len(rows)} rows", markup=False)
     dictionary = [
         {"table": t, "column": c, "description": d}
         for t, cols in ex.DICTIONARY.items()

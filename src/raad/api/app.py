@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from raad.services.errors import ServiceError
 from raad.store import Database
 
-from . import routes_admin, routes_auth, routes_care, routes_patients
+from . import routes_admin, routes_auth, routes_care, routes_fhir, routes_patients
 from .deps import error_response
 
 log = logging.getLogger("raad.api")
@@ -88,7 +88,7 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
-    for module in (routes_auth, routes_patients, routes_care, routes_admin):
+    for module in (routes_auth, routes_patients, routes_care, routes_admin, routes_fhir):
         app.include_router(module.router)
     if web:
         from pathlib import Path

@@ -11,7 +11,7 @@ Anything not understood is returned in ``unused`` with the reason, never dropped
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
@@ -126,15 +126,34 @@ def facts_from_bundle(bundle: dict[str, Any], *, as_of: date) -> BundleFacts:
                 unused.append(f"entry {i}: {why}")
         else:
             unused.append(f"entry {i}: {kind} is not used for screening")
+    data.pop("_bp_when", None)
     try:
         return BundleFacts(PatientFacts.parse(data), tuple(unused))
     except ClinicalInputError:
         raise
 
 
+def _when(r: Any) -> datetime | None:
+    t = r.effectiveDateTime
+    if t is None and r.effectivePeriod is not None:
+        t = r.effectivePeriod.start
+    if t is None:
+        return None
+    if isinstance(t, datetime):
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return datetime(t.year, t.month, t.day, tzinfo=UTC)
+
+
 def _observation(r: Any, data: dict[str, Any]) -> str | None:
     codes, text = _codes(r.code), _text(r.code)
     if BP_PANEL in codes or SYSTOLIC in codes or DIASTOLIC in codes:
+        # the most recent blood pressure is the one screened (undated readings rank oldest)
+        when = _when(r)
+        if data.get("_bp_when") is not None and when is not None and when < data["_bp_when"]:
+            return None
+        if data.get("_bp_when") is not None and when is None:
+            return None
+        data["_bp_when"] = when
         for comp in r.component or []:
             value = comp.valueQuantity.value if comp.valueQuantity else None
             cc = _codes(comp.code)
@@ -143,6 +162,12 @@ def _observation(r: Any, data: dict[str, Any]) -> str | None:
             if DIASTOLIC in cc and value is not None:
                 data["diastolic_mmhg"] = float(value)
         return None
+    for words, key in (("opioid use", "opioid_use"), ("breastfeeding", "breastfeeding")):
+        if words in text:
+            if r.valueBoolean is None:
+                return f"{key.replace('_', ' ')} observation without a yes/no value"
+            data[key] = bool(r.valueBoolean)
+            return None
     if "b12" in text or "cobalamin" in text:
         interp = {c.code for i in (r.interpretation or []) for c in (i.coding or [])}
         if interp & LOW:

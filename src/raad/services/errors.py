@@ -55,3 +55,7 @@ class PreconditionFailed(ServiceError):
 
 class PreconditionRequired(ServiceError):
     status = 428
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413

@@ -166,3 +166,8 @@ def columns(rows: Iterable[dict[str, Any]]) -> list[str]:
     for r in rows:
         out.update(dict.fromkeys(r))
     return list(out)
+
+
+def to_parquet(frame: Any, target: Any) -> None:
+    """Write a table as Parquet (pyarrow); columns keep their types, empty cells are nulls."""
+    frame.to_parquet(target, index=False, engine="pyarrow")

@@ -1,0 +1,159 @@
+"""FHIR R4 export and import, CDS Hooks 2.0 services, and the de-identified research export."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from raad.interop import cds_hooks
+from raad.services import ServiceError, export, fhir
+from raad.services.errors import InvalidInput, PayloadTooLarge
+
+from .deps import current_actor, database, run
+
+router = APIRouter(tags=["interoperability"])
+FHIR_JSON = "application/fhir+json"
+MAX_BYTES = 20 * 1024 * 1024
+
+
+def outcome(exc: ServiceError) -> JSONResponse:
+    """A FHIR OperationOutcome; malformed input is 400 with the path of the offending element."""
+    status = 400 if isinstance(exc, InvalidInput) else exc.status
+    issue: dict[str, Any] = {
+        "severity": "error",
+        "code": {
+            400: "invalid",
+            401: "login",
+            403: "forbidden",
+            404: "not-found",
+            413: "too-costly",
+        }.get(status, "processing"),
+        "diagnostics": exc.message,
+    }
+    if "field" in exc.detail:
+        issue["expression"] = [str(exc.detail["field"])]
+    return JSONResponse(
+        {"resourceType": "OperationOutcome", "issue": [issue]},
+        status_code=status,
+        media_type=FHIR_JSON,
+    )
+
+
+@router.get(
+    "/fhir/Patient/{patient_id}/$everything", summary="The patient's record as a FHIR R4 Bundle"
+)
+def everything(request: Request, patient_id: int) -> Response:
+    try:
+        body = run(request, fhir.everything, patient_id)
+    except ServiceError as exc:
+        return outcome(exc) if exc.status != 401 else _auth(exc)
+    return JSONResponse(body, media_type=FHIR_JSON)
+
+
+def _auth(exc: ServiceError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BYTES:
+        raise PayloadTooLarge(f"{declared} bytes; at most {MAX_BYTES}")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BYTES:
+            raise PayloadTooLarge(f"more than {MAX_BYTES} bytes")
+    return body
+
+
+@router.post(
+    "/fhir/import",
+    summary="Import a Bundle (JSON) or NDJSON of Patient, Condition, MedicationStatement, Observation",
+)
+async def import_(request: Request, site: str | None = None) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        current_actor(request)
+        raw = await _read_body(request)
+        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        text = raw.decode("utf-8", errors="strict")
+        if kind in ("application/fhir+ndjson", "application/x-ndjson", "application/ndjson"):
+            bundle = fhir.parse_ndjson(text)
+        else:
+            try:
+                bundle = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(
+                    "body", text[:60], f"a JSON FHIR Bundle ({exc.msg} at line {exc.lineno})"
+                ) from None
+        result = await run_in_threadpool(run, request, fhir.import_bundle, bundle, site=site)
+    except UnicodeDecodeError:
+        return outcome(InvalidInput("body", "(binary)", "UTF-8 JSON"))
+    except ServiceError as exc:
+        return outcome(exc) if exc.status != 401 else _auth(exc)
+    return JSONResponse(result, status_code=201 if result["created"] else 200)
+
+
+@router.get("/cds-services", summary="CDS Hooks discovery")
+def discovery() -> dict[str, Any]:
+    return {"services": cds_hooks.SERVICES}
+
+
+@router.post("/cds-services/{service_id}", summary="CDS Hooks service call (needs a bearer token)")
+async def cds_call(request: Request, service_id: str) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    current_actor(request)
+    try:
+        raw = await _read_body(request)
+        payload = json.loads(raw or b"null")
+    except PayloadTooLarge as exc:
+        return JSONResponse(exc.to_dict(), status_code=413)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return JSONResponse(
+            {"error": "InvalidInput", "message": f"body: not JSON ({exc})", "field": "body"},
+            status_code=400,
+        )
+    if service_id not in {s["id"] for s in cds_hooks.SERVICES}:
+        return JSONResponse(
+            {"error": "NotFound", "message": f"no CDS service {service_id!r}"}, status_code=404
+        )
+    try:
+        cards = await run_in_threadpool(cds_hooks.call, service_id, payload)
+    except cds_hooks.CdsError as exc:
+        return JSONResponse(
+            {"error": "InvalidInput", "message": str(exc), "field": exc.field}, status_code=400
+        )
+    return JSONResponse(cards)
+
+
+@router.get(
+    "/research/export/{table}.{fmt}", summary="De-identified research export (admin, researcher)"
+)
+def research_export(request: Request, table: str, fmt: str) -> Response:
+    import pandas as pd
+
+    if table not in export.DICTIONARY:
+        raise InvalidInput("table", table, f"one of {', '.join(export.DICTIONARY)}")
+    if fmt not in ("csv", "parquet"):
+        raise InvalidInput("format", fmt, "csv or parquet")
+    actor = current_actor(request)
+    with database(request).transaction() as s:
+        rows = export.cohort(s, actor)[table]
+    frame = pd.DataFrame(rows, columns=export.columns(rows) or list(export.DICTIONARY[table]))
+    if fmt == "csv":
+        return Response(frame.to_csv(index=False), media_type="text/csv")
+    buf = io.BytesIO()
+    export.to_parquet(frame, buf)
+    return Response(buf.getvalue(), media_type="application/vnd.apache.parquet")
+
+
+@router.get("/research/export/dictionary", summary="The research export's data dictionary")
+def research_dictionary(request: Request) -> dict[str, Any]:
+    current_actor(request)
+    return export.DICTIONARY
