@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from raad.api.deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database
@@ -44,6 +45,7 @@ from raad.services.schemas import (
     SessionIn,
     TrialIn,
 )
+from raad.store.models import Patient
 
 from . import evidence_view
 from .plots import trajectory_svg
@@ -186,9 +188,8 @@ def _list_rows(s, actor: Actor, q: str | None) -> dict[str, Any]:
     rows = []
     for p in listing["items"]:
         pid = p.get("id")
-        if pid is None:  # researchers: de-identified rows carry no internal id
-            rows.append({"patient": p, "summary": None})
-            continue
+        if pid is None:  # researchers: de-identified rows are keyed by research id
+            pid = s.scalar(select(Patient.id).where(Patient.research_id == p["research_id"]))
         rows.append({"patient": p, "summary": summary.summary(s, actor, pid)})
     return {"rows": rows, "total": listing["total"]}
 
