@@ -50,6 +50,9 @@ def test_everything_bundle_validates_resource_by_resource(api, record):
     assert cond["code"]["coding"][0] == {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F33.2"}
     bp = [o for o in _resources(b, "Observation") if o["code"]["coding"][0].get("code") == "85354-9"]
     assert {c["code"]["coding"][0]["code"] for c in bp[0]["component"]} == {"8480-6", "8462-4"}
+    (admin,) = _resources(b, "MedicationAdministration")
+    assert {"code": "N01AX03", "system": "http://www.whocc.no/atc"} in admin["medicationCodeableConcept"]["coding"]
+    assert admin["dosage"]["dose"] == {"value": 35.0, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
     (ae,) = _resources(b, "AdverseEvent")
     assert ae["event"]["text"] == "nausea" and ae["severity"]["coding"][0]["code"] == "moderate"
     assert any(d["severity"] == "high" for d in _resources(b, "DetectedIssue"))

@@ -107,3 +107,13 @@ def test_bad_requests_name_the_field(service, request_, field):
     with pytest.raises(cds_hooks.CdsError) as e:
         cds_hooks.call(service, request_)
     assert e.value.field == field
+
+
+def test_order_select_recognises_the_rxnorm_code():
+    draft = {"resourceType": "Bundle", "entry": [{"resource": {
+        "resourceType": "MedicationRequest", "id": "mr3", "status": "draft", "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2119365"}]},
+        "subject": {"reference": "Patient/p1"}}}]}
+    req = _request("order-select", _prefetch(), {"draftOrders": draft, "selections": ["MedicationRequest/mr3"]})
+    cards = cds_hooks.call("raad-order-check", req)["cards"]
+    assert [c["summary"].split(":")[0] for c in cards] == ["Esketamine (intranasal)"]

@@ -19,10 +19,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from raad.knowledge.treatment import (
-    Concept,
     contraindications,
     knowledge_version,
     monitoring,
+    normalise_code,
     regimens,
 )
 
@@ -183,20 +183,44 @@ def _alias_table() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _codes(concept: Concept) -> list[tuple[str, str]]:
-    return [tuple(c.upper().split("|", 1)) for c in concept.codes]  # type: ignore[misc]
+CodeKey = tuple[str, str, bool]  # system, normalised code, exact
+
+
+@cache
+def _code_index() -> tuple[dict[CodeKey, frozenset[str]], dict[str, tuple[int, ...]]]:
+    """Concept names by code, and per system the lengths of its prefix codes."""
+    ci = contraindications()
+    table: dict[CodeKey, set[str]] = {}
+    for name, concept in (*ci.conditions.items(), *ci.medications.items()):
+        for ref in concept.code_refs:
+            table.setdefault((ref.system, ref.code, ref.exact), set()).add(name)
+    lengths: dict[str, set[int]] = {}
+    for system, code, exact in table:
+        if not exact:
+            lengths.setdefault(system, set()).add(len(code))
+    return (
+        {k: frozenset(v) for k, v in table.items()},
+        {s: tuple(sorted(n)) for s, n in lengths.items()},
+    )
+
+
+def _code_matches(system: str, code: str) -> set[str]:
+    """Concepts whose exact code is ``code`` or whose prefix code starts it (dots ignored)."""
+    table, lengths = _code_index()
+    code = normalise_code(code)
+    found = set(table.get((system, code, True), ()))
+    for n in lengths.get(system, ()):
+        if n > len(code):
+            break
+        found |= table.get((system, code[:n], False), frozenset())
+    return found
 
 
 def _match(entry: Entry) -> set[str]:
-    """Concept names an entry matches: by code prefix, or by an alias as whole words."""
-    ci = contraindications()
+    """Concept names an entry matches: by code (prefix or exact), or by an alias as whole words."""
     found: set[str] = set()
     if entry.code and entry.system:
-        for name, concept in (*ci.conditions.items(), *ci.medications.items()):
-            if any(
-                entry.system == s and entry.code.upper().startswith(p) for s, p in _codes(concept)
-            ):
-                found.add(name)
+        found |= _code_matches(entry.system, entry.code)
     if entry.text:
         t = _norm(entry.text)
         found |= {name for name, alias in _alias_table() if alias in t}

@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from raad.clinical.errors import ClinicalInputError
 from raad.clinical.screening import AgentScreen, screen
-from raad.knowledge.treatment import agents, knowledge_version
+from raad.knowledge.treatment import agents, knowledge_version, normalise_code, parse_code
 
-from .fhir_facts import facts_from_bundle
+from .fhir_facts import SYSTEMS, facts_from_bundle
 
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -148,6 +148,7 @@ def _ordered_agents(context: dict[str, Any]) -> list[str]:
     draft = context.get("draftOrders") or {}
     selections = set(context.get("selections") or [])
     table = {a.id: [x.lower() for x in (*a.aliases, a.id)] for a in agents().values()}
+    codes = {a.id: [parse_code(c) for c in a.codes] for a in agents().values()}
     found: list[str] = []
     for e in draft.get("entry") or []:
         r = (e or {}).get("resource") or {}
@@ -159,6 +160,13 @@ def _ordered_agents(context: dict[str, Any]) -> list[str]:
             [concept.get("text") or ""]
             + [c.get("display") or "" for c in concept.get("coding") or []]
         ).lower()
+        coded = {
+            (SYSTEMS.get(c.get("system") or ""), normalise_code(c.get("code") or ""))
+            for c in concept.get("coding") or []
+        }
+        for agent, refs in codes.items():
+            if any((ref.system, ref.code) in coded for ref in refs) and agent not in found:
+                found.append(agent)
         for agent, aliases in table.items():
             if any(re.search(rf"(?<![a-z]){re.escape(al)}(?![a-z])", text) for al in aliases):
                 if agent == "ketamine" and re.search(r"esketamine|spravato", text):

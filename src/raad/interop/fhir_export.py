@@ -17,7 +17,7 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
-from raad.knowledge.treatment import contraindications, knowledge_version
+from raad.knowledge.treatment import agents, knowledge_version, parse_code
 from raad.scales import get
 
 from .fhir_facts import BP_PANEL, DIASTOLIC, LOINC, SYSTEMS, SYSTOLIC
@@ -56,16 +56,14 @@ def _concept(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _agent_concept(agent: str) -> dict[str, Any]:
-    """The agent's name, with its ATC and RxNorm codes where the knowledge base lists them."""
-    concept = contraindications().medications.get(agent)
-    coding = []
-    for c in concept.codes if concept else ():
-        system, _, code = c.partition("|")
-        code = code.lstrip("=")
-        if system.upper() in ("ATC", "RXNORM") and code:
-            coding.append({"system": SYSTEM_URLS[system.upper()], "code": code})
-    names = {"n2o": "nitrous oxide"}
-    return {"text": names.get(agent, agent), **({"coding": coding} if coding else {})}
+    """The agent's name with the substance's own ATC and RxNorm codes (knowledge/agents.yaml)."""
+    a = agents()[agent]
+    coding = [
+        {"system": SYSTEM_URLS[ref.system], "code": ref.code}
+        for ref in (parse_code(c) for c in a.codes)
+        if ref.system in SYSTEM_URLS
+    ]
+    return {"text": a.name, **({"coding": coding} if coding else {})}
 
 
 def _ref(kind: str, rid: str) -> dict[str, str]:

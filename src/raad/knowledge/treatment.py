@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from .sources import Citation, KnowledgeError, load_sources
 
@@ -25,6 +26,16 @@ class Agent(_M):
     route: str
     mechanism: str
     cite: tuple[Citation, ...]
+    codes: tuple[str, ...] = ()  # the substance's own codes ("ATC|...", "RXNORM=..."), for exports
+    codes_cite: tuple[Citation, ...] = ()
+
+    @model_validator(mode="after")
+    def _codes(self) -> Agent:
+        for c in self.codes:
+            parse_code(c)
+        if self.codes and not self.codes_cite:
+            raise ValueError(f"agent {self.id}: codes need codes_cite")
+        return self
 
 
 class Phase(_M):
@@ -234,9 +245,61 @@ def monitoring() -> Monitoring:
     return _validated(Monitoring, _load("monitoring.yaml"), "monitoring.yaml")
 
 
+# Code systems a concept may be coded in, named as raad.interop.fhir_facts names them, with the
+# syntax a code must have in the data files. ICD-10-CM is written dotted ("J95.811"); matching
+# ignores dots on both sides, so "J95.811" and "J95811" from an EHR are the same code.
+CODE_SYSTEMS: dict[str, re.Pattern[str]] = {
+    "ICD-10-CM": re.compile(r"[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?"),
+    "ATC": re.compile(r"[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?"),
+    "RXNORM": re.compile(r"[1-9][0-9]*"),
+}
+# Hierarchical systems, where "SYSTEM|code" matches the code and every code below it. RxNorm
+# identifiers are flat numbers (RXNORM|70 must not match 7052), so RxNorm codes are exact only.
+PREFIX_SYSTEMS = frozenset({"ICD-10-CM", "ATC"})
+_CODE = re.compile(r"(?P<system>[A-Z0-9-]+)(?P<op>[|=])(?P<code>\S+)")
+
+
+class CodeRef(NamedTuple):
+    system: str
+    code: str  # normalised: upper case, no dots
+    exact: bool
+
+
+def normalise_code(code: str) -> str:
+    """A code as matched: upper case, without dots or spaces ("j93.11 " -> "J9311")."""
+    return re.sub(r"[\s.]", "", code).upper()
+
+
+def parse_code(text: str) -> CodeRef:
+    """``SYSTEM|code`` (the code and all codes below it) or ``SYSTEM=code`` (that code only)."""
+    m = _CODE.fullmatch(text)
+    if m is None:
+        raise ValueError(f"code {text!r}: write SYSTEM|code (prefix) or SYSTEM=code (exact)")
+    system, op, code = m["system"], m["op"], m["code"]
+    if system not in CODE_SYSTEMS:
+        raise ValueError(f"code {text!r}: unknown system {system!r} (known: {sorted(CODE_SYSTEMS)})")
+    if not CODE_SYSTEMS[system].fullmatch(code):
+        raise ValueError(f"code {text!r}: {code!r} is not a well-formed {system} code")
+    if op == "|" and system not in PREFIX_SYSTEMS:
+        raise ValueError(f"code {text!r}: {system} codes are not hierarchical; use {system}={code}")
+    return CodeRef(system, normalise_code(code), op == "=")
+
+
 class Concept(_M):
     aliases: tuple[str, ...]
-    codes: tuple[str, ...] = ()  # "SYSTEM|prefix", e.g. "ICD-10-CM|J93"
+    codes: tuple[str, ...] = ()  # "SYSTEM|prefix" or "SYSTEM=exact": "ICD-10-CM|J93", "RXNORM=7052"
+
+    @field_validator("codes")
+    @classmethod
+    def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        refs = [parse_code(c) for c in v]
+        if len(set(refs)) != len(refs):
+            raise ValueError(f"duplicate codes in {list(v)}")
+        return v
+
+    @property
+    def code_refs(self) -> tuple[CodeRef, ...]:
+        return tuple(parse_code(c) for c in self.codes)
 
 
 class Rule(_M):
@@ -252,6 +315,7 @@ class AgentRules(_M):
 
 
 class Contraindications(_M):
+    code_sources: dict[str, tuple[Citation, ...]] = {}  # per code system: where its codes were read
     conditions: dict[str, Concept]
     medications: dict[str, Concept]
     rules: dict[AgentId, AgentRules]
@@ -263,6 +327,15 @@ class Contraindications(_M):
             for r in rules.items:
                 if r.when not in names:
                     raise ValueError(f"rules.{agent}: unknown condition or medication {r.when!r}")
+        for system, cite in self.code_sources.items():
+            if system not in CODE_SYSTEMS:
+                raise ValueError(f"code_sources: unknown code system {system!r}")
+            if not cite:
+                raise ValueError(f"code_sources.{system}: cite at least one source")
+        for name, concept in (*self.conditions.items(), *self.medications.items()):
+            for ref in concept.code_refs:
+                if ref.system not in self.code_sources:
+                    raise ValueError(f"{name}: {ref.system} codes need a code_sources entry")
         return self
 
 
@@ -354,6 +427,18 @@ class Substance(_M):
     name: str
     atc: str
     cite: tuple[Citation, ...]
+    rxnorm: str | None = None  # RxNorm ingredient (TTY IN) RXCUI
+    rxnorm_cite: tuple[Citation, ...] = ()
+
+    @model_validator(mode="after")
+    def _codes(self) -> Substance:
+        if not CODE_SYSTEMS["ATC"].fullmatch(self.atc):
+            raise ValueError(f"substance {self.name}: {self.atc!r} is not an ATC code")
+        if self.rxnorm is not None and not CODE_SYSTEMS["RXNORM"].fullmatch(self.rxnorm):
+            raise ValueError(f"substance {self.name}: {self.rxnorm!r} is not an RxNorm RXCUI")
+        if (self.rxnorm is None) != (not self.rxnorm_cite):
+            raise ValueError(f"substance {self.name}: give rxnorm and rxnorm_cite together")
+        return self
 
 
 class Antidepressants(_M):
