@@ -68,7 +68,9 @@ def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True
             return fn(s, actor, *args, **kw)
     except StaleDataError:
         # another request changed the record between our read and our write
-        raise PreconditionFailed("the record was changed by someone else: reload and retry") from None
+        raise PreconditionFailed(
+            "the record was changed by someone else: reload and retry"
+        ) from None
 
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')

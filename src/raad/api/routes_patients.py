@@ -54,7 +54,7 @@ def update_patient(request: Request, patient_id: int, body: PatientUpdate) -> JS
 
 @router.get("/{patient_id}/summary", summary="Stage, current course, latest scores, open alerts")
 def get_summary(request: Request, patient_id: int) -> dict[str, Any]:
-    return run(request, summary.summary, patient_id)
+    return run(request, summary.summary, patient_id, write=False)
 
 
 @router.get("/{patient_id}/history", summary="Antidepressant trials")

@@ -31,8 +31,11 @@ def outcomes(db: Session, actor: Actor) -> list[dict[str, Any]]:
         start = datetime.combine(c.start_date, time.min, UTC)
         rows = db.scalars(
             select(Assessment)
-            .where(Assessment.patient_id == c.patient_id, Assessment.total.is_not(None),
-                   Assessment.administered_at >= start - _baseline_window())
+            .where(
+                Assessment.patient_id == c.patient_id,
+                Assessment.total.is_not(None),
+                Assessment.administered_at >= start - _baseline_window(),
+            )
             .order_by(Assessment.administered_at, Assessment.id)
         ).all()
         by_instrument: dict[str, list[float]] = defaultdict(list)
@@ -51,10 +54,16 @@ def outcomes(db: Session, actor: Actor) -> list[dict[str, Any]]:
     out = []
     for (agent, regimen, instrument), g in sorted(groups.items()):
         n = g["courses"]
-        out.append({
-            "agent": agent, "regimen": regimen, "instrument": instrument, **g,
-            "response_rate": g["response"] / n, "remission_rate": g["remission"] / n,
-        })
+        out.append(
+            {
+                "agent": agent,
+                "regimen": regimen,
+                "instrument": instrument,
+                **g,
+                "response_rate": g["response"] / n,
+                "remission_rate": g["remission"] / n,
+            }
+        )
     return out
 
 

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from raad.clinical.errors import ClinicalInputError
 from raad.clinical.screening import PatientFacts
@@ -49,8 +49,10 @@ def _check_birth_date(d: date | None) -> None:
 
 
 def load(db: Session, patient_id: int) -> Patient:
-    p = db.get(
-        Patient, patient_id, options=[selectinload(Patient.identity), selectinload(Patient.site)]
+    p = db.scalar(
+        select(Patient)
+        .options(joinedload(Patient.identity), joinedload(Patient.site))
+        .where(Patient.id == patient_id)
     )
     if p is None:
         raise NotFound(f"patient {patient_id} not found")

@@ -12,7 +12,7 @@ from raad.clinical.staging import Trial, trd_status
 from raad.scales import compare
 from raad.store.models import Administration, Alert, Assessment, Course
 
-from . import audit, views
+from . import views
 from .authz import can_read
 from .context import Actor
 from .patients import load
@@ -21,9 +21,6 @@ from .patients import load
 def summary(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
     p = load(db, patient_id)
     can_read(actor, p)
-    identified = actor.identified_access
-    if identified:
-        audit.record(db, actor, "read", "patient-summary", p.id, patient_id=p.id)
     trd = trd_status([_trial(t) for t in p.history])
     course = db.scalar(
         select(Course).where(Course.patient_id == p.id).order_by(Course.id.desc()).limit(1)
@@ -73,7 +70,11 @@ def summary(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
         .order_by(Alert.id)
     ).all()
     return {
-        "patient": views.patient(p, identified=identified),
+        # no identifiers here (GET /patients/{id} gives them, audited); a summary is not an
+        # identified read, so it takes no write lock
+        "patient": {"id": p.id, **views.patient(p, identified=False)}
+        if actor.identified_access
+        else views.patient(p, identified=False),
         "trd": trd.to_dict(),
         "current_course": current,
         "scores": scores,

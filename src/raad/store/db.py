@@ -10,6 +10,7 @@ https://www.sqlite.org/wal.html and https://www.sqlite.org/pragma.html#pragma_sy
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +80,7 @@ class Database:
         self._writer = sessionmaker(
             self.engine.execution_options(raad_write=True), expire_on_commit=False
         )
+        self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -92,6 +94,13 @@ class Database:
         that concurrent writers wait for each other instead of failing mid-transaction.
         """
         factory = self._writer if write else self.sessions
+        if write and self._write_lock is not None:
+            # SQLite has one writer at a time; queueing writers here (FIFO-ish, no sleeping)
+            # instead of in SQLite's busy handler, which polls with growing sleeps, removes the
+            # long latency tails under concurrent writes
+            with self._write_lock, factory() as s, s.begin():
+                yield s
+            return
         with factory() as s, s.begin():
             yield s
 
