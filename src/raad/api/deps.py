@@ -32,40 +32,43 @@ def database(request: Request) -> Database:
     return request.app.state.db
 
 
-def current_actor(request: Request) -> Actor:
-    """The caller, from a bearer token or (for the browser) the session cookie plus CSRF token."""
+def current_actor(request: Request, session: Any = None) -> Actor:
+    """The caller, from a bearer token or (for the browser) the session cookie plus CSRF token.
+
+    Resolved once per request; with ``session`` the lookup runs in the caller's transaction.
+    """
     cached = getattr(request.state, "actor", None)
     if cached is not None:
         return cached
-    db = database(request)
+    if session is None:
+        with database(request).transaction(write=False) as s:
+            return current_actor(request, s)
     header = request.headers.get("authorization", "")
-    with db.transaction(write=False) as s:
-        if header:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                raise Unauthorized("Authorization header must be 'Bearer <token>'")
-            actor = auth.resolve_token(s, token.strip(), "bearer")
-        elif SESSION_COOKIE in request.cookies:
-            need = request.method not in SAFE_METHODS
-            actor = auth.resolve_token(
-                s,
-                request.cookies[SESSION_COOKIE],
-                "cookie",
-                csrf=request.headers.get(CSRF_HEADER),
-                need_csrf=need,
-            )
-        else:
-            raise Unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("Authorization header must be 'Bearer <token>'")
+        actor = auth.resolve_token(session, token.strip(), "bearer")
+    elif SESSION_COOKIE in request.cookies:
+        actor = auth.resolve_token(
+            session,
+            request.cookies[SESSION_COOKIE],
+            "cookie",
+            csrf=request.headers.get(CSRF_HEADER),
+            need_csrf=request.method not in SAFE_METHODS,
+        )
+    else:
+        raise Unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
     request.state.actor = actor
     return actor
 
 
 def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True, **kw: Any) -> Any:
-    """Run a service function in one transaction (committed before the response is sent)."""
-    actor = current_actor(request)
+    """Run a service function in one transaction (committed before the response is sent); the
+    caller is authenticated in the same transaction."""
     try:
         with database(request).transaction(write=write) as s:
-            return fn(s, actor, *args, **kw)
+            return fn(s, current_actor(request, s), *args, **kw)
     except StaleDataError:
         # another request changed the record between our read and our write
         raise PreconditionFailed(
@@ -101,13 +104,13 @@ def idempotent(
     ``Idempotent-Replayed: true``)."""
     from raad.services import idempotency
 
-    actor = current_actor(request)
     key = request.headers.get("idempotency-key")
     for attempt in range(2):
         try:
             with database(request).transaction() as s:
+                actor = current_actor(request, s)
                 status, response, replayed = idempotency.run(
-                    s, actor, key, route, body, lambda s=s: action(s, actor)
+                    s, actor, key, route, body, lambda s=s, actor=actor: action(s, actor)
                 )
             break
         except IntegrityError:
