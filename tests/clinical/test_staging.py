@@ -38,8 +38,15 @@ def test_unknown_facts_make_it_indeterminate_not_trd():
     r = trd_status([FAILED | {"drug": "sertraline"}, FAILED | {"atc": "N06AX16", "adequate_dose": None}])
     assert r.status == "indeterminate"
     assert any("adequate dose" in m for m in r.missing)
-    r = trd_status([FAILED | {"drug": "sertraline"}, FAILED | {"drug": "mirtazapine"}])
+    r = trd_status([FAILED | {"drug": "sertraline"}, FAILED | {"drug": "moclobemide"}])
     assert r.status == "indeterminate" and any("ATC" in m for m in r.missing)
+
+
+def test_named_antidepressants_resolve_to_their_atc_group():
+    r = trd_status([FAILED | {"drug": "sertraline"}, FAILED | {"drug": "mirtazapine"}])
+    assert r.status == "TRD" and r.mechanism_groups == ("N06AB", "N06AX11")
+    r = trd_status([FAILED | {"drug": "sertraline"}, FAILED | {"drug": "citalopram"}])
+    assert r.status != "TRD"  # both SSRIs (N06AB): one mechanism
 
 
 def test_past_episode_intolerance_and_response_do_not_count():
