@@ -80,13 +80,14 @@ def _history(db: Session, a: Administration) -> tuple[SessionRecord, ...]:
     return tuple(_record(r) for r in rows)
 
 
-def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
+def _sync_alerts(db: Session, a: Administration, *, new: bool = False) -> list[Alert]:
     """Run the safety monitor; store new alerts, clear open ones it no longer raises."""
     report = check_session(_validate(a), _history(db, a))
-    existing = db.scalars(select(Alert).where(Alert.administration_id == a.id)).all()
+    existing = [] if new else db.scalars(select(Alert).where(Alert.administration_id == a.id)).all()
     live = {x.code: x for x in existing if x.cleared_at is None}
     raised = {x.code for x in report.alerts}
     now = utcnow()
+    created: list[Alert] = []
     for code, row in live.items():
         if code not in raised:
             row.cleared_at = now
@@ -96,19 +97,21 @@ def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
             continue
         if row is not None:  # same alert, new facts: replace the open one
             row.cleared_at = now
-        db.add(
-            Alert(
-                patient_id=a.patient_id,
-                administration_id=a.id,
-                code=x.code,
-                level=x.level,
-                message=x.message,
-                facts=x.facts,
-                sources=list(x.sources),
-                blocks_discharge=x.blocks_discharge,
-            )
+        added = Alert(
+            patient_id=a.patient_id,
+            administration_id=a.id,
+            code=x.code,
+            level=x.level,
+            message=x.message,
+            facts=x.facts,
+            sources=list(x.sources),
+            blocks_discharge=x.blocks_discharge,
         )
+        db.add(added)
+        created.append(added)
     db.flush()
+    if new:  # nothing else can be open on a session created in this transaction
+        return created
     return list(
         db.scalars(
             select(Alert)
@@ -161,7 +164,7 @@ def record(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
     _validate(a)
     db.add(a)
     db.flush()
-    alerts = _sync_alerts(db, a)
+    alerts = _sync_alerts(db, a, new=True)
     view = _view(a, alerts)
     audit.record(
         db, actor, "create", "session", a.id, patient_id=p.id, after=views.administration(a)
