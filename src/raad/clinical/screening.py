@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -204,7 +204,8 @@ def _code_index() -> tuple[dict[CodeKey, frozenset[str]], dict[str, tuple[int, .
     )
 
 
-def _code_matches(system: str, code: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def _code_matches(system: str, code: str) -> frozenset[str]:
     """Concepts whose exact code is ``code`` or whose prefix code starts it (dots ignored)."""
     table, lengths = _code_index()
     code = normalise_code(code)
@@ -213,7 +214,7 @@ def _code_matches(system: str, code: str) -> set[str]:
         if n > len(code):
             break
         found |= table.get((system, code[:n], False), frozenset())
-    return found
+    return frozenset(found)
 
 
 def _match(entry: Entry) -> set[str]:
@@ -222,9 +223,15 @@ def _match(entry: Entry) -> set[str]:
     if entry.code and entry.system:
         found |= _code_matches(entry.system, entry.code)
     if entry.text:
-        t = _norm(entry.text)
-        found |= {name for name, alias in _alias_table() if alias in t}
+        found |= _text_matches(entry.text)
     return found
+
+
+@lru_cache(maxsize=65536)
+def _text_matches(text: str) -> frozenset[str]:
+    """Concepts whose alias appears in ``text`` as whole words (memoised: texts repeat)."""
+    t = _norm(text)
+    return frozenset(name for name, alias in _alias_table() if alias in t)
 
 
 def screen(facts: PatientFacts | dict[str, Any]) -> Screening:
