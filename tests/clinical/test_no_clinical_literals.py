@@ -11,8 +11,9 @@ from pathlib import Path
 
 import raad.clinical
 
-ALLOWED = {0, 1, 2, 3, 7, 24, 60, 100, 10_000, 24 * 60}  # indices, days/week, h/day, min/h, %
-# 10_000 mg and 24*60 min are input-sanity ceilings, not clinical thresholds.
+ALLOWED = {0, 1, 2, 3, 7, 24, 60, 100, 10_000, 24 * 60, 65_536}  # indices, days/week, h/day, min/h, %
+# 10_000 mg and 24*60 min are input-sanity ceilings, not clinical thresholds; 65_536 is the size
+# of the screening's match memo.
 
 
 def test_no_clinical_literals_in_clinical_code():

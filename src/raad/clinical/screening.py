@@ -204,7 +204,7 @@ def _code_index() -> tuple[dict[CodeKey, frozenset[str]], dict[str, tuple[int, .
     )
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=65_536)
 def _code_matches(system: str, code: str) -> frozenset[str]:
     """Concepts whose exact code is ``code`` or whose prefix code starts it (dots ignored)."""
     table, lengths = _code_index()
@@ -227,7 +227,7 @@ def _match(entry: Entry) -> set[str]:
     return found
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=65_536)
 def _text_matches(text: str) -> frozenset[str]:
     """Concepts whose alias appears in ``text`` as whole words (memoised: texts repeat)."""
     t = _norm(text)
