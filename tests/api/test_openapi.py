@@ -1,0 +1,20 @@
+"""The OpenAPI document builds and names every resource; /health answers without credentials."""
+
+from __future__ import annotations
+
+
+def test_openapi_lists_the_resources(client):
+    spec = client.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    for p in ("/auth/token", "/patients", "/patients/{patient_id}/summary", "/sessions",
+              "/sessions/{session_id}/discharge", "/alerts/{alert_id}/acknowledge", "/audit",
+              "/fhir/Patient/{patient_id}/$everything", "/cds-services", "/health"):
+        assert p in paths, p
+    assert not any(p.startswith("/ui") for p in paths)  # web pages stay out of the API document
+    assert client.get("/docs").status_code == 200
+
+
+def test_health(client, database):
+    h = client.get("/health").json()
+    assert h == {**h, "status": "ok", "database": database.dialect, "schema_revision": "0001"}
+    assert len(h["knowledge_version"]) == 16
