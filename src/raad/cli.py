@@ -738,6 +738,9 @@ def _json_default(obj: object) -> object:
 from raad.cli_service import register as _register_service  # noqa: E402
 
 _register_service(app)
+from raad.cli_pharm import register as _register_pharm  # noqa: E402
+
+_register_pharm(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -5,7 +5,7 @@ R (mg/min) into the central one, dx/dt = K x + R e1, where K holds the micro-con
 (k10, k12, k21, k13, k31; Gibaldi & Perrier, Pharmacokinetics, ch. 3). During the infusion
 x(t) = (exp(Kt) - I) K^-1 R e1; afterwards x(t) = exp(K (t - T)) x(T). Concentration is
 x1 / V1. Virtual patients differ by log-normal factors on V1 and on clearance (k10 V1);
-every patient's matrix exponentials are computed in one batched call (scipy.linalg.expm).
+the solution is a sum of exponentials from a batched eigendecomposition of K.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import expm
 
 from raad.knowledge.treatment import monitoring
 
@@ -100,20 +99,34 @@ def simulate_ketamine_iv(
     dose = np.full(patients, dose_mg_per_kg * weight_kg)
     rate = dose / infusion_min  # mg/min
     K = rate_matrix(m, k10)  # (N, n, n)
-    n = K.shape[-1]
-    e1 = np.zeros(n)
-    e1[0] = 1.0
-    Kinv_e1 = np.linalg.solve(K, np.broadcast_to(e1, (patients, n))[..., None])[..., 0]  # (N, n)
-    during = np.minimum(t, infusion_min)
-    # amounts at min(t, T): (exp(K t) - I) K^-1 R e1
-    E = expm(K[:, None] * during[None, :, None, None])  # (N, T, n, n)
-    x_during = np.einsum("ptij,pj->pti", E, Kinv_e1) - Kinv_e1[:, None, :]
-    x_during *= rate[:, None, None]
-    after = np.maximum(t - infusion_min, 0.0)
-    E2 = expm(K[:, None] * after[None, :, None, None])
-    x = np.einsum("ptij,ptj->pti", E2, x_during)
-    conc = x[..., 0] / v1[:, None] * 1000.0  # mg/L -> ng/mL
+    x1 = _central_amount(K, rate, float(infusion_min), t)
+    conc = x1 / v1[:, None] * 1000.0  # mg/L -> ng/mL
     return KetamineResult(name, t, conc, dose, float(infusion_min))
+
+
+def _central_amount(K: np.ndarray, rate: np.ndarray, T: float, t: np.ndarray) -> np.ndarray:
+    """Central amount (N, times) as a sum of exponentials.
+
+    K = V diag(lambda) V^-1 (a mammillary model's eigenvalues are real, negative and distinct), so
+    with w = V^-1 e1 and c_j = R V[0, j] w_j / lambda_j: x1(t) = sum_j c_j (exp(lambda_j t) - 1)
+    during the infusion and sum_j c_j (exp(lambda_j T) - 1) exp(lambda_j (t - T)) after it.
+    """
+    lam, V = np.linalg.eig(K)
+    if np.iscomplexobj(lam):
+        if np.max(np.abs(lam.imag)) > 1e-12:
+            raise PharmInputError("model", "complex eigenvalues", "a mammillary compartment model")
+        lam, V = lam.real, V.real
+    w = np.linalg.solve(V, np.broadcast_to(np.eye(K.shape[-1])[0], lam.shape)[..., None])[..., 0]
+    c = rate[:, None] * V[:, 0, :] * w / lam  # (N, n)
+    x1 = np.empty((lam.shape[0], t.size))
+    inside = t <= T
+    if inside.any():
+        x1[:, inside] = np.einsum("pj,ptj->pt", c, np.expm1(lam[:, None, :] * t[inside][None, :, None]))
+    if (~inside).any():
+        at_end = c * np.expm1(lam * T)  # (N, n)
+        decay = np.exp(lam[:, None, :] * (t[~inside] - T)[None, :, None])
+        x1[:, ~inside] = np.einsum("pj,ptj->pt", at_end, decay)
+    return x1
 
 
 def amounts_ode(
