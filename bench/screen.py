@@ -17,10 +17,23 @@ import time
 from raad.clinical.screening import PatientFacts, screen
 from raad.knowledge.treatment import contraindications
 
-OTHER_CONDITIONS = ["hay fever", "asthma", "migraine", "hypothyroidism", "osteoarthritis",
-                    "recurrent major depressive disorder"]
-OTHER_MEDICATIONS = ["sertraline", "escitalopram", "venlafaxine", "bupropion", "lithium",
-                     "levothyroxine", "atorvastatin"]
+OTHER_CONDITIONS = [
+    "hay fever",
+    "asthma",
+    "migraine",
+    "hypothyroidism",
+    "osteoarthritis",
+    "recurrent major depressive disorder",
+]
+OTHER_MEDICATIONS = [
+    "sertraline",
+    "escitalopram",
+    "venlafaxine",
+    "bupropion",
+    "lithium",
+    "levothyroxine",
+    "atorvastatin",
+]
 
 
 def patients(n: int, seed: int) -> list[dict]:
@@ -43,8 +56,10 @@ def patients(n: int, seed: int) -> list[dict]:
         conds = rng.sample(OTHER_CONDITIONS, rng.randint(0, 2))
         if rng.random() < 0.3:
             conds.append(rng.choice(cond_aliases))
-        p["conditions"] = [c if rng.random() < 0.5 else {"text": c, "system": "ICD-10-CM", "code": "R69"}
-                           for c in conds]
+        p["conditions"] = [
+            c if rng.random() < 0.5 else {"text": c, "system": "ICD-10-CM", "code": "R69"}
+            for c in conds
+        ]
         meds = rng.sample(OTHER_MEDICATIONS, rng.randint(0, 3))
         if rng.random() < 0.2:
             meds.append(rng.choice(med_aliases))

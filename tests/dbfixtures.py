@@ -113,8 +113,13 @@ def world(database) -> World:
             names[role_key] = name
             actors[role_key] = auth.actor_of(u)
     return World(
-        site, other, actors["admin"], actors["clinician"], actors["researcher"],
-        actors["other_clinician"], names,
+        site,
+        other,
+        actors["admin"],
+        actors["clinician"],
+        actors["researcher"],
+        actors["other_clinician"],
+        names,
     )
 
 

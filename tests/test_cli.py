@@ -129,8 +129,27 @@ def test_scale_list_names_every_instrument():
 
 
 def test_scale_score_positional_with_baseline():
-    result = runner.invoke(app, ["scale", "score", "MADRS", "3", "2", "4", "1", "2", "3", "2", "2",
-                                 "1", "1", "--baseline", "32"], terminal_width=200)
+    result = runner.invoke(
+        app,
+        [
+            "scale",
+            "score",
+            "MADRS",
+            "3",
+            "2",
+            "4",
+            "1",
+            "2",
+            "3",
+            "2",
+            "2",
+            "1",
+            "1",
+            "--baseline",
+            "32",
+        ],
+        terminal_width=200,
+    )
     assert result.exit_code == 0, result.output
     assert "MADRS total 21" in result.output and "moderate" in result.output
     assert "SUICIDE ITEM ALERT" in result.output
@@ -168,8 +187,9 @@ def test_meta_computes_effect_sizes_from_raw_columns():
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[1] / "examples" / "bcg.csv"
-    result = runner.invoke(app, ["meta", str(example), "--measure", "RR", "--slab", "author"],
-                           terminal_width=200)
+    result = runner.invoke(
+        app, ["meta", str(example), "--measure", "RR", "--slab", "author"], terminal_width=200
+    )
     assert result.exit_code == 0, result.output
     assert "-0.7145" in result.output  # metafor: rma(yi, vi) on dat.bcg log RR, REML
     assert "On the ratio scale: RR 0.4894" in result.output
@@ -188,9 +208,11 @@ def test_plan_lists_and_plans():
 
 @pytest.mark.parametrize(
     ("args", "words"),
-    [(["ketamine-iv-single", "--start", "2026-12-01"], "weight_kg"),
-     (["n2o-50-twice-weekly", "--start", "1/12/2026"], "--start"),
-     (["nope"], "regimen")],
+    [
+        (["ketamine-iv-single", "--start", "2026-12-01"], "weight_kg"),
+        (["n2o-50-twice-weekly", "--start", "1/12/2026"], "--start"),
+        (["nope"], "regimen"),
+    ],
 )
 def test_plan_bad_input(args, words):
     result = runner.invoke(app, ["plan", *args], terminal_width=200)
@@ -199,8 +221,9 @@ def test_plan_bad_input(args, words):
 
 def test_bracketed_text_is_printed_verbatim():
     """Sources and column lists are in square brackets; the console must not eat them."""
-    result = runner.invoke(app, ["plan", "n2o-50-twice-weekly", "--start", "2026-12-01"],
-                           terminal_width=200)
+    result = runner.invoke(
+        app, ["plan", "n2o-50-twice-weekly", "--start", "2026-12-01"], terminal_width=200
+    )
     assert "[sources: guimaraes2021]" in result.output
     assert "[entonox-spc]" in result.output
 
@@ -228,20 +251,33 @@ def test_screen_bad_file(tmp_path):
 
 
 def test_evidence_pool_json_and_table():
-    out = json.loads(runner.invoke(app, ["evidence", "pool", "--dose", "50", "--outcome", "hdrs",
-                                         "--time", "24h", "--json"]).output)
+    out = json.loads(
+        runner.invoke(
+            app,
+            ["evidence", "pool", "--dose", "50", "--outcome", "hdrs", "--time", "24h", "--json"],
+        ).output
+    )
     assert [r["study"] for r in out["rows"]] == ["Nagele 2015", "Nagele 2021"]
     assert any(e["study"] == "Yan 2022" for e in out["excluded"])
     assert out["result"]["k"] == 2 and out["published"][0]["value"] == -3.32
     assert out["knowledge_version"]
-    table = runner.invoke(app, ["evidence", "pool", "--dose", "50", "--time", "24h"], terminal_width=200)
+    table = runner.invoke(
+        app, ["evidence", "pool", "--dose", "50", "--time", "24h"], terminal_width=200
+    )
     assert "Gill 2025" in table.output and "Excluded:" in table.output
 
 
 def test_evidence_adverse_lists_counts_and_published_ratios():
     out = json.loads(runner.invoke(app, ["evidence", "adverse", "--agent", "n2o", "--json"]).output)
-    assert {"trial": "Nagele 2015", "arm": "n2o-50", "dose": 0.5, "event": "nausea or vomiting",
-            "events": 3, "n": 20, "source": "seed001-jiang2025"} in out["counts"]
+    assert {
+        "trial": "Nagele 2015",
+        "arm": "n2o-50",
+        "dose": 0.5,
+        "event": "nausea or vomiting",
+        "events": 3,
+        "n": 20,
+        "source": "seed001-jiang2025",
+    } in out["counts"]
     assert any("RR 12.69" in r["text"] for r in out["reported"])
     assert "not recomputed" in out["note"]
 
@@ -250,6 +286,8 @@ def test_screen_accepts_a_fhir_bundle():
     from pathlib import Path
 
     bundle = Path(__file__).resolve().parents[1] / "examples" / "patient-bundle.json"
-    out = json.loads(runner.invoke(app, ["screen", str(bundle), "--as-of", "2026-11-22", "--json"]).output)
+    out = json.loads(
+        runner.invoke(app, ["screen", str(bundle), "--as-of", "2026-11-22", "--json"]).output
+    )
     assert out["agents"]["n2o"]["status"] == "contraindicated"
     assert out["unused_fhir"] == []

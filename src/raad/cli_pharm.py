@@ -12,7 +12,8 @@ from rich.markup import escape
 console = Console()
 err = Console(stderr=True)
 pharm_app = typer.Typer(
-    help="Pharmacology simulation (ketamine IV, naltrexone blockade).", no_args_is_help=True
+    help="Pharmacology simulation: curves, N2O courses, naltrexone blockade, virtual trials.",
+    no_args_is_help=True,
 )
 
 
@@ -27,7 +28,7 @@ def ketamine(
     minutes: Annotated[float, typer.Option(help="Infusion duration, minutes.")] = 40,
     weight_kg: Annotated[float, typer.Option(help="Body weight, kg.")] = 70,
     model: Annotated[
-        str | None, typer.Option(help="clements250 (default), domino or hijazi.")
+        str | None, typer.Option(help="clements250 (default), domino, hijazi or otto2021 (S).")
     ] = None,
     patients: Annotated[
         int, typer.Option(help="Virtual patients (log-normal variability).")
@@ -48,9 +49,10 @@ def ketamine(
         pop = simulate_ketamine_iv(
             dose_mg_per_kg, minutes, t, weight_kg=weight_kg, model=model, patients=patients
         )
-        typical = {
+        typical = {  # racemic models only: otto2021 is an S-ketamine model
             n: simulate_ketamine_iv(dose_mg_per_kg, minutes, t, weight_kg=weight_kg, model=n)
-            for n in k.models
+            for n, m in k.models.items()
+            if getattr(m, "enantiomer", "racemic") == "racemic" or n == pop.model
         }
     except PharmInputError as exc:
         _fail(str(exc))
@@ -170,6 +172,292 @@ def mu_blockade_cmd(
         fig.savefig(out)
         plt.close(fig)
         console.print(f"plot written to {out}", markup=False)
+
+
+def _save(fig, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    console.print(f"plot written to {out}", markup=False)
+
+
+def _figure(size: tuple[float, float] = (7, 4)):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size)
+
+
+def _cites(cite) -> str:
+    return ", ".join(c.source for c in cite)
+
+
+@pharm_app.command("curve")
+def curve(
+    regimen: Annotated[str, typer.Argument(help="A regimen id from regimens.yaml.")],
+    hours: Annotated[float, typer.Option(help="Hours to simulate from the first dose.")] = 24,
+    patients: Annotated[int, typer.Option(help="Virtual patients.")] = 500,
+    weight_kg: Annotated[float, typer.Option(help="Body weight, kg.")] = 70,
+    age_years: Annotated[float, typer.Option(help="Age, years.")] = 45,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write the curves (.svg/.png).")] = None,
+) -> None:
+    """Concentration, receptor and enzyme curves for a regimen (median and 5-95%)."""
+    import numpy as np
+
+    from raad.pharm import Patient, PharmInputError, simulate
+
+    try:
+        if not 0 < hours <= 24 * 60:
+            raise PharmInputError("hours", hours, "more than 0 and at most 1440")
+        t = np.linspace(0, hours * 60, 481)
+        sim = simulate(regimen, Patient(weight_kg, age_years), t, patients=patients, seed=seed)
+    except PharmInputError as exc:
+        _fail(str(exc))
+    console.print(f"{regimen} ({sim.agent}), {patients} virtual patients", markup=False)
+    for name, _arr in sim.curves.items():
+        p5, p50, p95 = sim.percentiles(name)
+        i = int(np.argmax(p50))
+        console.print(
+            f"  {name}: median peak {p50[i]:.3g} {sim.units[name]} at {t[i] / 60:.2f} h"
+            f" (5-95%: {p5[i]:.3g}-{p95[i]:.3g})",
+            markup=False,
+        )
+    for n in sim.notes:
+        console.print(f"  note: {n}", markup=False)
+    if out is not None:
+        fig, _axes = _figure((7, 2.2 * len(sim.curves)))
+        fig.clf()
+        for j, (name, _arr) in enumerate(sim.curves.items()):
+            ax = fig.add_subplot(len(sim.curves), 1, j + 1)
+            p5, p50, p95 = sim.percentiles(name)
+            ax.fill_between(t / 60, p5, p95, alpha=0.25)
+            ax.plot(t / 60, p50, lw=1.5)
+            ax.set_ylabel(f"{name}\n({sim.units[name]})", fontsize=8)
+        ax.set_xlabel("hours from first dose")
+        _save(fig, out)
+
+
+@pharm_app.command("n2o-course")
+def n2o_course(
+    regimen: Annotated[str, typer.Argument(help="An N2O regimen id (e.g. n2o-50-twice-weekly).")],
+    compare_fraction: Annotated[
+        float | None,
+        typer.Option(help="Also run the same schedule at this N2O fraction (e.g. 0.25)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the activity curves (.svg/.png).")] = None,
+) -> None:
+    """Methionine-synthase activity over an N2O course (assumption-labelled) and the course's
+    exposure against the cited Entonox/Kalinox limits."""
+    from raad.pharm import PharmInputError, pharmacology, simulate_course
+
+    ms = pharmacology().methionine_synthase
+    try:
+        runs = [simulate_course(regimen)]
+        if compare_fraction is not None:
+            runs.append(simulate_course(regimen, n2o_fraction=compare_fraction))
+    except PharmInputError as exc:
+        _fail(str(exc))
+    console.print(
+        "Methionine-synthase rates are an ASSUMPTION: no human rate was found; they are read from"
+        f" rat liver data [{_cites(ms.cite)}] and varied x{ms.inactivation_factor_range[0]:g}-"
+        f"{ms.inactivation_factor_range[1]:g} (inactivation) and x{ms.resynthesis_factor_range[0]:g}-"
+        f"{ms.resynthesis_factor_range[1]:g} (resynthesis).",
+        markup=False,
+    )
+    for r in runs:
+        c, lo, hi = r.nadir_range()
+        console.print(
+            f"{r.label}: {len(r.sessions)} sessions; lowest activity {c:.0%} (range {lo:.0%}-{hi:.0%})",
+            markup=False,
+        )
+        for ch in r.checks:
+            flag = "within" if ch["ok"] else "BEYOND"
+            console.print(
+                f"  {ch['check']}: {ch['value']:g} ({flag} limit {ch['limit']:g}) [{ch['source']}]",
+                markup=False,
+            )
+    if out is not None:
+        fig, ax = _figure()
+        for r in runs:
+            days = r.times_min / 1440
+            line = ax.plot(days, 100 * r.activity[0], lw=1.5, label=f"{r.label} (central)")
+            ax.fill_between(
+                days,
+                100 * r.activity.min(0),
+                100 * r.activity.max(0),
+                color=line[0].get_color(),
+                alpha=0.15,
+                label=f"{r.label}: assumption range",
+            )
+        ax.set_xlabel("days from first session")
+        ax.set_ylabel("methionine synthase activity (% of baseline)")
+        ax.set_ylim(0, 105)
+        ax.set_title("ASSUMPTION: rates from rat liver data", fontsize=9)
+        ax.legend(fontsize=7, frameon=False)
+        _save(fig, out)
+
+
+def _history(dose_mg: float, days: int, per_day: int, last_dose_h: float):
+    from raad.pharm.naltrexone import daily_history
+
+    return daily_history(dose_mg, days, per_day, last_dose_h)
+
+
+@pharm_app.command("mu-occupancy")
+def mu_occupancy(
+    dose_mg: Annotated[float, typer.Option(help="Oral naltrexone dose, mg.")] = 50,
+    days: Annotated[int, typer.Option(help="Days of dosing.")] = 1,
+    per_day: Annotated[int, typer.Option(help="Doses a day.")] = 1,
+    session_h: Annotated[
+        float, typer.Option(help="Ketamine session, hours after the last naltrexone dose.")
+    ] = 0.75,
+    out: Annotated[Path | None, typer.Option(help="Write the curve (.svg/.png).")] = None,
+) -> None:
+    """Mu-opioid blockade over a naltrexone dose history, and at a ketamine session."""
+    import numpy as np
+
+    from raad.pharm import PharmInputError, mu_blockade_history, pharmacology
+
+    nb = pharmacology().naltrexone_mu_blockade
+    try:
+        if not -1e4 < session_h < 1e4:
+            raise PharmInputError("session_h", session_h, "hours after the last dose, |h| < 10000")
+        hist = _history(dose_mg, days, per_day, 0.0)
+        first = hist[0][0]
+        h = np.linspace(first, max(session_h, 0) + 240, 2000)
+        curves = mu_blockade_history(hist, h)
+        at = mu_blockade_history(hist, [session_h])
+    except PharmInputError as exc:
+        _fail(str(exc))
+    console.print(
+        f"{dose_mg:g} mg x{per_day}/day for {days} day(s): blockade at a ketamine session {session_h:g} h"
+        f" after the last dose: {at['fast'][0]:.0%} (half-time {nb.blockade_half_time_h[0]:g} h) to"
+        f" {at['slow'][0]:.0%} ({nb.blockade_half_time_h[1]:g} h) [{_cites(nb.cite)}]",
+        markup=False,
+    )
+    console.print(
+        "Doses combine as equivalent doses through the PET hyperbola (raad's assumption).",
+        markup=False,
+    )
+    if out is not None:
+        fig, ax = _figure()
+        ax.fill_between(
+            h, 100 * curves["fast"], 100 * curves["slow"], alpha=0.3, label="half-time 72-108 h"
+        )
+        ax.axvline(session_h, color="k", ls=":", label="ketamine session")
+        ax.set_xlabel("hours (0 = last naltrexone dose)")
+        ax.set_ylabel("mu-opioid receptors blocked (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=8, frameon=False)
+        _save(fig, out)
+
+
+@pharm_app.command("ketamine-start")
+def ketamine_start_cmd(
+    below: Annotated[
+        float,
+        typer.Option(help="Blockade fraction you accept at the ketamine session (your threshold)."),
+    ],
+    dose_mg: Annotated[float, typer.Option(help="Oral naltrexone dose, mg.")] = 50,
+    days: Annotated[int, typer.Option(help="Days of dosing before stopping.")] = 1,
+    per_day: Annotated[int, typer.Option(help="Doses a day.")] = 1,
+) -> None:
+    """When a patient stopping naltrexone could start ketamine: hours after the last dose until
+    mu blockade falls below your threshold."""
+    from raad.pharm import PharmInputError, ketamine_start
+
+    try:
+        res = ketamine_start(_history(dose_mg, days, per_day, 0.0), below)
+    except PharmInputError as exc:
+        _fail(str(exc))
+    f, s = res["fast_h_after_last_dose"], res["slow_h_after_last_dose"]
+
+    def fmt(x):
+        return "beyond 60 days" if x is None else f"{x:.0f} h ({x / 24:.1f} days)"
+
+    console.print(
+        f"blockade below {below:.0%}: {fmt(f)} (72 h half-time) to {fmt(s)} (108 h) after the last dose",
+        markup=False,
+    )
+    console.print(
+        "No source gives the blockade below which ketamine's antidepressant effect is no longer"
+        " attenuated: the threshold is yours.",
+        markup=False,
+    )
+
+
+@pharm_app.command("trial")
+def trial(
+    design: Annotated[str, typer.Option(help="parallel or crossover.")] = "parallel",
+    effect: Annotated[
+        str, typer.Option(help="A published effect id from trials.yaml.")
+    ] = "qiu2023-24h",
+    outcome_sd: Annotated[
+        float | None, typer.Option(help="SD to standardise an MD effect.")
+    ] = None,
+    n: Annotated[
+        int | None, typer.Option(help="Per arm (parallel) or patients (crossover).")
+    ] = None,
+    power: Annotated[float, typer.Option(help="Target power for the sample size.")] = 0.8,
+    alpha: Annotated[float, typer.Option(help="Two-sided significance level.")] = 0.05,
+    correlation: Annotated[
+        float | None, typer.Option(help="Within-patient correlation (crossover; your choice).")
+    ] = None,
+    trials: Annotated[int, typer.Option(help="Simulated trials.")] = 10_000,
+    uncertain: Annotated[
+        bool, typer.Option(help="Draw each trial's true effect from its CI.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the estimate histogram (.svg/.png).")
+    ] = None,
+) -> None:
+    """Virtual trials with an effect from the evidence base: power and sample size."""
+    from rich.progress import Progress
+
+    from raad.pharm import PharmInputError, sample_size, simulate_trials
+    from raad.pharm.trials import effect_from_evidence
+
+    try:
+        eff = effect_from_evidence(effect, outcome_sd)
+        need = sample_size(design, eff.smd, power, alpha, correlation)
+        n_run = need if n is None else n
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("simulating trials", total=trials)
+            res = simulate_trials(
+                design,
+                n_run,
+                eff.smd,
+                trials=trials,
+                alpha=alpha,
+                correlation=correlation,
+                effect_se=eff.se if uncertain else 0.0,
+                seed=seed,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+    except PharmInputError as exc:
+        _fail(str(exc))
+    console.print(
+        f"effect: {eff.label}: SMD {eff.smd:g} (se {eff.se:.3f}) [{eff.source}]", markup=False
+    )
+    unit = "per arm" if design == "parallel" else "patients"
+    console.print(f"sample size for {power:.0%} power (analytic): {need} {unit}", markup=False)
+    console.print(str(res), markup=False)
+    if out is not None:
+        fig, ax = _figure()
+        ax.hist(res.estimates, bins=60, alpha=0.7)
+        ax.axvline(eff.smd, color="k", ls=":", label="true effect")
+        ax.set_xlabel(
+            "estimated effect (Hedges' g)" if design == "parallel" else "mean difference (SD units)"
+        )
+        ax.set_ylabel("simulated trials")
+        ax.legend(fontsize=8, frameon=False)
+        _save(fig, out)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,10 +25,15 @@ def new_patient(api, role: str = "clinician", **facts: Any) -> dict[str, Any]:
 
 
 def new_course(
-    api, patient_id: int, regimen: str = "n2o-50-twice-weekly", start: str = "2026-01-05", **extra: Any
+    api,
+    patient_id: int,
+    regimen: str = "n2o-50-twice-weekly",
+    start: str = "2026-01-05",
+    **extra: Any,
 ) -> dict[str, Any]:
     r = api.client.post(
-        f"/patients/{patient_id}/courses", json={"regimen": regimen, "start": start, **extra},
+        f"/patients/{patient_id}/courses",
+        json={"regimen": regimen, "start": start, **extra},
         headers=api.h("clinician"),
     )
     assert r.status_code == 201, r.text

@@ -29,7 +29,15 @@ def _requests(ids):
         ("POST", f"/patients/{p}/screenings", None),
         ("POST", f"/patients/{p}/courses", {"regimen": "n2o-50-single", "start": "2026-02-01"}),
         ("POST", "/sessions", session_body(c)),
-        ("POST", f"/patients/{p}/assessments", {"instrument": "PHQ-9", "responses": {str(i): 0 for i in range(1, 10)}, "administered_at": "2026-01-05T09:00:00+00:00"}),
+        (
+            "POST",
+            f"/patients/{p}/assessments",
+            {
+                "instrument": "PHQ-9",
+                "responses": {str(i): 0 for i in range(1, 10)},
+                "administered_at": "2026-01-05T09:00:00+00:00",
+            },
+        ),
         ("GET", "/audit", None),
     ]
 
@@ -45,9 +53,16 @@ def test_no_credentials_is_401_everywhere(api, records):
 
 
 def test_researcher_is_read_only_and_de_identified(api, records):
-    allowed_reads = {"/patients", f"/patients/{records['patient']}/summary", f"/sessions/{records['session']}", "/alerts"}
+    allowed_reads = {
+        "/patients",
+        f"/patients/{records['patient']}/summary",
+        f"/sessions/{records['session']}",
+        "/alerts",
+    }
     for method, url, body in _requests(records):
-        r = api.client.request(method, url, json=body, headers=api.h("researcher", **{"If-Match": '"1"'}))
+        r = api.client.request(
+            method, url, json=body, headers=api.h("researcher", **{"If-Match": '"1"'})
+        )
         if method == "GET" and url in allowed_reads:
             assert r.status_code == 200, (url, r.text)
         else:
@@ -58,7 +73,9 @@ def test_clinician_of_another_site_is_refused(api, records):
     for method, url, body in _requests(records):
         if url in ("/patients", "/alerts"):  # their own lists, without this patient
             continue
-        r = api.client.request(method, url, json=body, headers=api.h("other_clinician", **{"If-Match": '"1"'}))
+        r = api.client.request(
+            method, url, json=body, headers=api.h("other_clinician", **{"If-Match": '"1"'})
+        )
         assert r.status_code == 403, (method, url, r.status_code, r.text)
 
 
@@ -68,7 +85,9 @@ def test_only_admins_create_users(api):
     short = dict(body, username=f"u{api.world.site}", password="short")
     r = api.client.post("/users", json=short, headers=api.h("admin"))
     assert r.status_code == 422 and r.json()["field"] == "password"
-    ok = api.client.post("/users", json=dict(body, username=f"u{api.world.site}"), headers=api.h("admin"))
+    ok = api.client.post(
+        "/users", json=dict(body, username=f"u{api.world.site}"), headers=api.h("admin")
+    )
     assert ok.status_code == 201
 
 
@@ -83,12 +102,16 @@ def test_lockout_after_repeated_failures(api, database):
         assert r.status_code == 401
     r = api.client.post("/auth/token", data={"username": name, "password": PASSWORD})
     assert r.status_code == 401 and "locked" in r.json()["message"]
-    events = api.client.get("/audit", params={"entity": "user", "action": "login-locked"}, headers=api.h("admin")).json()
+    events = api.client.get(
+        "/audit", params={"entity": "user", "action": "login-locked"}, headers=api.h("admin")
+    ).json()
     assert events["total"] >= 1
 
 
 def test_browser_session_needs_the_csrf_token_for_changes(api, client):
-    r = client.post("/auth/login", data={"username": api.world.usernames["clinician"], "password": PASSWORD})
+    r = client.post(
+        "/auth/login", data={"username": api.world.usernames["clinician"], "password": PASSWORD}
+    )
     assert r.status_code == 200
     cookie = r.cookies.get("raad_session")
     csrf = r.json()["csrf_token"]
@@ -99,7 +122,9 @@ def test_browser_session_needs_the_csrf_token_for_changes(api, client):
     assert client.get("/auth/me").json()["role"] == "clinician"
     body = {"identity": {"given_name": "A", "family_name": "Csrf", "mrn": "C-1"}}
     assert client.post("/patients", json=body).status_code == 403
-    assert client.post("/patients", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert (
+        client.post("/patients", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    )
     assert client.post("/patients", json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
     out = client.post("/auth/logout", headers={"X-CSRF-Token": csrf})
     assert out.status_code == 204
@@ -108,7 +133,9 @@ def test_browser_session_needs_the_csrf_token_for_changes(api, client):
 
 
 def test_revoked_bearer_token_stops_working(api, client):
-    r = client.post("/auth/token", data={"username": api.world.usernames["researcher"], "password": PASSWORD})
+    r = client.post(
+        "/auth/token", data={"username": api.world.usernames["researcher"], "password": PASSWORD}
+    )
     h = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert client.get("/auth/me", headers=h).status_code == 200
     assert client.post("/auth/logout", headers=h).status_code == 204

@@ -6,8 +6,15 @@ from tests.api.helpers import new_course, new_patient, session_body
 
 
 def test_screening_shows_a_contraindication_with_its_source(api):
-    p = new_patient(api, b12_status="normal", pregnant=False, opioid_use=False,
-                    systolic_mmhg=120, diastolic_mmhg=80, conditions=["pneumothorax"])
+    p = new_patient(
+        api,
+        b12_status="normal",
+        pregnant=False,
+        opioid_use=False,
+        systolic_mmhg=120,
+        diastolic_mmhg=80,
+        conditions=["pneumothorax"],
+    )
     r = api.client.post(f"/patients/{p['id']}/screenings", headers=api.h("clinician"))
     assert r.status_code == 201, r.text
     n2o = r.json()["agents"]["n2o"]
@@ -21,7 +28,9 @@ def test_screening_shows_a_contraindication_with_its_source(api):
 
 def test_missing_facts_are_reported_not_assumed(api):
     p = new_patient(api)
-    n2o = api.client.post(f"/patients/{p['id']}/screenings", headers=api.h("clinician")).json()["agents"]["n2o"]
+    n2o = api.client.post(f"/patients/{p['id']}/screenings", headers=api.h("clinician")).json()[
+        "agents"
+    ]["n2o"]
     assert n2o["missing"] and n2o["status"] != "eligible"
 
 
@@ -32,15 +41,25 @@ def test_course_plan_is_dated(api):
     assert dates[0] == "2026-12-01" and len(dates) == 8 and dates == sorted(dates)
     got = api.client.get(f"/courses/{c['id']}", headers=api.h("clinician"))
     assert got.headers["etag"] == '"1"'
-    bad = api.client.post(f"/patients/{p['id']}/courses", json={"regimen": "n2o-99", "start": "2026-12-01"}, headers=api.h("clinician"))
+    bad = api.client.post(
+        f"/patients/{p['id']}/courses",
+        json={"regimen": "n2o-99", "start": "2026-12-01"},
+        headers=api.h("clinician"),
+    )
     assert bad.status_code == 422 and bad.json()["field"] == "regimen"
 
 
 def test_high_blood_pressure_blocks_discharge_until_acknowledged(api):
     p = new_patient(api)
     c = new_course(api, p["id"], regimen="ketamine-iv-weekly", weight_kg=70)
-    body = session_body(c["id"], n2o_fraction=None, dose_mg_per_kg=0.5, dose_mg=35,
-                        bp_post={"systolic": 195, "diastolic": 112}, observation_min=120)
+    body = session_body(
+        c["id"],
+        n2o_fraction=None,
+        dose_mg_per_kg=0.5,
+        dose_mg=35,
+        bp_post={"systolic": 195, "diastolic": 112},
+        observation_min=120,
+    )
     r = api.client.post("/sessions", json=body, headers=api.h("clinician"))
     assert r.status_code == 201, r.text
     s = r.json()
@@ -50,9 +69,18 @@ def test_high_blood_pressure_blocks_discharge_until_acknowledged(api):
     url = f"/sessions/{s['id']}/discharge"
     refused = api.client.post(url, headers=api.h("clinician", **{"If-Match": '"1"'}))
     assert refused.status_code == 409 and bp[0]["id"] in refused.json()["blocking_alerts"]
-    ack = api.client.post(f"/alerts/{bp[0]['id']}/acknowledge", json={"note": "repeat BP 150/90, doctor informed"}, headers=api.h("clinician"))
+    ack = api.client.post(
+        f"/alerts/{bp[0]['id']}/acknowledge",
+        json={"note": "repeat BP 150/90, doctor informed"},
+        headers=api.h("clinician"),
+    )
     assert ack.status_code == 200 and ack.json()["acknowledged_by"] == api.world.clinician.user_id
-    assert api.client.post(f"/alerts/{bp[0]['id']}/acknowledge", headers=api.h("clinician")).status_code == 409
+    assert (
+        api.client.post(
+            f"/alerts/{bp[0]['id']}/acknowledge", headers=api.h("clinician")
+        ).status_code
+        == 409
+    )
     ok = api.client.post(url, headers=api.h("clinician", **{"If-Match": '"1"'}))
     assert ok.status_code == 200 and ok.json()["discharged_at"]
     again = api.client.post(url, headers=api.h("clinician", **{"If-Match": '"2"'}))
@@ -62,17 +90,22 @@ def test_high_blood_pressure_blocks_discharge_until_acknowledged(api):
 def test_correcting_a_session_clears_alerts_it_no_longer_raises(api):
     p = new_patient(api)
     c = new_course(api, p["id"], regimen="esketamine-label")
-    body = session_body(c["id"], n2o_fraction=None, dose_mg=56, observation_min=60, bp_post=None, route=None)
+    body = session_body(
+        c["id"], n2o_fraction=None, dose_mg=56, observation_min=60, bp_post=None, route=None
+    )
     s = api.client.post("/sessions", json=body, headers=api.h("clinician")).json()
     assert "observation-short" in {a["code"] for a in s["alerts"]}
     fixed = api.client.patch(
-        f"/sessions/{s['id']}", json={"observation_min": 125, "bp_post": {"systolic": 130, "diastolic": 85}},
+        f"/sessions/{s['id']}",
+        json={"observation_min": 125, "bp_post": {"systolic": 130, "diastolic": 85}},
         headers=api.h("clinician", **{"If-Match": '"1"'}),
     )
     assert fixed.status_code == 200, fixed.text
     assert "observation-short" not in {a["code"] for a in fixed.json()["alerts"]}
     assert fixed.json()["discharge_blocked"] is False
-    every = api.client.get("/alerts", params={"patient_id": p["id"]}, headers=api.h("clinician")).json()["items"]
+    every = api.client.get(
+        "/alerts", params={"patient_id": p["id"]}, headers=api.h("clinician")
+    ).json()["items"]
     cleared = [a for a in every if a["code"] == "observation-short"]
     assert cleared and cleared[0]["cleared_at"]
 
@@ -84,9 +117,11 @@ def test_ratings_give_response_in_the_summary_and_suicide_items_alert(api):
     later = {str(i): 1 for i in range(1, 11)}
     later["10"] = 0
     for when, resp in (("2026-01-05T09:00:00+00:00", base), ("2026-01-20T09:00:00+00:00", later)):
-        r = api.client.post(f"/patients/{p['id']}/assessments",
-                            json={"instrument": "MADRS", "responses": resp, "administered_at": when},
-                            headers=api.h("clinician"))
+        r = api.client.post(
+            f"/patients/{p['id']}/assessments",
+            json={"instrument": "MADRS", "responses": resp, "administered_at": when},
+            headers=api.h("clinician"),
+        )
         assert r.status_code == 201, r.text
     s = api.client.get(f"/patients/{p['id']}/summary", headers=api.h("clinician")).json()
     (madrs,) = s["scores"]
@@ -94,9 +129,15 @@ def test_ratings_give_response_in_the_summary_and_suicide_items_alert(api):
     calls = madrs["comparison"]["calls"]
     assert calls["response"]["met"] is True and calls["remission"]["met"] is True
     suicidal = dict(later, **{"10": 4})
-    r = api.client.post(f"/patients/{p['id']}/assessments",
-                        json={"instrument": "MADRS", "responses": suicidal, "administered_at": "2026-01-21T09:00:00+00:00"},
-                        headers=api.h("clinician")).json()
+    r = api.client.post(
+        f"/patients/{p['id']}/assessments",
+        json={
+            "instrument": "MADRS",
+            "responses": suicidal,
+            "administered_at": "2026-01-21T09:00:00+00:00",
+        },
+        headers=api.h("clinician"),
+    ).json()
     assert r["suicide_flag"] is True and r["alerts"][0]["code"] == "suicide-item"
     s = api.client.get(f"/patients/{p['id']}/summary", headers=api.h("clinician")).json()
     assert "suicide-item" in {a["code"] for a in s["open_alerts"]}
@@ -106,15 +147,35 @@ def test_sessions_list_filters(api):
     p = new_patient(api)
     c = new_course(api, p["id"])
     for day in ("05", "08"):
-        api.client.post("/sessions", json=session_body(c["id"], start=f"2026-01-{day}T10:00:00+00:00"), headers=api.h("clinician"))
-    r = api.client.get("/sessions", params={"patient_id": p["id"], "agent": "n2o"}, headers=api.h("clinician")).json()
+        api.client.post(
+            "/sessions",
+            json=session_body(c["id"], start=f"2026-01-{day}T10:00:00+00:00"),
+            headers=api.h("clinician"),
+        )
+    r = api.client.get(
+        "/sessions", params={"patient_id": p["id"], "agent": "n2o"}, headers=api.h("clinician")
+    ).json()
     assert r["total"] == 2 and [s["start"][:10] for s in r["items"]] == ["2026-01-05", "2026-01-08"]
-    assert api.client.get("/sessions", params={"agent": "nope"}, headers=api.h("clinician")).json()["field"] == "agent"
+    assert (
+        api.client.get("/sessions", params={"agent": "nope"}, headers=api.h("clinician")).json()[
+            "field"
+        ]
+        == "agent"
+    )
 
 
 def test_stopped_courses_take_no_sessions(api):
     p = new_patient(api)
     c = new_course(api, p["id"])
-    r = api.client.patch(f"/courses/{c['id']}", json={"status": "stopped"}, headers=api.h("clinician", **{"If-Match": '"1"'}))
+    r = api.client.patch(
+        f"/courses/{c['id']}",
+        json={"status": "stopped"},
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    )
     assert r.status_code == 200 and r.json()["status"] == "stopped"
-    assert api.client.post("/sessions", json=session_body(c["id"]), headers=api.h("clinician")).status_code == 409
+    assert (
+        api.client.post(
+            "/sessions", json=session_body(c["id"]), headers=api.h("clinician")
+        ).status_code
+        == 409
+    )

@@ -8,7 +8,9 @@ from tests.api.helpers import new_course, new_patient, session_body
 
 
 def _count(api, course_id):
-    return api.client.get("/sessions", params={"course_id": course_id}, headers=api.h("clinician")).json()["total"]
+    return api.client.get(
+        "/sessions", params={"course_id": course_id}, headers=api.h("clinician")
+    ).json()["total"]
 
 
 def test_a_retried_post_does_not_duplicate_a_session(api):
@@ -30,7 +32,12 @@ def test_concurrent_retries_create_one_session(api):
     c = new_course(api, p["id"])
     h = api.h("clinician", **{"Idempotency-Key": f"race-{c['id']}"})
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: api.client.post("/sessions", json=session_body(c["id"]), headers=h), range(8)))
+        results = list(
+            pool.map(
+                lambda _: api.client.post("/sessions", json=session_body(c["id"]), headers=h),
+                range(8),
+            )
+        )
     assert {r.status_code for r in results} == {201}, [r.text for r in results]
     assert len({r.json()["id"] for r in results}) == 1
     assert _count(api, c["id"]) == 1
@@ -50,7 +57,9 @@ def test_concurrent_updates_one_wins_the_other_gets_412(api):
     url = f"/patients/{p['id']}"
 
     def change(sex):
-        return api.client.patch(url, json={"sex": sex}, headers=api.h("clinician", **{"If-Match": '"1"'}))
+        return api.client.patch(
+            url, json={"sex": sex}, headers=api.h("clinician", **{"If-Match": '"1"'})
+        )
 
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(change, ["male", "other"] * 3))
@@ -64,7 +73,11 @@ def test_concurrent_writers_all_land(api):
     c = new_course(api, p["id"])
 
     def write(i):
-        return api.client.post("/sessions", json=session_body(c["id"], start=f"2026-02-{i + 1:02d}T10:00:00+00:00"), headers=api.h("clinician"))
+        return api.client.post(
+            "/sessions",
+            json=session_body(c["id"], start=f"2026-02-{i + 1:02d}T10:00:00+00:00"),
+            headers=api.h("clinician"),
+        )
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(write, range(16)))

@@ -35,13 +35,30 @@ def test_sigkill_during_writes(backend, request, tmp_path_factory):
         with db.transaction() as s:
             u = auth.create_user(s, "crash.clinician", PASSWORD, "clinician", "CRASH")
             actor = auth.actor_of(u)
-            p = patients.register(s, actor, PatientIn(identity=IdentityIn(given_name="K", family_name="Ill", mrn="K-1")))
-            course = courses.plan(s, actor, p["id"], CourseIn(regimen="n2o-50-twice-weekly", start="2026-01-05"))
+            p = patients.register(
+                s,
+                actor,
+                PatientIn(identity=IdentityIn(given_name="K", family_name="Ill", mrn="K-1")),
+            )
+            course = courses.plan(
+                s, actor, p["id"], CourseIn(regimen="n2o-50-twice-weekly", start="2026-01-05")
+            )
         port = _free_port()
         env = {**os.environ, "RAAD_DATABASE_URL": db.url}
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "raad.api.server:app", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "raad.api.server:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -54,21 +71,28 @@ def test_sigkill_during_writes(backend, request, tmp_path_factory):
                     pass
                 assert time.time() < deadline, "server did not start"
                 time.sleep(0.1)
-            token = httpx.post(f"{base}/auth/token", data={"username": "crash.clinician", "password": PASSWORD}).json()["access_token"]
+            token = httpx.post(
+                f"{base}/auth/token", data={"username": "crash.clinician", "password": PASSWORD}
+            ).json()["access_token"]
             acknowledged: list[tuple[int, int]] = []  # (session id, duration sent)
             lock = threading.Lock()
             stop = threading.Event()
 
             def writer(w: int) -> None:
-                with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=5) as c:
+                with httpx.Client(
+                    base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=5
+                ) as c:
                     i = 0
                     while not stop.is_set():
                         i += 1
                         duration = 1 + (w * 1000 + i) % 200
                         body = {
-                            "course_id": course["id"], "start": f"2026-01-05T10:{w:02d}:00+00:00",
-                            "duration_min": duration, "n2o_fraction": 0.5,
-                            "bp_pre": {"systolic": 120, "diastolic": 80}, "observation_min": 30,
+                            "course_id": course["id"],
+                            "start": f"2026-01-05T10:{w:02d}:00+00:00",
+                            "duration_min": duration,
+                            "n2o_fraction": 0.5,
+                            "bp_pre": {"systolic": 120, "diastolic": 80},
+                            "observation_min": 30,
                             "notes": f"w{w}-i{i}",
                         }
                         try:
@@ -98,11 +122,22 @@ def test_sigkill_during_writes(backend, request, tmp_path_factory):
             for sid, duration in acknowledged:  # no acknowledged write is lost, and it is whole
                 assert sid in rows, f"acknowledged session {sid} lost"
                 assert rows[sid].duration_min == duration
-            audited = set(s.scalars(select(AuditEvent.entity_id).where(AuditEvent.entity == "session", AuditEvent.action == "create")))
-            assert audited == {str(i) for i in rows}  # every stored session has its audit row, no orphans
+            audited = set(
+                s.scalars(
+                    select(AuditEvent.entity_id).where(
+                        AuditEvent.entity == "session", AuditEvent.action == "create"
+                    )
+                )
+            )
+            assert audited == {
+                str(i) for i in rows
+            }  # every stored session has its audit row, no orphans
             orphan_alerts = s.scalar(
-                select(func.count()).select_from(Alert).where(
-                    Alert.administration_id.is_not(None), Alert.administration_id.not_in(list(rows) or [0])
+                select(func.count())
+                .select_from(Alert)
+                .where(
+                    Alert.administration_id.is_not(None),
+                    Alert.administration_id.not_in(list(rows) or [0]),
                 )
             )
             assert orphan_alerts == 0

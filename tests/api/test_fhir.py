@@ -17,24 +17,62 @@ CORE = ("Patient", "Condition", "MedicationStatement", "Observation")
 @pytest.fixture(scope="module")
 def record(api):
     p = new_patient(
-        api, b12_status="low", pregnant=False, opioid_use=False, systolic_mmhg=132, diastolic_mmhg=84,
-        conditions=[{"text": "recurrent major depressive disorder", "system": "ICD-10-CM", "code": "F33.2"}, "pneumothorax"],
+        api,
+        b12_status="low",
+        pregnant=False,
+        opioid_use=False,
+        systolic_mmhg=132,
+        diastolic_mmhg=84,
+        conditions=[
+            {"text": "recurrent major depressive disorder", "system": "ICD-10-CM", "code": "F33.2"},
+            "pneumothorax",
+        ],
         medications=["sertraline", {"text": "naltrexone", "active": False}],
     )
     for drug, atc, weeks in (("sertraline", "N06AB06", 8), ("mirtazapine", "N06AX11", 6.5)):
-        api.client.post(f"/patients/{p['id']}/history", headers=api.h("clinician"), json={
-            "drug": drug, "atc": atc, "weeks": weeks, "adequate_dose": True, "outcome": "non-response", "current_episode": True})
+        api.client.post(
+            f"/patients/{p['id']}/history",
+            headers=api.h("clinician"),
+            json={
+                "drug": drug,
+                "atc": atc,
+                "weeks": weeks,
+                "adequate_dose": True,
+                "outcome": "non-response",
+                "current_episode": True,
+            },
+        )
     c = new_course(api, p["id"], regimen="ketamine-iv-weekly", weight_kg=70)
-    api.client.post("/sessions", headers=api.h("clinician"), json=session_body(
-        c["id"], n2o_fraction=None, dose_mg=35, dose_mg_per_kg=0.5, bp_post={"systolic": 190, "diastolic": 100},
-        adverse_events=[{"event": "nausea", "severity": "moderate"}]))
-    api.client.post(f"/patients/{p['id']}/assessments", headers=api.h("clinician"), json={
-        "instrument": "PHQ-9", "responses": {str(i): 1 for i in range(1, 10)}, "administered_at": "2026-01-05T09:00:00+00:00"})
+    api.client.post(
+        "/sessions",
+        headers=api.h("clinician"),
+        json=session_body(
+            c["id"],
+            n2o_fraction=None,
+            dose_mg=35,
+            dose_mg_per_kg=0.5,
+            bp_post={"systolic": 190, "diastolic": 100},
+            adverse_events=[{"event": "nausea", "severity": "moderate"}],
+        ),
+    )
+    api.client.post(
+        f"/patients/{p['id']}/assessments",
+        headers=api.h("clinician"),
+        json={
+            "instrument": "PHQ-9",
+            "responses": {str(i): 1 for i in range(1, 10)},
+            "administered_at": "2026-01-05T09:00:00+00:00",
+        },
+    )
     return p
 
 
 def _resources(bundle, kind=None):
-    return [e["resource"] for e in bundle["entry"] if kind is None or e["resource"]["resourceType"] == kind]
+    return [
+        e["resource"]
+        for e in bundle["entry"]
+        if kind is None or e["resource"]["resourceType"] == kind
+    ]
 
 
 def test_everything_bundle_validates_resource_by_resource(api, record):
@@ -42,34 +80,66 @@ def test_everything_bundle_validates_resource_by_resource(api, record):
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
     b = r.json()
     kinds = {x["resourceType"] for x in _resources(b)}
-    assert {"Patient", "Condition", "MedicationStatement", "MedicationAdministration", "Observation",
-            "QuestionnaireResponse", "AdverseEvent", "Flag", "DetectedIssue"} <= kinds
+    assert {
+        "Patient",
+        "Condition",
+        "MedicationStatement",
+        "MedicationAdministration",
+        "Observation",
+        "QuestionnaireResponse",
+        "AdverseEvent",
+        "Flag",
+        "DetectedIssue",
+    } <= kinds
     for res in _resources(b):
         get_fhir_model_class(res["resourceType"]).model_validate(res)  # raises if invalid
     (cond,) = [c for c in _resources(b, "Condition") if c["code"].get("coding")]
-    assert cond["code"]["coding"][0] == {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F33.2"}
-    bp = [o for o in _resources(b, "Observation") if o["code"]["coding"][0].get("code") == "85354-9"]
+    assert cond["code"]["coding"][0] == {
+        "system": "http://hl7.org/fhir/sid/icd-10-cm",
+        "code": "F33.2",
+    }
+    bp = [
+        o for o in _resources(b, "Observation") if o["code"]["coding"][0].get("code") == "85354-9"
+    ]
     assert {c["code"]["coding"][0]["code"] for c in bp[0]["component"]} == {"8480-6", "8462-4"}
     (admin,) = _resources(b, "MedicationAdministration")
-    assert {"code": "N01AX03", "system": "http://www.whocc.no/atc"} in admin["medicationCodeableConcept"]["coding"]
-    assert admin["dosage"]["dose"] == {"value": 35.0, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+    assert {"code": "N01AX03", "system": "http://www.whocc.no/atc"} in admin[
+        "medicationCodeableConcept"
+    ]["coding"]
+    assert admin["dosage"]["dose"] == {
+        "value": 35.0,
+        "unit": "mg",
+        "system": "http://unitsofmeasure.org",
+        "code": "mg",
+    }
     (ae,) = _resources(b, "AdverseEvent")
     assert ae["event"]["text"] == "nausea" and ae["severity"]["coding"][0]["code"] == "moderate"
     assert any(d["severity"] == "high" for d in _resources(b, "DetectedIssue"))
 
 
 def test_identifiers_only_for_those_who_may_see_them(api, record):
-    clin = api.client.get(f"/fhir/Patient/{record['id']}/$everything", headers=api.h("clinician")).json()
+    clin = api.client.get(
+        f"/fhir/Patient/{record['id']}/$everything", headers=api.h("clinician")
+    ).json()
     res = api.client.get(f"/fhir/Patient/{record['id']}/$everything", headers=api.h("researcher"))
     assert res.status_code == 200
     (pat,) = _resources(res.json(), "Patient")
     assert "name" not in pat and "birthDate" not in pat
     assert [i["system"] for i in pat["identifier"]] == ["urn:raad:research-id"]
     text = res.text
-    for secret in (record["identity"]["family_name"], record["identity"]["mrn"], record["identity"]["birth_date"]):
+    for secret in (
+        record["identity"]["family_name"],
+        record["identity"]["mrn"],
+        record["identity"]["birth_date"],
+    ):
         assert secret not in text
     assert record["identity"]["mrn"] in json.dumps(clin)
-    assert api.client.get(f"/fhir/Patient/{record['id']}/$everything", headers=api.h("other_clinician")).status_code == 403
+    assert (
+        api.client.get(
+            f"/fhir/Patient/{record['id']}/$everything", headers=api.h("other_clinician")
+        ).status_code
+        == 403
+    )
     assert api.client.get(f"/fhir/Patient/{record['id']}/$everything").status_code == 401
 
 
@@ -78,7 +148,10 @@ def _core(bundle):
     for r in _resources(bundle):
         if r["resourceType"] not in CORE:
             continue
-        if r["resourceType"] == "Observation" and r.get("category", [{}])[0].get("coding", [{}])[0].get("code") == "survey":
+        if (
+            r["resourceType"] == "Observation"
+            and r.get("category", [{}])[0].get("coding", [{}])[0].get("code") == "survey"
+        ):
             continue  # scale totals belong to ratings, which import does not carry
         if r["resourceType"] == "Observation" and "-session-" in r["id"]:
             continue  # session vitals belong to sessions
@@ -90,30 +163,73 @@ def _core(bundle):
 
 
 def test_round_trip_export_import_export(api, record):
-    first = api.client.get(f"/fhir/Patient/{record['id']}/$everything", headers=api.h("clinician")).json()
+    first = api.client.get(
+        f"/fhir/Patient/{record['id']}/$everything", headers=api.h("clinician")
+    ).json()
     # import into another site as a new patient (the same MRN there is another person)
-    moved = api.client.post("/fhir/import", json=first, params={"site": api.world.other_site}, headers=api.h("admin"))
+    moved = api.client.post(
+        "/fhir/import", json=first, params={"site": api.world.other_site}, headers=api.h("admin")
+    )
     assert moved.status_code == 201, moved.text
     assert moved.json()["trials"] == 2
-    again = api.client.get(f"/fhir/Patient/{moved.json()['patient_id']}/$everything", headers=api.h("admin")).json()
+    again = api.client.get(
+        f"/fhir/Patient/{moved.json()['patient_id']}/$everything", headers=api.h("admin")
+    ).json()
     a = [x.replace(api.world.site, "SITE") for x in _core(first)]
     b = [x.replace(api.world.other_site, "SITE") for x in _core(again)]
     assert a == b, {"only first": sorted(set(a) - set(b)), "only again": sorted(set(b) - set(a))}
     # importing the same bundle at its own site updates that patient instead of duplicating
     same = api.client.post("/fhir/import", json=first, headers=api.h("clinician"))
-    assert same.status_code == 200 and same.json()["patient_id"] == record["id"] and not same.json()["created"]
+    assert (
+        same.status_code == 200
+        and same.json()["patient_id"] == record["id"]
+        and not same.json()["created"]
+    )
 
 
 def test_import_reports_what_it_cannot_use(api):
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": {"resourceType": "Patient", "name": [{"family": "Synthetic-Import", "given": ["Ian"]}],
-                      "identifier": [{"system": "urn:x:mrn", "value": "IMP-1"}], "gender": "male"}},
-        {"resource": {"resourceType": "Condition", "subject": {"reference": "Patient/x"},
-                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Q99.9"}], "text": "an unusual condition"}}},
-        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "serum sodium"}}},
-        {"resource": {"resourceType": "Immunization", "status": "completed", "vaccineCode": {"text": "flu"},
-                      "patient": {"reference": "Patient/x"}, "occurrenceDateTime": "2025-10-01"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "name": [{"family": "Synthetic-Import", "given": ["Ian"]}],
+                    "identifier": [{"system": "urn:x:mrn", "value": "IMP-1"}],
+                    "gender": "male",
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "subject": {"reference": "Patient/x"},
+                    "code": {
+                        "coding": [
+                            {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Q99.9"}
+                        ],
+                        "text": "an unusual condition",
+                    },
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "serum sodium"},
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Immunization",
+                    "status": "completed",
+                    "vaccineCode": {"text": "flu"},
+                    "patient": {"reference": "Patient/x"},
+                    "occurrenceDateTime": "2025-10-01",
+                }
+            },
+        ],
+    }
     r = api.client.post("/fhir/import", json=bundle, headers=api.h("clinician"))
     assert r.status_code == 201, r.text
     body = r.json()
@@ -124,15 +240,28 @@ def test_import_reports_what_it_cannot_use(api):
 
 def test_ndjson_import(api):
     lines = [
-        {"resourceType": "Patient", "name": [{"family": "Synthetic-Ndjson", "given": ["Nia"]}],
-         "identifier": [{"system": "urn:x:mrn", "value": "ND-1"}]},
-        {"resourceType": "MedicationStatement", "status": "active", "subject": {"reference": "Patient/x"},
-         "medicationCodeableConcept": {"text": "naltrexone"}},
+        {
+            "resourceType": "Patient",
+            "name": [{"family": "Synthetic-Ndjson", "given": ["Nia"]}],
+            "identifier": [{"system": "urn:x:mrn", "value": "ND-1"}],
+        },
+        {
+            "resourceType": "MedicationStatement",
+            "status": "active",
+            "subject": {"reference": "Patient/x"},
+            "medicationCodeableConcept": {"text": "naltrexone"},
+        },
     ]
     body = "\n".join(json.dumps(x) for x in lines)
-    r = api.client.post("/fhir/import", content=body, headers=api.h("clinician", **{"Content-Type": "application/fhir+ndjson"}))
+    r = api.client.post(
+        "/fhir/import",
+        content=body,
+        headers=api.h("clinician", **{"Content-Type": "application/fhir+ndjson"}),
+    )
     assert r.status_code == 201, r.text
-    s = api.client.post(f"/patients/{r.json()['patient_id']}/screenings", headers=api.h("clinician")).json()
+    s = api.client.post(
+        f"/patients/{r.json()['patient_id']}/screenings", headers=api.h("clinician")
+    ).json()
     assert s["agents"]["ketamine"]["status"] in ("caution", "contraindicated")
 
 
@@ -140,8 +269,23 @@ def test_ndjson_import(api):
     ("body", "path"),
     [
         ({"resourceType": "Patient"}, "resourceType"),
-        ({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "gender": 5,
-          "name": [{"family": "X", "given": ["Y"]}], "identifier": [{"system": "urn:x:mrn", "value": "M"}]}}]}, "bundle.entry.0.resource"),
+        (
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [
+                    {
+                        "resource": {
+                            "resourceType": "Patient",
+                            "gender": 5,
+                            "name": [{"family": "X", "given": ["Y"]}],
+                            "identifier": [{"system": "urn:x:mrn", "value": "M"}],
+                        }
+                    }
+                ],
+            },
+            "bundle.entry.0.resource",
+        ),
         ({"resourceType": "Bundle", "type": "collection", "entry": []}, "bundle.entry"),
     ],
 )
@@ -156,10 +300,18 @@ def test_malformed_fhir_is_400_with_the_path(api, body, path):
 def test_oversize_payloads_are_refused(api):
     from raad.interop.fhir_facts import MAX_ENTRIES
 
-    entries = [{"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}}] * (MAX_ENTRIES + 1)
-    r = api.client.post("/fhir/import", json={"resourceType": "Bundle", "type": "collection", "entry": entries}, headers=api.h("clinician"))
+    entries = [
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}}
+    ] * (MAX_ENTRIES + 1)
+    r = api.client.post(
+        "/fhir/import",
+        json={"resourceType": "Bundle", "type": "collection", "entry": entries},
+        headers=api.h("clinician"),
+    )
     assert r.status_code == 413
-    r = api.client.post("/fhir/import", content=b"x", headers=api.h("clinician", **{"Content-Length": str(10**9)}))
+    r = api.client.post(
+        "/fhir/import", content=b"x", headers=api.h("clinician", **{"Content-Length": str(10**9)})
+    )
     assert r.status_code == 413
 
 
@@ -171,22 +323,48 @@ def test_research_export_over_the_api(api, record):
     assert record["identity"]["mrn"].encode() not in r.content
     csv = api.client.get("/research/export/sessions.csv", headers=api.h("researcher"))
     assert csv.status_code == 200 and record["research_id"] in csv.text
-    assert api.client.get("/research/export/sessions.csv", headers=api.h("clinician")).status_code == 403
-    assert api.client.get("/research/export/nope.csv", headers=api.h("researcher")).status_code == 422
-    assert "assessments" in api.client.get("/research/export/dictionary", headers=api.h("researcher")).json()
+    assert (
+        api.client.get("/research/export/sessions.csv", headers=api.h("clinician")).status_code
+        == 403
+    )
+    assert (
+        api.client.get("/research/export/nope.csv", headers=api.h("researcher")).status_code == 422
+    )
+    assert (
+        "assessments"
+        in api.client.get("/research/export/dictionary", headers=api.h("researcher")).json()
+    )
 
 
 def test_cds_hooks_over_http(api):
     d = api.client.get("/cds-services")
-    assert d.status_code == 200 and {s["id"] for s in d.json()["services"]} == {"raad-screening", "raad-order-check"}
-    req = {"hook": "patient-view", "hookInstance": "x", "context": {"patientId": "p"},
-           "prefetch": {"patient": {"resourceType": "Patient", "id": "p"}}}
+    assert d.status_code == 200 and {s["id"] for s in d.json()["services"]} == {
+        "raad-screening",
+        "raad-order-check",
+    }
+    req = {
+        "hook": "patient-view",
+        "hookInstance": "x",
+        "context": {"patientId": "p"},
+        "prefetch": {"patient": {"resourceType": "Patient", "id": "p"}},
+    }
     assert api.client.post("/cds-services/raad-screening", json=req).status_code == 401
     ok = api.client.post("/cds-services/raad-screening", json=req, headers=api.h("clinician"))
     assert ok.status_code == 200 and len(ok.json()["cards"]) == 4
     assert all(c["indicator"] in ("info", "warning", "critical") for c in ok.json()["cards"])
-    bad = api.client.post("/cds-services/raad-screening", content=b"{", headers=api.h("clinician", **{"Content-Type": "application/json"}))
+    bad = api.client.post(
+        "/cds-services/raad-screening",
+        content=b"{",
+        headers=api.h("clinician", **{"Content-Type": "application/json"}),
+    )
     assert bad.status_code == 400
-    assert api.client.post("/cds-services/nope", json=req, headers=api.h("clinician")).status_code == 404
-    wrong = api.client.post("/cds-services/raad-screening", json={**req, "hook": "order-select"}, headers=api.h("clinician"))
+    assert (
+        api.client.post("/cds-services/nope", json=req, headers=api.h("clinician")).status_code
+        == 404
+    )
+    wrong = api.client.post(
+        "/cds-services/raad-screening",
+        json={**req, "hook": "order-select"},
+        headers=api.h("clinician"),
+    )
     assert wrong.status_code == 400 and wrong.json()["field"] == "hook"

@@ -27,17 +27,27 @@ def course(api):
         ({"duration_min": -5}, "duration_min", "1-240"),
         ({"dose_mg": -1}, "dose_mg", "0-10000"),
         ({"start": "2026-01-05T10:00:00"}, "start", "timezone"),
-        ({"adverse_events": [{"event": "nausea", "severity": "awful"}]}, "adverse_events.0.severity", "mild"),
+        (
+            {"adverse_events": [{"event": "nausea", "severity": "awful"}]},
+            "adverse_events.0.severity",
+            "mild",
+        ),
         ({"surprise": 1}, "surprise", "Extra inputs"),
     ],
 )
 def test_session_fields_are_checked(api, course, change, field, allowed):
-    before = api.client.get("/sessions", params={"course_id": course["id"]}, headers=api.h("clinician")).json()["total"]
-    r = api.client.post("/sessions", json=session_body(course["id"], **change), headers=api.h("clinician"))
+    before = api.client.get(
+        "/sessions", params={"course_id": course["id"]}, headers=api.h("clinician")
+    ).json()["total"]
+    r = api.client.post(
+        "/sessions", json=session_body(course["id"], **change), headers=api.h("clinician")
+    )
     assert r.status_code == 422, r.text
     body = r.json()
     assert body["field"] == field and allowed.lower() in body["allowed"].lower()
-    after = api.client.get("/sessions", params={"course_id": course["id"]}, headers=api.h("clinician")).json()["total"]
+    after = api.client.get(
+        "/sessions", params={"course_id": course["id"]}, headers=api.h("clinician")
+    ).json()["total"]
     assert after == before  # nothing written
 
 
@@ -53,12 +63,18 @@ def test_rating_items_are_checked(api, responses, field, allowed):
     p = new_patient(api)
     r = api.client.post(
         f"/patients/{p['id']}/assessments",
-        json={"instrument": "PHQ-9", "responses": responses, "administered_at": "2026-01-05T09:00:00+00:00"},
+        json={
+            "instrument": "PHQ-9",
+            "responses": responses,
+            "administered_at": "2026-01-05T09:00:00+00:00",
+        },
         headers=api.h("clinician"),
     )
     assert r.status_code == 422, r.text
     assert r.json()["field"].startswith(field.split(" (")[0]) and allowed.lower() in r.text.lower()
-    assert api.client.get(f"/patients/{p['id']}/assessments", headers=api.h("clinician")).json() == []
+    assert (
+        api.client.get(f"/patients/{p['id']}/assessments", headers=api.h("clinician")).json() == []
+    )
 
 
 def test_unknown_instrument_and_facts(api):
@@ -68,9 +84,14 @@ def test_unknown_instrument_and_facts(api):
         json={"instrument": "BDI", "responses": {}, "administered_at": "2026-01-05T09:00:00+00:00"},
         headers=api.h("clinician"),
     )
-    assert r.status_code == 422 and r.json()["field"] == "instrument" and "MADRS" in r.json()["allowed"]
+    assert (
+        r.status_code == 422
+        and r.json()["field"] == "instrument"
+        and "MADRS" in r.json()["allowed"]
+    )
     bad_facts = api.client.patch(
-        f"/patients/{p['id']}", json={"facts": {"systolic_mmhg": 120}},
+        f"/patients/{p['id']}",
+        json={"facts": {"systolic_mmhg": 120}},
         headers=api.h("clinician", **{"If-Match": '"1"'}),
     )
     assert bad_facts.status_code == 422 and bad_facts.json()["field"].startswith("facts.")
@@ -78,7 +99,12 @@ def test_unknown_instrument_and_facts(api):
 
 
 def test_unknown_ids_are_404(api):
-    for url in ("/patients/999999", "/patients/999999/summary", "/sessions/999999", "/courses/999999"):
+    for url in (
+        "/patients/999999",
+        "/patients/999999/summary",
+        "/sessions/999999",
+        "/courses/999999",
+    ):
         r = api.client.get(url, headers=api.h("admin"))
         assert r.status_code == 404, url
     assert api.client.post("/alerts/999999/acknowledge", headers=api.h("admin")).status_code == 404
@@ -86,25 +112,57 @@ def test_unknown_ids_are_404(api):
 
 
 def test_malformed_json_is_422(api):
-    r = api.client.post("/sessions", content=b"{not json", headers=api.h("clinician", **{"Content-Type": "application/json"}))
+    r = api.client.post(
+        "/sessions",
+        content=b"{not json",
+        headers=api.h("clinician", **{"Content-Type": "application/json"}),
+    )
     assert r.status_code == 422
 
 
 JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    path=st.sampled_from(["/sessions", "/patients", "PATIENT/assessments", "PATIENT/courses", "PATIENT/history"]),
-    field=st.sampled_from(["course_id", "start", "bp_pre", "n2o_fraction", "identity", "facts", "instrument", "responses", "regimen", "weeks", "administered_at"]),
+    path=st.sampled_from(
+        ["/sessions", "/patients", "PATIENT/assessments", "PATIENT/courses", "PATIENT/history"]
+    ),
+    field=st.sampled_from(
+        [
+            "course_id",
+            "start",
+            "bp_pre",
+            "n2o_fraction",
+            "identity",
+            "facts",
+            "instrument",
+            "responses",
+            "regimen",
+            "weeks",
+            "administered_at",
+        ]
+    ),
     value=JSONISH,
 )
 def test_no_payload_causes_a_500(api, course, path, field, value):
     url = path.replace("PATIENT", f"/patients/{course['patient_id']}")
     base = session_body(course["id"]) if path == "/sessions" else {}
-    r = api.client.post(url, content=json.dumps({**base, field: value}), headers=api.h("clinician", **{"Content-Type": "application/json"}))
+    r = api.client.post(
+        url,
+        content=json.dumps({**base, field: value}),
+        headers=api.h("clinician", **{"Content-Type": "application/json"}),
+    )
     assert r.status_code in (200, 201, 404, 409, 422), (url, field, value, r.status_code, r.text)

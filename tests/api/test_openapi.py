@@ -6,9 +6,18 @@ from __future__ import annotations
 def test_openapi_lists_the_resources(client):
     spec = client.get("/openapi.json").json()
     paths = set(spec["paths"])
-    for p in ("/auth/token", "/patients", "/patients/{patient_id}/summary", "/sessions",
-              "/sessions/{session_id}/discharge", "/alerts/{alert_id}/acknowledge", "/audit",
-              "/fhir/Patient/{patient_id}/$everything", "/cds-services", "/health"):
+    for p in (
+        "/auth/token",
+        "/patients",
+        "/patients/{patient_id}/summary",
+        "/sessions",
+        "/sessions/{session_id}/discharge",
+        "/alerts/{alert_id}/acknowledge",
+        "/audit",
+        "/fhir/Patient/{patient_id}/$everything",
+        "/cds-services",
+        "/health",
+    ):
         assert p in paths, p
     assert not any(p.startswith("/ui") for p in paths)  # web pages stay out of the API document
     assert client.get("/docs").status_code == 200

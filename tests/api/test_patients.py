@@ -23,7 +23,9 @@ def test_update_needs_the_current_version(api):
     assert ok.status_code == 200 and ok.headers["etag"] == '"2"'
     assert ok.json()["facts"] == {"b12_status": "low", "conditions": [], "medications": []}
     # a second clinician still holding version 1 cannot overwrite
-    stale = api.client.patch(url, json={"facts": {}}, headers=api.h("clinician", **{"If-Match": '"1"'}))
+    stale = api.client.patch(
+        url, json={"facts": {}}, headers=api.h("clinician", **{"If-Match": '"1"'})
+    )
     assert stale.status_code == 412 and stale.json()["current_version"] == 2
     assert api.client.get(url, headers=api.h("clinician")).json()["facts"]["b12_status"] == "low"
 
@@ -37,7 +39,9 @@ def test_researcher_sees_no_identifiers(api):
     assert "identity" not in row and "id" not in row
     assert p["identity"]["family_name"] not in r.text and p["identity"]["mrn"] not in r.text
     # searching by name finds nothing for a researcher
-    by_name = api.client.get("/patients", params={"q": p["identity"]["family_name"]}, headers=api.h("researcher"))
+    by_name = api.client.get(
+        "/patients", params={"q": p["identity"]["family_name"]}, headers=api.h("researcher")
+    )
     assert by_name.json()["items"] == []
     assert api.client.get(f"/patients/{p['id']}", headers=api.h("researcher")).status_code == 403
     summary = api.client.get(f"/patients/{p['id']}/summary", headers=api.h("researcher"))
@@ -48,7 +52,9 @@ def test_researcher_sees_no_identifiers(api):
 
 def test_clinicians_see_only_their_site(api):
     p = new_patient(api)
-    assert api.client.get(f"/patients/{p['id']}", headers=api.h("other_clinician")).status_code == 403
+    assert (
+        api.client.get(f"/patients/{p['id']}", headers=api.h("other_clinician")).status_code == 403
+    )
     listing = api.client.get("/patients", params={"limit": 200}, headers=api.h("other_clinician"))
     assert p["research_id"] not in listing.text
     assert api.client.get(f"/patients/{p['id']}", headers=api.h("admin")).status_code == 200
@@ -59,8 +65,12 @@ def test_list_search_and_pagination(api):
     q = made[1]["identity"]["family_name"]
     r = api.client.get("/patients", params={"q": q}, headers=api.h("clinician")).json()
     assert [i["id"] for i in r["items"]] == [made[1]["id"]] and r["total"] == 1
-    page1 = api.client.get("/patients", params={"limit": 2, "offset": 0}, headers=api.h("clinician")).json()
-    page2 = api.client.get("/patients", params={"limit": 2, "offset": 2}, headers=api.h("clinician")).json()
+    page1 = api.client.get(
+        "/patients", params={"limit": 2, "offset": 0}, headers=api.h("clinician")
+    ).json()
+    page2 = api.client.get(
+        "/patients", params={"limit": 2, "offset": 2}, headers=api.h("clinician")
+    ).json()
     assert len(page1["items"]) == 2 and page1["total"] == page2["total"] >= 3
     assert not {i["id"] for i in page1["items"]} & {i["id"] for i in page2["items"]}
 
@@ -70,16 +80,29 @@ def test_history_and_trd_stage_in_the_summary(api):
     for drug, atc in (("sertraline", "N06AB06"), ("venlafaxine-like", "N06AX16")):
         r = api.client.post(
             f"/patients/{p['id']}/history",
-            json={"drug": drug, "atc": atc, "weeks": 8, "adequate_dose": True,
-                  "outcome": "non-response", "current_episode": True},
+            json={
+                "drug": drug,
+                "atc": atc,
+                "weeks": 8,
+                "adequate_dose": True,
+                "outcome": "non-response",
+                "current_episode": True,
+            },
             headers=api.h("clinician"),
         )
         assert r.status_code == 201, r.text
     s = api.client.get(f"/patients/{p['id']}/summary", headers=api.h("clinician")).json()
     assert s["trd"]["status"] == "TRD"
     assert sorted(s["trd"]["mechanism_groups"]) == ["N06AB", "N06AX16"]
-    trial_id = api.client.get(f"/patients/{p['id']}/history", headers=api.h("clinician")).json()[0]["id"]
-    assert api.client.delete(f"/patients/{p['id']}/history/{trial_id}", headers=api.h("clinician")).status_code == 204
+    trial_id = api.client.get(f"/patients/{p['id']}/history", headers=api.h("clinician")).json()[0][
+        "id"
+    ]
+    assert (
+        api.client.delete(
+            f"/patients/{p['id']}/history/{trial_id}", headers=api.h("clinician")
+        ).status_code
+        == 204
+    )
     s = api.client.get(f"/patients/{p['id']}/summary", headers=api.h("clinician")).json()
     assert s["trd"]["status"] != "TRD"
 
@@ -87,8 +110,14 @@ def test_history_and_trd_stage_in_the_summary(api):
 def test_every_write_and_identified_read_is_audited(api):
     p = new_patient(api)
     api.client.get(f"/patients/{p['id']}", headers=api.h("clinician"))
-    api.client.patch(f"/patients/{p['id']}", json={"sex": "male"}, headers=api.h("clinician", **{"If-Match": '"1"'}))
-    events = api.client.get("/audit", params={"patient_id": p["id"]}, headers=api.h("admin")).json()["items"]
+    api.client.patch(
+        f"/patients/{p['id']}",
+        json={"sex": "male"},
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    )
+    events = api.client.get(
+        "/audit", params={"patient_id": p["id"]}, headers=api.h("admin")
+    ).json()["items"]
     kinds = [(e["action"], e["entity"], e["username"]) for e in events]
     me = api.world.usernames["clinician"]
     assert kinds == [("create", "patient", me), ("read", "patient", me), ("update", "patient", me)]

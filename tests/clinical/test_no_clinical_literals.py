@@ -11,7 +11,19 @@ from pathlib import Path
 
 import raad.clinical
 
-ALLOWED = {0, 1, 2, 3, 7, 24, 60, 100, 10_000, 24 * 60, 65_536}  # indices, days/week, h/day, min/h, %
+ALLOWED = {
+    0,
+    1,
+    2,
+    3,
+    7,
+    24,
+    60,
+    100,
+    10_000,
+    24 * 60,
+    65_536,
+}  # indices, days/week, h/day, min/h, %
 # 10_000 mg and 24*60 min are input-sanity ceilings, not clinical thresholds; 65_536 is the size
 # of the screening's match memo.
 
@@ -22,7 +34,13 @@ def test_no_clinical_literals_in_clinical_code():
     for path in sorted(folder.glob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, int | float) \
-                    and not isinstance(node.value, bool) and node.value not in ALLOWED:
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, int | float)
+                and not isinstance(node.value, bool)
+                and node.value not in ALLOWED
+            ):
                 offenders.append(f"{path.name}:{node.lineno}: {node.value!r}")
-    assert not offenders, "clinical literals in code (move them to knowledge/): " + ", ".join(offenders)
+    assert not offenders, "clinical literals in code (move them to knowledge/): " + ", ".join(
+        offenders
+    )

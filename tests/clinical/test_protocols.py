@@ -48,7 +48,9 @@ def test_esketamine_label_phases_and_age():
     assert phases.count("induction") == 8 and phases.count("optimisation") == 4
     assert c.sessions[0].dose_values["dose_mg"] == [56]
     assert c.sessions[1].dose_values["dose_mg"] == [56, 84]
-    gaps = [(b.date - a.date).days for a, b in zip(c.sessions[8:12], c.sessions[9:13], strict=False)]
+    gaps = [
+        (b.date - a.date).days for a, b in zip(c.sessions[8:12], c.sessions[9:13], strict=False)
+    ]
     assert gaps == [7, 7, 7, 7]
     old = plan_course("esketamine-label-65plus", START, age_years=70)
     assert old.sessions[0].dose_values["dose_mg"] == [28]

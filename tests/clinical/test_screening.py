@@ -14,8 +14,13 @@ from raad.clinical.screening import AGENTS, screen
 from raad.knowledge.treatment import contraindications
 
 SCENARIOS = yaml.safe_load((Path(__file__).parent / "screening_scenarios.yaml").read_text())
-COMPLETE = {"sex": "male", "b12_status": "normal", "opioid_use": False, "systolic_mmhg": 120,
-            "diastolic_mmhg": 75}
+COMPLETE = {
+    "sex": "male",
+    "b12_status": "normal",
+    "opioid_use": False,
+    "systolic_mmhg": 120,
+    "diastolic_mmhg": 75,
+}
 RANK = {"eligible": 0, "caution": 1, "contraindicated": 2}
 
 
@@ -30,7 +35,9 @@ def test_scenario(case):
         assert any(words in m for m in result.agents[agent].missing)
 
 
-RULES = [(agent, rule) for agent, rules in contraindications().rules.items() for rule in rules.items]
+RULES = [
+    (agent, rule) for agent, rules in contraindications().rules.items() for rule in rules.items
+]
 
 
 @pytest.mark.parametrize(("agent", "rule"), RULES, ids=[f"{a}-{r.when}" for a, r in RULES])
@@ -54,17 +61,23 @@ def test_json_shape_for_the_cli():
     d = screen(COMPLETE).to_dict()
     assert set(d["agents"]) == set(AGENTS)
     for a in d["agents"].values():
-        assert a["status"] in RANK and isinstance(a["reasons"], list) and isinstance(a["missing"], list)
+        assert (
+            a["status"] in RANK
+            and isinstance(a["reasons"], list)
+            and isinstance(a["missing"], list)
+        )
 
 
 @pytest.mark.parametrize(
     ("facts", "field"),
-    [({"systolic_mmhg": 400, "diastolic_mmhg": 20}, "blood_pressure.systolic"),
-     ({"systolic_mmhg": 120}, "systolic_mmhg/diastolic_mmhg"),
-     ({"age_years": -3}, "age_years"),
-     ({"b12_status": "fine"}, "b12_status"),
-     ({"conditions": [{"txt": "x"}]}, "conditions.0.Entry.txt"),
-     ({"weight": 70}, "weight")],
+    [
+        ({"systolic_mmhg": 400, "diastolic_mmhg": 20}, "blood_pressure.systolic"),
+        ({"systolic_mmhg": 120}, "systolic_mmhg/diastolic_mmhg"),
+        ({"age_years": -3}, "age_years"),
+        ({"b12_status": "fine"}, "b12_status"),
+        ({"conditions": [{"txt": "x"}]}, "conditions.0.Entry.txt"),
+        ({"weight": 70}, "weight"),
+    ],
 )
 def test_bad_facts_name_the_field(facts, field):
     with pytest.raises(ClinicalInputError) as exc:
@@ -72,8 +85,11 @@ def test_bad_facts_name_the_field(facts, field):
     assert exc.value.field.startswith(field.split(".")[0])
 
 
-ALIASES = [a for c in (*contraindications().conditions.values(), *contraindications().medications.values())
-           for a in c.aliases]
+ALIASES = [
+    a
+    for c in (*contraindications().conditions.values(), *contraindications().medications.values())
+    for a in c.aliases
+]
 
 
 @settings(max_examples=150, deadline=None)

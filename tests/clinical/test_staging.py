@@ -13,7 +13,9 @@ FAILED = {"weeks": 8, "adequate_dose": True, "outcome": "non-response", "current
 
 
 def test_two_failed_trials_of_different_mechanisms_is_trd():
-    r = trd_status([FAILED | {"drug": "sertraline"}, FAILED | {"atc": "N06AA09", "drug": "amitriptyline"}])
+    r = trd_status(
+        [FAILED | {"drug": "sertraline"}, FAILED | {"atc": "N06AA09", "drug": "amitriptyline"}]
+    )
     assert r.status == "TRD" and r.mechanism_groups == ("N06AB", "N06AA")
     assert "gaynes2020-trd" in r.sources and "whocc-atc-n06a" in r.sources
 
@@ -35,7 +37,9 @@ def test_short_trial_shows_the_alternative_definition():
 
 
 def test_unknown_facts_make_it_indeterminate_not_trd():
-    r = trd_status([FAILED | {"drug": "sertraline"}, FAILED | {"atc": "N06AX16", "adequate_dose": None}])
+    r = trd_status(
+        [FAILED | {"drug": "sertraline"}, FAILED | {"atc": "N06AX16", "adequate_dose": None}]
+    )
     assert r.status == "indeterminate"
     assert any("adequate dose" in m for m in r.missing)
     r = trd_status([FAILED | {"drug": "sertraline"}, FAILED | {"drug": "moclobemide"}])
@@ -50,29 +54,42 @@ def test_named_antidepressants_resolve_to_their_atc_group():
 
 
 def test_past_episode_intolerance_and_response_do_not_count():
-    r = trd_status([FAILED | {"drug": "sertraline"},
-                    FAILED | {"atc": "N06AA09", "current_episode": False},
-                    FAILED | {"atc": "N06AX16", "outcome": "intolerance"},
-                    FAILED | {"atc": "N06AX11", "outcome": None, "improvement_percent": 60}])
+    r = trd_status(
+        [
+            FAILED | {"drug": "sertraline"},
+            FAILED | {"atc": "N06AA09", "current_episode": False},
+            FAILED | {"atc": "N06AX16", "outcome": "intolerance"},
+            FAILED | {"atc": "N06AX11", "outcome": None, "improvement_percent": 60},
+        ]
+    )
     assert r.status == "not TRD"
 
 
-@pytest.mark.parametrize(("trial", "field"), [({"atc": "X99"}, "history.0.atc"),
-                                              ({"weeks": -2}, "history.0.weeks"),
-                                              ({"colour": "red"}, "history.0.colour")])
+@pytest.mark.parametrize(
+    ("trial", "field"),
+    [
+        ({"atc": "X99"}, "history.0.atc"),
+        ({"weeks": -2}, "history.0.weeks"),
+        ({"colour": "red"}, "history.0.colour"),
+    ],
+)
 def test_bad_history_names_the_field(trial, field):
     with pytest.raises(ClinicalInputError) as exc:
         trd_status([trial])
     assert exc.value.field == field
 
 
-trial = st.fixed_dictionaries({
-    "atc": st.sampled_from(["N06AB06", "N06AA09", "N06AX16", "N06AX11", "N06AF03"]),
-    "weeks": st.one_of(st.none(), st.floats(0, 20)),
-    "adequate_dose": st.one_of(st.none(), st.booleans()),
-    "outcome": st.one_of(st.none(), st.sampled_from(["response", "non-response", "intolerance"])),
-    "current_episode": st.one_of(st.none(), st.booleans()),
-})
+trial = st.fixed_dictionaries(
+    {
+        "atc": st.sampled_from(["N06AB06", "N06AA09", "N06AX16", "N06AX11", "N06AF03"]),
+        "weeks": st.one_of(st.none(), st.floats(0, 20)),
+        "adequate_dose": st.one_of(st.none(), st.booleans()),
+        "outcome": st.one_of(
+            st.none(), st.sampled_from(["response", "non-response", "intolerance"])
+        ),
+        "current_episode": st.one_of(st.none(), st.booleans()),
+    }
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -75,8 +75,13 @@ def test_every_value_within_tolerance() -> None:
 def test_dataframe_columns_equal_arrays(case: dict[str, Any]) -> None:
     frame = pd.DataFrame({k: arr(v) for k, v in case["args"].items()})
     frame["label"] = [f"s{i}" for i in range(len(frame))]
-    a = escalc(case["measure"][0], data=frame, slab="label",
-               **{k: k for k in case["args"]}, **options(case))
+    a = escalc(
+        case["measure"][0],
+        data=frame,
+        slab="label",
+        **{k: k for k in case["args"]},
+        **options(case),
+    )
     b = run(case, slab=list(frame["label"]))
     np.testing.assert_array_equal(a.yi, b.yi)
     np.testing.assert_array_equal(a.vi, b.vi)
@@ -86,9 +91,11 @@ def test_dataframe_columns_equal_arrays(case: dict[str, Any]) -> None:
 def test_mixed_inputs_and_scalars() -> None:
     ref = escalc("ZCOR", ri=[0.1, 0.5, -0.3], ni=[50, 50, 50])
     frame = pd.DataFrame({"r": [0.1, 0.5, -0.3]})
-    for res in (escalc("ZCOR", ri=np.array([0.1, 0.5, -0.3]), ni=50),
-                escalc("ZCOR", ri=pd.Series([0.1, 0.5, -0.3]), ni=np.int64(50)),
-                escalc("ZCOR", ri="r", ni=50, data=frame)):
+    for res in (
+        escalc("ZCOR", ri=np.array([0.1, 0.5, -0.3]), ni=50),
+        escalc("ZCOR", ri=pd.Series([0.1, 0.5, -0.3]), ni=np.int64(50)),
+        escalc("ZCOR", ri="r", ni=50, data=frame),
+    ):
         np.testing.assert_array_equal(res.yi, ref.yi)
         np.testing.assert_array_equal(res.vi, ref.vi)
     one = escalc("COR", ri=0.4, ni=30)
@@ -119,8 +126,9 @@ def test_hedges_c_exact_and_overflow_free() -> None:
     from math import gamma, sqrt
 
     for m in (2.0, 5.0, 38.0, 150.0):
-        assert hedges_c(m) == pytest.approx(gamma(m / 2) / (sqrt(m / 2) * gamma((m - 1) / 2)),
-                                            rel=1e-13)
+        assert hedges_c(m) == pytest.approx(
+            gamma(m / 2) / (sqrt(m / 2) * gamma((m - 1) / 2)), rel=1e-13
+        )
     big = hedges_c(np.array([400.0, 1e6]))  # Gamma overflows from m ~ 344 on
     np.testing.assert_allclose(big, 1 - 3 / (4 * np.array([400.0, 1e6]) - 1), rtol=1e-5)
     assert np.isnan(hedges_c(1.0))
@@ -151,8 +159,15 @@ def test_rd_and_pr_get_the_continuity_correction_like_rr() -> None:
 
 
 def test_result_object() -> None:
-    es = escalc("RR", ai=[4, 6, 0], bi=[119, 300, 228], ci=[11, 29, 0], di=[128, 274, 209],
-                drop00=True, slab=["Aronson", "Ferguson & Simes", "Nil"])
+    es = escalc(
+        "RR",
+        ai=[4, 6, 0],
+        bi=[119, 300, 228],
+        ci=[11, 29, 0],
+        di=[128, 274, 209],
+        drop00=True,
+        slab=["Aronson", "Ferguson & Simes", "Nil"],
+    )
     assert len(es) == es.k == 3
     np.testing.assert_array_equal(es.sei[:2], np.sqrt(es.vi[:2]))
     frame = es.to_frame()
@@ -170,8 +185,14 @@ def test_result_object() -> None:
 
 
 def test_result_feeds_rma_with_measure_and_labels() -> None:
-    es = escalc("RR", ai=[4, 6, 3], bi=[119, 300, 228], ci=[11, 29, 11], di=[128, 274, 209],
-                slab=["a", "b", "c"])
+    es = escalc(
+        "RR",
+        ai=[4, 6, 3],
+        bi=[119, 300, 228],
+        ci=[11, 29, 11],
+        di=[128, 274, 209],
+        slab=["a", "b", "c"],
+    )
     res = rma(es, method="DL")
     assert res.data.measure == "RR" and tuple(res.data.slab) == ("a", "b", "c")
     assert res.k == 3

@@ -47,14 +47,21 @@ def test_parallel_trial_row_from_arm_means():
     assert g.vi == pytest.approx(4.08**2 / 12 + 5.39**2 / 9)
 
 
-@pytest.mark.parametrize("fit", load("pool.json")["fits"], ids=lambda f: f"{f['method']}-{f['test']}")
+@pytest.mark.parametrize(
+    "fit", load("pool.json")["fits"], ids=lambda f: f"{f['method']}-{f['test']}"
+)
 def test_pooled_equals_metafor(fit):
     rows, _ = rows_24h()
     yi, vi, labels = as_arrays(rows)
     res = rma(yi, vi, method=fit["method"], test=fit["test"], slab=labels)
-    for ours, theirs in [(res.estimate, fit["estimate"]), (res.se, fit["se"]),
-                         (res.ci_lb, fit["ci_lb"]), (res.ci_ub, fit["ci_ub"]), (res.pval, fit["pval"]),
-                         (res.qe, fit["qe"])]:
+    for ours, theirs in [
+        (res.estimate, fit["estimate"]),
+        (res.se, fit["se"]),
+        (res.ci_lb, fit["ci_lb"]),
+        (res.ci_ub, fit["ci_ub"]),
+        (res.pval, fit["pval"]),
+        (res.qe, fit["qe"]),
+    ]:
         assert ours == pytest.approx(theirs, rel=1e-6, abs=1e-10)
     assert res.tau2 == pytest.approx(fit["tau2"], rel=1e-6, abs=1e-10)
 
@@ -81,8 +88,12 @@ def test_sensitivity_table_and_plot():
     assert any(n.startswith("without Nagele 2015") for n in names)
     fe = next(s for s in sens if s.analysis == "FE, z")
     w = [1 / r.vi for r in rows]
-    assert fe.estimate == pytest.approx(sum(wi * r.yi for wi, r in zip(w, rows, strict=True)) / sum(w))
-    assert next(s for s in sens if s.analysis.startswith("without")).note  # k=1 is reported, not pooled
+    assert fe.estimate == pytest.approx(
+        sum(wi * r.yi for wi, r in zip(w, rows, strict=True)) / sum(w)
+    )
+    assert next(
+        s for s in sens if s.analysis.startswith("without")
+    ).note  # k=1 is reported, not pooled
     buf = io.BytesIO()
     plots.sensitivity(sens).savefig(buf, format="png")
     assert buf.getvalue()[:4] == b"\x89PNG"

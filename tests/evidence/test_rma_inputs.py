@@ -180,10 +180,30 @@ def test_follow_ups_refuse_models_with_moderators():
 def test_bimodal_reml_likelihood_takes_the_global_maximum():
     """Here the REML estimating equation has an interior local maximum, but the likelihood is
     highest at tau2 = 0; raad must return 0 (as metafor's ll(0) check does)."""
-    y = [-0.617638, 0.4079, 0.44424, 0.093935, -0.3526, 0.542594, 0.232755, 0.277515, -0.805773,
-         0.247631]
-    v = [0.118564, 0.037556, 0.041932, 0.046937, 0.467171, 0.132981, 0.025347, 0.21788, 0.158963,
-         0.010226]
+    y = [
+        -0.617638,
+        0.4079,
+        0.44424,
+        0.093935,
+        -0.3526,
+        0.542594,
+        0.232755,
+        0.277515,
+        -0.805773,
+        0.247631,
+    ]
+    v = [
+        0.118564,
+        0.037556,
+        0.041932,
+        0.046937,
+        0.467171,
+        0.132981,
+        0.025347,
+        0.21788,
+        0.158963,
+        0.010226,
+    ]
     from raad.evidence.tau2 import loglik
 
     X = np.ones((10, 1))

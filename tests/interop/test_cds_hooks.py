@@ -37,26 +37,68 @@ class _Service(BaseModel):
 
 def _prefetch(conditions=(), medications=(), bp=(120, 80)):
     def bundle(resources):
-        return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": r} for r in resources],
+        }
 
     obs = [
-        {"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
-         "component": [
-             {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {"value": bp[0]}},
-             {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, "valueQuantity": {"value": bp[1]}}]},
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            "component": [
+                {
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                    "valueQuantity": {"value": bp[0]},
+                },
+                {
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                    "valueQuantity": {"value": bp[1]},
+                },
+            ],
+        },
     ]
     return {
-        "patient": {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1980-01-01"},
-        "conditions": bundle([{"resourceType": "Condition", "subject": {"reference": "Patient/p1"}, "code": {"text": c}} for c in conditions]),
-        "medications": bundle([{"resourceType": "MedicationStatement", "status": "active", "subject": {"reference": "Patient/p1"},
-                                "medicationCodeableConcept": {"text": m}} for m in medications]),
+        "patient": {
+            "resourceType": "Patient",
+            "id": "p1",
+            "gender": "female",
+            "birthDate": "1980-01-01",
+        },
+        "conditions": bundle(
+            [
+                {
+                    "resourceType": "Condition",
+                    "subject": {"reference": "Patient/p1"},
+                    "code": {"text": c},
+                }
+                for c in conditions
+            ]
+        ),
+        "medications": bundle(
+            [
+                {
+                    "resourceType": "MedicationStatement",
+                    "status": "active",
+                    "subject": {"reference": "Patient/p1"},
+                    "medicationCodeableConcept": {"text": m},
+                }
+                for m in medications
+            ]
+        ),
         "observations": bundle(obs),
     }
 
 
 def _request(hook, prefetch, context=None):
-    return {"hook": hook, "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-            "context": {"userId": "Practitioner/1", "patientId": "p1", **(context or {})}, "prefetch": prefetch}
+    return {
+        "hook": hook,
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/1", "patientId": "p1", **(context or {})},
+        "prefetch": prefetch,
+    }
 
 
 def test_discovery_shape():
@@ -66,7 +108,9 @@ def test_discovery_shape():
 
 
 def test_patient_view_gives_a_card_per_agent_with_sources():
-    out = cds_hooks.call("raad-screening", _request("patient-view", _prefetch(conditions=["pneumothorax"])))
+    out = cds_hooks.call(
+        "raad-screening", _request("patient-view", _prefetch(conditions=["pneumothorax"]))
+    )
     cards = [_Card.model_validate(c) for c in out["cards"]]
     n2o = next(c for c in cards if c.summary.startswith("Nitrous oxide"))
     assert n2o.indicator == "critical" and "contraindicated" in n2o.summary
@@ -75,21 +119,50 @@ def test_patient_view_gives_a_card_per_agent_with_sources():
 
 
 def test_order_select_ketamine_with_naltrexone_on_the_list():
-    draft = {"resourceType": "Bundle", "entry": [{"resource": {
-        "resourceType": "MedicationRequest", "id": "mr1", "status": "draft", "intent": "order",
-        "medicationCodeableConcept": {"text": "Ketamine 0.5 mg/kg IV over 40 min"}, "subject": {"reference": "Patient/p1"}}}]}
-    req = _request("order-select", _prefetch(medications=["naltrexone 50 mg"]),
-                   {"draftOrders": draft, "selections": ["MedicationRequest/mr1"]})
+    draft = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "MedicationRequest",
+                    "id": "mr1",
+                    "status": "draft",
+                    "intent": "order",
+                    "medicationCodeableConcept": {"text": "Ketamine 0.5 mg/kg IV over 40 min"},
+                    "subject": {"reference": "Patient/p1"},
+                }
+            }
+        ],
+    }
+    req = _request(
+        "order-select",
+        _prefetch(medications=["naltrexone 50 mg"]),
+        {"draftOrders": draft, "selections": ["MedicationRequest/mr1"]},
+    )
     cards = [_Card.model_validate(c) for c in cds_hooks.call("raad-order-check", req)["cards"]]
     assert [c.summary.split(":")[0] for c in cards] == ["Racemic ketamine (intravenous)"]
     assert cards[0].indicator in ("warning", "critical") and "altrexone" in cards[0].detail
 
 
 def test_order_for_something_else_gives_no_card():
-    draft = {"resourceType": "Bundle", "entry": [{"resource": {
-        "resourceType": "MedicationRequest", "id": "mr2", "status": "draft", "intent": "order",
-        "medicationCodeableConcept": {"text": "sertraline 50 mg"}, "subject": {"reference": "Patient/p1"}}}]}
-    req = _request("order-select", _prefetch(), {"draftOrders": draft, "selections": ["MedicationRequest/mr2"]})
+    draft = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "MedicationRequest",
+                    "id": "mr2",
+                    "status": "draft",
+                    "intent": "order",
+                    "medicationCodeableConcept": {"text": "sertraline 50 mg"},
+                    "subject": {"reference": "Patient/p1"},
+                }
+            }
+        ],
+    }
+    req = _request(
+        "order-select", _prefetch(), {"draftOrders": draft, "selections": ["MedicationRequest/mr2"]}
+    )
     assert cds_hooks.call("raad-order-check", req)["cards"] == []
 
 
@@ -110,10 +183,30 @@ def test_bad_requests_name_the_field(service, request_, field):
 
 
 def test_order_select_recognises_the_rxnorm_code():
-    draft = {"resourceType": "Bundle", "entry": [{"resource": {
-        "resourceType": "MedicationRequest", "id": "mr3", "status": "draft", "intent": "order",
-        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2119365"}]},
-        "subject": {"reference": "Patient/p1"}}}]}
-    req = _request("order-select", _prefetch(), {"draftOrders": draft, "selections": ["MedicationRequest/mr3"]})
+    draft = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "MedicationRequest",
+                    "id": "mr3",
+                    "status": "draft",
+                    "intent": "order",
+                    "medicationCodeableConcept": {
+                        "coding": [
+                            {
+                                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                "code": "2119365",
+                            }
+                        ]
+                    },
+                    "subject": {"reference": "Patient/p1"},
+                }
+            }
+        ],
+    }
+    req = _request(
+        "order-select", _prefetch(), {"draftOrders": draft, "selections": ["MedicationRequest/mr3"]}
+    )
     cards = cds_hooks.call("raad-order-check", req)["cards"]
     assert [c["summary"].split(":")[0] for c in cards] == ["Esketamine (intranasal)"]

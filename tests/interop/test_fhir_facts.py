@@ -13,7 +13,9 @@ from raad.clinical.errors import ClinicalInputError
 from raad.clinical.screening import screen
 from raad.interop.fhir_facts import MAX_ENTRIES, facts_from_bundle
 
-BUNDLE = json.loads((Path(__file__).resolve().parents[2] / "examples" / "patient-bundle.json").read_text())
+BUNDLE = json.loads(
+    (Path(__file__).resolve().parents[2] / "examples" / "patient-bundle.json").read_text()
+)
 AS_OF = date(2026, 11, 22)
 
 
@@ -33,9 +35,18 @@ def test_bundle_becomes_facts():
 def test_unreadable_observations_are_reported():
     b = copy.deepcopy(BUNDLE)
     b["entry"][5]["resource"].pop("interpretation")
-    b["entry"].append({"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "Serum sodium"}}})
-    b["entry"].append({"resource": {"resourceType": "Encounter", "status": "finished",
-                                    "class": {"code": "AMB"}}})
+    b["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "Serum sodium"},
+            }
+        }
+    )
+    b["entry"].append(
+        {"resource": {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}}
+    )
     read = facts_from_bundle(b, as_of=AS_OF)
     assert read.facts.b12_status is None
     assert any("without a laboratory interpretation" in u for u in read.unused)
@@ -63,7 +74,10 @@ def test_impossible_values_in_a_bundle_are_refused():
 
 
 def test_oversize_bundle_refused():
-    b = {"resourceType": "Bundle", "type": "collection",
-         "entry": [BUNDLE["entry"][0]] * (MAX_ENTRIES + 1)}
+    b = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [BUNDLE["entry"][0]] * (MAX_ENTRIES + 1),
+    }
     with pytest.raises(ClinicalInputError, match="at most"):
         facts_from_bundle(b, as_of=AS_OF)

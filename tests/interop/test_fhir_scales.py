@@ -43,13 +43,21 @@ def test_phq9_uses_loinc_item_and_answer_codes():
     first = q.item[0]
     assert first.code[0].code == "44250-9"
     assert [o.valueCoding.code for o in first.answerOption] == [
-        "LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
+        "LA6568-5",
+        "LA6569-3",
+        "LA6570-1",
+        "LA6571-9",
+    ]
 
 
 def test_observation_total_is_loinc_coded_where_a_code_exists():
     s = scales.score("PHQ-9", {str(i): 2 for i in range(1, 10)})
-    obs = reparse(fs.total_observation(s, subject="Patient/p1", effective=WHEN,
-                                      derived_from="QuestionnaireResponse/q1"), Observation)
+    obs = reparse(
+        fs.total_observation(
+            s, subject="Patient/p1", effective=WHEN, derived_from="QuestionnaireResponse/q1"
+        ),
+        Observation,
+    )
     assert obs.code.coding[0].system == fs.LOINC and obs.code.coding[0].code == "44261-6"
     assert obs.valueQuantity.value == 18 and obs.interpretation[0].text == "moderately severe"
     assert obs.category[0].coding[0].code == "survey"
@@ -83,8 +91,9 @@ def scored(draw):
 @settings(max_examples=150, deadline=None)
 @given(scored())
 def test_round_trip_fhir_to_score_gives_the_same_score(score):
-    qr = reparse(fs.questionnaire_response(score, subject="Patient/p1", authored=WHEN),
-                 QuestionnaireResponse)
+    qr = reparse(
+        fs.questionnaire_response(score, subject="Patient/p1", authored=WHEN), QuestionnaireResponse
+    )
     back = fs.score_from_response(qr)
     assert back == score
     assert back.total == score.total
@@ -102,12 +111,21 @@ def test_incomplete_response_round_trips_as_in_progress():
 
 def test_foreign_questionnaires_and_codes_are_reported():
     with pytest.raises(ScaleInputError, match="questionnaire"):
-        fs.score_from_response({"resourceType": "QuestionnaireResponse", "status": "completed",
-                               "questionnaire": "http://example.org/Questionnaire/x"})
-    bad = {"resourceType": "QuestionnaireResponse", "status": "completed",
-           "questionnaire": fs.CANONICAL + "PHQ-9",
-           "item": [{"linkId": "1", "answer": [{"valueCoding": {"system": fs.LOINC,
-                                                                  "code": "LA0000-0"}}]}]}
+        fs.score_from_response(
+            {
+                "resourceType": "QuestionnaireResponse",
+                "status": "completed",
+                "questionnaire": "http://example.org/Questionnaire/x",
+            }
+        )
+    bad = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "questionnaire": fs.CANONICAL + "PHQ-9",
+        "item": [
+            {"linkId": "1", "answer": [{"valueCoding": {"system": fs.LOINC, "code": "LA0000-0"}}]}
+        ],
+    }
     with pytest.raises(ScaleInputError, match="LA0000-0"):
         fs.score_from_response(bad)
 

@@ -59,7 +59,12 @@ def test_every_code_source_resolves_and_is_a_standard():
 def test_substance_codes_are_well_formed_and_cited():
     reg = load_sources()
     subs = antidepressants().substances
-    assert {s.name for s in subs if s.rxnorm} >= {"sertraline", "escitalopram", "fluoxetine", "esketamine"}
+    assert {s.name for s in subs if s.rxnorm} >= {
+        "sertraline",
+        "escitalopram",
+        "fluoxetine",
+        "esketamine",
+    }
     for s in subs:
         assert CODE_SYSTEMS["ATC"].fullmatch(s.atc), s.name
         if s.rxnorm:
@@ -70,17 +75,19 @@ def test_substance_codes_are_well_formed_and_cited():
 
 @pytest.mark.parametrize(
     ("code", "why"),
-    [("RXNORM|7052", "not hierarchical"),  # RxNorm ids are flat: prefix matching is refused
-     ("ICD-10-CM|J9", "well-formed"),
-     ("ICD-10-CM|J9311", "well-formed"),  # the data files write ICD-10-CM dotted
-     ("ICD-10-CM|J93.1.1", "well-formed"),
-     ("ATC|N0", "well-formed"),
-     ("ATC|N07BC2", "well-formed"),
-     ("RXNORM=07052", "well-formed"),
-     ("ICD10|J93", "unknown system"),
-     ("SNOMED-CT|22298006", "unknown system"),
-     ("J93", "SYSTEM|code"),
-     ("ICD-10-CM J93", "SYSTEM|code")],
+    [
+        ("RXNORM|7052", "not hierarchical"),  # RxNorm ids are flat: prefix matching is refused
+        ("ICD-10-CM|J9", "well-formed"),
+        ("ICD-10-CM|J9311", "well-formed"),  # the data files write ICD-10-CM dotted
+        ("ICD-10-CM|J93.1.1", "well-formed"),
+        ("ATC|N0", "well-formed"),
+        ("ATC|N07BC2", "well-formed"),
+        ("RXNORM=07052", "well-formed"),
+        ("ICD10|J93", "unknown system"),
+        ("SNOMED-CT|22298006", "unknown system"),
+        ("J93", "SYSTEM|code"),
+        ("ICD-10-CM J93", "SYSTEM|code"),
+    ],
 )
 def test_malformed_codes_fail_at_load(code, why):
     raw = _load("contraindications.yaml")
@@ -105,10 +112,12 @@ def test_unknown_code_source_fails_at_load():
 
 @pytest.mark.parametrize(
     ("change", "why"),
-    [(lambda cs: cs.pop("RXNORM"), "RXNORM codes need a code_sources entry"),
-     (lambda cs: cs.update({"RXNORM": []}), "cite at least one source"),
-     (lambda cs: cs.update({"LOINC": [{"source": "cdc-icd10cm-2022"}]}), "unknown code system"),
-     (lambda cs: cs.update({"ATC": [{"source": "who-atc-index-2026", "page": 1}]}), "page")],
+    [
+        (lambda cs: cs.pop("RXNORM"), "RXNORM codes need a code_sources entry"),
+        (lambda cs: cs.update({"RXNORM": []}), "cite at least one source"),
+        (lambda cs: cs.update({"LOINC": [{"source": "cdc-icd10cm-2022"}]}), "unknown code system"),
+        (lambda cs: cs.update({"ATC": [{"source": "who-atc-index-2026", "page": 1}]}), "page"),
+    ],
 )
 def test_code_sources_are_strict(change, why):
     raw = _load("contraindications.yaml")
@@ -126,10 +135,12 @@ def test_unknown_keys_in_a_concept_fail_at_load():
 
 @pytest.mark.parametrize(
     ("change", "why"),
-    [({"rxnorm": "RX36437"}, "not an RxNorm"),
-     ({"rxnorm_cite": []}, "together"),
-     ({"rxnorm_cite": [{"source": "no-such-rxnorm-source"}]}, "no-such-rxnorm-source"),
-     ({"atc": "N6AB06"}, "not an ATC")],
+    [
+        ({"rxnorm": "RX36437"}, "not an RxNorm"),
+        ({"rxnorm_cite": []}, "together"),
+        ({"rxnorm_cite": [{"source": "no-such-rxnorm-source"}]}, "no-such-rxnorm-source"),
+        ({"atc": "N6AB06"}, "not an ATC"),
+    ],
 )
 def test_substance_codes_are_strict(change, why):
     raw = _load("antidepressants.yaml")

@@ -11,8 +11,19 @@ from raad.knowledge.trials import Number, Trial, trial_base
 
 def test_every_trial_in_the_issue_is_present_and_cited():
     ids = {t.id for t in trial_base().trials}
-    assert {"nagele2015", "nagele2021", "guimaraes2021", "yan2022", "li2022", "kim2023",
-            "myles2025", "williams2018", "yoon2019", "yoon2025", "jelen2025"} <= ids
+    assert {
+        "nagele2015",
+        "nagele2021",
+        "guimaraes2021",
+        "yan2022",
+        "li2022",
+        "kim2023",
+        "myles2025",
+        "williams2018",
+        "yoon2019",
+        "yoon2025",
+        "jelen2025",
+    } <= ids
     reg = load_sources()
     for t in trial_base().trials:
         assert t.cite and all(c.source in reg for c in t.cite)
@@ -29,10 +40,41 @@ def test_trial_without_numbers_says_so():
 @pytest.mark.parametrize(
     "bad",
     [
-        {"kind": "count", "outcome": "x", "arm": "a", "events": 5, "n": 3, "flag": "reported", "cite": {"source": "s"}},
-        {"kind": "mean_difference", "outcome": "x", "contrast": ["a", "b"], "value": 9, "ci": [1, 2], "flag": "reported", "cite": {"source": "s"}},
-        {"kind": "arm_mean", "outcome": "x", "arm": "a", "mean": 3, "flag": "reported", "cite": {"source": "s"}},
-        {"kind": "count", "outcome": "x", "arm": "a", "events": 1, "n": 3, "flag": "guessed", "cite": {"source": "s"}},
+        {
+            "kind": "count",
+            "outcome": "x",
+            "arm": "a",
+            "events": 5,
+            "n": 3,
+            "flag": "reported",
+            "cite": {"source": "s"},
+        },
+        {
+            "kind": "mean_difference",
+            "outcome": "x",
+            "contrast": ["a", "b"],
+            "value": 9,
+            "ci": [1, 2],
+            "flag": "reported",
+            "cite": {"source": "s"},
+        },
+        {
+            "kind": "arm_mean",
+            "outcome": "x",
+            "arm": "a",
+            "mean": 3,
+            "flag": "reported",
+            "cite": {"source": "s"},
+        },
+        {
+            "kind": "count",
+            "outcome": "x",
+            "arm": "a",
+            "events": 1,
+            "n": 3,
+            "flag": "guessed",
+            "cite": {"source": "s"},
+        },
     ],
 )
 def test_malformed_numbers_fail_loudly(bad):
@@ -42,8 +84,25 @@ def test_malformed_numbers_fail_loudly(bad):
 
 def test_number_pointing_at_a_missing_arm_fails():
     with pytest.raises(ValidationError, match="unknown arm"):
-        Trial.model_validate({
-            "id": "t", "label": "T", "cite": [{"source": "s"}], "design": "parallel",
-            "population": "p", "n_randomized": 2, "arms": [{"id": "a"}],
-            "numbers": [{"kind": "count", "outcome": "x", "arm": "zz", "events": 1, "n": 2,
-                         "flag": "reported", "cite": {"source": "s"}}]})
+        Trial.model_validate(
+            {
+                "id": "t",
+                "label": "T",
+                "cite": [{"source": "s"}],
+                "design": "parallel",
+                "population": "p",
+                "n_randomized": 2,
+                "arms": [{"id": "a"}],
+                "numbers": [
+                    {
+                        "kind": "count",
+                        "outcome": "x",
+                        "arm": "zz",
+                        "events": 1,
+                        "n": 2,
+                        "flag": "reported",
+                        "cite": {"source": "s"},
+                    }
+                ],
+            }
+        )

@@ -25,8 +25,9 @@ def administration(draw):
 
 def reference_total(instr, responses) -> int:
     """The scoring rule re-stated independently: a plain sum, or the sum of domain maxima."""
-    values = {k.rstrip("AB") if k[:-1].isdigit() and k[-1] in "AB" else k: v
-              for k, v in responses.items()}
+    values = {
+        k.rstrip("AB") if k[:-1].isdigit() and k[-1] in "AB" else k: v for k, v in responses.items()
+    }
     if instr.total.rule == "sum":
         return sum(values[i.id] for i in instr.items)
     return sum(max(values[x] for x in d.items) for d in instr.total.domains)

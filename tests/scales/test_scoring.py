@@ -19,8 +19,10 @@ def test_hamd17_sum_band_variant_and_suicide_flag():
     s = scales.score("HAMD-17", hamd17())
     assert s.total == 17 and s.severity == "moderate" and s.complete
     assert s.variants == {"16": "A"} and s.suicide_flag and s.suicide_items == ("3",)
-    s = scales.score("HAMD-17", hamd17(**{"3": 0, "1": 0, "2": 0, "7": 0, "8": 0, "9": 0,
-                                          "10": 0, "11": 0, "15": 0}))
+    s = scales.score(
+        "HAMD-17",
+        hamd17(**{"3": 0, "1": 0, "2": 0, "7": 0, "8": 0, "9": 0, "10": 0, "11": 0, "15": 0}),
+    )
     assert s.total == 8 and s.severity == "mild" and not s.suicide_flag
 
 
@@ -28,8 +30,18 @@ def test_hamd17_bands_at_their_edges():
     h = scales.get("HAMD-17")
     from raad.scales.scoring import band
 
-    edges = {0: "none", 7: "none", 8: "mild", 13: "mild", 14: "moderate", 18: "moderate",
-             19: "severe", 22: "severe", 23: "very severe", 52: "very severe"}
+    edges = {
+        0: "none",
+        7: "none",
+        8: "mild",
+        13: "mild",
+        14: "moderate",
+        18: "moderate",
+        19: "severe",
+        22: "severe",
+        23: "very severe",
+        52: "very severe",
+    }
     for total, label in edges.items():
         assert band(h, total) == label
 
@@ -87,9 +99,17 @@ def test_madrs_total_and_bands():
 def test_qids_takes_the_highest_item_per_domain():
     values = [1, 2, 0, 3, 2, 0, 1, 3, 0, 1, 2, 0, 1, 2, 3, 1]
     s = scales.score("QIDS-SR16", {str(i): v for i, v in enumerate(values, 1)})
-    assert s.domains == {"sleep": 3, "mood": 2, "appetite_weight": 3, "concentration": 1,
-                         "self_view": 2, "suicide": 0, "interest": 1, "energy": 2,
-                         "psychomotor": 3}
+    assert s.domains == {
+        "sleep": 3,
+        "mood": 2,
+        "appetite_weight": 3,
+        "concentration": 1,
+        "self_view": 2,
+        "suicide": 0,
+        "interest": 1,
+        "energy": 2,
+        "psychomotor": 3,
+    }
     assert s.total == 17 and s.severity == "severe"
     assert sum(values) != s.total  # not a plain sum
 

@@ -88,9 +88,17 @@ def test_cli_db_upgrade_and_user_add(tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["db", "upgrade", "--url", url])
     assert r.exit_code == 0 and "revision 0001" in r.output
-    r = runner.invoke(app, ["user", "add", "carol", "--role", "clinician", "--site", "EAST", "--url", url], input=PASSWORD + "\n")
+    r = runner.invoke(
+        app,
+        ["user", "add", "carol", "--role", "clinician", "--site", "EAST", "--url", url],
+        input=PASSWORD + "\n",
+    )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["user", "add", "dave", "--role", "clinician", "--url", url], input=PASSWORD + "\n")
+    r = runner.invoke(
+        app, ["user", "add", "dave", "--role", "clinician", "--url", url], input=PASSWORD + "\n"
+    )
     assert r.exit_code == 2 and "site" in r.output
-    r = runner.invoke(app, ["user", "add", "erin", "--role", "researcher", "--url", url], input="short\n")
+    r = runner.invoke(
+        app, ["user", "add", "erin", "--role", "researcher", "--url", url], input="short\n"
+    )
     assert r.exit_code == 2 and "password" in r.output

@@ -24,21 +24,47 @@ from raad.services.schemas import (
 def seeded(database, world):
     with database.transaction() as s:
         p = patients.register(
-            s, world.clinician,
-            PatientIn(identity=IdentityIn(given_name="Zebedee", family_name="Quixote", mrn="MRN-778899",
-                                          birth_date=date(1931, 2, 3)), sex="male"),
+            s,
+            world.clinician,
+            PatientIn(
+                identity=IdentityIn(
+                    given_name="Zebedee",
+                    family_name="Quixote",
+                    mrn="MRN-778899",
+                    birth_date=date(1931, 2, 3),
+                ),
+                sex="male",
+            ),
         )
-        c = courses.plan(s, world.clinician, p["id"], CourseIn(regimen="n2o-50-twice-weekly", start=date(2026, 3, 2)))
+        c = courses.plan(
+            s,
+            world.clinician,
+            p["id"],
+            CourseIn(regimen="n2o-50-twice-weekly", start=date(2026, 3, 2)),
+        )
         sess = sessions.record(
-            s, world.clinician,
-            SessionIn(course_id=c["id"], start=datetime(2026, 3, 2, 10, tzinfo=UTC), duration_min=60,
-                      n2o_fraction=0.5, bp_pre=BloodPressureIn(systolic=120, diastolic=80), observation_min=30,
-                      notes="Zebedee felt dizzy"),
+            s,
+            world.clinician,
+            SessionIn(
+                course_id=c["id"],
+                start=datetime(2026, 3, 2, 10, tzinfo=UTC),
+                duration_min=60,
+                n2o_fraction=0.5,
+                bp_pre=BloodPressureIn(systolic=120, diastolic=80),
+                observation_min=30,
+                notes="Zebedee felt dizzy",
+            ),
         )
         assessments.record(
-            s, world.clinician, p["id"],
-            AssessmentIn(instrument="PHQ-9", responses={str(i): 2 for i in range(1, 10)},
-                         administered_at=datetime(2026, 3, 9, 9, tzinfo=UTC), administration_id=sess["id"]),
+            s,
+            world.clinician,
+            p["id"],
+            AssessmentIn(
+                instrument="PHQ-9",
+                responses={str(i): 2 for i in range(1, 10)},
+                administered_at=datetime(2026, 3, 9, 9, tzinfo=UTC),
+                administration_id=sess["id"],
+            ),
         )
     return p
 

@@ -42,7 +42,11 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(database):
         assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
     with pytest.raises(DBAPIError), database.transaction() as s:
-        s.execute(text("INSERT INTO users (username, password_hash, role, site_id, active, failed_logins, created_at) VALUES ('fk', 'x', 'clinician', 999999, 1, 0, '2026-01-01')"))
+        s.execute(
+            text(
+                "INSERT INTO users (username, password_hash, role, site_id, active, failed_logins, created_at) VALUES ('fk', 'x', 'clinician', 999999, 1, 0, '2026-01-01')"
+            )
+        )
 
 
 def test_a_failed_transaction_writes_nothing(database):

@@ -126,7 +126,9 @@ def test_login_by_keyboard_alone_with_visible_focus(page, server):
     seen = []
     for _ in range(6):
         page.keyboard.press("Tab")
-        seen.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+        seen.append(
+            page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
+        )
         if seen[-1] == "username":
             break
     assert "username" in seen
@@ -140,7 +142,9 @@ def test_login_by_keyboard_alone_with_visible_focus(page, server):
 
 
 def test_pages_fit_a_tablet(browser, server):
-    context = browser.new_context(viewport={"width": 768, "height": 1024}, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 768, "height": 1024}, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     try:
         login(page, server, "nurse.e2e")

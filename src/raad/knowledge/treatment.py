@@ -277,7 +277,9 @@ def parse_code(text: str) -> CodeRef:
         raise ValueError(f"code {text!r}: write SYSTEM|code (prefix) or SYSTEM=code (exact)")
     system, op, code = m["system"], m["op"], m["code"]
     if system not in CODE_SYSTEMS:
-        raise ValueError(f"code {text!r}: unknown system {system!r} (known: {sorted(CODE_SYSTEMS)})")
+        raise ValueError(
+            f"code {text!r}: unknown system {system!r} (known: {sorted(CODE_SYSTEMS)})"
+        )
     if not CODE_SYSTEMS[system].fullmatch(code):
         raise ValueError(f"code {text!r}: {code!r} is not a well-formed {system} code")
     if op == "|" and system not in PREFIX_SYSTEMS:

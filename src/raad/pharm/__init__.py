@@ -1,14 +1,30 @@
-"""Pharmacology simulation: ketamine IV compartment models over virtual patients, and
-naltrexone's mu-opioid blockade. Parameters live in knowledge/pharmacology.yaml with sources."""
+"""Pharmacology simulation: ketamine IV with norketamine, esketamine nasal, naltrexone
+blockade and plasma curves, N2O uptake with methionine-synthase inactivation (assumption),
+and virtual trials. Parameters live in knowledge/pharmacology.yaml with their sources."""
 
+from .errors import PharmInputError
+from .esketamine import simulate_esketamine
 from .ketamine import KetamineResult, simulate_ketamine_iv
-from .naltrexone import mu_blockade, mu_blockade_after
+from .n2o import simulate_course
+from .naltrexone import ketamine_start, mu_blockade, mu_blockade_after, mu_blockade_history
 from .params import pharmacology
+from .simulate import Patient, simulate
+from .trials import analytic_power, sample_size, simulate_trials
 
 __all__ = [
     "KetamineResult",
+    "Patient",
+    "PharmInputError",
+    "analytic_power",
+    "ketamine_start",
     "mu_blockade",
     "mu_blockade_after",
+    "mu_blockade_history",
     "pharmacology",
+    "sample_size",
+    "simulate",
+    "simulate_course",
+    "simulate_esketamine",
     "simulate_ketamine_iv",
+    "simulate_trials",
 ]

@@ -16,15 +16,22 @@ def _pool(agent: str, dose: float | None, time: str):
     base = trial_base()
     fraction = None if dose is None or agent != "n2o" else dose / 100
     rows, excluded = md_rows(
-        [t.model_dump() for t in base.trials], agent=agent, fraction=fraction, outcome="depression", time=time
+        [t.model_dump() for t in base.trials],
+        agent=agent,
+        fraction=fraction,
+        outcome="depression",
+        time=time,
     )
     res = None
     if len(rows) >= 2:
         yi, vi, labels = as_arrays(rows)
         res = rma(yi, vi, method="REML", test="knha", slab=labels)
     published = [
-        p for p in base.published
-        if p.outcome == "depression" and p.time == time and (fraction is None or p.n2o_fraction == fraction)
+        p
+        for p in base.published
+        if p.outcome == "depression"
+        and p.time == time
+        and (fraction is None or p.n2o_fraction == fraction)
     ]
     return base, rows, excluded, res, published
 
@@ -37,7 +44,10 @@ def context(agent: str, dose: float | None, time: str) -> dict[str, Any]:
         "excluded": [e.to_dict() for e in excluded],
         "result": res.to_dict() if res else None,
         "published": [p.model_dump() for p in published],
-        "agent": agent, "dose": dose, "time": time, "times": TIMES,
+        "agent": agent,
+        "dose": dose,
+        "time": time,
+        "times": TIMES,
         "agents": ("n2o", "ketamine", "esketamine", "naltrexone"),
     }
 

@@ -26,8 +26,13 @@ def trajectory_svg(ratings: list[dict[str, Any]], sessions: list[dict[str, Any]]
                 (datetime.fromisoformat(r["administered_at"]), r["total"])
             )
     for i, s in enumerate(sessions):
-        ax.axvline(datetime.fromisoformat(s["start"]), color="#9aa5b1", lw=0.8, ls=":",
-                   label="session" if i == 0 else None)
+        ax.axvline(
+            datetime.fromisoformat(s["start"]),
+            color="#9aa5b1",
+            lw=0.8,
+            ls=":",
+            label="session" if i == 0 else None,
+        )
     colours = ["#1f5f8b", "#b5531c", "#3c7d3a", "#6b3fa0", "#8a6d1d"]
     for k, (name, points) in enumerate(sorted(by_instrument.items())):
         c = colours[k % len(colours)]
@@ -37,10 +42,17 @@ def trajectory_svg(ratings: list[dict[str, Any]], sessions: list[dict[str, Any]]
         o = instr.outcomes
         if o.response and o.response.default.percent_reduction_at_least:
             level = ys[0] * (1 - o.response.default.percent_reduction_at_least / 100)
-            ax.axhline(level, color=c, ls="--", lw=1, label=f"{name} response ({o.response.default.name})")
+            ax.axhline(
+                level, color=c, ls="--", lw=1, label=f"{name} response ({o.response.default.name})"
+            )
         if o.remission and o.remission.default.total_at_most is not None:
-            ax.axhline(o.remission.default.total_at_most, color=c, ls="-.", lw=1,
-                       label=f"{name} remission ({o.remission.default.name})")
+            ax.axhline(
+                o.remission.default.total_at_most,
+                color=c,
+                ls="-.",
+                lw=1,
+                label=f"{name} remission ({o.remission.default.name})",
+            )
     ax.set_ylabel("total score")
     ax.set_ylim(bottom=0)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))

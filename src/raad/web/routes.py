@@ -158,10 +158,24 @@ async def login(request: Request) -> Response:
     response = RedirectResponse("/ui/patients", status_code=303)
     secure = request.url.scheme == "https"
     max_age = int((issued.expires_at - datetime.now(UTC)).total_seconds())
-    response.set_cookie(SESSION_COOKIE, issued.token, max_age=max_age, httponly=True,
-                        samesite="strict", secure=secure, path="/")
-    response.set_cookie(CSRF_COOKIE, issued.csrf or "", max_age=max_age, httponly=False,
-                        samesite="strict", secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        issued.csrf or "",
+        max_age=max_age,
+        httponly=False,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
     return response
 
 
@@ -213,8 +227,10 @@ async def register_patient(request: Request) -> Response:
     try:
         body = PatientIn(
             identity=IdentityIn(
-                given_name=form.get("given_name", ""), family_name=form.get("family_name", ""),
-                mrn=form.get("mrn", ""), birth_date=form.get("birth_date") or None,
+                given_name=form.get("given_name", ""),
+                family_name=form.get("family_name", ""),
+                mrn=form.get("mrn", ""),
+                birth_date=form.get("birth_date") or None,
             ),
             sex=form.get("sex") or None,
             site=form.get("site") or None,
@@ -247,8 +263,12 @@ async def patient_page(request: Request, pid: int) -> HTMLResponse:
     except ServiceError as exc:
         return error_page(request, exc)
     return render(
-        request, "patient.html", **data,
-        regimens=list(regimens().values()), instruments=names(), today=date.today().isoformat(),
+        request,
+        "patient.html",
+        **data,
+        regimens=list(regimens().values()),
+        instruments=names(),
+        today=date.today().isoformat(),
         needs=_missing_questions(data),
     )
 
@@ -281,9 +301,15 @@ async def update_facts(request: Request, pid: int) -> Response:
             v = _num(form, key)
             if v is not None:
                 facts[key] = v
-        facts["conditions"] = [c.strip() for c in (form.get("conditions") or "").splitlines() if c.strip()]
-        facts["medications"] = [c.strip() for c in (form.get("medications") or "").splitlines() if c.strip()]
-        await call(request, patients.update, pid, PatientUpdate(facts=facts), int(form.get("version", 0)))
+        facts["conditions"] = [
+            c.strip() for c in (form.get("conditions") or "").splitlines() if c.strip()
+        ]
+        facts["medications"] = [
+            c.strip() for c in (form.get("medications") or "").splitlines() if c.strip()
+        ]
+        await call(
+            request, patients.update, pid, PatientUpdate(facts=facts), int(form.get("version", 0))
+        )
     except ServiceError as exc:
         return error_page(request, exc)
     return Response(status_code=204, headers={"HX-Refresh": "true"})
@@ -294,7 +320,9 @@ async def add_trial(request: Request, pid: int) -> Response:
     form = await request.form()
     try:
         body = TrialIn(
-            drug=form.get("drug") or None, atc=form.get("atc") or None, weeks=_num(form, "weeks"),
+            drug=form.get("drug") or None,
+            atc=form.get("atc") or None,
+            weeks=_num(form, "weeks"),
             adequate_dose={"yes": True, "no": False}.get(form.get("adequate_dose", "")),
             outcome=form.get("outcome") or None,
             current_episode={"yes": True, "no": False}.get(form.get("current_episode", "")),
@@ -320,8 +348,11 @@ async def screen(request: Request, pid: int) -> Response:
 
 
 def _course_in(form) -> CourseIn:
-    return CourseIn(regimen=form.get("regimen", ""), start=form.get("start", ""),
-                    weight_kg=_num(form, "weight_kg"))
+    return CourseIn(
+        regimen=form.get("regimen", ""),
+        start=form.get("start", ""),
+        weight_kg=_num(form, "weight_kg"),
+    )
 
 
 @router.post("/patients/{pid}/plan-preview", response_class=HTMLResponse)
@@ -374,7 +405,9 @@ async def new_session_page(request: Request, course_id: int) -> HTMLResponse:
     nxt = len(ctx["done"])
     planned = ctx["course"]["plan"]["sessions"]
     return render(
-        request, "session_new.html", **ctx,
+        request,
+        "session_new.html",
+        **ctx,
         planned=planned[nxt] if nxt < len(planned) else None,
         checks=ctx["course"]["plan"]["sessions"][0]["checks"] if planned else [],
         now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
@@ -391,16 +424,24 @@ def _session_in(form, course_id: int) -> SessionIn:
         start = start + ":00+00:00"
     events = [
         {"event": e, "severity": form.get(f"severity_{e}") or "mild"}
-        for e in form.getlist("adverse_event") if e
+        for e in form.getlist("adverse_event")
+        if e
     ]
     fraction = _num(form, "n2o_percent")
     return SessionIn(
-        course_id=course_id, start=start, duration_min=_num(form, "duration_min"),
-        n2o_fraction=None if fraction is None else fraction / 100, dose_mg=_num(form, "dose_mg"),
-        dose_mg_per_kg=_num(form, "dose_mg_per_kg"), bp_pre=bp("bp_pre"), bp_post=bp("bp_post"),
-        observation_min=_num(form, "observation_min"), adverse_events=events,
+        course_id=course_id,
+        start=start,
+        duration_min=_num(form, "duration_min"),
+        n2o_fraction=None if fraction is None else fraction / 100,
+        dose_mg=_num(form, "dose_mg"),
+        dose_mg_per_kg=_num(form, "dose_mg_per_kg"),
+        bp_pre=bp("bp_pre"),
+        bp_post=bp("bp_post"),
+        observation_min=_num(form, "observation_min"),
+        adverse_events=events,
         unresolved=["dissociation"] if form.get("dissociation_unresolved") else [],
-        cadss_total=_num(form, "cadss_total"), notes=form.get("notes") or None,
+        cadss_total=_num(form, "cadss_total"),
+        notes=form.get("notes") or None,
     )
 
 
@@ -414,15 +455,20 @@ async def session_preview(request: Request, course_id: int) -> HTMLResponse:
         from raad.store.models import Administration
 
         a = Administration(
-            agent=ctx["course"]["agent"], start=data.start, duration_min=data.duration_min,
-            n2o_fraction=data.n2o_fraction, dose_mg=data.dose_mg, dose_mg_per_kg=data.dose_mg_per_kg,
+            agent=ctx["course"]["agent"],
+            start=data.start,
+            duration_min=data.duration_min,
+            n2o_fraction=data.n2o_fraction,
+            dose_mg=data.dose_mg,
+            dose_mg_per_kg=data.dose_mg_per_kg,
             bp_pre_systolic=data.bp_pre.systolic if data.bp_pre else None,
             bp_pre_diastolic=data.bp_pre.diastolic if data.bp_pre else None,
             bp_post_systolic=data.bp_post.systolic if data.bp_post else None,
             bp_post_diastolic=data.bp_post.diastolic if data.bp_post else None,
             observation_min=data.observation_min,
             adverse_events=[e.model_dump() for e in data.adverse_events],
-            unresolved=list(data.unresolved), cadss_total=data.cadss_total,
+            unresolved=list(data.unresolved),
+            cadss_total=data.cadss_total,
         )
         report = check_session(sessions._validate(a))
     except ValidationError as exc:
@@ -498,20 +544,25 @@ async def rating_page(request: Request, pid: int, instrument: str) -> HTMLRespon
         return error_page(request, NotFound(str(exc)))
     except ServiceError as exc:
         return error_page(request, exc)
-    return render(request, "rate.html", p=p, instr=instr,
-                  now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"))
+    return render(
+        request, "rate.html", p=p, instr=instr, now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+    )
 
 
 def _responses(instr, form) -> dict[str, int]:
     out = {}
     for item in instr.items:
         raw = (form.get(f"item_{item.id}") or "").strip()
-        key = item.id + (form.get(f"variant_{item.id}") or next(iter(item.variants), "") if item.variants else "")
+        key = item.id + (
+            form.get(f"variant_{item.id}") or next(iter(item.variants), "") if item.variants else ""
+        )
         if raw != "":
             try:
                 out[key] = int(raw)
             except ValueError:
-                raise ScaleInputError(f"{instr.name} item {item.id}", raw, f"{item.min}-{item.max}") from None
+                raise ScaleInputError(
+                    f"{instr.name} item {item.id}", raw, f"{item.min}-{item.max}"
+                ) from None
     for extra in instr.extra_items:
         raw = (form.get(f"item_{extra.id}") or "").strip()
         if raw != "":
@@ -539,7 +590,9 @@ async def record_rating(request: Request, pid: int, instrument: str) -> Response
     if len(when) == 16:
         when += ":00+00:00"
     try:
-        body = AssessmentIn(instrument=instr.name, responses=_responses(instr, form), administered_at=when)
+        body = AssessmentIn(
+            instrument=instr.name, responses=_responses(instr, form), administered_at=when
+        )
         await call(request, assessments.record, pid, body)
     except ValidationError as exc:
         return render(request, "_error.html", exc=_field_error(exc))
@@ -578,19 +631,20 @@ async def cohort_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/evidence", response_class=HTMLResponse)
-async def evidence_page(request: Request, agent: str = "n2o", dose: float | None = 50,
-                        time: str = "24h") -> HTMLResponse:
+async def evidence_page(
+    request: Request, agent: str = "n2o", dose: float | None = 50, time: str = "24h"
+) -> HTMLResponse:
     web_actor(request)
     ctx = await run_in_threadpool(evidence_view.context, agent, dose, time)
     return render(request, "evidence.html", **ctx)
 
 
 @router.get("/evidence/forest.svg")
-async def evidence_forest(request: Request, agent: str = "n2o", dose: float | None = 50,
-                          time: str = "24h") -> Response:
+async def evidence_forest(
+    request: Request, agent: str = "n2o", dose: float | None = 50, time: str = "24h"
+) -> Response:
     web_actor(request)
     svg = await run_in_threadpool(evidence_view.forest_svg, agent, dose, time)
     if svg is None:
         return Response("fewer than two trials: nothing to pool", status_code=404)
     return Response(svg, media_type="image/svg+xml")
-
