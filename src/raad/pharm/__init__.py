@@ -1,5 +1,5 @@
 """Pharmacology simulation: ketamine IV with norketamine, esketamine nasal, naltrexone
-blockade and plasma curves, N2O uptake with methionine-synthase inactivation (assumption),
+blockade and plasma curves, NMDA occupancy from binding constants, N2O uptake with methionine-synthase inactivation (assumption),
 and virtual trials. Parameters live in knowledge/pharmacology.yaml with their sources."""
 
 from .errors import PharmInputError
@@ -7,6 +7,7 @@ from .esketamine import simulate_esketamine
 from .ketamine import KetamineResult, simulate_ketamine_iv
 from .n2o import simulate_course
 from .naltrexone import ketamine_start, mu_blockade, mu_blockade_after, mu_blockade_history
+from .nmda import nmda_occupancy
 from .params import pharmacology
 from .simulate import Patient, simulate
 from .trials import analytic_power, sample_size, simulate_trials
@@ -20,6 +21,7 @@ __all__ = [
     "mu_blockade",
     "mu_blockade_after",
     "mu_blockade_history",
+    "nmda_occupancy",
     "pharmacology",
     "sample_size",
     "simulate",

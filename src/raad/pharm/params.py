@@ -204,7 +204,30 @@ class MethionineSynthase(_M):
     cite: tuple[Citation, ...]
 
 
+class NmdaOccupancy(_M):
+    """Ki (uM) at the NMDA channel site for each enantiomer, a racemic alternative, and the
+    molar masses that turn ng/mL into uM."""
+
+    ki_um: dict[Literal["s_ketamine", "r_ketamine", "s_norketamine", "r_norketamine"], float]
+    cite: tuple[Citation, ...]
+    racemic_alternative_ki_um: dict[Literal["ketamine", "norketamine"], float]
+    racemic_alternative_cite: tuple[Citation, ...]
+    molar_mass_g_mol: dict[Literal["ketamine", "norketamine"], float]
+    molar_mass_cite: tuple[Citation, ...]
+
+    @model_validator(mode="after")
+    def _complete(self) -> NmdaOccupancy:
+        if len(self.ki_um) != 4 or len(self.racemic_alternative_ki_um) != 2:
+            raise ValueError("nmda_occupancy needs all four enantiomer Ki and both racemic Ki")
+        if len(self.molar_mass_g_mol) != 2:
+            raise ValueError("nmda_occupancy needs the molar mass of ketamine and norketamine")
+        if min([*self.ki_um.values(), *self.racemic_alternative_ki_um.values()]) <= 0:
+            raise ValueError("every Ki must be > 0")
+        return self
+
+
 class Pharmacology(_M):
+    nmda_occupancy: NmdaOccupancy
     ketamine_iv: KetamineIV
     naltrexone_mu_blockade: MuBlockade
     naltrexone_pk: NaltrexonePK

@@ -95,9 +95,23 @@ def simulate(
             seed=seed,
             sessions_start_min=starts,
         )
-        curves = {"ketamine": k.conc_ng_ml, "norketamine": k.norketamine_ng_ml}
-        units = dict.fromkeys(curves, "ng/mL")
-        notes = (f"model {k.model}; norketamine branch from Otto 2021 S-norketamine (assumption)",)
+        from .nmda import ASSUMPTIONS, nmda_occupancy
+
+        curves = {
+            "ketamine": k.conc_ng_ml,
+            "norketamine": k.norketamine_ng_ml,
+            "nmda_occupancy": nmda_occupancy(k.conc_ng_ml, k.norketamine_ng_ml),
+            "nmda_occupancy_racemic_ki": nmda_occupancy(
+                k.conc_ng_ml, k.norketamine_ng_ml, ki_set="racemic"
+            ),
+        }
+        units = {"ketamine": "ng/mL", "norketamine": "ng/mL"}
+        units |= {"nmda_occupancy": "fraction", "nmda_occupancy_racemic_ki": "fraction"}
+        notes = (
+            f"model {k.model}; norketamine branch from Otto 2021 S-norketamine (assumption)",
+            ASSUMPTIONS + "; nmda_occupancy uses the enantiomer Ki (Ebert 1997), the alternative"
+            " nmda_occupancy_racemic_ki the racemic Ki (Salat 2015, secondary)",
+        )
     elif r.agent == "esketamine":
         from .esketamine import simulate_esketamine
 
@@ -106,9 +120,18 @@ def simulate(
         e = simulate_esketamine(
             dose, t / 60, patients=patients, age_years=max(pt.age_years, 18), seed=seed
         )
-        curves = {"esketamine": e.conc_ng_ml, "noresketamine": e.noresketamine_ng_ml}
-        units = dict.fromkeys(curves, "ng/mL")
-        notes = (f"first {ph.name} dose, {dose} mg; Perez-Ruixo 2021 (no weight covariate)",)
+        from .nmda import ASSUMPTIONS, nmda_occupancy
+
+        curves = {
+            "esketamine": e.conc_ng_ml,
+            "noresketamine": e.noresketamine_ng_ml,
+            "nmda_occupancy": nmda_occupancy(e.conc_ng_ml, e.noresketamine_ng_ml, form="S"),
+        }
+        units = {"esketamine": "ng/mL", "noresketamine": "ng/mL", "nmda_occupancy": "fraction"}
+        notes = (
+            f"first {ph.name} dose, {dose} mg; Perez-Ruixo 2021 (no weight covariate)",
+            ASSUMPTIONS + " (S-enantiomer Ki, Ebert 1997)",
+        )
     elif r.agent == "n2o":
         from .n2o import activity, course_schedule, ms_rates, uptake
 
