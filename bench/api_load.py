@@ -156,9 +156,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(db_url: str) -> Iterator[tuple[str, int]]:
-    """``python -m uvicorn raad.api.server:app`` (one worker) on ``db_url``; yields its base URL
-    and process id."""
+def server(db_url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """``python -m uvicorn raad.api.server:app`` (``workers`` processes) on ``db_url``; yields its
+    base URL and the process id of uvicorn's main process."""
     port = _free_port()
     env = {**os.environ, "RAAD_DATABASE_URL": db_url}
     with tempfile.TemporaryFile() as log:
@@ -172,6 +172,8 @@ def server(db_url: str) -> Iterator[tuple[str, int]]:
                 str(port),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(workers),
             ],
             env=env,
             stdout=log,
@@ -430,13 +432,25 @@ async def run_phase(
     return res
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            out += [int(x) for x in task.read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
 def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc; NaN elsewhere)."""
+    """User + system CPU seconds of a process and its worker processes (Linux /proc; NaN
+    elsewhere)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu_s(c) for c in _children(pid))
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -556,7 +570,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> bool | None:
         )
         url = db.url
         db.dispose()
-        with server(url) as (base, pid):
+        with server(url, args.workers) as (base, pid):
             token = get_token(base)
             warmup = min(2.0, args.seconds / 5)
             results = []
@@ -597,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase")
     ap.add_argument("--patients", type=int, default=64)
     ap.add_argument("--seed", type=int, default=1)

@@ -35,6 +35,7 @@ def instruments() -> dict[str, Instrument]:
     return out
 
 
+@cache
 def _lookup() -> dict[str, str]:
     table = {}
     for name, instr in instruments().items():

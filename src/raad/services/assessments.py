@@ -4,32 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from raad.clinical.safety import score_alerts
 from raad.scales import ScaleInputError, get
-from raad.store.models import Alert, Assessment, utcnow
+from raad.store.core import Inserter, table
+from raad.store.models import Administration, Alert, Assessment, utcnow
 
 from . import audit, views
 from .authz import can_read, can_write
 from .context import Actor
-from .errors import InvalidInput
-from .patients import load
+from .errors import InvalidInput, NotFound
+from .patients import brief, load
 from .schemas import AssessmentIn
-from .sessions import load_session
+
+_ADM = table(Administration)
+_SESSION_PATIENT = select(_ADM.c.patient_id).where(_ADM.c.id == bindparam("session_id"))
+_insert_assessment = Inserter(Assessment)
+_insert_alert = Inserter(Alert)
 
 
 def record(db: Session, actor: Actor, patient_id: int, data: AssessmentIn) -> dict[str, Any]:
-    p = load(db, patient_id)
+    """Score and store a rating with its alerts (Core statements: a busy write)."""
+    p = brief(db, patient_id)
     can_write(actor, p.site_id)
     if data.administered_at > utcnow():
         raise InvalidInput(
             "administered_at", data.administered_at.isoformat(), "a time not in the future"
         )
     if data.administration_id is not None:
-        a = load_session(db, data.administration_id)
-        if a.patient_id != p.id:
+        owner = db.scalar(_SESSION_PATIENT, {"session_id": data.administration_id})
+        if owner is None:
+            raise NotFound(f"session {data.administration_id} not found")
+        if owner != p.id:
             raise InvalidInput(
                 "administration_id", data.administration_id, "a session of this patient"
             )
@@ -39,7 +47,8 @@ def record(db: Session, actor: Actor, patient_id: int, data: AssessmentIn) -> di
     except ScaleInputError as exc:
         field = exc.field if exc.field == "instrument" else f"responses ({exc.field})"
         raise InvalidInput(field, exc.value, exc.allowed) from None
-    row = Assessment(
+    row = _insert_assessment(
+        db,
         patient_id=p.id,
         administration_id=data.administration_id,
         instrument=instr.name,
@@ -50,11 +59,9 @@ def record(db: Session, actor: Actor, patient_id: int, data: AssessmentIn) -> di
         administered_at=data.administered_at,
         created_by=actor.user_id,
     )
-    db.add(row)
-    db.flush()
-    alerts = []
-    for x in score_alerts([score]):
-        alert = Alert(
+    alerts = [
+        _insert_alert(
+            db,
             patient_id=p.id,
             assessment_id=row.id,
             administration_id=data.administration_id,
@@ -65,9 +72,8 @@ def record(db: Session, actor: Actor, patient_id: int, data: AssessmentIn) -> di
             sources=list(x.sources),
             blocks_discharge=x.blocks_discharge,
         )
-        db.add(alert)
-        alerts.append(alert)
-    db.flush()
+        for x in score_alerts([score])
+    ]
     view = {**views.assessment(row), "risk": score.risk, "alerts": [views.alert(a) for a in alerts]}
     audit.record(
         db, actor, "create", "assessment", row.id, patient_id=p.id, after=views.assessment(row)

@@ -8,10 +8,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raad.store.core import Inserter
 from raad.store.models import AuditEvent
 
 from .authz import require_admin
 from .context import Actor
+
+_insert = Inserter(AuditEvent)  # a Core INSERT: the row is written at once, in the caller's
+# transaction (no unit of work to flush)
 
 
 def record(
@@ -26,18 +30,17 @@ def record(
     after: dict[str, Any] | None = None,
     detail: str | None = None,
 ) -> None:
-    db.add(
-        AuditEvent(
-            user_id=actor.user_id if actor else None,
-            username=actor.username if actor else None,
-            action=action,
-            entity=entity,
-            entity_id=None if entity_id is None else str(entity_id),
-            patient_id=patient_id,
-            before=before,
-            after=after,
-            detail=detail,
-        )
+    _insert(
+        db,
+        user_id=actor.user_id if actor else None,
+        username=actor.username if actor else None,
+        action=action,
+        entity=entity,
+        entity_id=None if entity_id is None else str(entity_id),
+        patient_id=patient_id,
+        before=before,
+        after=after,
+        detail=detail,
     )
 
 

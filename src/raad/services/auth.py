@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from raad.store.models import AuthToken, Site, User, utcnow
@@ -165,25 +165,28 @@ def actor_of(user: User) -> Actor:
     return Actor(user.id, user.username, user.role, user.site_id)  # type: ignore[arg-type]
 
 
+_TOKEN_ACTOR = (
+    select(
+        AuthToken.kind,
+        AuthToken.csrf_hash,
+        AuthToken.expires_at,
+        AuthToken.revoked,
+        User.id,
+        User.username,
+        User.role,
+        User.site_id,
+        User.active,
+    )
+    .join(User, User.id == AuthToken.user_id)
+    .where(AuthToken.token_hash == bindparam("digest"))
+)
+
+
 def resolve_token(
     db: Session, token: str, kind: str, csrf: str | None = None, need_csrf: bool = False
 ) -> Actor:
     """The actor a token belongs to (one indexed query joining the token to its user)."""
-    row = db.execute(
-        select(
-            AuthToken.kind,
-            AuthToken.csrf_hash,
-            AuthToken.expires_at,
-            AuthToken.revoked,
-            User.id,
-            User.username,
-            User.role,
-            User.site_id,
-            User.active,
-        )
-        .join(User, User.id == AuthToken.user_id)
-        .where(AuthToken.token_hash == _digest(token))
-    ).one_or_none()
+    row = db.execute(_TOKEN_ACTOR, {"digest": _digest(token)}).one_or_none()
     if row is None or row.revoked or row.kind != kind or row.expires_at <= utcnow():
         raise Unauthorized("invalid or expired credentials")
     if not row.active:

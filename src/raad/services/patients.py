@@ -6,12 +6,13 @@ import secrets
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from raad.clinical.errors import ClinicalInputError
 from raad.clinical.screening import PatientFacts
 from raad.clinical.staging import Trial, trd_status
+from raad.store.core import table
 from raad.store.models import AntidepressantTrial, Patient, PatientIdentity, Site, utcnow
 
 from . import audit, views
@@ -57,6 +58,31 @@ def load(db: Session, patient_id: int) -> Patient:
     if p is None:
         raise NotFound(f"patient {patient_id} not found")
     return p
+
+
+_PAT, _SITE = table(Patient), table(Site)
+_BRIEF = (
+    select(
+        _PAT.c.id,
+        _PAT.c.site_id,
+        _PAT.c.research_id,
+        _PAT.c.sex,
+        _PAT.c.birth_year,
+        _PAT.c.facts,
+        _PAT.c.version,
+        _SITE.c.code.label("site_code"),
+    )
+    .join(_SITE, _SITE.c.id == _PAT.c.site_id)
+    .where(_PAT.c.id == bindparam("patient_id"))
+)
+
+
+def brief(db: Session, patient_id: int) -> Any:
+    """The patient's de-identified columns and site code as one Core row (no identity)."""
+    row = db.execute(_BRIEF, {"patient_id": patient_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"patient {patient_id} not found")
+    return row
 
 
 def register(db: Session, actor: Actor, data: PatientIn) -> dict[str, Any]:

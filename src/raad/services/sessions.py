@@ -3,25 +3,28 @@ and discharge is refused while a discharge-blocking alert is unacknowledged."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from raad.clinical.errors import ClinicalInputError
 from raad.clinical.safety import BloodPressure, SessionRecord, check_session
 from raad.knowledge.treatment import agents, monitoring
 from raad.scales import get as get_instrument
-from raad.store.models import Administration, Alert, Patient, utcnow
+from raad.store.core import Inserter, table
+from raad.store.models import Administration, Alert, Course, Patient, utcnow
 
 from . import audit, views
 from .authz import can_read, can_write
 from .context import Actor
-from .courses import load_course
 from .errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from .paging import page
 from .patients import load
 from .schemas import SessionIn, SessionUpdate
+
+_ADM, _COURSE, _PAT = table(Administration), table(Course), table(Patient)
 
 
 def _bp(field: str, bp: Any) -> BloodPressure | None:
@@ -35,7 +38,7 @@ def _bp(field: str, bp: Any) -> BloodPressure | None:
         ) from None
 
 
-def _record(a: Administration) -> SessionRecord:
+def _record(a: Any) -> SessionRecord:
     return SessionRecord(
         agent=a.agent,
         start=a.start,
@@ -55,7 +58,7 @@ def _record(a: Administration) -> SessionRecord:
     )
 
 
-def _validate(a: Administration) -> SessionRecord:
+def _validate(a: Any) -> SessionRecord:
     try:
         rec = _record(a)
     except ClinicalInputError as exc:
@@ -71,19 +74,24 @@ def _validate(a: Administration) -> SessionRecord:
     return rec
 
 
-def _history(db: Session, a: Administration) -> tuple[SessionRecord, ...]:
-    rows = db.scalars(
-        select(Administration).where(
-            Administration.patient_id == a.patient_id, Administration.id != a.id
-        )
-    ).all()
-    return tuple(_record(r) for r in rows)
+_HISTORY = select(_ADM.c.agent, _ADM.c.start, _ADM.c.duration_min).where(
+    _ADM.c.patient_id == bindparam("patient_id"), _ADM.c.id != bindparam("session_id")
+)
 
 
-def _sync_alerts(db: Session, a: Administration, *, new: bool = False) -> list[Alert]:
+def _history(db: Session, a: Any) -> tuple[SessionRecord, ...]:
+    """The patient's other sessions, with what the safety monitor's history checks read (agent,
+    start, duration)."""
+    rows = db.execute(_HISTORY, {"patient_id": a.patient_id, "session_id": a.id})
+    return tuple(
+        SessionRecord(agent=r.agent, start=r.start, duration_min=r.duration_min) for r in rows
+    )
+
+
+def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
     """Run the safety monitor; store new alerts, clear open ones it no longer raises."""
     report = check_session(_validate(a), _history(db, a))
-    existing = [] if new else db.scalars(select(Alert).where(Alert.administration_id == a.id)).all()
+    existing = db.scalars(select(Alert).where(Alert.administration_id == a.id)).all()
     live = {x.code: x for x in existing if x.cleared_at is None}
     raised = {x.code for x in report.alerts}
     now = utcnow()
@@ -110,8 +118,6 @@ def _sync_alerts(db: Session, a: Administration, *, new: bool = False) -> list[A
         db.add(added)
         created.append(added)
     db.flush()
-    if new:  # nothing else can be open on a session created in this transaction
-        return created
     return list(
         db.scalars(
             select(Alert)
@@ -121,7 +127,7 @@ def _sync_alerts(db: Session, a: Administration, *, new: bool = False) -> list[A
     )
 
 
-def _view(a: Administration, alerts: list[Alert]) -> dict[str, Any]:
+def _view(a: Any, alerts: list[Any]) -> dict[str, Any]:
     return {
         **views.administration(a),
         "alerts": [views.alert(x) for x in alerts],
@@ -129,45 +135,70 @@ def _view(a: Administration, alerts: list[Alert]) -> dict[str, Any]:
     }
 
 
+_COURSE_SITE = (
+    select(_COURSE.c.id, _COURSE.c.patient_id, _COURSE.c.agent, _COURSE.c.status, _PAT.c.site_id)
+    .join(_PAT, _PAT.c.id == _COURSE.c.patient_id)
+    .where(_COURSE.c.id == bindparam("course_id"))
+)
+_insert_session = Inserter(Administration)
+_insert_alert = Inserter(Alert)
+
+
 def record(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
-    course = load_course(db, data.course_id)
-    p = load(db, course.patient_id)
-    can_write(actor, p.site_id)
+    """Record a session and the safety monitor's alerts on it (Core statements: this is the
+    busiest write)."""
+    course = db.execute(_COURSE_SITE, {"course_id": data.course_id}).one_or_none()
+    if course is None:
+        raise NotFound(f"course {data.course_id} not found")
+    can_write(actor, course.site_id)
     if course.status != "active":
         raise Conflict(
             f"course {course.id} is {course.status}; sessions are recorded on active courses"
         )
-    a = Administration(
-        course_id=course.id,
-        patient_id=p.id,
-        agent=course.agent,
-        route=data.route or agents()[course.agent].route,
-        n2o_fraction=data.n2o_fraction,
-        dose_mg=data.dose_mg,
-        dose_mg_per_kg=data.dose_mg_per_kg,
-        start=data.start,
-        duration_min=data.duration_min,
-        bp_pre_systolic=data.bp_pre.systolic if data.bp_pre else None,
-        bp_pre_diastolic=data.bp_pre.diastolic if data.bp_pre else None,
-        bp_post_systolic=data.bp_post.systolic if data.bp_post else None,
-        bp_post_diastolic=data.bp_post.diastolic if data.bp_post else None,
-        observation_min=data.observation_min,
-        adverse_events=[e.model_dump() for e in data.adverse_events],
-        unresolved=list(data.unresolved),
-        cadss_total=data.cadss_total,
-        notes=data.notes,
-        version=1,
-        created_by=actor.user_id,
-    )
+    values = {
+        "course_id": course.id,
+        "patient_id": course.patient_id,
+        "agent": course.agent,
+        "route": data.route or agents()[course.agent].route,
+        "n2o_fraction": data.n2o_fraction,
+        "dose_mg": data.dose_mg,
+        "dose_mg_per_kg": data.dose_mg_per_kg,
+        "start": data.start,
+        "duration_min": data.duration_min,
+        "bp_pre_systolic": data.bp_pre.systolic if data.bp_pre else None,
+        "bp_pre_diastolic": data.bp_pre.diastolic if data.bp_pre else None,
+        "bp_post_systolic": data.bp_post.systolic if data.bp_post else None,
+        "bp_post_diastolic": data.bp_post.diastolic if data.bp_post else None,
+        "observation_min": data.observation_min,
+        "adverse_events": [e.model_dump() for e in data.adverse_events],
+        "unresolved": list(data.unresolved),
+        "cadss_total": data.cadss_total,
+        "notes": data.notes,
+        "version": 1,
+        "created_by": actor.user_id,
+    }
     _bp("bp_pre", data.bp_pre)
     _bp("bp_post", data.bp_post)
-    _validate(a)
-    db.add(a)
-    db.flush()
-    alerts = _sync_alerts(db, a, new=True)
+    rec = _validate(SimpleNamespace(**values))
+    a = _insert_session(db, **values)
+    report = check_session(rec, _history(db, a))
+    alerts = [
+        _insert_alert(
+            db,
+            patient_id=a.patient_id,
+            administration_id=a.id,
+            code=x.code,
+            level=x.level,
+            message=x.message,
+            facts=x.facts,
+            sources=list(x.sources),
+            blocks_discharge=x.blocks_discharge,
+        )
+        for x in report.alerts
+    ]
     view = _view(a, alerts)
     audit.record(
-        db, actor, "create", "session", a.id, patient_id=p.id, after=views.administration(a)
+        db, actor, "create", "session", a.id, patient_id=a.patient_id, after=views.administration(a)
     )
     return view
 

@@ -5,53 +5,68 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from raad.clinical.staging import Trial, trd_status
 from raad.scales import compare
-from raad.store.models import Administration, Alert, Assessment, Course
+from raad.store.core import table
+from raad.store.models import Administration, Alert, AntidepressantTrial, Assessment, Course
 
 from . import views
 from .authz import can_read
 from .context import Actor
-from .patients import load
+from .patients import brief
+
+# Core statements built once: the summary is the busiest read
+_TRIAL, _COURSE = table(AntidepressantTrial), table(Course)
+_ADM, _ASSESS, _ALERT = table(Administration), table(Assessment), table(Alert)
+_PID = bindparam("patient_id")
+_TRIALS = select(_TRIAL).where(_TRIAL.c.patient_id == _PID).order_by(_TRIAL.c.id)
+_LAST_COURSE = (
+    select(_COURSE).where(_COURSE.c.patient_id == _PID).order_by(_COURSE.c.id.desc()).limit(1)
+)
+_SESSIONS_DONE = select(func.count()).where(_ADM.c.course_id == bindparam("course_id"))
+_TOTALS = (
+    select(_ASSESS.c.id, _ASSESS.c.instrument, _ASSESS.c.total, _ASSESS.c.administered_at)
+    .where(_ASSESS.c.patient_id == _PID, _ASSESS.c.total.is_not(None))
+    .order_by(_ASSESS.c.administered_at, _ASSESS.c.id)
+)
+_ASSESSMENT = select(_ASSESS).where(_ASSESS.c.id == bindparam("assessment_id"))
+_OPEN_ALERTS = (
+    select(_ALERT)
+    .where(
+        _ALERT.c.patient_id == _PID,
+        _ALERT.c.acknowledged_at.is_(None),
+        _ALERT.c.cleared_at.is_(None),
+    )
+    .order_by(_ALERT.c.id)
+)
 
 
 def summary(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
-    p = load(db, patient_id)
+    p = brief(db, patient_id)
     can_read(actor, p)
-    trd = trd_status([_trial(t) for t in p.history])
-    course = db.scalar(
-        select(Course).where(Course.patient_id == p.id).order_by(Course.id.desc()).limit(1)
-    )
+    key = {"patient_id": p.id}
+    trd = trd_status([_trial(t) for t in db.execute(_TRIALS, key)])
+    course = db.execute(_LAST_COURSE, key).one_or_none()
     current = None
     if course is not None:
-        done = db.scalar(
-            select(func.count())
-            .select_from(Administration)
-            .where(Administration.course_id == course.id)
-        )
         current = {
             **views.course(course),
-            "sessions_recorded": done,
+            "sessions_recorded": db.scalar(_SESSIONS_DONE, {"course_id": course.id}),
             "sessions_planned": len(course.plan["sessions"]),
         }
         current.pop("plan")
-    scores = []
-    rows = db.scalars(
-        select(Assessment)
-        .where(Assessment.patient_id == p.id, Assessment.total.is_not(None))
-        .order_by(Assessment.administered_at, Assessment.id)
-    ).all()
-    by_instrument: dict[str, list[Assessment]] = {}
-    for r in rows:
+    by_instrument: dict[str, list[Any]] = {}
+    for r in db.execute(_TOTALS, key):
         by_instrument.setdefault(r.instrument, []).append(r)
+    scores = []
     for name, items in by_instrument.items():
         first, last = items[0], items[-1]
         entry: dict[str, Any] = {
             "instrument": name,
-            "latest": views.assessment(last),
+            "latest": views.assessment(db.execute(_ASSESSMENT, {"assessment_id": last.id}).one()),
             "baseline": {
                 "total": first.total,
                 "administered_at": first.administered_at.isoformat(),
@@ -62,23 +77,15 @@ def summary(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
             cmp = compare(name, first.total, last.total, history=[i.total for i in items[1:-1]])
             entry["comparison"] = cmp.to_dict()
         scores.append(entry)
-    alerts = db.scalars(
-        select(Alert)
-        .where(
-            Alert.patient_id == p.id, Alert.acknowledged_at.is_(None), Alert.cleared_at.is_(None)
-        )
-        .order_by(Alert.id)
-    ).all()
+    public = views.patient(p, identified=False, site_code=p.site_code)
     return {
         # no identifiers here (GET /patients/{id} gives them, audited); a summary is not an
         # identified read, so it takes no write lock
-        "patient": {"id": p.id, **views.patient(p, identified=False)}
-        if actor.identified_access
-        else views.patient(p, identified=False),
+        "patient": {"id": p.id, **public} if actor.identified_access else public,
         "trd": trd.to_dict(),
         "current_course": current,
         "scores": scores,
-        "open_alerts": [views.alert(a) for a in alerts],
+        "open_alerts": [views.alert(a) for a in db.execute(_OPEN_ALERTS, key)],
         "disclaimer": "raad supports clinical judgement and never replaces it.",
     }
 

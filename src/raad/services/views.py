@@ -15,10 +15,11 @@ from raad.store.models import (
 )
 
 
-def patient(p: Patient, *, identified: bool) -> dict[str, Any]:
+def patient(p: Patient, *, identified: bool, site_code: str | None = None) -> dict[str, Any]:
+    """``site_code`` saves loading the site when the caller has it (a Core row)."""
     out: dict[str, Any] = {
         "research_id": p.research_id,
-        "site": p.site.code,
+        "site": site_code if site_code is not None else p.site.code,
         "sex": p.sex,
         "birth_year": p.birth_year,
         "facts": p.facts,
