@@ -51,7 +51,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -157,24 +157,13 @@ def _free_port() -> int:
 
 @contextmanager
 def server(db_url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
-    """``python -m uvicorn raad.api.server:app`` (``workers`` processes) on ``db_url``; yields its
-    base URL and the process id of uvicorn's main process."""
+    """``python -m raad serve`` (``workers`` processes) on ``db_url``; yields its base URL and the
+    process id of the main process."""
     port = _free_port()
     env = {**os.environ, "RAAD_DATABASE_URL": db_url}
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "raad.api.server:app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--workers",
-                str(workers),
-            ],
+            [sys.executable, "-m", "raad", "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -435,10 +424,8 @@ async def run_phase(
 def _children(pid: int) -> list[int]:
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
+        with suppress(OSError):
             out += [int(x) for x in task.read_text().split()]
-        except OSError:
-            pass
     return out
 
 

@@ -83,7 +83,13 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Create clearly synthetic demo patients and users on first run.")
     ] = False,
-    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL; SQLite uses 1).")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes, each with its own SO_REUSEPORT socket (SQLite and PostgreSQL).",
+        ),
+    ] = 1,
 ) -> None:
     """Upgrade the database and serve the API (OpenAPI at /docs)."""
     import uvicorn
@@ -115,9 +121,9 @@ def serve(
     )
     console.print("raad supports clinical judgement and never replaces it.", markup=False)
     if workers > 1:
-        uvicorn.run(
-            "raad.api.server:app", host=host, port=port, workers=workers, log_level="warning"
-        )
+        from raad.api.workers import serve as serve_workers
+
+        serve_workers(host, port, workers)
     else:
         from raad.api.server import app
 

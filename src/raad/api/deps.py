@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -74,6 +75,34 @@ def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True
         raise PreconditionFailed(
             "the record was changed by someone else: reload and retry"
         ) from None
+
+
+async def offload(request: Request, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """Run blocking database work for an ``async`` route: inline on SQLite, whose transactions are
+    short and local (the event loop runs them one after another with no thread hand-offs or GIL
+    contention, which dominated the cost under load), in the thread pool on PostgreSQL (network
+    waits). A SQLite write may wait inline for another process's write to commit
+    (:meth:`raad.store.Database.transaction`)."""
+    if database(request).dialect == "sqlite":
+        return fn(*args, **kw)
+    return await run_in_threadpool(fn, *args, **kw)
+
+
+async def arun(
+    request: Request, fn: Callable[..., Any], *args: Any, write: bool = True, **kw: Any
+) -> Any:
+    """:func:`run` for ``async`` routes (see :func:`offload`)."""
+    return await offload(request, run, request, fn, *args, write=write, **kw)
+
+
+async def aif_match(request: Request) -> int:
+    return await offload(request, if_match, request)
+
+
+async def aidempotent(
+    request: Request, route: str, body: Any, action: Callable[[Any, Actor], dict[str, Any]]
+) -> JSONResponse:
+    return await offload(request, idempotent, request, route, body, action)
 
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')

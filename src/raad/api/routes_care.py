@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from raad.services import alerts, courses, sessions
 from raad.services.schemas import AcknowledgeIn, SessionIn, SessionUpdate
 
-from .deps import idempotent, if_match, run, with_etag
+from .deps import aidempotent, aif_match, arun, with_etag
 
 router = APIRouter(tags=["care"])
 
@@ -22,21 +22,21 @@ class CourseStatusIn(BaseModel):
 
 
 @router.get("/courses/{course_id}", summary="A course with its plan; ETag = version")
-def get_course(request: Request, course_id: int) -> JSONResponse:
-    return with_etag(run(request, courses.get, course_id, write=False))
+async def get_course(request: Request, course_id: int) -> JSONResponse:
+    return with_etag(await arun(request, courses.get, course_id, write=False))
 
 
 @router.patch("/courses/{course_id}", summary="Complete or stop a course (If-Match required)")
-def set_course_status(request: Request, course_id: int, body: CourseStatusIn) -> JSONResponse:
-    version = if_match(request)
-    return with_etag(run(request, courses.set_status, course_id, body.status, version))
+async def set_course_status(request: Request, course_id: int, body: CourseStatusIn) -> JSONResponse:
+    version = await aif_match(request)
+    return with_etag(await arun(request, courses.set_status, course_id, body.status, version))
 
 
 @router.post(
     "/sessions", status_code=201, summary="Record a session; the safety monitor runs on it"
 )
-def record_session(request: Request, body: SessionIn) -> JSONResponse:
-    return idempotent(
+async def record_session(request: Request, body: SessionIn) -> JSONResponse:
+    return await aidempotent(
         request,
         "POST /sessions",
         body.model_dump(mode="json"),
@@ -45,7 +45,7 @@ def record_session(request: Request, body: SessionIn) -> JSONResponse:
 
 
 @router.get("/sessions", summary="Sessions, filtered by patient, course or agent")
-def list_sessions(
+async def list_sessions(
     request: Request,
     patient_id: int | None = None,
     course_id: int | None = None,
@@ -53,7 +53,7 @@ def list_sessions(
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
-    return run(
+    return await arun(
         request,
         sessions.list_sessions,
         patient_id=patient_id,
@@ -66,33 +66,33 @@ def list_sessions(
 
 
 @router.get("/sessions/{session_id}", summary="A session with its open alerts; ETag = version")
-def get_session(request: Request, session_id: int) -> JSONResponse:
-    return with_etag(run(request, sessions.get, session_id, write=False))
+async def get_session(request: Request, session_id: int) -> JSONResponse:
+    return with_etag(await arun(request, sessions.get, session_id, write=False))
 
 
 @router.patch("/sessions/{session_id}", summary="Complete a session record (If-Match required)")
-def update_session(request: Request, session_id: int, body: SessionUpdate) -> JSONResponse:
-    version = if_match(request)
-    return with_etag(run(request, sessions.update, session_id, body, version))
+async def update_session(request: Request, session_id: int, body: SessionUpdate) -> JSONResponse:
+    version = await aif_match(request)
+    return with_etag(await arun(request, sessions.update, session_id, body, version))
 
 
 @router.post(
     "/sessions/{session_id}/discharge", summary="Discharge (refused while a blocking alert is open)"
 )
-def discharge(request: Request, session_id: int) -> JSONResponse:
-    version = if_match(request)
-    return with_etag(run(request, sessions.discharge, session_id, version))
+async def discharge(request: Request, session_id: int) -> JSONResponse:
+    version = await aif_match(request)
+    return with_etag(await arun(request, sessions.discharge, session_id, version))
 
 
 @router.get("/alerts", summary="Alerts, optionally only open ones")
-def list_alerts(
+async def list_alerts(
     request: Request,
     patient_id: int | None = None,
     open: bool = False,
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
-    return run(
+    return await arun(
         request,
         alerts.list_alerts,
         patient_id=patient_id,
@@ -106,7 +106,7 @@ def list_alerts(
 @router.post(
     "/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (recorded with who and when)"
 )
-def acknowledge(
+async def acknowledge(
     request: Request, alert_id: int, body: AcknowledgeIn | None = None
 ) -> dict[str, Any]:
-    return run(request, alerts.acknowledge, alert_id, body.note if body else None)
+    return await arun(request, alerts.acknowledge, alert_id, body.note if body else None)

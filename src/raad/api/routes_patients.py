@@ -12,14 +12,14 @@ from fastapi.responses import JSONResponse
 from raad.services import assessments, courses, patients, screenings, summary
 from raad.services.schemas import AssessmentIn, CourseIn, PatientIn, PatientUpdate, TrialIn
 
-from .deps import idempotent, if_match, run, with_etag
+from .deps import aidempotent, aif_match, arun, with_etag
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
 
 @router.post("", status_code=201, summary="Register a patient (identifiers kept apart)")
-def register(request: Request, body: PatientIn) -> JSONResponse:
-    return idempotent(
+async def register(request: Request, body: PatientIn) -> JSONResponse:
+    return await aidempotent(
         request,
         "POST /patients",
         body.model_dump(mode="json"),
@@ -31,40 +31,41 @@ def register(request: Request, body: PatientIn) -> JSONResponse:
     "",
     summary="List patients (identified for clinicians and admins, de-identified for researchers)",
 )
-def list_patients(
+async def list_patients(
     request: Request,
     q: str | None = Query(None, max_length=100, description="Search name, MRN or research id"),
     site: str | None = Query(None, max_length=32),
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
-    return run(request, patients.list_patients, q=q, site=site, limit=limit, offset=offset)
+    return await arun(request, patients.list_patients, q=q, site=site, limit=limit, offset=offset)
 
 
 @router.get("/{patient_id}", summary="The identified record (audited read); ETag = version")
-def get_patient(request: Request, patient_id: int) -> JSONResponse:
-    return with_etag(run(request, patients.get, patient_id))
+async def get_patient(request: Request, patient_id: int) -> JSONResponse:
+    return with_etag(await arun(request, patients.get, patient_id))
 
 
 @router.patch("/{patient_id}", summary="Update identity, sex or facts (If-Match required)")
-def update_patient(request: Request, patient_id: int, body: PatientUpdate) -> JSONResponse:
-    version = if_match(request)
-    return with_etag(run(request, patients.update, patient_id, body, version))
+async def update_patient(request: Request, patient_id: int, body: PatientUpdate) -> JSONResponse:
+    version = await aif_match(request)
+    return with_etag(await arun(request, patients.update, patient_id, body, version))
 
 
 @router.get("/{patient_id}/summary", summary="Stage, current course, latest scores, open alerts")
-def get_summary(request: Request, patient_id: int) -> dict[str, Any]:
-    return run(request, summary.summary, patient_id, write=False)
+async def get_summary(request: Request, patient_id: int) -> JSONResponse:
+    # the service returns JSON-ready values, so the response skips FastAPI's encoder
+    return JSONResponse(await arun(request, summary.summary, patient_id, write=False))
 
 
 @router.get("/{patient_id}/history", summary="Antidepressant trials")
-def get_history(request: Request, patient_id: int) -> list[dict[str, Any]]:
-    return run(request, patients.history, patient_id, write=False)
+async def get_history(request: Request, patient_id: int) -> list[dict[str, Any]]:
+    return await arun(request, patients.history, patient_id, write=False)
 
 
 @router.post("/{patient_id}/history", status_code=201, summary="Record an antidepressant trial")
-def add_trial(request: Request, patient_id: int, body: TrialIn) -> JSONResponse:
-    return idempotent(
+async def add_trial(request: Request, patient_id: int, body: TrialIn) -> JSONResponse:
+    return await aidempotent(
         request,
         f"POST /patients/{patient_id}/history",
         body.model_dump(mode="json"),
@@ -75,26 +76,26 @@ def add_trial(request: Request, patient_id: int, body: TrialIn) -> JSONResponse:
 @router.delete(
     "/{patient_id}/history/{trial_id}", status_code=204, summary="Delete a trial entered in error"
 )
-def delete_trial(request: Request, patient_id: int, trial_id: int) -> Response:
-    run(request, patients.delete_trial, patient_id, trial_id)
+async def delete_trial(request: Request, patient_id: int, trial_id: int) -> Response:
+    await arun(request, patients.delete_trial, patient_id, trial_id)
     return Response(status_code=204)
 
 
 @router.post(
     "/{patient_id}/screenings", status_code=201, summary="Screen for every agent and regimen"
 )
-def screen(request: Request, patient_id: int, as_of: date | None = None) -> dict[str, Any]:
-    return run(request, screenings.screen_patient, patient_id, as_of)
+async def screen(request: Request, patient_id: int, as_of: date | None = None) -> dict[str, Any]:
+    return await arun(request, screenings.screen_patient, patient_id, as_of)
 
 
 @router.get("/{patient_id}/screenings/latest", summary="The latest screening")
-def latest_screening(request: Request, patient_id: int) -> dict[str, Any] | None:
-    return run(request, screenings.latest, patient_id, write=False)
+async def latest_screening(request: Request, patient_id: int) -> dict[str, Any] | None:
+    return await arun(request, screenings.latest, patient_id, write=False)
 
 
 @router.post("/{patient_id}/courses", status_code=201, summary="Plan a course (dated schedule)")
-def plan(request: Request, patient_id: int, body: CourseIn) -> JSONResponse:
-    return idempotent(
+async def plan(request: Request, patient_id: int, body: CourseIn) -> JSONResponse:
+    return await aidempotent(
         request,
         f"POST /patients/{patient_id}/courses",
         body.model_dump(mode="json"),
@@ -103,8 +104,8 @@ def plan(request: Request, patient_id: int, body: CourseIn) -> JSONResponse:
 
 
 @router.get("/{patient_id}/courses", summary="The patient's courses")
-def list_courses(request: Request, patient_id: int) -> list[dict[str, Any]]:
-    return run(request, courses.list_for, patient_id, write=False)
+async def list_courses(request: Request, patient_id: int) -> list[dict[str, Any]]:
+    return await arun(request, courses.list_for, patient_id, write=False)
 
 
 @router.post(
@@ -112,8 +113,8 @@ def list_courses(request: Request, patient_id: int) -> list[dict[str, Any]]:
     status_code=201,
     summary="Record a rating (scored; suicide items raise alerts)",
 )
-def record_assessment(request: Request, patient_id: int, body: AssessmentIn) -> JSONResponse:
-    return idempotent(
+async def record_assessment(request: Request, patient_id: int, body: AssessmentIn) -> JSONResponse:
+    return await aidempotent(
         request,
         f"POST /patients/{patient_id}/assessments",
         body.model_dump(mode="json"),
@@ -122,7 +123,7 @@ def record_assessment(request: Request, patient_id: int, body: AssessmentIn) -> 
 
 
 @router.get("/{patient_id}/assessments", summary="Ratings in time order")
-def list_assessments(
+async def list_assessments(
     request: Request, patient_id: int, instrument: str | None = None
 ) -> list[dict[str, Any]]:
-    return run(request, assessments.list_for, patient_id, instrument, write=False)
+    return await arun(request, assessments.list_for, patient_id, instrument, write=False)
