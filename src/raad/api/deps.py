@@ -22,6 +22,7 @@ from raad.services.errors import (
     Unauthorized,
 )
 from raad.store import Database
+from raad.store.core import is_core_only
 
 SESSION_COOKIE = "raad_session"
 CSRF_COOKIE = "raad_csrf"
@@ -67,8 +68,12 @@ def current_actor(request: Request, session: Any = None) -> Actor:
 def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True, **kw: Any) -> Any:
     """Run a service function in one transaction (committed before the response is sent); the
     caller is authenticated in the same transaction."""
+    db = database(request)
     try:
-        with database(request).transaction(write=write) as s:
+        if is_core_only(fn):
+            with db.core_transaction(write=write) as c:
+                return fn(c, current_actor(request, c), *args, **kw)
+        with db.transaction(write=write) as s:
             return fn(s, current_actor(request, s), *args, **kw)
     except StaleDataError:
         # another request changed the record between our read and our write
@@ -100,9 +105,13 @@ async def aif_match(request: Request) -> int:
 
 
 async def aidempotent(
-    request: Request, route: str, body: Any, action: Callable[[Any, Actor], dict[str, Any]]
+    request: Request,
+    route: str,
+    body: Any,
+    action: Callable[[Any, Actor], dict[str, Any]],
+    core_only: bool = False,
 ) -> JSONResponse:
-    return await offload(request, idempotent, request, route, body, action)
+    return await offload(request, idempotent, request, route, body, action, core_only)
 
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
@@ -127,13 +136,21 @@ def with_etag(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
 
 
 def idempotent(
-    request: Request, route: str, body: Any, action: Callable[[Any, Actor], dict[str, Any]]
+    request: Request,
+    route: str,
+    body: Any,
+    action: Callable[[Any, Actor], dict[str, Any]],
+    core_only: bool = False,
 ) -> JSONResponse:
     """Run a creating POST once per ``Idempotency-Key`` (replayed responses carry
-    ``Idempotent-Replayed: true``)."""
+    ``Idempotent-Replayed: true``). ``core_only``: the action runs only Core statements, so
+    without a key it runs on a bare connection."""
     from raad.services import idempotency
 
     key = request.headers.get("idempotency-key")
+    if key is None and core_only:
+        with database(request).core_transaction() as c:
+            return JSONResponse(action(c, current_actor(request, c)), status_code=201)
     for attempt in range(2):
         try:
             with database(request).transaction() as s:

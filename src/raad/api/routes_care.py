@@ -39,8 +39,9 @@ async def record_session(request: Request, body: SessionIn) -> JSONResponse:
     return await aidempotent(
         request,
         "POST /sessions",
-        body.model_dump(mode="json"),
+        body,
         lambda s, actor: sessions.record(s, actor, body),
+        core_only=True,
     )
 
 

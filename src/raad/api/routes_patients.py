@@ -22,7 +22,7 @@ async def register(request: Request, body: PatientIn) -> JSONResponse:
     return await aidempotent(
         request,
         "POST /patients",
-        body.model_dump(mode="json"),
+        body,
         lambda s, actor: patients.register(s, actor, body),
     )
 
@@ -68,7 +68,7 @@ async def add_trial(request: Request, patient_id: int, body: TrialIn) -> JSONRes
     return await aidempotent(
         request,
         f"POST /patients/{patient_id}/history",
-        body.model_dump(mode="json"),
+        body,
         lambda s, actor: patients.add_trial(s, actor, patient_id, body),
     )
 
@@ -98,7 +98,7 @@ async def plan(request: Request, patient_id: int, body: CourseIn) -> JSONRespons
     return await aidempotent(
         request,
         f"POST /patients/{patient_id}/courses",
-        body.model_dump(mode="json"),
+        body,
         lambda s, actor: courses.plan(s, actor, patient_id, body),
     )
 
@@ -117,8 +117,9 @@ async def record_assessment(request: Request, patient_id: int, body: AssessmentI
     return await aidempotent(
         request,
         f"POST /patients/{patient_id}/assessments",
-        body.model_dump(mode="json"),
+        body,
         lambda s, actor: assessments.record(s, actor, patient_id, body),
+        core_only=True,
     )
 
 

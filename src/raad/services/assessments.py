@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from raad.clinical.safety import score_alerts
 from raad.scales import ScaleInputError, get
-from raad.store.core import Inserter, table
+from raad.store.core import Executor, Inserter, core_only, table
 from raad.store.models import Administration, Alert, Assessment, utcnow
 
 from . import audit, views
@@ -25,7 +25,8 @@ _insert_assessment = Inserter(Assessment)
 _insert_alert = Inserter(Alert)
 
 
-def record(db: Session, actor: Actor, patient_id: int, data: AssessmentIn) -> dict[str, Any]:
+@core_only
+def record(db: Executor, actor: Actor, patient_id: int, data: AssessmentIn) -> dict[str, Any]:
     """Score and store a rating with its alerts (Core statements: a busy write)."""
     p = brief(db, patient_id)
     can_write(actor, p.site_id)

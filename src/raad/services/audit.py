@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raad.store.core import Inserter
+from raad.store.core import Executor, Inserter
 from raad.store.models import AuditEvent
 
 from .authz import require_admin
@@ -19,7 +19,7 @@ _insert = Inserter(AuditEvent)  # a Core INSERT: the row is written at once, in 
 
 
 def record(
-    db: Session,
+    db: Executor,
     actor: Actor | None,
     action: str,
     entity: str,

@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from raad.store.core import Executor, table
 from raad.store.models import AuthToken, Site, User, utcnow
 
 from . import audit
@@ -165,25 +166,26 @@ def actor_of(user: User) -> Actor:
     return Actor(user.id, user.username, user.role, user.site_id)  # type: ignore[arg-type]
 
 
-_TOKEN_ACTOR = (
+_TOK, _USER = table(AuthToken), table(User)
+_TOKEN_ACTOR = (  # Core columns (not ORM attributes), so no ORM compilation or loading
     select(
-        AuthToken.kind,
-        AuthToken.csrf_hash,
-        AuthToken.expires_at,
-        AuthToken.revoked,
-        User.id,
-        User.username,
-        User.role,
-        User.site_id,
-        User.active,
+        _TOK.c.kind,
+        _TOK.c.csrf_hash,
+        _TOK.c.expires_at,
+        _TOK.c.revoked,
+        _USER.c.id,
+        _USER.c.username,
+        _USER.c.role,
+        _USER.c.site_id,
+        _USER.c.active,
     )
-    .join(User, User.id == AuthToken.user_id)
-    .where(AuthToken.token_hash == bindparam("digest"))
+    .join(_USER, _USER.c.id == _TOK.c.user_id)
+    .where(_TOK.c.token_hash == bindparam("digest"))
 )
 
 
 def resolve_token(
-    db: Session, token: str, kind: str, csrf: str | None = None, need_csrf: bool = False
+    db: Executor, token: str, kind: str, csrf: str | None = None, need_csrf: bool = False
 ) -> Actor:
     """The actor a token belongs to (one indexed query joining the token to its user)."""
     row = db.execute(_TOKEN_ACTOR, {"digest": _digest(token)}).one_or_none()

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,9 @@ from .errors import InvalidInput
 
 
 def request_hash(route: str, body: Any) -> str:
+    """SHA-256 of the route and the JSON body (a pydantic model is dumped first)."""
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
     return hashlib.sha256(
         json.dumps([route, body], sort_keys=True, default=str).encode()
     ).hexdigest()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from raad.clinical.errors import ClinicalInputError
 from raad.clinical.screening import PatientFacts
 from raad.clinical.staging import Trial, trd_status
-from raad.store.core import table
+from raad.store.core import Executor, table
 from raad.store.models import AntidepressantTrial, Patient, PatientIdentity, Site, utcnow
 
 from . import audit, views
@@ -77,7 +77,7 @@ _BRIEF = (
 )
 
 
-def brief(db: Session, patient_id: int) -> Any:
+def brief(db: Executor, patient_id: int) -> Any:
     """The patient's de-identified columns and site code as one Core row (no identity)."""
     row = db.execute(_BRIEF, {"patient_id": patient_id}).one_or_none()
     if row is None:

@@ -13,7 +13,7 @@ from raad.clinical.errors import ClinicalInputError
 from raad.clinical.safety import BloodPressure, SessionRecord, check_session
 from raad.knowledge.treatment import agents, monitoring
 from raad.scales import get as get_instrument
-from raad.store.core import Inserter, table
+from raad.store.core import Executor, Inserter, core_only, table
 from raad.store.models import Administration, Alert, Course, Patient, utcnow
 
 from . import audit, views
@@ -79,7 +79,7 @@ _HISTORY = select(_ADM.c.agent, _ADM.c.start, _ADM.c.duration_min).where(
 )
 
 
-def _history(db: Session, a: Any) -> tuple[SessionRecord, ...]:
+def _history(db: Executor, a: Any) -> tuple[SessionRecord, ...]:
     """The patient's other sessions, with what the safety monitor's history checks read (agent,
     start, duration)."""
     rows = db.execute(_HISTORY, {"patient_id": a.patient_id, "session_id": a.id})
@@ -144,7 +144,8 @@ _insert_session = Inserter(Administration)
 _insert_alert = Inserter(Alert)
 
 
-def record(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
+@core_only
+def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
     """Record a session and the safety monitor's alerts on it (Core statements: this is the
     busiest write)."""
     course = db.execute(_COURSE_SITE, {"course_id": data.course_id}).one_or_none()

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
 
 from raad.clinical.staging import Trial, trd_status
 from raad.scales import compare
-from raad.store.core import table
+from raad.store.core import Executor, core_only, table
 from raad.store.models import Administration, Alert, AntidepressantTrial, Assessment, Course
 
 from . import views
@@ -44,7 +43,8 @@ _OPEN_ALERTS = (
 )
 
 
-def summary(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
+@core_only
+def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
     p = brief(db, patient_id)
     can_read(actor, p)
     key = {"patient_id": p.id}

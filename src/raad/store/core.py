@@ -8,13 +8,29 @@ primary key (``lastrowid`` on SQLite, ``RETURNING`` on PostgreSQL).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.orm import Session
 
 from .models import Base
+
+Executor = Session | Connection  # what a Core-only service runs its statements on
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def core_only(fn: F) -> F:
+    """Mark a service that runs only Core statements (``execute``, ``scalar``, inserts through
+    :class:`Inserter`): callers may give it a bare ``Connection`` in a transaction, which costs
+    less than an ORM ``Session``."""
+    fn.core_only = True  # type: ignore[attr-defined]
+    return fn
+
+
+def is_core_only(fn: Callable[..., Any]) -> bool:
+    return getattr(fn, "core_only", False)
 
 
 def table(model: type[Base]) -> Table:
@@ -33,13 +49,14 @@ class Inserter:
             if c.default is not None and not c.primary_key
         }
 
-    def __call__(self, db: Session, **values: Any) -> SimpleNamespace:
+    def __call__(self, db: Executor, **values: Any) -> SimpleNamespace:
         """Insert one row; returns it as an object with every column (defaults filled in)."""
         row = dict.fromkeys(self.table.columns.keys())
         for name, default in self._defaults.items():
             if name not in values:
                 values[name] = default(None) if callable(default) else default
         row.update(values)
-        result = db.connection().execute(self.statement, values)
+        conn = db.connection() if isinstance(db, Session) else db
+        result = conn.execute(self.statement, values)
         row["id"] = result.inserted_primary_key[0]
         return SimpleNamespace(**row)

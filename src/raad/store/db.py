@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -78,9 +78,8 @@ class Database:
         self.url = url or database_url()
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = sessionmaker(
-            self.engine.execution_options(raad_write=True), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(raad_write=True)
+        self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
         u = make_url(self.url)
         self._lock_path = (
@@ -112,6 +111,18 @@ class Database:
             return
         with factory() as s, s.begin():
             yield s
+
+    @contextmanager
+    def core_transaction(self, *, write: bool = True) -> Iterator[Connection]:
+        """:meth:`transaction` on a bare ``Connection``, for services that run only Core
+        statements (no ORM session to set up and tear down); the same locks on SQLite."""
+        engine = self._write_engine if write else self.engine
+        if write and self._write_lock is not None:
+            with self._write_lock, self._process_lock(), engine.begin() as conn:
+                yield conn
+            return
+        with engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def _process_lock(self) -> Iterator[None]:
