@@ -2,17 +2,21 @@
 uvicorn server, on SQLite and PostgreSQL, against the app's own no-op endpoint in the same run.
 
 Run: ``.venv/bin/python bench/api_load.py [--backend sqlite|postgresql|both] [--clients 32]
-[--seconds 10] [--patients 64] [--http httpx|raw] [--quick]``
+[--workers 2] [--seconds 10] [--patients 1000] [--http raw|httpx] [--quick]``
 
 Per backend a fresh database is migrated (SQLite: a temporary file; PostgreSQL: a new database
 ``raad_bench_<hex>`` on ``RAAD_TEST_POSTGRES``, default the local server, dropped at the end).
 One clinician and ``--patients`` patients, each with an N2O course (``n2o-50-twice-weekly``),
-are created through the services in one transaction. Then ``python -m uvicorn
-raad.api.server:app`` (one worker) is started on that database and a bearer token is fetched
-from ``POST /auth/token``.
+are created through the services in one transaction. Then ``python -m raad serve --workers
+N`` (default 2, one per core, each worker on its own ``SO_REUSEPORT`` socket) is started on that
+database and a bearer token is fetched from ``POST /auth/token``. 1000 patients by default:
+with few patients each one piles up dozens of sessions and unacknowledged alerts within
+seconds, so the summary, which lists them, grows heavier the longer the run (``--patients 64``
+shows that case).
 
-``--clients`` virtual users (asyncio, one keep-alive ``httpx.AsyncClient`` each, or with
-``--http raw`` a minimal HTTP/1.1 client that costs far less CPU per request; closed loop: a user
+``--clients`` virtual users (asyncio; by default a minimal keep-alive HTTP/1.1 client, or with
+``--http httpx`` one ``httpx.AsyncClient`` each, which costs the machine far more CPU per
+request; closed loop: a user
 sends its next request when the previous one has answered) run two phases of ``--seconds`` each,
 after a short unmeasured warm-up (requests finishing inside the measured window are counted):
 
@@ -20,12 +24,12 @@ after a short unmeasured warm-up (requests finishing inside the measured window 
 2. mixed: 50% ``GET /patients/{id}/summary``, 30% ``POST /sessions`` (a valid N2O session for a
    random patient's course, start time varied over the last 60 days), 20%
    ``POST /patients/{id}/assessments`` (a complete PHQ-9, items 0-3 at random, administered
-   in the past). Patients are drawn uniformly. "writes/s" counts the two POSTs only; note that a
-   clinician's summary read also writes an audit row (identified access is audited).
+   in the past). Patients are drawn uniformly. "writes/s" counts the two POSTs only (the summary
+   carries no identifiers, so it is not an audited read).
 
 Latency is measured in the client (``time.perf_counter`` around each request), so it includes
 queueing in the load generator's own event loop. Any non-2xx status or transport error is an
-error and is reported by operation and status. The CPU time of the server process (Linux
+error and is reported by operation and status. The CPU time of the server's processes (Linux
 ``/proc``) and of the load generator in the window is printed per request, with the 1-minute
 load average (other jobs on the machine skew the numbers). The last lines are the ratios mixed/no-op
 (throughput and p99) and whether the target (>= 500 writes/s and p99 < 50 ms with 32 clients on
@@ -598,16 +602,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--clients", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes")
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase")
-    ap.add_argument("--patients", type=int, default=64)
+    ap.add_argument("--patients", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
         "--http",
         choices=tuple(CLIENTS),
-        default="httpx",
-        help="load generator's HTTP client: httpx.AsyncClient (default) or a minimal raw "
-        "HTTP/1.1 client that uses less CPU per request",
+        default="raw",
+        help="load generator's HTTP client: a minimal raw HTTP/1.1 client (default) or "
+        "httpx.AsyncClient, which uses much more CPU per request",
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: 4 clients, 2 s per phase")
     args = ap.parse_args(argv)
@@ -616,13 +620,13 @@ def main(argv: list[str] | None = None) -> int:
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print(
         f"raad API load bench: {args.clients} clients, {args.seconds:g} s per phase, "
-        f"{args.patients} patients, client {args.http}; "
+        f"{args.patients} patients, {args.workers} server workers, client {args.http}; "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start"
     )
     print(
-        "caveat: the load generator runs on the same machine as the server (one uvicorn "
-        "worker) and competes with it for the CPU; latencies are measured in the client."
+        "caveat: the load generator runs on the same machine as the server and competes with "
+        "it for the CPU; latencies are measured in the client."
     )
     for backend in backends:
         if backend == "postgresql":

@@ -1,0 +1,75 @@
+"""Core helpers: inserts with defaults, Core-only transactions, the writers' process lock."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from raad.store import Database
+from raad.store.core import Inserter, core_only, is_core_only, table
+from raad.store.models import AuditEvent, Site
+
+
+def test_inserter_fills_defaults_and_returns_the_row(database):
+    ins = Inserter(AuditEvent)
+    with database.core_transaction() as c:
+        row = ins(c, action="read", entity="patient", entity_id="7")
+    assert row.id is not None and row.at.tzinfo is not None and row.before is None
+    with database.transaction(write=False) as s:
+        stored = s.get(AuditEvent, row.id)
+        assert (stored.action, stored.entity, stored.entity_id) == ("read", "patient", "7")
+        assert stored.at == row.at
+
+
+def test_a_failed_core_transaction_writes_nothing(database):
+    sites = table(Site)
+    with pytest.raises(RuntimeError), database.core_transaction() as c:
+        c.execute(sites.insert(), {"code": "CORE-RB", "name": "x"})
+        raise RuntimeError("boom")
+    with database.core_transaction(write=False) as c:
+        n = c.scalar(select(func.count()).select_from(sites).where(sites.c.code == "CORE-RB"))
+    assert n == 0
+
+
+def test_core_only_marks_a_function():
+    @core_only
+    def f(db):
+        return db
+
+    assert is_core_only(f) and not is_core_only(lambda db: db)
+
+
+def _hold_lock(url: str, started, seconds: float) -> None:
+    db = Database(url)
+    with db.transaction():
+        started.set()
+        time.sleep(seconds)
+    db.dispose()
+
+
+def test_writers_in_other_processes_wait_in_the_kernel_lock(tmp_path):
+    url = f"sqlite:///{tmp_path / 'raad.db'}"
+    from raad.store.migrate import upgrade
+
+    db = Database(url)
+    upgrade(db)
+    ctx = multiprocessing.get_context("spawn")
+    started = ctx.Event()
+    p = ctx.Process(target=_hold_lock, args=(url, started, 0.5))
+    p.start()
+    try:
+        assert started.wait(60)
+        t0 = time.monotonic()
+        with db.transaction() as s:  # queued behind the other process's write, then succeeds
+            s.add(Site(code="AFTER", name="after"))
+        waited = time.monotonic() - t0
+    finally:
+        p.join(30)
+    assert p.exitcode == 0
+    assert waited > 0.2  # it really waited for the other writer
+    with db.transaction(write=False) as s:
+        assert s.scalar(select(Site.name).where(Site.code == "AFTER")) == "after"
+    db.dispose()
