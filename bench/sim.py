@@ -8,11 +8,22 @@
     .venv/bin/python bench/sim.py [--patients 10000] [--times 500] [--loop 100] [--trials 10000]
 
 Each loop runs on a subset (``--loop`` patients, ``--trials // 10`` trials) and its time per
-item is scaled to the full count; raad's side is the median of three runs; the two agree to the printed tolerance on the items both
-computed. The combined speed ratio prints last.
+item is scaled to the full count; raad's side is the median of three runs; the two agree to the
+printed tolerance on the items both computed. The combined speed ratio prints last.
+
+NumPy asks Linux for transparent huge pages for large arrays; with the kernel's ``madvise``
+defrag policy a fault can then stall in memory compaction, which on this machine doubled the
+batched run at random (0.17 s or 0.31-0.36 s, the difference all system time). The bench
+therefore sets NumPy's documented switch ``NUMPY_MADVISE_HUGEPAGE=0`` (read at import; see
+https://numpy.org/doc/2.0/reference/global_state.html) unless the environment sets it; the
+setting is printed. Users simulating large populations may set it the same way.
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")  # before NumPy is imported (see above)
 
 import argparse
 import time
@@ -87,6 +98,7 @@ def main() -> None:
     ap.add_argument("--loop", type=int, default=100)
     ap.add_argument("--trials", type=int, default=10_000)
     a = ap.parse_args()
+    print(f"NUMPY_MADVISE_HUGEPAGE={os.environ['NUMPY_MADVISE_HUGEPAGE']}")
     f1, s1 = bench_patients(a.patients, a.times, a.loop)
     f2, s2 = bench_trials(a.trials)
     print(
