@@ -104,7 +104,7 @@ class TrialSimResult:
         unit = "per arm" if self.design == "parallel" else "patients"
         return (
             f"{self.design} trial, n = {self.n} {unit}, SMD {self.effect_smd:g}"
-            f" (se {self.effect_se:g}), alpha {self.alpha:g}: power {self.power:.3f}"
+            f" (se {self.effect_se:.3g}), alpha {self.alpha:g}: power {self.power:.3f}"
             f" (MC se {self.power_se:.3f}) over {self.trials} trials;"
             f" analytic (fixed effect) {self.analytic_power():.3f}"
         )
