@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from raad.api.workers import reuse_port_socket
+from raad.api.workers import check_port_free, reuse_port_socket
 from raad.services import auth, courses, patients
 from raad.services.schemas import CourseIn, IdentityIn, PatientIn
 from raad.store.models import Administration, AuditEvent
@@ -135,5 +135,147 @@ def test_two_workers_serve_and_every_write_lands(backend, request, tmp_path_fact
                 .where(AuditEvent.entity == "session", AuditEvent.action == "create")
             )
             assert audited == 180
+    finally:
+        cleanup()
+
+
+def test_a_port_held_by_another_server_is_refused():
+    port = _free_port()
+    held = reuse_port_socket("127.0.0.1", port)  # another raad's worker socket
+    try:
+        with pytest.raises(OSError):
+            check_port_free("127.0.0.1", port)
+    finally:
+        held.close()
+    check_port_free("127.0.0.1", port)
+
+
+def _start(db_url: str, workers: int) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "raad", "serve", "--port", str(port), "--workers", str(workers)],
+        env={**os.environ, "RAAD_DATABASE_URL": db_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None and time.time() < deadline, "server did not start"
+        time.sleep(0.1)
+
+
+def _gone(pids: list[int], within: float) -> bool:
+    deadline = time.time() + within
+    while time.time() < deadline:
+        if not any(Path(f"/proc/{p}").exists() for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_workers_stop_when_the_main_process_dies(tmp_path):
+    server, _ = _start(f"sqlite:///{tmp_path / 'raad.db'}", 2)
+    try:
+        workers = _workers(server.pid)
+        assert len(workers) == 2
+        server.kill()  # SIGKILL: no chance to stop its workers
+        server.wait(10)
+        assert _gone(workers, 15), "workers kept serving without their main process"
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def test_sigterm_while_a_worker_restarts_stops_everything(tmp_path):
+    server, _ = _start(f"sqlite:///{tmp_path / 'raad.db'}", 2)
+    try:
+        first = _workers(server.pid)
+        os.kill(first[0], signal.SIGKILL)  # the main process will restart it after a pause
+        time.sleep(0.3)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=45) == 0
+        time.sleep(0.5)
+        assert _gone(first, 15)
+        leftover = [
+            p
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit()
+            and (p / "status").exists()
+            and f"PPid:\t{server.pid}\n" in (p / "status").read_text()
+        ]
+        assert leftover == []
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def _hold_writer(url: str, started, seconds: float) -> None:
+    from raad.store import Database
+
+    db = Database(url)
+    with db.transaction():
+        started.set()
+        time.sleep(seconds)
+    db.dispose()
+
+
+def test_a_long_write_elsewhere_does_not_hold_up_the_event_loop(tmp_path_factory):
+    import multiprocessing
+
+    db, cleanup = fresh_database("sqlite", tmp_path_factory)
+    try:
+        with db.transaction() as s:
+            u = auth.create_user(s, "stall.clinician", PASSWORD, "clinician", "STALL")
+            actor = auth.actor_of(u)
+            p = patients.register(
+                s,
+                actor,
+                PatientIn(identity=IdentityIn(given_name="S", family_name="Tall", mrn="S-1")),
+            )
+            course = courses.plan(
+                s, actor, p["id"], CourseIn(regimen="n2o-50-twice-weekly", start="2026-01-05")
+            )
+        server, base = _start(db.url, 1)
+        try:
+            token = httpx.post(
+                f"{base}/auth/token", data={"username": "stall.clinician", "password": PASSWORD}
+            ).json()["access_token"]
+            ctx = multiprocessing.get_context("spawn")
+            started = ctx.Event()
+            holder = ctx.Process(target=_hold_writer, args=(db.url, started, 2.0))
+            holder.start()
+            assert started.wait(60)
+            result: dict[str, object] = {}
+
+            def write() -> None:
+                r = httpx.post(
+                    f"{base}/sessions",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={"course_id": course["id"], "start": "2026-01-05T10:00:00+00:00"},
+                    timeout=30,
+                )
+                result["status"] = r.status_code
+                result["done"] = time.monotonic()
+
+            t0 = time.monotonic()
+            writer = threading.Thread(target=write)
+            writer.start()
+            time.sleep(0.3)  # the write is now waiting for the other process
+            ping0 = time.monotonic()
+            assert httpx.get(f"{base}/ping", timeout=5).status_code == 200
+            assert time.monotonic() - ping0 < 0.5  # the loop still answers
+            writer.join(30)
+            holder.join(30)
+            assert result["status"] == 201  # the write went through once the gate opened
+            assert result["done"] - t0 > 1.0
+        finally:
+            server.terminate()
+            server.wait(30)
     finally:
         cleanup()

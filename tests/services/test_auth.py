@@ -62,6 +62,38 @@ def test_lock_expires(database, world):
         assert auth.authenticate(s, name, PASSWORD, now=now + auth.LOCKOUT + timedelta(seconds=1))
 
 
+def test_login_verifies_the_password_outside_the_write_lock(database, world, monkeypatch):
+    seen: list[object] = []
+    real = auth._verify
+
+    def spy(stored, password):
+        seen.append(database._writer_thread)  # who holds SQLite's writer gate right now
+        return real(stored, password)
+
+    monkeypatch.setattr(auth, "_verify", spy)
+    issued = auth.login(database, world.usernames["clinician"], PASSWORD, "bearer")
+    assert issued.token and seen == [None]  # verified once, with no writer holding the gate
+    with pytest.raises(Unauthorized):
+        auth.login(database, world.usernames["clinician"], "wrong password", "bearer")
+    assert seen == [None, None]
+
+
+def test_a_password_changed_after_the_check_is_verified_again(database, world):
+    name = f"rechk{world.site}"
+    with database.transaction() as s:
+        auth.create_user(s, name, PASSWORD, "researcher")
+    with database.core_transaction(write=False) as c:
+        checked = auth.check_password(c, name, PASSWORD)
+    assert checked.ok
+    with database.transaction() as s:  # the password changes between the check and the write
+        u = s.scalar(select(User).where(User.username == name))
+        u.password_hash = auth.hash_password("another password 123")
+    with database.transaction() as s, pytest.raises(Unauthorized):
+        auth.authenticate(s, name, PASSWORD, checked=checked)  # the old check is not trusted
+    with database.transaction() as s:
+        assert auth.authenticate(s, name, "another password 123", checked=checked)
+
+
 def test_demo_seed_is_synthetic_and_runs_once(tmp_path):
     from raad.store import Database
     from raad.store.migrate import upgrade

@@ -73,3 +73,52 @@ def test_writers_in_other_processes_wait_in_the_kernel_lock(tmp_path):
     with db.transaction(write=False) as s:
         assert s.scalar(select(Site.name).where(Site.code == "AFTER")) == "after"
     db.dispose()
+
+
+def test_nested_writes_keep_the_gate_until_the_outermost_ends(database):
+    import threading
+
+    def other_thread_gets_it() -> bool:
+        got: list[bool] = []
+
+        def attempt() -> None:
+            ok = database.acquire_writer(timeout=0.05)
+            got.append(ok)
+            if ok:
+                database.release_writer()
+
+        t = threading.Thread(target=attempt)
+        t.start()
+        t.join()
+        return got[0]
+
+    if database.dialect != "sqlite":
+        assert other_thread_gets_it()  # no gate on PostgreSQL
+        return
+    with database.transaction():
+        with database.core_transaction():
+            pass
+        assert not other_thread_gets_it()  # the inner end did not open the gate
+    assert other_thread_gets_it()
+
+
+def test_a_writer_gives_up_after_its_timeout_when_another_process_writes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'raad.db'}"
+    from raad.store.migrate import upgrade
+
+    db = Database(url)
+    upgrade(db)
+    ctx = multiprocessing.get_context("spawn")
+    started = ctx.Event()
+    p = ctx.Process(target=_hold_lock, args=(url, started, 1.0))
+    p.start()
+    try:
+        assert started.wait(60)
+        t0 = time.monotonic()
+        assert not db.acquire_writer(timeout=0.1)
+        assert 0.09 < time.monotonic() - t0 < 0.5
+    finally:
+        p.join(30)
+    assert db.acquire_writer(timeout=0.1)  # free again once the other process committed
+    db.release_writer()
+    db.dispose()

@@ -28,6 +28,7 @@ SESSION_COOKIE = "raad_session"
 CSRF_COOKIE = "raad_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+INLINE_WRITE_WAIT_S = 0.02  # longest an event loop waits for the SQLite writer gate
 
 
 def database(request: Request) -> Database:
@@ -82,14 +83,26 @@ def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True
         ) from None
 
 
-async def offload(request: Request, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+async def offload(
+    request: Request, fn: Callable[..., Any], *args: Any, writes: bool = False, **kw: Any
+) -> Any:
     """Run blocking database work for an ``async`` route: inline on SQLite, whose transactions are
     short and local (the event loop runs them one after another with no thread hand-offs or GIL
     contention, which dominated the cost under load), in the thread pool on PostgreSQL (network
-    waits). A SQLite write may wait inline for another process's write to commit
-    (:meth:`raad.store.Database.transaction`)."""
-    if database(request).dialect == "sqlite":
+    waits). A SQLite write runs inline once it passes the writer gate, which other processes'
+    short writes leave within a millisecond or so; if the gate stays taken for
+    ``INLINE_WRITE_WAIT_S`` (a long write elsewhere, e.g. a bulk import), the write waits in the
+    thread pool instead, so the event loop is never held up longer than that."""
+    db = database(request)
+    if db.dialect != "sqlite":
+        return await run_in_threadpool(fn, *args, **kw)
+    if not writes:
         return fn(*args, **kw)
+    if db.acquire_writer(timeout=INLINE_WRITE_WAIT_S):
+        try:
+            return fn(*args, **kw)
+        finally:
+            db.release_writer()
     return await run_in_threadpool(fn, *args, **kw)
 
 
@@ -97,7 +110,7 @@ async def arun(
     request: Request, fn: Callable[..., Any], *args: Any, write: bool = True, **kw: Any
 ) -> Any:
     """:func:`run` for ``async`` routes (see :func:`offload`)."""
-    return await offload(request, run, request, fn, *args, write=write, **kw)
+    return await offload(request, run, request, fn, *args, write=write, writes=write, **kw)
 
 
 async def aif_match(request: Request) -> int:
@@ -111,7 +124,7 @@ async def aidempotent(
     action: Callable[[Any, Actor], dict[str, Any]],
     core_only: bool = False,
 ) -> JSONResponse:
-    return await offload(request, idempotent, request, route, body, action, core_only)
+    return await offload(request, idempotent, request, route, body, action, core_only, writes=True)
 
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')

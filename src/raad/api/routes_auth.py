@@ -9,7 +9,6 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from raad.services import auth
 from raad.services.context import Actor
-from raad.services.errors import ServiceError
 
 from .deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database
 
@@ -17,17 +16,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 def _login(request: Request, username: str, password: str, kind: str) -> auth.IssuedToken:
-    db = database(request)
-    failure: ServiceError | None = None
-    with db.transaction() as s:  # failed attempts are committed too (lock-out counts them)
-        try:
-            user = auth.authenticate(s, username, password)
-            issued = auth.issue_token(s, user, kind)
-        except ServiceError as exc:
-            failure = exc
-    if failure is not None:
-        raise failure
-    return issued
+    return auth.login(database(request), username, password, kind)
 
 
 @router.post("/token", summary="Get a bearer token (OAuth2 password form)")

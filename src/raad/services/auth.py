@@ -18,13 +18,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from raad.store import Database
 from raad.store.core import Executor, table
 from raad.store.models import AuthToken, Site, User, utcnow
 
 from . import audit
 from .authz import require_admin
 from .context import ROLES, Actor
-from .errors import Conflict, InvalidInput, Unauthorized
+from .errors import Conflict, InvalidInput, ServiceError, Unauthorized
 
 _hasher = PasswordHasher()
 
@@ -99,29 +100,69 @@ def create_user(
     return user
 
 
-def authenticate(db: Session, username: str, password: str, now: datetime | None = None) -> User:
+@dataclass(frozen=True)
+class PasswordCheck:
+    """A password verified against the hash stored when it was read (see :func:`check_password`)."""
+
+    username: str
+    password_hash: str | None  # None: no such active user
+    ok: bool
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_password(db: Executor, username: str, password: str) -> PasswordCheck:
+    """Verify a password in a read-only transaction, before the login's write: argon2 takes
+    tens of milliseconds on purpose, and no writer should wait behind it (SQLite has one)."""
+    stored = db.scalar(
+        select(_USER.c.password_hash).where(_USER.c.username == username, _USER.c.active.is_(True))
+    )
+    if stored is None:
+        _hasher_dummy()
+        return PasswordCheck(username, None, False)
+    return PasswordCheck(username, stored, _verify(stored, password))
+
+
+def authenticate(
+    db: Session,
+    username: str,
+    password: str,
+    now: datetime | None = None,
+    checked: PasswordCheck | None = None,
+) -> User:
     """The user if the password is right; counts failures and locks the account when too many.
 
-    The caller must commit even when this raises, so that failed attempts are counted.
+    ``checked`` (from :func:`check_password`) is used when the stored hash has not changed
+    since; otherwise the password is verified here. The caller must commit even when this
+    raises, so that failed attempts are counted.
     """
     now = now or utcnow()
     user = db.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
-        _hasher_dummy()
+        if checked is None or checked.username != username or checked.password_hash is not None:
+            _hasher_dummy()
         audit.record(db, None, "login-failed", "user", None, detail=f"unknown user {username!r}")
         raise Unauthorized("wrong username or password")
     if user.locked_until is not None and user.locked_until > now:
         audit.record(db, None, "login-locked", "user", user.id, detail=username)
         raise Unauthorized("account locked after repeated failed logins; try again later")
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
+    fresh = (
+        checked is not None
+        and checked.username == username
+        and checked.password_hash == user.password_hash
+    )
+    if not (checked.ok if fresh else _verify(user.password_hash, password)):
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
         audit.record(db, None, "login-failed", "user", user.id, detail=username)
-        raise Unauthorized("wrong username or password") from None
+        raise Unauthorized("wrong username or password")
     user.failed_logins = 0
     user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):
@@ -160,6 +201,22 @@ def issue_token(db: Session, user: User, kind: str = "bearer") -> IssuedToken:
     )
     audit.record(db, actor_of(user), "login", "user", user.id, detail=kind)
     return IssuedToken(token, csrf, expires)
+
+
+def login(database: Database, username: str, password: str, kind: str) -> IssuedToken:
+    """Check the password (read-only, outside the write lock), then in one write transaction
+    count the attempt (committed even when it fails, so lock-out counts it) and issue a token."""
+    with database.core_transaction(write=False) as c:
+        checked = check_password(c, username, password)
+    failure: ServiceError | None = None
+    with database.transaction() as s:
+        try:
+            issued = issue_token(s, authenticate(s, username, password, checked=checked), kind)
+        except ServiceError as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
+    return issued
 
 
 def actor_of(user: User) -> Actor:

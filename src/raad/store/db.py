@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///raad.db"
+FLOCK_POLL_S = 0.00005  # between tries of a writer that waits for the file lock with a timeout
 
 
 def database_url() -> str:
@@ -71,6 +73,22 @@ def _begin_immediate(conn) -> None:  # pragma: no cover
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _flock(fd: int, deadline: float | None) -> bool:
+    """Exclusive ``flock``: wait in the kernel, or until ``deadline`` (monotonic) by trying
+    every ``FLOCK_POLL_S`` (``flock`` itself has no timeout)."""
+    if deadline is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(FLOCK_POLL_S)
+
+
 class Database:
     """An engine and its session factory; ``transaction()`` commits or rolls back as a whole."""
 
@@ -80,7 +98,7 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_engine = self.engine.execution_options(raad_write=True)
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
-        self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         u = make_url(self.url)
         self._lock_path = (
             f"{u.database}.writer-lock"
@@ -89,6 +107,8 @@ class Database:
         )
         self._lock_fd: int | None = None
         self._lock_pid: int | None = None
+        self._writer_thread: int | None = None  # thread holding the writer gate
+        self._writer_depth = 0
 
     @property
     def dialect(self) -> str:
@@ -98,52 +118,88 @@ class Database:
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises.
 
-        On SQLite a writing transaction takes the write lock at BEGIN (``BEGIN IMMEDIATE``) so
-        that concurrent writers wait for each other instead of failing mid-transaction.
+        On SQLite a writing transaction first passes the writer gate (:meth:`acquire_writer`)
+        and takes SQLite's write lock at BEGIN (``BEGIN IMMEDIATE``), so concurrent writers wait
+        for each other instead of failing mid-transaction.
         """
         factory = self._writer if write else self.sessions
-        if write and self._write_lock is not None:
-            # SQLite has one writer at a time; queueing writers here (FIFO-ish, no sleeping)
-            # instead of in SQLite's busy handler, which polls with growing sleeps, removes the
-            # long latency tails under concurrent writes
-            with self._write_lock, self._process_lock(), factory() as s, s.begin():
-                yield s
-            return
-        with factory() as s, s.begin():
+        with self._gate(write), factory() as s, s.begin():
             yield s
 
     @contextmanager
     def core_transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """:meth:`transaction` on a bare ``Connection``, for services that run only Core
-        statements (no ORM session to set up and tear down); the same locks on SQLite."""
+        statements (no ORM session to set up and tear down); the same gate on SQLite."""
         engine = self._write_engine if write else self.engine
-        if write and self._write_lock is not None:
-            with self._write_lock, self._process_lock(), engine.begin() as conn:
-                yield conn
-            return
-        with engine.begin() as conn:
+        with self._gate(write), engine.begin() as conn:
             yield conn
 
     @contextmanager
-    def _process_lock(self) -> Iterator[None]:
-        """Writers in other processes on the same SQLite file queue here, in the kernel: a
-        waiter wakes as soon as the lock is released, where SQLite's busy handler would sleep
-        1, 2, 5, 10 ... ms between tries (and latecomers overtake it). SQLite's own locking still
-        guarantees correctness; this only orders the waiting."""
-        if self._lock_path is None:
+    def _gate(self, write: bool) -> Iterator[None]:
+        if not write or self._write_lock is None:
             yield
             return
-        if self._lock_fd is None or self._lock_pid != os.getpid():  # opened once per process
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._lock_pid = os.getpid()
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self.acquire_writer()
         try:
             yield
         finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self.release_writer()
+
+    def acquire_writer(self, *, timeout: float | None = None) -> bool:
+        """Pass SQLite's writer gate: writers of this process queue on a thread lock, then
+        writers of every process on a kernel file lock (``flock`` on ``<database>.writer-lock``),
+        where a waiter wakes as soon as the lock is released; SQLite's busy handler would sleep
+        1, 2, 5, 10 ... ms between tries and let latecomers overtake. SQLite's own locking still
+        guarantees correctness; the gate only orders the waiting. Re-entrant on one thread.
+        With ``timeout`` (seconds), gives up and returns False when the gate stays taken that
+        long. Always True on other dialects."""
+        if self._write_lock is None:
+            return True
+        me = threading.get_ident()
+        if self._writer_thread == me:
+            self._writer_depth += 1
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._write_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            fd = self._lock_file()
+            if fd is not None and not _flock(fd, deadline):
+                self._write_lock.release()
+                return False
+        except BaseException:
+            self._write_lock.release()
+            raise
+        self._writer_thread, self._writer_depth = me, 1
+        return True
+
+    def release_writer(self) -> None:
+        """Leave the gate taken by :meth:`acquire_writer` (the outermost release opens it)."""
+        if self._write_lock is None:
+            return
+        self._writer_depth -= 1
+        if self._writer_depth > 0:
+            return
+        self._writer_thread = None
+        try:
+            if self._lock_fd is not None and self._lock_pid == os.getpid():
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            self._write_lock.release()
+
+    def _lock_file(self) -> int | None:
+        if self._lock_path is None:
+            return None
+        if self._lock_fd is None or self._lock_pid != os.getpid():  # opened once per process
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_pid = os.getpid()
+        return self._lock_fd
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if self._lock_fd is not None and self._lock_pid == os.getpid():
-            os.close(self._lock_fd)
-        self._lock_fd = None
+        if self._write_lock is None:
+            return
+        with self._write_lock:  # not while a writer of this process uses the lock file
+            if self._lock_fd is not None and self._lock_pid == os.getpid():
+                os.close(self._lock_fd)
+            self._lock_fd = None

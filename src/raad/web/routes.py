@@ -139,20 +139,10 @@ async def login(request: Request) -> Response:
     form = await request.form()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
 
-    def work():
-        failure = None
-        with database(request).transaction() as s:
-            try:
-                user = auth.authenticate(s, username, password)
-                issued = auth.issue_token(s, user, "cookie")
-            except ServiceError as exc:
-                failure = exc
-        if failure:
-            raise failure
-        return issued
-
     try:
-        issued = await run_in_threadpool(work)
+        issued = await run_in_threadpool(
+            auth.login, database(request), username, password, "cookie"
+        )
     except ServiceError as exc:
         return render(request, "login.html", error=exc.message, status_code=401)
     response = RedirectResponse("/ui/patients", status_code=303)
