@@ -20,7 +20,13 @@ def test_openapi_lists_the_resources(client):
     ):
         assert p in paths, p
     assert not any(p.startswith("/ui") for p in paths)  # web pages stay out of the API document
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()  # every asset is served by raad (closed networks)
+    for ref in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        url = next(s for s in page.text.split('"') if s.endswith(ref))
+        asset = client.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 10_000, url
 
 
 def test_health(client, database):

@@ -79,11 +79,52 @@ def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover
     return JSONResponse({"error": "InternalError", "message": "internal error"}, status_code=500)
 
 
+SWAGGER = "swagger-ui-5.35.0"  # vendored in api/static (see its README.md)
+
+
+def _local_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) from assets served by raad itself, not from a CDN: clinic
+    networks are often closed."""
+    from pathlib import Path
+
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(
+        "/docs-static",
+        StaticFiles(directory=Path(__file__).parent / "static"),
+        name="docs-static",
+    )
+    redirect = "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="raad API",
+            swagger_js_url=f"/docs-static/{SWAGGER}/swagger-ui-bundle.js",
+            swagger_css_url=f"/docs-static/{SWAGGER}/swagger-ui.css",
+            swagger_favicon_url=f"/docs-static/{SWAGGER}/favicon-32x32.png",
+            oauth2_redirect_url=redirect,
+        )
+
+    @app.get(redirect, include_in_schema=False)
+    async def docs_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+
 def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) -> FastAPI:
     """The app bound to ``db`` (the configured database when None); the schema must be current
     (``raad db upgrade``, or ``raad serve`` which upgrades)."""
-    app = FastAPI(title="raad", version="0.1.0", description=DESCRIPTION, **extra)
+    app = FastAPI(
+        title="raad",
+        version="0.1.0",
+        description=DESCRIPTION,
+        **{"docs_url": None, "redoc_url": None, **extra},
+    )
     app.state.db = db or Database()
+    _local_docs(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
