@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raad.knowledge.treatment import regimens
 from raad.store.models import Patient, Site, User
 
 from . import assessments, courses, patients, screenings, sessions
@@ -25,6 +26,8 @@ from .schemas import (
     SessionIn,
     TrialIn,
 )
+
+DEMO_REGIMEN = "n2o-50-twice-weekly"  # an id in knowledge/regimens.yaml
 
 DEMO_SITE = "DEMO"
 
@@ -132,8 +135,9 @@ def seed(db: Session, now: datetime | None = None) -> dict[str, str]:
     first = db.scalar(select(Patient).order_by(Patient.id).limit(1))
     start = (now - timedelta(days=14)).date()
     course = courses.plan(
-        db, clinician, first.id, CourseIn(regimen="n2o-50-twice-weekly", start=start)
+        db, clinician, first.id, CourseIn(regimen=DEMO_REGIMEN, start=start)
     )
+    regimen = regimens()[DEMO_REGIMEN]  # the sessions follow the cited regimen
     madrs = [34, 27, 21, 15]
     for n, planned in enumerate(course["plan"]["sessions"][:4]):
         at = datetime.combine(
@@ -145,8 +149,8 @@ def seed(db: Session, now: datetime | None = None) -> dict[str, str]:
             SessionIn(
                 course_id=course["id"],
                 start=at,
-                duration_min=60,
-                n2o_fraction=0.5,
+                duration_min=regimen.duration_min,
+                n2o_fraction=regimen.n2o_fraction,
                 bp_pre=BloodPressureIn(systolic=124 + n, diastolic=80),
                 bp_post=BloodPressureIn(systolic=126 + n, diastolic=81),
                 observation_min=30,
