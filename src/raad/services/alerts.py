@@ -1,4 +1,4 @@
-"""Listing and acknowledging safety alerts."""
+"""Storing, listing and acknowledging safety alerts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raad.store.core import Executor, Inserter
 from raad.store.models import Alert, Patient, utcnow
 
 from . import audit, views
@@ -15,6 +16,26 @@ from .context import Actor
 from .errors import Conflict, NotFound
 from .paging import page
 from .patients import load
+
+_insert = Inserter(Alert)
+
+
+def alert_columns(x: Any) -> dict[str, Any]:
+    """The stored columns of an alert raised by the clinical core (``raad.clinical.safety``)."""
+    return {
+        "code": x.code,
+        "level": x.level,
+        "message": x.message,
+        "facts": x.facts,
+        "sources": list(x.sources),
+        "blocks_discharge": x.blocks_discharge,
+    }
+
+
+def store_alert(db: Executor, raised: Any, **links: int | None) -> Any:
+    """Insert one raised alert (Core) with its links (patient_id, administration_id,
+    assessment_id); returns the stored row."""
+    return _insert(db, **links, **alert_columns(raised))
 
 
 def list_alerts(

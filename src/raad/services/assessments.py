@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from raad.clinical.safety import score_alerts
 from raad.scales import ScaleInputError, get
 from raad.store.core import Executor, Inserter, core_only, table
-from raad.store.models import Administration, Alert, Assessment, utcnow
+from raad.store.models import Administration, Assessment, utcnow
 
 from . import audit, views
+from .alerts import store_alert
 from .authz import can_read, can_write
 from .context import Actor
 from .errors import InvalidInput, NotFound
@@ -22,7 +23,6 @@ from .schemas import AssessmentIn
 _ADM = table(Administration)
 _SESSION_PATIENT = select(_ADM.c.patient_id).where(_ADM.c.id == bindparam("session_id"))
 _insert_assessment = Inserter(Assessment)
-_insert_alert = Inserter(Alert)
 
 
 @core_only
@@ -60,22 +60,17 @@ def record(db: Executor, actor: Actor, patient_id: int, data: AssessmentIn) -> d
         administered_at=data.administered_at,
         created_by=actor.user_id,
     )
-    alerts = [
-        _insert_alert(
+    stored = [
+        store_alert(
             db,
+            x,
             patient_id=p.id,
             assessment_id=row.id,
             administration_id=data.administration_id,
-            code=x.code,
-            level=x.level,
-            message=x.message,
-            facts=x.facts,
-            sources=list(x.sources),
-            blocks_discharge=x.blocks_discharge,
         )
         for x in score_alerts([score])
     ]
-    view = {**views.assessment(row), "risk": score.risk, "alerts": [views.alert(a) for a in alerts]}
+    view = {**views.assessment(row), "risk": score.risk, "alerts": [views.alert(a) for a in stored]}
     audit.record(
         db, actor, "create", "assessment", row.id, patient_id=p.id, after=views.assessment(row)
     )

@@ -134,9 +134,7 @@ def seed(db: Session, now: datetime | None = None) -> dict[str, str]:
         screenings.screen_patient(db, clinician, pid)
     first = db.scalar(select(Patient).order_by(Patient.id).limit(1))
     start = (now - timedelta(days=14)).date()
-    course = courses.plan(
-        db, clinician, first.id, CourseIn(regimen=DEMO_REGIMEN, start=start)
-    )
+    course = courses.plan(db, clinician, first.id, CourseIn(regimen=DEMO_REGIMEN, start=start))
     regimen = regimens()[DEMO_REGIMEN]  # the sessions follow the cited regimen
     madrs = [34, 27, 21, 15]
     for n, planned in enumerate(course["plan"]["sessions"][:4]):

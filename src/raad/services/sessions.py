@@ -17,6 +17,7 @@ from raad.store.core import Executor, Inserter, core_only, table
 from raad.store.models import Administration, Alert, Course, Patient, utcnow
 
 from . import audit, views
+from .alerts import alert_columns, store_alert
 from .authz import can_read, can_write
 from .context import Actor
 from .errors import Conflict, InvalidInput, NotFound, PreconditionFailed
@@ -95,7 +96,6 @@ def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
     live = {x.code: x for x in existing if x.cleared_at is None}
     raised = {x.code for x in report.alerts}
     now = utcnow()
-    created: list[Alert] = []
     for code, row in live.items():
         if code not in raised:
             row.cleared_at = now
@@ -105,18 +105,7 @@ def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
             continue
         if row is not None:  # same alert, new facts: replace the open one
             row.cleared_at = now
-        added = Alert(
-            patient_id=a.patient_id,
-            administration_id=a.id,
-            code=x.code,
-            level=x.level,
-            message=x.message,
-            facts=x.facts,
-            sources=list(x.sources),
-            blocks_discharge=x.blocks_discharge,
-        )
-        db.add(added)
-        created.append(added)
+        db.add(Alert(patient_id=a.patient_id, administration_id=a.id, **alert_columns(x)))
     db.flush()
     return list(
         db.scalars(
@@ -141,7 +130,6 @@ _COURSE_SITE = (
     .where(_COURSE.c.id == bindparam("course_id"))
 )
 _insert_session = Inserter(Administration)
-_insert_alert = Inserter(Alert)
 
 
 @core_only
@@ -183,21 +171,10 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
     rec = _validate(SimpleNamespace(**values))
     a = _insert_session(db, **values)
     report = check_session(rec, _history(db, a))
-    alerts = [
-        _insert_alert(
-            db,
-            patient_id=a.patient_id,
-            administration_id=a.id,
-            code=x.code,
-            level=x.level,
-            message=x.message,
-            facts=x.facts,
-            sources=list(x.sources),
-            blocks_discharge=x.blocks_discharge,
-        )
-        for x in report.alerts
+    stored = [
+        store_alert(db, x, patient_id=a.patient_id, administration_id=a.id) for x in report.alerts
     ]
-    view = _view(a, alerts)
+    view = _view(a, stored)
     audit.record(
         db, actor, "create", "session", a.id, patient_id=a.patient_id, after=views.administration(a)
     )
