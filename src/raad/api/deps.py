@@ -183,3 +183,25 @@ def idempotent(
 def error_response(exc: ServiceError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+
+def set_session_cookies(request: Request, response: Any, issued: Any) -> None:
+    """The browser session: an HttpOnly session cookie and the CSRF cookie the page echoes in
+    ``X-CSRF-Token`` on every change (double submit); SameSite=Strict, Secure over HTTPS."""
+    from datetime import UTC, datetime
+
+    secure = request.url.scheme == "https"
+    max_age = int((issued.expires_at - datetime.now(UTC)).total_seconds())
+    for name, value, httponly in (
+        (SESSION_COOKIE, issued.token, True),
+        (CSRF_COOKIE, issued.csrf or "", False),
+    ):
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            httponly=httponly,
+            samesite="strict",
+            secure=secure,
+            path="/",
+        )

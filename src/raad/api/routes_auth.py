@@ -10,20 +10,16 @@ from fastapi.security import OAuth2PasswordRequestForm
 from raad.services import auth
 from raad.services.context import Actor
 
-from .deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database
+from .deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database, set_session_cookies
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-def _login(request: Request, username: str, password: str, kind: str) -> auth.IssuedToken:
-    return auth.login(database(request), username, password, kind)
 
 
 @router.post("/token", summary="Get a bearer token (OAuth2 password form)")
 def token(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> dict[str, Any]:
-    issued = _login(request, form.username, form.password, "bearer")
+    issued = auth.login(database(request), form.username, form.password, "bearer")
     return {
         "access_token": issued.token,
         "token_type": "bearer",
@@ -35,28 +31,8 @@ def token(
 def login(
     request: Request, response: Response, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> dict[str, Any]:
-    issued = _login(request, form.username, form.password, "cookie")
-    secure = request.url.scheme == "https"
-    max_age = int((issued.expires_at - auth.utcnow()).total_seconds())
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.token,
-        max_age=max_age,
-        httponly=True,
-        samesite="strict",
-        secure=secure,
-        path="/",
-    )
-    # double-submit: the page reads this cookie and echoes it in X-CSRF-Token on every change
-    response.set_cookie(
-        CSRF_COOKIE,
-        issued.csrf or "",
-        max_age=max_age,
-        httponly=False,
-        samesite="strict",
-        secure=secure,
-        path="/",
-    )
+    issued = auth.login(database(request), form.username, form.password, "cookie")
+    set_session_cookies(request, response, issued)
     return {"csrf_token": issued.csrf, "expires_at": issued.expires_at.isoformat()}
 
 

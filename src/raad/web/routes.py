@@ -17,7 +17,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from raad.api.deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database
+from raad.api.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    current_actor,
+    database,
+    set_session_cookies,
+)
 from raad.clinical.errors import ClinicalInputError
 from raad.clinical.safety import check_session
 from raad.knowledge.treatment import regimens
@@ -146,26 +152,7 @@ async def login(request: Request) -> Response:
     except ServiceError as exc:
         return render(request, "login.html", error=exc.message, status_code=401)
     response = RedirectResponse("/ui/patients", status_code=303)
-    secure = request.url.scheme == "https"
-    max_age = int((issued.expires_at - datetime.now(UTC)).total_seconds())
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.token,
-        max_age=max_age,
-        httponly=True,
-        samesite="strict",
-        secure=secure,
-        path="/",
-    )
-    response.set_cookie(
-        CSRF_COOKIE,
-        issued.csrf or "",
-        max_age=max_age,
-        httponly=False,
-        samesite="strict",
-        secure=secure,
-        path="/",
-    )
+    set_session_cookies(request, response, issued)
     return response
 
 
