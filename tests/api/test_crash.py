@@ -3,11 +3,7 @@ no partial record (a real uvicorn process, on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -19,12 +15,7 @@ from raad.services import auth, courses, patients
 from raad.services.schemas import CourseIn, IdentityIn, PatientIn
 from raad.store.models import Administration, Alert, AuditEvent
 from tests.dbfixtures import BACKENDS, PASSWORD, fresh_database
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.serving import start_server
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -43,34 +34,8 @@ def test_sigkill_during_writes(backend, request, tmp_path_factory):
             course = courses.plan(
                 s, actor, p["id"], CourseIn(regimen="n2o-50-twice-weekly", start="2026-01-05")
             )
-        port = _free_port()
-        env = {**os.environ, "RAAD_DATABASE_URL": db.url}
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "raad.api.server:app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
+        server, base = start_server(db.url)
         try:
-            deadline = time.time() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.time() < deadline, "server did not start"
-                time.sleep(0.1)
             token = httpx.post(
                 f"{base}/auth/token", data={"username": "crash.clinician", "password": PASSWORD}
             ).json()["access_token"]

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,12 +19,7 @@ from raad.services import auth, courses, patients
 from raad.services.schemas import CourseIn, IdentityIn, PatientIn
 from raad.store.models import Administration, AuditEvent
 from tests.dbfixtures import BACKENDS, PASSWORD, fresh_database
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.serving import free_port, raad_serve, start_server
 
 
 def _workers(pid: int) -> list[int]:
@@ -41,8 +33,22 @@ def _workers(pid: int) -> list[int]:
     return out
 
 
+def _clinician_with_a_course(db, username: str, site: str) -> dict:
+    """A clinician at ``site`` and one synthetic patient with an N2O course; the course."""
+    with db.transaction() as s:
+        actor = auth.actor_of(auth.create_user(s, username, PASSWORD, "clinician", site))
+        p = patients.register(
+            s,
+            actor,
+            PatientIn(identity=IdentityIn(given_name="W", family_name="Orker", mrn=f"{site}-1")),
+        )
+        return courses.plan(
+            s, actor, p["id"], CourseIn(regimen="n2o-50-twice-weekly", start="2026-01-05")
+        )
+
+
 def test_two_sockets_may_bind_the_same_port():
-    port = _free_port()
+    port = free_port()
     a = reuse_port_socket("127.0.0.1", port)
     b = reuse_port_socket("127.0.0.1", port)
     try:
@@ -57,36 +63,9 @@ def test_two_workers_serve_and_every_write_lands(backend, request, tmp_path_fact
     pg = request.getfixturevalue("pg_server_url") if backend == "postgresql" else None
     db, cleanup = fresh_database(backend, tmp_path_factory, pg)
     try:
-        with db.transaction() as s:
-            u = auth.create_user(s, "workers.clinician", PASSWORD, "clinician", "WORK")
-            actor = auth.actor_of(u)
-            p = patients.register(
-                s,
-                actor,
-                PatientIn(identity=IdentityIn(given_name="W", family_name="Orker", mrn="W-1")),
-            )
-            course = courses.plan(
-                s, actor, p["id"], CourseIn(regimen="n2o-50-twice-weekly", start="2026-01-05")
-            )
-        port = _free_port()
-        env = {**os.environ, "RAAD_DATABASE_URL": db.url}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "raad", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
+        course = _clinician_with_a_course(db, "workers.clinician", "WORK")
+        server, base = start_server(db.url, raad_serve(2))
         try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert server.poll() is None and time.time() < deadline, "server did not start"
-                time.sleep(0.1)
             assert len(_workers(server.pid)) == 2
             token = httpx.post(
                 f"{base}/auth/token", data={"username": "workers.clinician", "password": PASSWORD}
@@ -140,7 +119,7 @@ def test_two_workers_serve_and_every_write_lands(backend, request, tmp_path_fact
 
 
 def test_a_port_held_by_another_server_is_refused():
-    port = _free_port()
+    port = free_port()
     held = reuse_port_socket("127.0.0.1", port)  # another raad's worker socket
     try:
         with pytest.raises(OSError):
@@ -148,26 +127,6 @@ def test_a_port_held_by_another_server_is_refused():
     finally:
         held.close()
     check_port_free("127.0.0.1", port)
-
-
-def _start(db_url: str, workers: int) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "raad", "serve", "--port", str(port), "--workers", str(workers)],
-        env={**os.environ, "RAAD_DATABASE_URL": db_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return server, base
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None and time.time() < deadline, "server did not start"
-        time.sleep(0.1)
 
 
 def _gone(pids: list[int], within: float) -> bool:
@@ -180,7 +139,7 @@ def _gone(pids: list[int], within: float) -> bool:
 
 
 def test_workers_stop_when_the_main_process_dies(tmp_path):
-    server, _ = _start(f"sqlite:///{tmp_path / 'raad.db'}", 2)
+    server, _ = start_server(f"sqlite:///{tmp_path / 'raad.db'}", raad_serve(2))
     try:
         workers = _workers(server.pid)
         assert len(workers) == 2
@@ -193,7 +152,7 @@ def test_workers_stop_when_the_main_process_dies(tmp_path):
 
 
 def test_sigterm_while_a_worker_restarts_stops_everything(tmp_path):
-    server, _ = _start(f"sqlite:///{tmp_path / 'raad.db'}", 2)
+    server, _ = start_server(f"sqlite:///{tmp_path / 'raad.db'}", raad_serve(2))
     try:
         first = _workers(server.pid)
         os.kill(first[0], signal.SIGKILL)  # the main process will restart it after a pause
@@ -230,18 +189,8 @@ def test_a_long_write_elsewhere_does_not_hold_up_the_event_loop(tmp_path_factory
 
     db, cleanup = fresh_database("sqlite", tmp_path_factory)
     try:
-        with db.transaction() as s:
-            u = auth.create_user(s, "stall.clinician", PASSWORD, "clinician", "STALL")
-            actor = auth.actor_of(u)
-            p = patients.register(
-                s,
-                actor,
-                PatientIn(identity=IdentityIn(given_name="S", family_name="Tall", mrn="S-1")),
-            )
-            course = courses.plan(
-                s, actor, p["id"], CourseIn(regimen="n2o-50-twice-weekly", start="2026-01-05")
-            )
-        server, base = _start(db.url, 1)
+        course = _clinician_with_a_course(db, "stall.clinician", "STALL")
+        server, base = start_server(db.url, raad_serve(1))
         try:
             token = httpx.post(
                 f"{base}/auth/token", data={"username": "stall.clinician", "password": PASSWORD}

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from raad.services import auth
 from raad.store import Database
 from raad.store.migrate import upgrade
 from tests.dbfixtures import PASSWORD
+from tests.serving import start_server
 
 CHROMIUM = os.environ.get("RAAD_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -40,34 +36,7 @@ def server(tmp_path_factory):
         auth.create_user(s, "nurse.e2e", PASSWORD, "clinician", "E2E")
         auth.create_user(s, "research.e2e", PASSWORD, "researcher")
     db.dispose()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "raad.api.server:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "RAAD_DATABASE_URL": url},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline:
-            proc.kill()
-            pytest.fail("server did not start")
-        time.sleep(0.1)
+    proc, base = start_server(url, quiet=False, timeout=30)
     yield base
     proc.terminate()
     proc.wait(timeout=10)
