@@ -290,4 +290,27 @@ def test_screen_accepts_a_fhir_bundle():
         runner.invoke(app, ["screen", str(bundle), "--as-of", "2026-11-22", "--json"]).output
     )
     assert out["agents"]["n2o"]["status"] == "contraindicated"
-    assert out["unused_fhir"] == []
+    assert out["record"]["problems"] == []
+    assert any("Observation/b12" in u for u in out["record"]["used"])
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (
+            b'\xef\xbb\xbf{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "birthDate": "1981"}}]}',
+            "CAUTION",
+        ),
+        ("{}".encode("utf-16"), "not UTF-8"),
+        (b'{"resourceType": "Bundle", "entry": []}', "exactly one Patient"),
+        (b"[" * 100000, "not valid JSON"),
+    ],
+)
+def test_screen_reads_real_world_files_or_says_why(tmp_path, content, words):
+    """UTF-8 with a byte-order mark is read, a year-only birthDate is an age (no traceback);
+    other encodings, Bundles without a Patient and runaway nesting get a clear error."""
+    f = tmp_path / "in.json"
+    f.write_bytes(content)
+    r = runner.invoke(app, ["screen", str(f)])
+    assert words in r.output, r.output
+    assert "Traceback" not in r.output

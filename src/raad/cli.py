@@ -218,50 +218,61 @@ def batch(
 def screen(
     file: Annotated[Path, typer.Argument(help="Patient facts as raad JSON, or a FHIR R4 Bundle.")],
     as_of: Annotated[
-        str | None, typer.Option(help="Date for ages from a Bundle (YYYY-MM-DD; default today).")
+        str | None,
+        typer.Option(help="Date the screen is for: ages and windows (YYYY-MM-DD; default today)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the screening as JSON.")] = False,
 ) -> None:
     """Screen a patient for N2O, ketamine, esketamine and naltrexone: status, reasons, sources."""
+    from datetime import UTC, date, datetime
+
     from raad.clinical.errors import ClinicalInputError
     from raad.clinical.screening import screen as run_screen
 
     try:
-        data = json.loads(file.read_text())
-    except FileNotFoundError:
-        _fail(f"FILE: {file} does not exist")
+        raw = file.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        _fail(f"FILE: {file} cannot be read ({exc.strerror})")
         return
-    except json.JSONDecodeError as exc:
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        _fail(f"FILE: {file} is not UTF-8 text (FHIR JSON is UTF-8; a byte-order mark is fine)")
+        return
+    except (json.JSONDecodeError, RecursionError) as exc:
         _fail(f"FILE: {file} is not valid JSON ({exc})")
         return
-    from datetime import date
-
-    unused: tuple[str, ...] = ()
+    try:
+        when = date.fromisoformat(as_of) if as_of else datetime.now(UTC).date()
+    except ValueError:
+        _fail(f"--as-of: got {as_of!r}; allowed: a date as YYYY-MM-DD")
+        return
+    read = None
     try:
         if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-            from raad.interop.fhir_facts import facts_from_bundle
+            from raad.interop.fhir_read import read_bundle
 
-            try:
-                when = date.fromisoformat(as_of) if as_of else date.today()
-            except ValueError:
-                _fail(f"--as-of: got {as_of!r}; allowed: a date as YYYY-MM-DD")
-                return
-            read = facts_from_bundle(data, as_of=when)
-            data, unused = read.facts, read.unused
-        result = run_screen(data)
+            read = read_bundle(data, as_of=when)
+            data = read.facts
+        result = run_screen(data, as_of=when)
     except ClinicalInputError as exc:
         _fail(str(exc))
         return
     if as_json:
-        sys.stdout.write(
-            json.dumps(result.to_dict() | {"unused_fhir": list(unused)}, indent=2) + "\n"
-        )
-    else:
-        console.print(str(result), highlight=False, soft_wrap=True, markup=False)
-        if unused:
-            console.print(
-                "\nFHIR entries not used:\n  " + "\n  ".join(unused), markup=False, soft_wrap=True
-            )
+        out = result.to_dict()
+        if read is not None:
+            out["record"] = read.to_dict()
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    console.print(str(result), highlight=False, soft_wrap=True, markup=False)
+    if read is not None:
+        for title, items in (
+            ("Read from the record", read.used),
+            ("Not used", read.unused),
+            ("Problems (element path: why)", read.problems),
+        ):
+            if items:
+                console.print(f"\n{title}:\n  " + "\n  ".join(items), markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -195,6 +195,7 @@ def test_import_reports_what_it_cannot_use(api):
             {
                 "resource": {
                     "resourceType": "Patient",
+                    "id": "x",
                     "name": [{"family": "Synthetic-Import", "given": ["Ian"]}],
                     "identifier": [{"system": "urn:x:mrn", "value": "IMP-1"}],
                     "gender": "male",
@@ -284,7 +285,7 @@ def test_ndjson_import(api):
                     }
                 ],
             },
-            "bundle.entry.0.resource",
+            "bundle.entry[0].resource",
         ),
         ({"resourceType": "Bundle", "type": "collection", "entry": []}, "bundle.entry"),
     ],
@@ -298,7 +299,7 @@ def test_malformed_fhir_is_400_with_the_path(api, body, path):
 
 
 def test_oversize_payloads_are_refused(api):
-    from raad.interop.fhir_facts import MAX_ENTRIES
+    from raad.interop.fhir_read import MAX_ENTRIES
 
     entries = [
         {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}}
@@ -342,12 +343,18 @@ def test_cds_hooks_over_http(api):
         "raad-screening",
         "raad-order-check",
     }
+    from raad.interop.cds_hooks import PREFETCH
+
     req = {
         "hook": "patient-view",
         "hookInstance": "x",
         "context": {"patientId": "p"},
-        "prefetch": {"patient": {"resourceType": "Patient", "id": "p"}},
+        "prefetch": {k: None for k in PREFETCH}
+        | {"patient": {"resourceType": "Patient", "id": "p"}},
     }
+    missing = req | {"prefetch": {"patient": {"resourceType": "Patient", "id": "p"}}}
+    r412 = api.client.post("/cds-services/raad-screening", json=missing, headers=api.h("clinician"))
+    assert r412.status_code == 412 and r412.json()["field"].startswith("prefetch.")
     assert api.client.post("/cds-services/raad-screening", json=req).status_code == 401
     ok = api.client.post("/cds-services/raad-screening", json=req, headers=api.h("clinician"))
     assert ok.status_code == 200 and len(ok.json()["cards"]) == 4
@@ -368,3 +375,74 @@ def test_cds_hooks_over_http(api):
         headers=api.h("clinician"),
     )
     assert wrong.status_code == 400 and wrong.json()["field"] == "hook"
+
+
+def _ndjson(*resources):
+    return "\n".join(json.dumps(r) for r in resources)
+
+
+def test_reimport_keeps_what_it_does_not_send_and_removes_what_it_withdraws(api):
+    patient = {
+        "resourceType": "Patient",
+        "id": "pt-9",
+        "name": [{"family": "Synthetic-Merge", "given": ["Mo"]}],
+        "identifier": [{"system": "urn:x:mrn", "value": "MERGE-1"}],
+        "gender": "male",
+    }
+    ptx = {
+        "resourceType": "Condition",
+        "id": "c-ptx",
+        "subject": {"reference": "Patient/pt-9"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J93.11"}]},
+    }
+    mdd = ptx | {
+        "id": "c-mdd",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F33.2"}]},
+    }
+    h = api.h("clinician", **{"Content-Type": "application/fhir+ndjson"})
+    first = api.client.post("/fhir/import", content=_ndjson(patient, ptx, mdd), headers=h)
+    assert first.status_code == 201, first.text
+    pid = first.json()["patient_id"]
+
+    def screen_n2o():
+        r = api.client.post(f"/patients/{pid}/screenings", headers=api.h("clinician"))
+        assert r.status_code == 201, r.text
+        return r.json()["agents"]["n2o"]["status"]
+
+    assert screen_n2o() == "contraindicated"
+    # a re-import that sends only the depression keeps the pneumothorax
+    again = api.client.post("/fhir/import", content=_ndjson(patient, mdd), headers=h)
+    assert again.status_code == 200 and again.json()["removed"] == []
+    assert screen_n2o() == "contraindicated"
+    # the EHR marks the pneumothorax entered-in-error: the import removes it and says so
+    wrong = ptx | {"verificationStatus": {"coding": [{"code": "entered-in-error"}]}}
+    fixed = api.client.post("/fhir/import", content=_ndjson(patient, wrong), headers=h)
+    assert any("Condition/c-ptx" in r for r in fixed.json()["removed"]), fixed.text
+    assert screen_n2o() != "contraindicated"
+
+
+def test_an_ndjson_condition_about_another_patient_is_not_stored(api):
+    patient = {
+        "resourceType": "Patient",
+        "id": "pt-10",
+        "name": [{"family": "Synthetic-Subject", "given": ["Sue"]}],
+        "identifier": [{"system": "urn:x:mrn", "value": "SUBJ-1"}],
+        "gender": "female",
+    }
+    other = {
+        "resourceType": "Condition",
+        "id": "c-other",
+        "subject": {"reference": "Patient/someone-else"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J93.11"}]},
+    }
+    r = api.client.post(
+        "/fhir/import",
+        content=_ndjson(patient, other),
+        headers=api.h("clinician", **{"Content-Type": "application/fhir+ndjson"}),
+    )
+    assert r.status_code == 201, r.text
+    assert any("someone-else" in u for u in r.json()["unused"])
+    stored = api.client.get(
+        f"/patients/{r.json()['patient_id']}", headers=api.h("clinician")
+    ).json()
+    assert not stored["facts"].get("conditions")

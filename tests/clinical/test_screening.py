@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from raad.knowledge.treatment import contraindications
 SCENARIOS = yaml.safe_load((Path(__file__).parent / "screening_scenarios.yaml").read_text())
 COMPLETE = {
     "sex": "male",
+    "age_years": 40,
+    "allergies": [],
     "b12_status": "normal",
     "opioid_use": False,
     "systolic_mmhg": 120,
@@ -24,15 +27,35 @@ COMPLETE = {
 RANK = {"eligible": 0, "caution": 1, "contraindicated": 2}
 
 
+BASE = {
+    "sex": "female",
+    "age_years": 30,
+    "pregnant": False,
+    "breastfeeding": False,
+    "allergies": [],
+    "b12_status": "normal",
+    "opioid_use": False,
+    "systolic_mmhg": 120,
+    "diastolic_mmhg": 75,
+}
+AS_OF = date(2026, 11, 30)
+
+
+def scenario_facts(case: dict) -> dict:
+    facts = {k: v for k, v in BASE.items() if k not in case.get("drop", [])}
+    return facts | case.get("add", {})
+
+
 @pytest.mark.parametrize("case", SCENARIOS, ids=[c["name"] for c in SCENARIOS])
 def test_scenario(case):
-    result = screen(case["facts"])
-    for agent, status in case["expect"].items():
-        assert result.agents[agent].status == status, result.agents[agent]
+    result = screen(scenario_facts(case), as_of=AS_OF)
+    expect = {a: "eligible" for a in AGENTS} | case["expect"]
+    got = {a: result.agents[a].status for a in AGENTS}
+    assert got == expect, [r for a in AGENTS for r in result.agents[a].reasons]
     for agent, source in (case.get("cites") or {}).items():
-        assert any(source in r.sources for r in result.agents[agent].reasons)
+        assert any(source in r.sources for r in result.agents[agent].reasons), agent
     for agent, words in (case.get("missing") or {}).items():
-        assert any(words in m for m in result.agents[agent].missing)
+        assert any(words in m for m in result.agents[agent].missing), result.agents[agent].missing
 
 
 RULES = [
@@ -40,12 +63,38 @@ RULES = [
 ]
 
 
-@pytest.mark.parametrize(("agent", "rule"), RULES, ids=[f"{a}-{r.when}" for a, r in RULES])
-def test_every_rule_fires_from_its_first_alias(agent, rule):
+def _first_alias(name: str) -> tuple[str, str]:
     ci = contraindications()
-    concept = ci.conditions.get(rule.when) or ci.medications[rule.when]
-    field = "conditions" if rule.when in ci.conditions else "medications"
-    result = screen(COMPLETE | {field: [concept.aliases[0]]})
+    if name in ci.conditions:
+        return "conditions", ci.conditions[name].aliases[0]
+    if name in ci.substances:
+        return "medications", ci.substances[name].names[0]
+    cls = ci.classes[name]
+    if cls.aliases:
+        return "medications", cls.aliases[0]
+    return _first_alias(cls.members[0] if cls.members else cls.includes[0])
+
+
+@pytest.mark.parametrize(("agent", "rule"), RULES, ids=[f"{a}-{r.trigger}" for a, r in RULES])
+def test_every_rule_fires_from_its_first_alias(agent, rule):
+    """Each rule fires on the plain-text form of its concept (an allergy, an age, a condition
+    with the status and onset it needs) at its level, citing exactly its sources."""
+    if rule.age_below is not None:
+        facts = COMPLETE | {"age_years": rule.age_below - 1}
+    elif rule.age_at_least is not None:
+        facts = COMPLETE | {"age_years": rule.age_at_least}
+    elif rule.allergy_to is not None:
+        facts = COMPLETE | {"allergies": [_first_alias(rule.allergy_to)[1]]}
+    else:
+        field, alias = _first_alias(rule.when)
+        statuses = rule.statuses or ()
+        entry = {"text": alias}
+        if statuses and not ({"active", "current"} & set(statuses)):
+            entry["status"] = statuses[0]
+        if rule.within_days is not None:
+            entry["date"] = "2026-11-20"
+        facts = COMPLETE | {field: [entry]}
+    result = screen(facts, as_of=date(2026, 11, 30))
     reasons = [r for r in result.agents[agent].reasons if r.text == rule.reason]
     assert reasons and reasons[0].level == rule.level
     assert set(reasons[0].sources) == {c.source for c in rule.cite}
@@ -85,10 +134,9 @@ def test_bad_facts_name_the_field(facts, field):
     assert exc.value.field.startswith(field.split(".")[0])
 
 
-ALIASES = [
-    a
-    for c in (*contraindications().conditions.values(), *contraindications().medications.values())
-    for a in c.aliases
+ALIASES = [a for c in contraindications().conditions.values() for a in c.aliases]
+DRUG_NAMES = [n for s in contraindications().substances.values() for n in s.names] + [
+    a for c in contraindications().classes.values() for a in c.aliases
 ]
 
 
@@ -97,6 +145,31 @@ ALIASES = [
 def test_adding_a_condition_never_makes_an_agent_more_eligible(base, extra):
     before = screen(COMPLETE | {"conditions": base})
     after = screen(COMPLETE | {"conditions": [*base, extra]})
+    for agent in AGENTS:
+        assert RANK[after.agents[agent].status] >= RANK[before.agents[agent].status]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(DRUG_NAMES), max_size=3),
+    st.sampled_from(DRUG_NAMES),
+    st.sampled_from(["medications", "allergies"]),
+    st.sampled_from(["current", "recent", "unknown", None]),
+)
+def test_adding_a_medicine_or_allergy_never_makes_an_agent_more_eligible(
+    base, extra, field, status
+):
+    entry = (
+        {"text": extra}
+        if status is None or field == "allergies"
+        else {"text": extra, "status": status}
+    )
+    before = screen(COMPLETE | {"medications": base})
+    after = screen(
+        COMPLETE
+        | {"medications": base}
+        | {field: [*(COMPLETE | {"medications": base})[field], entry]}
+    )
     for agent in AGENTS:
         assert RANK[after.agents[agent].status] >= RANK[before.agents[agent].status]
 

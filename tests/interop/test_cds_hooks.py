@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from raad.interop import cds_hooks
+from raad.interop import cds_hooks, fhir_client
 
 
 class _Source(BaseModel):
@@ -35,18 +37,24 @@ class _Service(BaseModel):
     prefetch: dict[str, str] | None = None
 
 
-def _prefetch(conditions=(), medications=(), bp=(120, 80)):
-    def bundle(resources):
-        return {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "entry": [{"resource": r} for r in resources],
-        }
+NOW = datetime.now(UTC)
 
+
+def _searchset(resources):
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+def _prefetch(conditions=(), medications=(), bp=(120, 80), allergies=None):
     obs = [
         {
             "resourceType": "Observation",
             "status": "final",
+            "subject": {"reference": "Patient/p1"},
+            "effectiveDateTime": NOW.isoformat(),
             "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
             "component": [
                 {
@@ -67,7 +75,7 @@ def _prefetch(conditions=(), medications=(), bp=(120, 80)):
             "gender": "female",
             "birthDate": "1980-01-01",
         },
-        "conditions": bundle(
+        "conditions": _searchset(
             [
                 {
                     "resourceType": "Condition",
@@ -77,7 +85,8 @@ def _prefetch(conditions=(), medications=(), bp=(120, 80)):
                 for c in conditions
             ]
         ),
-        "medications": bundle(
+        "medicationRequests": None,
+        "medicationStatements": _searchset(
             [
                 {
                     "resourceType": "MedicationStatement",
@@ -88,7 +97,19 @@ def _prefetch(conditions=(), medications=(), bp=(120, 80)):
                 for m in medications
             ]
         ),
-        "observations": bundle(obs),
+        "allergies": _searchset(
+            [
+                {
+                    "resourceType": "AllergyIntolerance",
+                    "patient": {"reference": "Patient/p1"},
+                    "code": {"text": a},
+                }
+                for a in (allergies or ["No known allergies"])
+            ]
+        ),
+        "vitalSigns": _searchset(obs),
+        "laboratory": None,
+        "socialHistory": None,
     }
 
 
@@ -171,8 +192,11 @@ def test_order_for_something_else_gives_no_card():
     [
         ("raad-screening", {"hook": "patient-view", "context": {}}, "hookInstance"),
         ("raad-screening", _request("order-select", _prefetch()), "hook"),
-        ("raad-screening", _request("patient-view", None), "prefetch"),
-        ("raad-screening", _request("patient-view", {"patient": "Patient/1"}), "prefetch.patient"),
+        (
+            "raad-screening",
+            _request("patient-view", _prefetch() | {"patient": "Patient/1"}),
+            "prefetch.patient",
+        ),
         ("nope", _request("patient-view", _prefetch()), "service"),
     ],
 )
@@ -210,3 +234,203 @@ def test_order_select_recognises_the_rxnorm_code():
     )
     cards = cds_hooks.call("raad-order-check", req)["cards"]
     assert [c["summary"].split(":")[0] for c in cards] == ["Esketamine (intranasal)"]
+
+
+# -- absent data is fetched or refused, never "no contraindication" ---------------------------
+
+
+def test_a_missing_prefetch_key_without_a_fhir_server_is_412():
+    pre = _prefetch(conditions=["pneumothorax"])
+    del pre["conditions"]
+    with pytest.raises(cds_hooks.CdsPreconditionError) as e:
+        cds_hooks.call("raad-screening", _request("patient-view", pre))
+    assert e.value.field == "prefetch.conditions"
+
+
+def test_an_operation_outcome_in_prefetch_is_not_read_as_no_data():
+    pre = _prefetch() | {"conditions": {"resourceType": "OperationOutcome", "issue": []}}
+    with pytest.raises(cds_hooks.CdsPreconditionError):
+        cds_hooks.call("raad-screening", _request("patient-view", pre))
+
+
+def test_missing_data_is_fetched_from_the_fhir_server(fhir_server):
+    """The EHR prefetched nothing; raad reads the patient from the EHR's FHIR server (a real
+    HTTP server started by the test) with the access token it was given."""
+    req = _request("patient-view", None) | {
+        "fhirServer": fhir_server.url,
+        "fhirAuthorization": {
+            "access_token": "tok-1",
+            "token_type": "Bearer",
+            "scope": "patient/*.read",
+            "subject": "raad",
+        },
+    }
+    req.pop("prefetch")
+    out = cds_hooks.call("raad-screening", req, fetch=fhir_client.fetch)
+    cards = [_Card.model_validate(c) for c in out["cards"]]
+    n2o = next(c for c in cards if c.summary.startswith("Nitrous oxide"))
+    assert n2o.indicator == "critical" and "pneumothorax" in n2o.detail.lower()
+    assert fhir_server.tokens == {"Bearer tok-1"}
+    assert any("category=vital-signs" in p for p in fhir_server.paths)
+
+
+def test_a_fhir_server_that_fails_gives_412_not_an_empty_answer(fhir_server):
+    req = _request("patient-view", None) | {"fhirServer": fhir_server.url + "/broken"}
+    req.pop("prefetch")
+    with pytest.raises(cds_hooks.CdsPreconditionError):
+        cds_hooks.call("raad-screening", req, fetch=fhir_client.fetch)
+
+
+def test_an_eligible_agent_gets_no_card_unless_asked():
+    pre = _prefetch()
+    pre["socialHistory"] = _searchset(
+        [
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "subject": {"reference": "Patient/p1"},
+                "effectiveDateTime": NOW.isoformat(),
+                "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+                "valueCodeableConcept": {
+                    "coding": [{"system": "http://loinc.org", "code": "LA26683-5"}]
+                },
+            }
+        ]
+    )
+    quiet = cds_hooks.call("raad-screening", _request("patient-view", pre))["cards"]
+    assert not any(c["summary"].startswith("Racemic ketamine") for c in quiet)  # eligible
+    loud = cds_hooks.call(
+        "raad-screening",
+        _request("patient-view", pre) | {"extension": {"raad-show-eligible": True}},
+    )["cards"]
+    k = next(c for c in loud if c["summary"].startswith("Racemic ketamine"))
+    assert k["indicator"] == "info" and "no contraindication found in the record" in k["summary"]
+
+
+def _order(resource, *others):
+    draft = {"resourceType": "Bundle", "entry": [{"resource": r} for r in (resource, *others)]}
+    return {"draftOrders": draft, "selections": [f"MedicationRequest/{resource['id']}"]}
+
+
+def test_order_select_reads_an_n2o_order_coded_only_by_atc():
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "n1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.whocc.no/atc", "code": "N01AX13"}]
+        },
+    }
+    pre = _prefetch(conditions=["pneumothorax"])
+    cards = cds_hooks.call("raad-order-check", _request("order-select", pre, _order(order)))[
+        "cards"
+    ]
+    assert [c["summary"].split(":")[0] for c in cards] == ["Nitrous oxide (inhaled)"]
+    assert cards[0]["indicator"] == "critical"
+
+
+def test_order_select_reads_a_ketamine_order_through_a_contained_medication_and_a_naltrexone_draft():
+    ketamine = {
+        "resourceType": "MedicationRequest",
+        "id": "k1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "contained": [
+            {
+                "resourceType": "Medication",
+                "id": "m",
+                "code": {
+                    "coding": [
+                        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6130"}
+                    ]
+                },
+            }
+        ],
+        "medicationReference": {"reference": "#m"},
+    }
+    naltrexone = {
+        "resourceType": "MedicationRequest",
+        "id": "x2",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "naltrexone 50 mg tablet"},
+    }
+    req = _request("order-select", _prefetch(), _order(ketamine, naltrexone))
+    cards = [_Card.model_validate(c) for c in cds_hooks.call("raad-order-check", req)["cards"]]
+    assert [c.summary.split(":")[0] for c in cards] == ["Racemic ketamine (intravenous)"]
+    assert "altrexone" in cards[0].detail and "draft order" in cards[0].detail
+
+
+class _FhirServer:
+    """A FHIR server on loopback serving one Synthea-shaped patient."""
+
+    def __init__(self) -> None:
+        import json as _json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.tokens: set[str] = set()
+        self.paths: list[str] = []
+        data = {
+            "Patient": {
+                "resourceType": "Patient",
+                "id": "p1",
+                "gender": "male",
+                "birthDate": "1970-02-03",
+            },
+            "Condition": _searchset(
+                [
+                    {
+                        "resourceType": "Condition",
+                        "id": "c1",
+                        "subject": {"reference": "Patient/p1"},
+                        "clinicalStatus": {"coding": [{"code": "active"}]},
+                        "code": {
+                            "coding": [
+                                {
+                                    "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                    "code": "J93.11",
+                                    "display": "Primary spontaneous pneumothorax",
+                                }
+                            ]
+                        },
+                    }
+                ]
+            ),
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                owner.paths.append(self.path)
+                owner.tokens.add(self.headers.get("Authorization", ""))
+                if self.path.startswith("/broken"):
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                kind = self.path.lstrip("/").split("?")[0].split("/")[0]
+                body = data.get(kind, _searchset([]))
+                raw = _json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def fhir_server():
+    s = _FhirServer()
+    yield s
+    s.httpd.shutdown()

@@ -24,12 +24,19 @@ from raad.knowledge.treatment import (
 
 CI = contraindications()
 CONCEPTS = {**CI.conditions, **CI.medications}
-CODES = [(name, code) for name, c in CONCEPTS.items() for code in c.codes]
-# The syntax each system's codes must have in the data files (ICD-10-CM dotted after 3 chars).
+CODES = [
+    (name, code)
+    for name, c in CONCEPTS.items()
+    for code in (*c.codes, *getattr(c, "history_codes", ()))
+]
+# The syntax each system's codes must have in the data files (ICD-10 dotted after 3 chars;
+# ATC groups by prefix, ATC substances exact).
 SYNTAX = {
-    "ICD-10-CM": r"ICD-10-CM\|[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?",
-    "ATC": r"ATC\|[A-Z][0-9]{2}[A-Z]([A-Z]([0-9]{2})?)?",
+    "ICD-10-CM": r"ICD-10-CM[|=][A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?",
+    "ICD-10": r"ICD-10[|=][A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,2})?",
+    "ATC": r"ATC(\|[A-Z][0-9]{2}[A-Z]([A-Z]([0-9]{2})?)?|=[A-Z][0-9]{2}[A-Z]{2}[0-9]{2})",
     "RXNORM": r"RXNORM=[1-9][0-9]*",
+    "SNOMED-CT": r"SNOMED-CT=[1-9][0-9]{5,17}",
 }
 
 
@@ -42,14 +49,14 @@ def test_every_code_has_the_syntax_of_its_system(name, code):
 
 def test_codes_are_used_and_unique_per_concept():
     systems = {parse_code(code).system for _, code in CODES}
-    assert systems == {"ICD-10-CM", "ATC", "RXNORM"}
+    assert systems == {"ICD-10-CM", "ICD-10", "SNOMED-CT", "ATC", "RXNORM"}
     for name, c in CONCEPTS.items():
         assert len(set(c.code_refs)) == len(c.codes), name
 
 
 def test_every_code_source_resolves_and_is_a_standard():
     reg = load_sources()
-    assert set(CI.code_sources) == {"ICD-10-CM", "ATC", "RXNORM"}
+    assert set(CI.code_sources) == {"ICD-10-CM", "ICD-10", "SNOMED-CT", "ATC", "RXNORM"}
     for system, cites in CI.code_sources.items():
         assert cites, system
         for c in cites:
@@ -84,7 +91,8 @@ def test_substance_codes_are_well_formed_and_cited():
         ("ATC|N07BC2", "well-formed"),
         ("RXNORM=07052", "well-formed"),
         ("ICD10|J93", "unknown system"),
-        ("SNOMED-CT|22298006", "unknown system"),
+        ("SNOMED-CT|22298006", "not hierarchical"),
+        ("SNOMED-CT=0123", "well-formed"),
         ("J93", "SYSTEM|code"),
         ("ICD-10-CM J93", "SYSTEM|code"),
     ],
@@ -115,7 +123,7 @@ def test_unknown_code_source_fails_at_load():
     [
         (lambda cs: cs.pop("RXNORM"), "RXNORM codes need a code_sources entry"),
         (lambda cs: cs.update({"RXNORM": []}), "cite at least one source"),
-        (lambda cs: cs.update({"LOINC": [{"source": "cdc-icd10cm-2022"}]}), "unknown code system"),
+        (lambda cs: cs.update({"LOINCX": [{"source": "cdc-icd10cm-2022"}]}), "unknown code system"),
         (lambda cs: cs.update({"ATC": [{"source": "who-atc-index-2026", "page": 1}]}), "page"),
     ],
 )
@@ -154,4 +162,45 @@ def test_normalised_codes_ignore_dots_case_and_spaces():
     assert parse_code("ICD-10-CM|J95.811") == ("ICD-10-CM", "J95811", False)
     assert parse_code("RXNORM=7052") == ("RXNORM", "7052", True)
     assert parse_code("ICD-10-CM=F32.9").exact
-    assert {"ICD-10-CM", "ATC"} == PREFIX_SYSTEMS
+    assert {"ICD-10-CM", "ICD-10", "ATC"} == PREFIX_SYSTEMS
+
+
+def test_every_value_set_code_has_a_display_and_a_source_that_resolves():
+    import json
+    from importlib import resources
+
+    reg = load_sources()
+    data = json.loads(
+        resources.files("raad.knowledge").joinpath("value_sets.json").read_text("utf-8")
+    )["concepts"]
+    assert set(data) <= set(CI.conditions)
+    n = 0
+    for _concept, sets in data.items():
+        for item in (*sets["codes"], *sets["history_codes"]):
+            code, display, source = item[:3]
+            parse_code(code)
+            assert display.strip(), code
+            reg.resolve(source)
+            n += 1
+    assert n > 1000  # SNOMED CT, WHO ICD-10 and ICD-10-CM for every concept that has codes
+
+
+def test_guard_codes_stay_out_of_the_concepts_they_look_like():
+    """Family history of stroke (ICD-10-CM Z82.3, SNOMED CT 275104002) and a negative pregnancy
+    test (Z32.02, SNOMED CT 250425007) are not stroke or pregnancy."""
+    stroke = {parse_code(c) for c in CI.conditions["cerebrovascular_event"].codes}
+    pregnancy = {parse_code(c) for c in CI.conditions["pregnancy"].codes}
+    assert ("SNOMED-CT", "275104002", True) not in stroke
+    assert ("SNOMED-CT", "250425007", True) not in pregnancy
+    assert not any("Z823".startswith(r.code) for r in stroke if r.system == "ICD-10-CM")
+    assert not any("Z3202".startswith(r.code) for r in pregnancy if r.system == "ICD-10-CM")
+
+
+def test_products_roll_up_to_known_substances():
+    by_code = {p.code: p for p in CI.products}
+    assert by_code["RXNORM=1483744"].ingredients == ("naltrexone",)  # naltrexone 50 MG tablet
+    assert by_code["RXNORM=637216"].ingredients == ("naltrexone",)  # Vivitrol
+    assert "esketamine" in by_code["RXNORM=2119387"].ingredients  # Spravato 28 MG device
+    assert "oxycodone" in by_code["RXNORM=1049221"].ingredients  # oxycodone/APAP (Synthea)
+    for p in CI.products:
+        assert set(p.ingredients) <= set(CI.substances), p.code

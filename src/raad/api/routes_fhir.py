@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from raad.interop import cds_hooks
+from raad.interop import cds_hooks, fhir_client
 from raad.services import ServiceError, export, fhir
 from raad.services.errors import InvalidInput, PayloadTooLarge
 
@@ -124,7 +125,14 @@ async def cds_call(request: Request, service_id: str) -> Response:
             {"error": "NotFound", "message": f"no CDS service {service_id!r}"}, status_code=404
         )
     try:
-        cards = await run_in_threadpool(cds_hooks.call, service_id, payload)
+        cards = await run_in_threadpool(
+            functools.partial(cds_hooks.call, fetch=fhir_client.fetch), service_id, payload
+        )
+    except cds_hooks.CdsPreconditionError as exc:
+        return JSONResponse(
+            {"error": "PreconditionFailed", "message": str(exc), "field": exc.field},
+            status_code=412,
+        )
     except cds_hooks.CdsError as exc:
         return JSONResponse(
             {"error": "InvalidInput", "message": str(exc), "field": exc.field}, status_code=400

@@ -1,33 +1,52 @@
 """CDS Hooks 2.0 services: raad's screening at the moment an EHR opens a chart or selects an
 order (https://cds-hooks.hl7.org/2.0/).
 
-The EHR sends prefetched FHIR resources (Patient, Conditions, MedicationStatements,
-Observations); raad reads them as screening facts, runs the screening and interaction rules and
-answers with cards (indicator info / warning / critical, a summary under 140 characters, the
-reasons with their sources as detail, and raad's knowledge version as the card's source).
+The EHR sends prefetched FHIR resources; raad reads them with the one FHIR reader
+(``raad.interop.fhir_read``), runs the screening and answers with cards (indicator info /
+warning / critical, a summary under 140 characters, the reasons with their sources and the
+records they rest on as detail, and raad's knowledge version as the card's source).
+
+Absent data is never "no contraindication": following the specification ("Prefetch" and "HTTP
+Status Codes"), a prefetch key the EHR did not send, or sent as an OperationOutcome, is fetched
+from ``fhirServer`` with the ``fhirAuthorization`` access token (``fetch`` below); when that is
+not possible the call fails with ``CdsPreconditionError`` (HTTP 412). A key sent as ``null``
+means the EHR has no such data, which is what it says.
+
+Cards: critical for a contraindicated agent, warning for a caution, info when only facts are
+missing; an eligible agent gets no card unless the request asks for one (extension
+``raad-show-eligible: true``), to spare the clinician alert fatigue.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from raad.clinical.errors import ClinicalInputError
-from raad.clinical.screening import AgentScreen, screen
-from raad.knowledge.treatment import agents, knowledge_version, normalise_code, parse_code
+from raad.clinical.screening import AgentScreen, Entry, entry_concepts, screen
+from raad.knowledge.treatment import agents, knowledge_version
 
-from .fhir_facts import SYSTEMS, facts_from_bundle
+from . import fhir_read
 
+# Templates real EHRs accept: one resource type per query, Observation searches by category.
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
-    "medications": "MedicationStatement?patient={{context.patientId}}",
-    "observations": "Observation?patient={{context.patientId}}",
+    "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
+    "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
+    "allergies": "AllergyIntolerance?patient={{context.patientId}}",
+    "vitalSigns": "Observation?patient={{context.patientId}}&category=vital-signs",
+    "laboratory": "Observation?patient={{context.patientId}}&category=laboratory",
+    "socialHistory": "Observation?patient={{context.patientId}}&category=social-history",
 }
+# Keys whose data some FHIR servers do not offer: when they cannot be had the cards say so.
+OPTIONAL_KEYS = frozenset({"medicationStatements", "socialHistory"})
+SHOW_ELIGIBLE = "raad-show-eligible"
 SERVICES = [
     {
         "hook": "patient-view",
@@ -46,19 +65,24 @@ SERVICES = [
         "title": "raad: checks on ordering a rapid-acting antidepressant",
         "description": (
             "When nitrous oxide, ketamine, esketamine or naltrexone is selected, returns that "
-            "agent's contraindications and interactions (e.g. naltrexone on the medication list "
-            "when ketamine is ordered)."
+            "agent's contraindications and interactions, including with the other draft orders "
+            "(e.g. naltrexone ordered or listed when ketamine is ordered)."
         ),
         "prefetch": PREFETCH,
     },
 ]
 INDICATOR = {"contraindicated": "critical", "caution": "warning", "eligible": "info"}
+Fetch = Callable[[str, str, str | None], Any]  # (fhirServer, relative query, token) -> JSON
 
 
 class CdsError(ValueError):
     def __init__(self, field: str, value: Any, allowed: str) -> None:
         self.field, self.value, self.allowed = field, value, allowed
         super().__init__(f"{field}: got {value!r}; allowed: {allowed}")
+
+
+class CdsPreconditionError(CdsError):
+    """The data a service needs could be neither prefetched nor fetched (HTTP 412)."""
 
 
 class CdsRequest(BaseModel):
@@ -69,7 +93,10 @@ class CdsRequest(BaseModel):
     hook: str
     hookInstance: str  # noqa: N815 - the spec's name
     context: dict[str, Any]
+    fhirServer: str | None = None  # noqa: N815
+    fhirAuthorization: dict[str, Any] | None = None  # noqa: N815
     prefetch: dict[str, Any] | None = None
+    extension: dict[str, Any] | None = None
 
 
 class Source(BaseModel):
@@ -87,37 +114,78 @@ class Card(BaseModel):
     source: Source
 
 
-def _bundle(prefetch: dict[str, Any] | None) -> dict[str, Any]:
-    if not prefetch:
-        raise CdsError(
-            "prefetch",
-            None,
-            f"the prefetch templates {', '.join(PREFETCH)} (raad does not query the FHIR server)",
-        )
-    entries = []
-    for key, value in prefetch.items():
+def _query(template: str, context: dict[str, Any]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        value = context.get(m.group(1))
+        if not isinstance(value, str) or not value:
+            raise CdsError(f"context.{m.group(1)}", value, "the id the prefetch template needs")
+        return value
+
+    return re.sub(r"\{\{context\.(\w+)\}\}", sub, template)
+
+
+def _is_outcome(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+
+
+def _gather(req: CdsRequest, fetch: Fetch | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every resource the templates ask for: prefetched, or fetched from the FHIR server; and
+    what could not be had (optional keys only)."""
+    given = req.prefetch or {}
+    resources: list[dict[str, Any]] = []
+    unavailable: list[str] = []
+    token = (req.fhirAuthorization or {}).get("access_token")
+    for key, template in PREFETCH.items():
+        value = given.get(key, ...)
+        if value is ... or _is_outcome(value):
+            why = "not prefetched" if value is ... else "prefetch failed (OperationOutcome)"
+            if req.fhirServer and fetch is not None:
+                try:
+                    value = fetch(req.fhirServer, _query(template, req.context), token)
+                except CdsError:
+                    raise
+                except Exception as exc:  # the FHIR server's failure, named
+                    if key in OPTIONAL_KEYS:
+                        unavailable.append(f"{key} ({why}; the FHIR server: {exc})")
+                        continue
+                    raise CdsPreconditionError(
+                        f"prefetch.{key}",
+                        why,
+                        f"prefetched data, or a reachable fhirServer ({exc})",
+                    ) from None
+            elif key in OPTIONAL_KEYS:
+                unavailable.append(f"{key} ({why})")
+                continue
+            else:
+                raise CdsPreconditionError(
+                    f"prefetch.{key}",
+                    why,
+                    f"the prefetch template {template!r}, or fhirServer with fhirAuthorization",
+                )
         if value is None:
-            continue
+            continue  # the EHR has no such data
         if not isinstance(value, dict) or "resourceType" not in value:
             raise CdsError(f"prefetch.{key}", type(value).__name__, "a FHIR resource or Bundle")
         if value["resourceType"] == "Bundle":
-            entries += [
-                {"resource": e["resource"]}
-                for e in value.get("entry") or []
-                if isinstance(e, dict) and e.get("resource")
-            ]
+            for e in value.get("entry") or []:
+                r = e.get("resource") if isinstance(e, dict) else None
+                if isinstance(r, dict) and r.get("resourceType") != "OperationOutcome":
+                    resources.append(r)
         else:
-            entries.append({"resource": value})
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+            resources.append(value)
+    return resources, unavailable
 
 
-def _card(agent: str, a: AgentScreen, version: str) -> Card:
+def _card(
+    agent: str, a: AgentScreen, version: str, notes: list[str], unrecognised: tuple[str, ...]
+) -> Card:
     name = agents()[agent].name
+    only_missing = all(r.level == "missing" for r in a.reasons if r.level != "eligible")
     first = next((r for r in a.reasons if r.level == a.status), None)
     if a.status == "eligible":
-        summary = f"{name}: no contraindication found"
-        if a.missing:
-            summary += " (facts missing)"
+        summary = f"{name}: no contraindication found in the record"
+    elif a.status == "caution" and only_missing:
+        summary = f"{name}: facts missing before it can be judged"
     else:
         summary = f"{name}: {a.status}" + (f" - {first.text}" if first else "")
     if len(summary) > 140:
@@ -125,88 +193,125 @@ def _card(agent: str, a: AgentScreen, version: str) -> Card:
     lines = [
         f"- **{r.level}**: {r.text}"
         + (f" (facts: {', '.join(r.facts)})" if r.facts else "")
-        + f" [{', '.join(r.sources)}]"
+        + (f" [{', '.join(r.sources)}]" if r.sources else "")
         for r in a.reasons
+        if r.level != "missing" or r.rule is not None
     ]
-    lines += [f"- **missing**: {m}" for m in a.missing]
+    lines += [
+        f"- **missing**: {m}"
+        for m in a.missing
+        if not m.startswith(tuple(r.text for r in a.reasons if r.rule))
+    ]
     if a.regimens:
         lines.append("- regimens: " + "; ".join(f"{k}: {v}" for k, v in a.regimens.items()))
+    lines += [f"- **not read**: {n}" for n in notes]
+    if unrecognised:
+        lines.append("- matched no rule (check them yourself): " + "; ".join(unrecognised))
     lines.append("\nraad supports clinical judgement and never replaces it.")
     indicator = INDICATOR[a.status]
-    if a.status == "eligible" and a.missing:
+    if a.status == "caution" and only_missing:
         indicator = "info"
     return Card(
         uuid=str(uuid.uuid4()),
         summary=summary,
-        indicator=indicator,
+        indicator=indicator,  # type: ignore[arg-type]
         detail="\n".join(lines),
         source=Source(label=f"raad knowledge base {version}"),
     )
 
 
-def _ordered_agents(context: dict[str, Any]) -> list[str]:
-    draft = context.get("draftOrders") or {}
-    selections = set(context.get("selections") or [])
-    table = {a.id: [x.lower() for x in (*a.aliases, a.id)] for a in agents().values()}
-    codes = {a.id: [parse_code(c) for c in a.codes] for a in agents().values()}
-    found: list[str] = []
-    for e in draft.get("entry") or []:
-        r = (e or {}).get("resource") or {}
-        ref = f"{r.get('resourceType')}/{r.get('id')}"
-        if selections and ref not in selections:
+def _agent_of(concepts: set[str]) -> list[str]:
+    return [a for a in agents() if a in concepts or _AGENT_SUBSTANCE.get(a) in concepts]
+
+
+_AGENT_SUBSTANCE = {"n2o": "nitrous_oxide"}
+
+
+def _draft_entries(context: dict[str, Any]) -> tuple[list[tuple[str, Entry]], list[str]]:
+    """Every draft order as (reference, medication entry), read by the FHIR reader's rules."""
+    draft = context.get("draftOrders")
+    if draft is None:
+        return [], []
+    if not isinstance(draft, dict) or draft.get("resourceType") != "Bundle":
+        raise CdsError("context.draftOrders", type(draft).__name__, "a FHIR Bundle of orders")
+    out: list[tuple[str, Entry]] = []
+    problems: list[str] = []
+    for i, e in enumerate(draft.get("entry") or []):
+        r = e.get("resource") if isinstance(e, dict) else None
+        if not isinstance(r, dict):
+            problems.append(f"context.draftOrders.entry[{i}]: not a resource")
             continue
-        concept = r.get("medicationCodeableConcept") or {}
-        text = " ".join(
-            [concept.get("text") or ""]
-            + [c.get("display") or "" for c in concept.get("coding") or []]
-        ).lower()
-        coded = {
-            (SYSTEMS.get(c.get("system") or ""), normalise_code(c.get("code") or ""))
-            for c in concept.get("coding") or []
-        }
-        for agent, refs in codes.items():
-            if any((ref.system, ref.code) in coded for ref in refs) and agent not in found:
-                found.append(agent)
-        for agent, aliases in table.items():
-            if any(re.search(rf"(?<![a-z]){re.escape(al)}(?![a-z])", text) for al in aliases):
-                if agent == "ketamine" and re.search(r"esketamine|spravato", text):
-                    continue
-                if agent not in found:
-                    found.append(agent)
-    return found
+        if r.get("resourceType") not in (
+            "MedicationRequest",
+            "MedicationStatement",
+            "NutritionOrder",
+            "ServiceRequest",
+        ):
+            continue
+        try:
+            entry = fhir_read.medication_entry(r, f"context.draftOrders.entry[{i}].resource")
+        except fhir_read.ElementError as exc:
+            problems.append(str(exc))
+            continue
+        if entry is not None:
+            out.append((f"{r.get('resourceType')}/{r.get('id')}", entry))
+    return out, problems
 
 
-def call(service_id: str, request: dict[str, Any]) -> dict[str, Any]:
-    """The response to one hook call: ``{"cards": [...]}``."""
+def _concepts(entry: Entry) -> set[str]:
+    return entry_concepts(entry, "medication")
+
+
+def call(service_id: str, request: dict[str, Any], *, fetch: Fetch | None = None) -> dict[str, Any]:
+    """The response to one hook call: ``{"cards": [...]}``. ``fetch`` reads a query from the
+    EHR's FHIR server (``raad.interop.fhir_client.fetch``); without it, data the EHR did not
+    prefetch raises ``CdsPreconditionError``."""
     service = next((s for s in SERVICES if s["id"] == service_id), None)
     if service is None:
         raise CdsError("service", service_id, f"one of {', '.join(s['id'] for s in SERVICES)}")
     try:
         req = CdsRequest.model_validate(request)
-    except Exception as exc:  # pydantic ValidationError
-        err = exc.errors()[0]  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        err = exc.errors()[0]
         raise CdsError(".".join(str(p) for p in err["loc"]), err.get("input"), err["msg"]) from None
     if req.hook != service["hook"]:
         raise CdsError("hook", req.hook, service["hook"])
+    if req.prefetch is None and not req.fhirServer:
+        raise CdsPreconditionError(
+            "prefetch", None, f"the prefetch templates {', '.join(PREFETCH)}, or fhirServer"
+        )
+    resources, unavailable = _gather(req, fetch)
+    drafts, draft_problems = (
+        _draft_entries(req.context) if service["hook"] == "order-select" else ([], [])
+    )
+    now = datetime.now(UTC)
     try:
-        read = facts_from_bundle(_bundle(req.prefetch), as_of=date.today())
+        read = fhir_read.read_bundle(resources, as_of=now)
     except ClinicalInputError as exc:
         raise CdsError(exc.field.replace("bundle.", "prefetch."), exc.value, exc.allowed) from None
-    result = screen(read.facts)
+    facts = read.facts
+    selections = set(req.context.get("selections") or [])
+    if drafts:  # every draft order is part of what the patient will take
+        facts = facts.model_copy(
+            update={"medications": [*facts.medications, *(e for _, e in drafts)]}
+        )
+    result = screen(facts, as_of=now.date())
     version = knowledge_version()
+    notes = [*unavailable, *read.problems, *draft_problems]
     if service["hook"] == "order-select":
-        wanted = _ordered_agents(req.context)
+        wanted: list[str] = []
+        for ref, entry in drafts:
+            if selections and ref not in selections:
+                continue
+            for a in _agent_of(_concepts(entry)):
+                if a not in wanted:
+                    wanted.append(a)
     else:
         wanted = list(result.agents)
-    cards = [_card(a, result.agents[a], version) for a in wanted]
-    if result.unrecognised:
-        cards.append(
-            Card(
-                uuid=str(uuid.uuid4()),
-                summary="raad: some conditions or medications matched no screening rule",
-                indicator="info",
-                detail="Check these yourself: " + "; ".join(result.unrecognised),
-                source=Source(label=f"raad knowledge base {version}"),
-            )
-        )
+    show_eligible = bool((req.extension or {}).get(SHOW_ELIGIBLE))
+    cards = [
+        _card(a, result.agents[a], version, notes, result.unrecognised)
+        for a in wanted
+        if result.agents[a].status != "eligible" or show_eligible
+    ]
     return {"cards": [c.model_dump(exclude_none=True) for c in cards]}

@@ -17,13 +17,20 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
+from raad.knowledge.codes import SYSTEM_URIS
+from raad.knowledge.record_reading import record_reading
 from raad.knowledge.treatment import agents, knowledge_version, parse_code
 from raad.scales import get
 
-from .fhir_facts import BP_PANEL, DIASTOLIC, LOINC, SYSTEMS, SYSTOLIC
 from .fhir_scales import questionnaire_response, total_observation
 
-SYSTEM_URLS = {v: k for k, v in SYSTEMS.items()}
+SYSTEM_URLS = SYSTEM_URIS
+LOINC = SYSTEM_URIS["LOINC"]
+BP_PANEL = record_reading().loinc.blood_pressure_panels[0]
+SYSTOLIC, DIASTOLIC = record_reading().loinc.systolic, record_reading().loinc.diastolic
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 RESEARCH_ID = "urn:raad:research-id"
 MRN_SYSTEM = "urn:raad:site:{site}:mrn"
 TRIAL_EXT = "urn:raad:fhir:StructureDefinition:antidepressant-trial"
@@ -35,9 +42,10 @@ CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 UCUM = "http://unitsofmeasure.org"
 ALERT_SYSTEM = "urn:raad:fhir:CodeSystem:alert"
+SESSION_SYSTEM = "urn:raad:fhir:session"  # raad's own treatment sessions (not re-imported)
 DETECTED_SEVERITY = {"critical": "high", "warning": "moderate", "info": "low"}
 
-# screening facts kept as boolean Observations (text is what fhir_facts reads back)
+# screening facts kept as boolean Observations (text is what fhir_read reads back)
 BOOLEAN_FACTS = {
     "pregnant": "Pregnancy status",
     "breastfeeding": "Breastfeeding status",
@@ -46,13 +54,26 @@ BOOLEAN_FACTS = {
 
 
 def _concept(entry: dict[str, Any]) -> dict[str, Any]:
+    """A stored entry as a CodeableConcept; short system names become their FHIR URIs, URIs
+    are kept as they were sent."""
     out: dict[str, Any] = {}
-    if entry.get("code"):
-        system = entry.get("system") or ""
-        out["coding"] = [{"system": SYSTEM_URLS.get(system, system), "code": entry["code"]}]
+    pairs = [(entry.get("system"), entry.get("code"))] if entry.get("code") else []
+    pairs += [(c["system"], c["code"]) for c in entry.get("codings") or []]
+    if pairs:
+        out["coding"] = [
+            {"system": SYSTEM_URLS.get(str(s).upper(), s) if s else s, "code": c} for s, c in pairs
+        ]
     if entry.get("text"):
         out["text"] = entry["text"]
     return out
+
+
+def _entry_status(entry: dict[str, Any], kind: str) -> str:
+    if entry.get("status"):
+        return entry["status"]
+    if entry.get("active") is False:
+        return "history" if kind == "condition" else "past"
+    return "active" if kind == "condition" else "current"
 
 
 def _agent_concept(agent: str) -> dict[str, Any]:
@@ -101,30 +122,70 @@ def fact_resources(patient: dict[str, Any], recorded: str) -> list[dict[str, Any
     facts = patient["facts"]
     out: list[dict[str, Any]] = []
     for n, c in enumerate(facts.get("conditions", []), start=1):
+        status = _entry_status(c, "condition")
+        res: dict[str, Any] = {
+            "resourceType": "Condition",
+            "id": f"{rid}-condition-{n}",
+            "subject": subject,
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": CLINICAL_STATUS,
+                        "code": "inactive" if status == "history" else "active",
+                    }
+                ]
+            },
+            "code": _concept(c),
+        }
+        if status == "unconfirmed":
+            res["verificationStatus"] = {
+                "coding": [{"system": VERIFICATION, "code": "provisional"}]
+            }
+        if c.get("date"):
+            res["onsetDateTime"] = c["date"]
+        out.append(res)
+    for n, m in enumerate(facts.get("medications", []), start=1):
+        status = _entry_status(m, "medication")
+        res = {
+            "resourceType": "MedicationStatement",
+            "id": f"{rid}-medication-{n}",
+            "subject": subject,
+            "status": {"current": "active", "unknown": "unknown"}.get(status, "completed"),
+            "medicationCodeableConcept": _concept(m),
+        }
+        if m.get("date"):
+            res["effectivePeriod"] = {"end": m["date"]}
+        out.append(res)
+    if facts.get("allergies") == []:  # known: none (absent means unknown)
         out.append(
             {
-                "resourceType": "Condition",
-                "id": f"{rid}-condition-{n}",
-                "subject": subject,
-                "clinicalStatus": {
+                "resourceType": "AllergyIntolerance",
+                "id": f"{rid}-allergy-none",
+                "patient": subject,
+                "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]},
+                "verificationStatus": {
+                    "coding": [{"system": ALLERGY_VERIFICATION, "code": "confirmed"}]
+                },
+                "code": {"text": "No known allergies"},
+            }
+        )
+    for n, a in enumerate(facts.get("allergies") or [], start=1):
+        status = _entry_status(a, "condition")
+        out.append(
+            {
+                "resourceType": "AllergyIntolerance",
+                "id": f"{rid}-allergy-{n}",
+                "patient": subject,
+                "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]},
+                "verificationStatus": {
                     "coding": [
                         {
-                            "system": CLINICAL_STATUS,
-                            "code": "active" if c.get("active", True) else "inactive",
+                            "system": ALLERGY_VERIFICATION,
+                            "code": "unconfirmed" if status == "unconfirmed" else "confirmed",
                         }
                     ]
                 },
-                "code": _concept(c),
-            }
-        )
-    for n, m in enumerate(facts.get("medications", []), start=1):
-        out.append(
-            {
-                "resourceType": "MedicationStatement",
-                "id": f"{rid}-medication-{n}",
-                "subject": subject,
-                "status": "active" if m.get("active", True) else "completed",
-                "medicationCodeableConcept": _concept(m),
+                "code": _concept(a),
             }
         )
     obs = {
@@ -253,6 +314,7 @@ def session_resources(
     admin: dict[str, Any] = {
         "resourceType": "MedicationAdministration",
         "id": sid,
+        "identifier": [{"system": SESSION_SYSTEM, "value": str(s["id"])}],
         "status": "completed",
         "subject": subject,
         "medicationCodeableConcept": _agent_concept(s["agent"]),

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from importlib import resources
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from .codes import CODE_SYSTEMS, PREFIX_SYSTEMS, CodeRef, normalise_code, parse_code
+from .screening_rules import Contraindications
 from .sources import Citation, KnowledgeError, load_sources
+
+__all__ = [
+    "CODE_SYSTEMS",
+    "PREFIX_SYSTEMS",
+    "CodeRef",
+    "Contraindications",
+    "normalise_code",
+    "parse_code",
+]
 
 AgentId = Literal["n2o", "ketamine", "esketamine", "naltrexone"]
 
@@ -245,105 +255,55 @@ def monitoring() -> Monitoring:
     return _validated(Monitoring, _load("monitoring.yaml"), "monitoring.yaml")
 
 
-# Code systems a concept may be coded in, named as raad.interop.fhir_facts names them, with the
-# syntax a code must have in the data files. ICD-10-CM is written dotted ("J95.811"); matching
-# ignores dots on both sides, so "J95.811" and "J95811" from an EHR are the same code.
-CODE_SYSTEMS: dict[str, re.Pattern[str]] = {
-    "ICD-10-CM": re.compile(r"[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?"),
-    "ATC": re.compile(r"[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?"),
-    "RXNORM": re.compile(r"[1-9][0-9]*"),
-}
-# Hierarchical systems, where "SYSTEM|code" matches the code and every code below it. RxNorm
-# identifiers are flat numbers (RXNORM|70 must not match 7052), so RxNorm codes are exact only.
-PREFIX_SYSTEMS = frozenset({"ICD-10-CM", "ATC"})
-_CODE = re.compile(r"(?P<system>[A-Z0-9-]+)(?P<op>[|=])(?P<code>\S+)")
+def _load_json(name: str) -> Any:
+    import json
+
+    return json.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
-class CodeRef(NamedTuple):
-    system: str
-    code: str  # normalised: upper case, no dots
-    exact: bool
-
-
-def normalise_code(code: str) -> str:
-    """A code as matched: upper case, without dots or spaces ("j93.11 " -> "J9311")."""
-    return re.sub(r"[\s.]", "", code).upper()
-
-
-def parse_code(text: str) -> CodeRef:
-    """``SYSTEM|code`` (the code and all codes below it) or ``SYSTEM=code`` (that code only)."""
-    m = _CODE.fullmatch(text)
-    if m is None:
-        raise ValueError(f"code {text!r}: write SYSTEM|code (prefix) or SYSTEM=code (exact)")
-    system, op, code = m["system"], m["op"], m["code"]
-    if system not in CODE_SYSTEMS:
-        raise ValueError(
-            f"code {text!r}: unknown system {system!r} (known: {sorted(CODE_SYSTEMS)})"
+def _with_value_sets(raw: dict[str, Any]) -> dict[str, Any]:
+    """``contraindications.yaml`` with the codes of ``value_sets.json`` (per condition) and the
+    products of ``rxnorm_products.json`` merged in; every merged code's source must resolve."""
+    registry = load_sources()
+    vs = _load_json("value_sets.json")["concepts"]
+    conditions = raw["conditions"]
+    for concept, sets in vs.items():
+        if concept not in conditions:
+            raise KnowledgeError(f"value_sets.json: unknown condition {concept!r}")
+        for key in ("codes", "history_codes"):
+            have = list(conditions[concept].get(key) or [])
+            for item in sets[key]:
+                code, source = item[0], item[2]
+                if source not in registry:
+                    raise KnowledgeError(f"value_sets.json: {code} cites unknown source {source!r}")
+                if code not in have:
+                    have.append(code)
+            conditions[concept][key] = have
+        history = set(conditions[concept].get("history_codes") or [])
+        conditions[concept]["codes"] = [c for c in conditions[concept]["codes"] if c not in history]
+    products = []
+    for rxcui, (tty, name, ingredients, source) in _load_json("rxnorm_products.json")[
+        "products"
+    ].items():
+        if source not in registry:
+            raise KnowledgeError(f"rxnorm_products.json: {rxcui} cites unknown source {source!r}")
+        products.append(
+            {
+                "code": f"RXNORM={rxcui}",
+                "name": name,
+                "tty": tty,
+                "ingredients": ingredients,
+                "cite": [{"source": source}],
+            }
         )
-    if not CODE_SYSTEMS[system].fullmatch(code):
-        raise ValueError(f"code {text!r}: {code!r} is not a well-formed {system} code")
-    if op == "|" and system not in PREFIX_SYSTEMS:
-        raise ValueError(f"code {text!r}: {system} codes are not hierarchical; use {system}={code}")
-    return CodeRef(system, normalise_code(code), op == "=")
-
-
-class Concept(_M):
-    aliases: tuple[str, ...]
-    codes: tuple[str, ...] = ()  # "SYSTEM|prefix" or "SYSTEM=exact": "ICD-10-CM|J93", "RXNORM=7052"
-
-    @field_validator("codes")
-    @classmethod
-    def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        refs = [parse_code(c) for c in v]
-        if len(set(refs)) != len(refs):
-            raise ValueError(f"duplicate codes in {list(v)}")
-        return v
-
-    @property
-    def code_refs(self) -> tuple[CodeRef, ...]:
-        return tuple(parse_code(c) for c in self.codes)
-
-
-class Rule(_M):
-    when: str
-    level: Literal["contraindicated", "caution"]
-    reason: str
-    cite: tuple[Citation, ...]
-
-
-class AgentRules(_M):
-    needs: tuple[Literal["b12_status", "pregnancy_status", "blood_pressure", "opioid_status"], ...]
-    items: tuple[Rule, ...]
-
-
-class Contraindications(_M):
-    code_sources: dict[str, tuple[Citation, ...]] = {}  # per code system: where its codes were read
-    conditions: dict[str, Concept]
-    medications: dict[str, Concept]
-    rules: dict[AgentId, AgentRules]
-
-    @model_validator(mode="after")
-    def _known(self) -> Contraindications:
-        names = set(self.conditions) | set(self.medications)
-        for agent, rules in self.rules.items():
-            for r in rules.items:
-                if r.when not in names:
-                    raise ValueError(f"rules.{agent}: unknown condition or medication {r.when!r}")
-        for system, cite in self.code_sources.items():
-            if system not in CODE_SYSTEMS:
-                raise ValueError(f"code_sources: unknown code system {system!r}")
-            if not cite:
-                raise ValueError(f"code_sources.{system}: cite at least one source")
-        for name, concept in (*self.conditions.items(), *self.medications.items()):
-            for ref in concept.code_refs:
-                if ref.system not in self.code_sources:
-                    raise ValueError(f"{name}: {ref.system} codes need a code_sources entry")
-        return self
+    raw["products"] = [*(raw.get("products") or []), *products]
+    return raw
 
 
 @cache
 def contraindications() -> Contraindications:
-    return _validated(Contraindications, _load("contraindications.yaml"), "contraindications.yaml")
+    raw = _with_value_sets(_load("contraindications.yaml"))
+    return _validated(Contraindications, raw, "contraindications.yaml")
 
 
 @cache

@@ -4,7 +4,7 @@ a patient's facts and antidepressant history."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from raad.clinical.errors import ClinicalInputError
 from raad.clinical.screening import screen
 from raad.interop import fhir_export
-from raad.interop.fhir_facts import MAX_ENTRIES, facts_from_bundle
+from raad.interop.fhir_read import MAX_ENTRIES, read_bundle
 from raad.store.models import AntidepressantTrial, Course, Patient, PatientIdentity, Site
 
 from . import alerts, assessments, audit, patients, sessions
@@ -129,7 +129,8 @@ def _trials(bundle: dict[str, Any]) -> list[TrialIn]:
 
 
 def _without_trials(bundle: dict[str, Any]) -> dict[str, Any]:
-    """The Bundle minus antidepressant-trial statements (they are history, not current meds)."""
+    """The Bundle minus antidepressant-trial statements (they are history, not current meds)
+    and raad's own session records."""
     keep = []
     for e in bundle.get("entry") or []:
         r = (e or {}).get("resource") or {}
@@ -140,16 +141,67 @@ def _without_trials(bundle: dict[str, Any]) -> dict[str, Any]:
         )
         if r.get("resourceType") == "MedicationStatement" and "antidepressant-trial" in cats:
             continue
+        if r.get("resourceType") == "MedicationAdministration" and any(
+            isinstance(i, dict) and i.get("system") == fhir_export.SESSION_SYSTEM
+            for i in r.get("identifier") or []
+        ):
+            continue  # raad's own session records: kept by the registry, not facts to import
         keep.append(e)
     return {**bundle, "entry": keep}
+
+
+def merge_facts(
+    stored: dict[str, Any], incoming: dict[str, Any], withdrawn: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The stored facts updated by an import, and what the import removed.
+
+    An entry from a FHIR resource replaces the stored entry of the same resource; stored entries
+    the import does not mention are kept (a re-import with fewer resources never deletes); an
+    entry whose resource the import marks entered-in-error or refuted is removed (and listed).
+    A fact the import gives (blood pressure, B12, pregnancy ...) replaces the stored one; a
+    fact it does not give is kept.
+    """
+    out = dict(stored)
+    removed: list[str] = []
+    gone = set(withdrawn)
+    for key in ("conditions", "medications", "allergies"):
+        new = incoming.get(key)
+        old = stored.get(key)
+        if new is None and not (old and gone):
+            continue
+        new = new or []
+        sent = {e.get("resource") for e in new if e.get("resource")}
+        kept = []
+        for e in old or []:
+            ref = e.get("resource") if isinstance(e, dict) else None
+            if ref and ref in gone:
+                removed.append(f"{ref} ({key[:-1]}: marked entered-in-error or refuted)")
+                continue
+            if ref and ref in sent:
+                continue  # replaced by the import's version
+            if e in new:
+                continue
+            kept.append(e)
+        out[key] = kept + list(new) if (kept or new or old is not None) else old
+    for k, v in incoming.items():
+        if k in ("conditions", "medications", "allergies"):
+            continue
+        if k in ("fact_sources", "fact_notes"):
+            out[k] = {**(stored.get(k) or {}), **v}
+            continue
+        out[k] = v
+    # a fact the import found too old (a note) and did not replace stays as stored
+    return out, removed
 
 
 def import_bundle(
     db: Session, actor: Actor, bundle: dict[str, Any], *, site: str | None = None
 ) -> dict[str, Any]:
     """Create the patient (or update the one with the same record number at the site) from a
-    Bundle of Patient, Condition, MedicationStatement and Observation resources. Entries raad
-    does not use and codes no screening rule knows are reported, never dropped silently."""
+    Bundle (or NDJSON) of FHIR R4 resources, read by the one FHIR reader. Resources about
+    another patient are refused and listed; entries raad does not use and codes no screening
+    rule knows are reported, never dropped silently. A re-import updates what it sends and
+    never silently deletes what it does not send (see ``merge_facts``)."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidInput(
             "resourceType",
@@ -161,10 +213,17 @@ def import_bundle(
     ident, mrn = _identity(bundle)
     trials = _trials(bundle)
     try:
-        read = facts_from_bundle(_without_trials(bundle), as_of=date.today())
+        read = read_bundle(_without_trials(bundle), as_of=datetime.now(UTC))
     except ClinicalInputError as exc:
         raise InvalidInput(exc.field, exc.value, exc.allowed) from None
-    facts = read.facts.model_dump(mode="json", exclude={"age_years", "sex"}, exclude_none=True)
+    if read.patient_problems:  # who the patient is must be read exactly before registering
+        where, _, why = read.patient_problems[0].partition(": ")
+        raise InvalidInput(f"bundle.{where}", why, "a valid FHIR R4 Patient element")
+    incoming = read.facts.model_dump(
+        mode="json", exclude={"age_years", "sex"}, exclude_none=True, exclude_defaults=True
+    )
+    if read.facts.allergies is None:
+        incoming.pop("allergies", None)
     unrecognised = list(screen(read.facts).unrecognised)
     site_id = actor.site_id
     if actor.role == "admin" and site:
@@ -179,6 +238,7 @@ def import_bundle(
             .join(PatientIdentity)
             .where(PatientIdentity.mrn == mrn, Patient.site_id == site_id)
         )
+    removed: list[str] = []
     if existing is None:
         missing = [k for k in ("given_name", "family_name", "mrn") if not ident.get(k)]
         if missing:
@@ -196,12 +256,13 @@ def import_bundle(
                 ),
                 sex=ident["sex"],
                 site=site if actor.role == "admin" else None,
-                facts=facts,
+                facts=incoming,
             ),
         )
         created = True
     else:
-        update = PatientUpdate(facts=facts, sex=ident["sex"])
+        merged, removed = merge_facts(existing.facts or {}, incoming, read.withdrawn)
+        update = PatientUpdate(facts=merged, sex=ident["sex"])
         view = patients.update(db, actor, existing.id, update, existing.version)
         created = False
     pid = view["id"]
@@ -217,6 +278,9 @@ def import_bundle(
         "research_id": view["research_id"],
         "created": created,
         "trials": len(trials),
-        "unused": list(read.unused),
+        "used": read.used,
+        "unused": read.unused,
+        "problems": read.problems,
+        "removed": removed,
         "unrecognised": unrecognised,
     }

@@ -41,7 +41,9 @@ def _clean_facts(facts: dict[str, Any]) -> dict[str, Any]:
         parsed = PatientFacts.parse(facts)
     except ClinicalInputError as exc:
         raise InvalidInput(f"facts.{exc.field}", exc.value, exc.allowed) from None
-    return parsed.model_dump(mode="json", exclude={"age_years"}, exclude_none=True)
+    return parsed.model_dump(
+        mode="json", exclude={"age_years"}, exclude_none=True, exclude_defaults=True
+    )
 
 
 def _check_birth_date(d: date | None) -> None:

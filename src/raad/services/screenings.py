@@ -26,7 +26,7 @@ def screen_patient(
     facts = PatientFacts.parse(
         {**p.facts, "age_years": age_on(p, as_of or date.today()), "sex": p.sex}
     )
-    result = screen(facts).to_dict()
+    result = screen(facts, as_of=as_of or date.today()).to_dict()
     row = Screening(
         patient_id=p.id,
         knowledge_version=knowledge_version(),

@@ -1,0 +1,61 @@
+"""Reading from an EHR's FHIR server (CDS Hooks' ``fhirServer``) when data was not prefetched.
+
+``fetch(server, query, token)`` GETs ``{server}/{query}`` as ``application/fhir+json`` with the
+bearer token, follows a searchset Bundle's ``next`` links (at most ``MAX_PAGES`` pages) and
+returns the resource or a Bundle holding every page's entries. Errors raise ``FhirServerError``
+naming the URL and the HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+MAX_PAGES = 20
+TIMEOUT_S = 10.0
+
+
+class FhirServerError(RuntimeError):
+    pass
+
+
+def fetch(server: str, query: str, token: str | None) -> Any:
+    if not server.startswith(("https://", "http://")):
+        raise FhirServerError(f"fhirServer {server!r} is not an http(s) URL")
+    headers = {"Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    url = f"{server.rstrip('/')}/{query.lstrip('/')}"
+    entries: list[Any] = []
+    first: Any = None
+    with httpx.Client(timeout=TIMEOUT_S, headers=headers, follow_redirects=False) as client:
+        for _ in range(MAX_PAGES):
+            try:
+                resp = client.get(url)
+            except httpx.HTTPError as exc:
+                raise FhirServerError(f"GET {url}: {type(exc).__name__}") from None
+            if resp.status_code != 200:
+                raise FhirServerError(f"GET {url}: HTTP {resp.status_code}")
+            try:
+                body = resp.json()
+            except ValueError:
+                raise FhirServerError(f"GET {url}: the answer is not JSON") from None
+            if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+                return body
+            first = first or body
+            entries += body.get("entry") or []
+            nxt = next(
+                (
+                    link.get("url")
+                    for link in body.get("link") or []
+                    if isinstance(link, dict) and link.get("relation") == "next"
+                ),
+                None,
+            )
+            if not nxt:
+                break
+            url = nxt
+        else:
+            raise FhirServerError(f"GET {url}: more than {MAX_PAGES} pages")
+    return {**first, "entry": entries}
