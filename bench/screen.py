@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python bench/screen.py [--patients 100000] [--seed 1]``
 
 Patients mix plain-text and coded conditions and medications (from the knowledge base's own
-aliases plus unrelated entries), B12 status, opioid use and blood pressure, some fields left
-unknown. The peer in the same run is the validation of the same facts alone (pydantic), so the
+aliases and drug names plus unrelated entries), allergies, B12 status, opioid use, pregnancy
+and breastfeeding and blood pressure, some fields left unknown. The peer in the same run is the validation of the same facts alone (pydantic), so the
 ratio shows what the rules cost on top of reading the input. The last line prints patients/s.
 """
 
@@ -40,7 +40,9 @@ def patients(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     ci = contraindications()
     cond_aliases = [a for c in ci.conditions.values() for a in c.aliases]
-    med_aliases = [a for c in ci.medications.values() for a in c.aliases]
+    med_aliases = [n for s in ci.substances.values() for n in s.names] + [
+        a for c in ci.classes.values() for a in c.aliases
+    ]
     out = []
     for _ in range(n):
         p: dict = {"age_years": rng.randint(18, 85), "sex": rng.choice(["female", "male"])}
@@ -50,6 +52,9 @@ def patients(n: int, seed: int) -> list[dict]:
             p["opioid_use"] = rng.random() < 0.1
         if p["sex"] == "female" and rng.random() < 0.7:
             p["pregnant"] = rng.random() < 0.05
+            p["breastfeeding"] = rng.random() < 0.03
+        if rng.random() < 0.8:
+            p["allergies"] = [] if rng.random() < 0.8 else [rng.choice(med_aliases)]
         if rng.random() < 0.9:
             p["systolic_mmhg"] = rng.randint(95, 200)
             p["diastolic_mmhg"] = rng.randint(55, min(120, p["systolic_mmhg"] - 10))

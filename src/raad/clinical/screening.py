@@ -388,10 +388,12 @@ def screen(facts: PatientFacts | dict[str, Any], *, as_of: date | None = None) -
             )
     bp = facts.blood_pressure()
     result = {}
+    index = _rule_index()
     for agent in AGENTS:
         rules = ci.rules[agent]
+        by_when, by_allergy, by_age = index[agent]
         reasons: list[Reason] = []
-        for r in rules.items:
+        for r in _triggered(by_when, by_allergy, by_age, present, allergic):
             reasons += _apply(r, facts, present, allergic, today)
         reasons += _bp_reasons(agent, bp, facts)
         missing = tuple(_missing_text(n, facts) for n in rules.needs if _lacks(n, facts))
@@ -428,8 +430,66 @@ def _fact(facts: PatientFacts, key: str, text: str) -> str:
     return f"{text} ({src})" if src else text
 
 
-def _sources(rule: Rule) -> tuple[str, ...]:
+RuleIndex = tuple[dict[str, list[Rule]], dict[str, list[Rule]], list[Rule]]
+
+
+@cache
+def _rule_index() -> dict[str, RuleIndex]:
+    """Per agent: rules by the concept they fire on, by the allergy, and the age rules."""
+    out: dict[str, RuleIndex] = {}
+    for agent, rules in contraindications().rules.items():
+        by_when: dict[str, list[Rule]] = {}
+        by_allergy: dict[str, list[Rule]] = {}
+        by_age: list[Rule] = []
+        for r in rules.items:
+            if r.when is not None:
+                by_when.setdefault(r.when, []).append(r)
+            elif r.allergy_to is not None:
+                by_allergy.setdefault(r.allergy_to, []).append(r)
+            else:
+                by_age.append(r)
+        out[agent] = (by_when, by_allergy, by_age)
+    return out
+
+
+def _triggered(
+    by_when: dict[str, list[Rule]],
+    by_allergy: dict[str, list[Rule]],
+    by_age: list[Rule],
+    present: dict[str, list[_Hit]],
+    allergic: dict[str, list[_Hit]],
+) -> list[Rule]:
+    """The rules that can fire, in the knowledge base's order (reasons read as the file does)."""
+    found = [r for name in present for r in by_when.get(name, ())]
+    found += [r for name in allergic for r in by_allergy.get(name, ())]
+    found += by_age
+    order = _rule_order()
+    return sorted(found, key=lambda r: order[id(r)])
+
+
+@cache
+def _rule_order() -> dict[int, int]:
+    return {
+        id(r): i
+        for i, r in enumerate(
+            r for rules in contraindications().rules.values() for r in rules.items
+        )
+    }
+
+
+@cache
+def _sources_of(rule_id: int) -> tuple[str, ...]:
+    rule = _rules_by_id()[rule_id]
     return tuple(dict.fromkeys(c.source for c in rule.cite))
+
+
+@cache
+def _rules_by_id() -> dict[int, Rule]:
+    return {id(r): r for rules in contraindications().rules.values() for r in rules.items}
+
+
+def _sources(rule: Rule) -> tuple[str, ...]:
+    return _sources_of(id(rule))
 
 
 def _apply(
