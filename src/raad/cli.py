@@ -276,6 +276,46 @@ def screen(
 
 
 @app.command()
+def rules(
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Print the table as Markdown (docs/screening-rules.md)."),
+    ] = False,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's rules.")] = None,
+    codes: Annotated[
+        bool,
+        typer.Option("--codes", help="Print the code tables as Markdown (docs/clinical-codes.md)."),
+    ] = False,
+) -> None:
+    """The screening rules per agent: what each fires on, its level, reason and sources."""
+    from raad.knowledge.rule_table import codes_markdown, rule_table_markdown
+    from raad.knowledge.treatment import contraindications
+
+    if markdown:
+        sys.stdout.write(rule_table_markdown())
+        return
+    if codes:
+        sys.stdout.write(codes_markdown())
+        return
+    ci = contraindications()
+    if agent is not None and agent not in ci.rules:
+        _fail(f"--agent: got {agent!r}; allowed: {', '.join(ci.rules)}")
+        return
+    for agent_id, rs in ci.rules.items():
+        if agent is not None and agent_id != agent:
+            continue
+        console.print(f"{agent_id}  (needs: {', '.join(rs.needs)})", markup=False)
+        for r in rs.items:
+            cites = ", ".join(c.source + (f" {c.where}" if c.where else "") for c in r.cite)
+            console.print(
+                f"  [{r.level}] {r.trigger}: {r.reason}  [{cites}]",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+@app.command()
 def plan(
     regimen: Annotated[
         str | None, typer.Argument(help="Regimen id, e.g. n2o-50-twice-weekly.")
