@@ -47,6 +47,7 @@ PREFETCH = {
 # Keys whose data some FHIR servers do not offer: when they cannot be had the cards say so.
 OPTIONAL_KEYS = frozenset({"medicationStatements", "socialHistory"})
 SHOW_ELIGIBLE = "raad-show-eligible"
+UNRECOGNISED_SHOWN = 15  # entries listed in a card's detail before "and N more"
 SERVICES = [
     {
         "hook": "patient-view",
@@ -206,7 +207,13 @@ def _card(
         lines.append("- regimens: " + "; ".join(f"{k}: {v}" for k, v in a.regimens.items()))
     lines += [f"- **not read**: {n}" for n in notes]
     if unrecognised:
-        lines.append("- matched no rule (check them yourself): " + "; ".join(unrecognised))
+        shown = "; ".join(unrecognised[:UNRECOGNISED_SHOWN])
+        more = len(unrecognised) - UNRECOGNISED_SHOWN
+        lines.append(
+            "- matched no rule (check them yourself): "
+            + shown
+            + (f"; and {more} more (raad screen lists them all)" if more > 0 else "")
+        )
     lines.append("\nraad supports clinical judgement and never replaces it.")
     indicator = INDICATOR[a.status]
     if a.status == "caution" and only_missing:

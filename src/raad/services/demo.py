@@ -40,6 +40,8 @@ _PATIENTS = [
         date(1981, 3, 14),
         {
             "pregnant": False,
+            "breastfeeding": False,
+            "allergies": [],
             "b12_status": "normal",
             "opioid_use": False,
             "systolic_mmhg": 128,
@@ -64,6 +66,7 @@ _PATIENTS = [
         "male",
         date(1975, 11, 2),
         {
+            "allergies": ["penicillin"],
             "b12_status": "normal",
             "opioid_use": False,
             "systolic_mmhg": 150,
