@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from tests.api.helpers import new_course, new_patient, session_body
+
+KNOWN = {
+    "b12_status": "normal",
+    "pregnant": False,
+    "opioid_use": False,
+    "systolic_mmhg": 120,
+    "diastolic_mmhg": 80,
+    "allergies": [],
+}
 
 
 def test_screening_shows_a_contraindication_with_its_source(api):
@@ -179,3 +190,82 @@ def test_stopped_courses_take_no_sessions(api):
         ).status_code
         == 409
     )
+
+
+def test_the_issue_session_cannot_be_discharged_a_minute_after_it_started(api):
+    """190/112 after dosing, 60 min observation, dissociation unresolved, discharged one minute
+    after the start with every alert acknowledged: 409 naming the earliest time."""
+    p = new_patient(api, **KNOWN)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    body = session_body(
+        c["id"],
+        start=start.isoformat(),
+        n2o_fraction=None,
+        duration_min=None,
+        dose_mg=56,
+        bp_post={"systolic": 190, "diastolic": 112},
+        bp_post_min=40,
+        observation_min=60,
+        unresolved=["dissociation"],
+    )
+    s = api.client.post("/sessions", json=body, headers=api.h("clinician")).json()
+    assert {"bp-post-dose", "observation-short", "not-resolved"} <= {a["code"] for a in s["alerts"]}
+    for a in s["alerts"]:
+        r = api.client.post(
+            f"/alerts/{a['id']}/acknowledge",
+            json={"note": "seen by the doctor"},
+            headers=api.h("clinician"),
+        )
+        assert r.status_code == 200, r.text
+    r = api.client.post(
+        f"/sessions/{s['id']}/discharge", headers=api.h("clinician", **{"If-Match": '"1"'})
+    )
+    assert r.status_code == 409, r.text
+    earliest = (start + timedelta(minutes=120)).isoformat()
+    assert r.json()["earliest_discharge"] == earliest and earliest[:16] in r.json()["message"]
+    got = api.client.get(f"/sessions/{s['id']}", headers=api.h("clinician")).json()
+    assert (
+        got["discharged_at"] is None
+        and got["discharge_not_before"]["earliest_discharge"] == earliest
+    )
+
+
+def test_esketamine_112_mg_and_ketamine_5_mg_per_kg_raise_critical_alerts(api):
+    p = new_patient(api, **KNOWN)
+    esk = new_course(api, p["id"], regimen="esketamine-label")
+    s = api.client.post(
+        "/sessions",
+        json=session_body(esk["id"], n2o_fraction=None, dose_mg=112, bp_post_min=40),
+        headers=api.h("clinician"),
+    ).json()
+    (bad,) = [a for a in s["alerts"] if a["code"] == "dose-not-labelled"]
+    assert bad["level"] == "critical" and "28, 56 or 84 mg" in bad["message"]
+    ket = new_course(api, p["id"], regimen="ketamine-iv-single", weight_kg=80)
+    s = api.client.post(
+        "/sessions",
+        json=session_body(ket["id"], n2o_fraction=None, dose_mg_per_kg=5, dose_mg=400),
+        headers=api.h("clinician"),
+    ).json()
+    (above,) = [a for a in s["alerts"] if a["code"] == "dose-above-plan"]
+    assert above["level"] == "critical" and "0.5 mg/kg" in above["message"]
+
+
+def test_planning_n2o_for_a_pneumothorax_needs_override_reason(api):
+    p = new_patient(api, **KNOWN, conditions=["pneumothorax"])
+    url = f"/patients/{p['id']}/courses"
+    body = {"regimen": "n2o-50-single", "start": "2026-12-01"}
+    r = api.client.post(url, json=body, headers=api.h("clinician"))
+    assert r.status_code == 422 and r.json()["field"] == "override_reason"
+    assert r.json()["contraindications"][0]["facts"] == ["pneumothorax"]
+    assert api.client.get(url, headers=api.h("clinician")).json() == []
+    r = api.client.post(
+        url,
+        json={**body, "override_reason": "resolved, consultant agrees"},
+        headers=api.h("clinician"),
+    )
+    assert r.status_code == 201 and r.json()["override"]["reason"] == "resolved, consultant agrees"
+    got = api.client.get(f"/courses/{r.json()['id']}", headers=api.h("clinician")).json()
+    assert got["override"]["contraindications"][0]["sources"]
+    latest = api.client.get(f"/patients/{p['id']}/screenings/latest", headers=api.h("clinician"))
+    assert latest.json() is None

@@ -4,6 +4,7 @@ a 500; nothing written by a refused request."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +27,18 @@ def course(api):
         ({"n2o_fraction": 0.8}, "n2o_fraction", "0-0.7"),
         ({"duration_min": -5}, "duration_min", "1-240"),
         ({"dose_mg": -1}, "dose_mg", "0-10000"),
+        ({"dose_mg": 20_000}, "dose_mg", "0-10000"),
+        ({"dose_mg": 50}, "dose_mg", "only for agent"),
+        ({"dose_mg_per_kg": 0.5}, "dose_mg_per_kg", "only for agent 'ketamine'"),
+        ({"bp_post_min": 40, "bp_post": None}, "bp_post_min", "only with bp_post"),
+        ({"bp_post_min": -3}, "bp_post_min", "0-1440"),
+        ({"observation_min": 5000}, "observation_min", "0-1440"),
+        (
+            {"start": (datetime.now(UTC) + timedelta(hours=2)).isoformat()},
+            "start",
+            "clock-skew allowance",
+        ),
+        ({"override_reason": "not needed"}, "override_reason", "nothing to override"),
         ({"start": "2026-01-05T10:00:00"}, "start", "timezone"),
         (
             {"adverse_events": [{"event": "nausea", "severity": "awful"}]},
@@ -96,6 +109,23 @@ def test_unknown_instrument_and_facts(api):
     )
     assert bad_facts.status_code == 422 and bad_facts.json()["field"].startswith("facts.")
     assert api.client.get(f"/patients/{p['id']}", headers=api.h("clinician")).json()["version"] == 1
+
+
+def test_acknowledging_without_a_note_names_the_field(api, course):
+    r = api.client.post(
+        "/sessions",
+        json=session_body(course["id"], unresolved=["dissociation"]),
+        headers=api.h("clinician"),
+    )
+    (blocking,) = [a for a in r.json()["alerts"] if a["code"] == "not-resolved"]
+    url = f"/alerts/{blocking['id']}/acknowledge"
+    for body in (None, {}, {"note": ""}, {"note": "  "}):
+        r = api.client.post(url, json=body, headers=api.h("clinician"))
+        assert r.status_code == 422 and r.json()["field"] == "note", r.text
+    alert = api.client.get(
+        "/alerts", params={"patient_id": course["patient_id"]}, headers=api.h("clinician")
+    ).json()["items"]
+    assert [a["acknowledged_at"] for a in alert if a["id"] == blocking["id"]] == [None]
 
 
 def test_unknown_ids_are_404(api):

@@ -83,3 +83,8 @@ def test_course_lists_reported_adverse_events_with_sources():
     k = plan_course("ketamine-iv-single", START, weight_kg=70)
     assert any("reported 12.5%" in n.text for n in k.adverse_events)
     assert c.to_dict()["adverse_events"][0]["sources"]
+
+
+def test_the_plan_keeps_the_weight_its_doses_were_computed_for():
+    assert plan_course("ketamine-iv-single", START, weight_kg=64).to_dict()["weight_kg"] == 64
+    assert plan_course("n2o-50-weekly", START).to_dict()["weight_kg"] is None

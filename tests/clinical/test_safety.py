@@ -10,7 +10,15 @@ import yaml
 
 from raad import scales
 from raad.clinical.errors import ClinicalInputError
-from raad.clinical.safety import BloodPressure, SessionRecord, check_session
+from raad.clinical.protocols import plan_course
+from raad.clinical.safety import (
+    BloodPressure,
+    PlannedDose,
+    SessionRecord,
+    check_session,
+    earliest_discharge,
+    labelled_doses,
+)
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 SCENARIOS = yaml.safe_load((Path(__file__).parent / "scenarios.yaml").read_text())
@@ -71,3 +79,95 @@ def test_report_serialises():
     d = rep.to_dict()
     assert d["discharge_blocked"] is True  # no observation recorded
     assert {a["code"] for a in d["alerts"]} >= {"bp-pre-dose", "observation-short"}
+
+
+# -- the label and the plan ---------------------------------------------------------------------
+
+
+def test_labelled_esketamine_doses_come_from_the_regimens():
+    label = labelled_doses("esketamine")
+    assert label.doses_mg == (28, 56, 84) and label.mg_per_device == 28
+    assert "spravato-dosing-label" in label.sources
+    assert labelled_doses("ketamine").doses_mg == ()  # dosed per kg, not in label doses
+
+
+@pytest.mark.parametrize(
+    ("dose", "raised"),
+    [(28, False), (56, False), (84, False), (112, True), (5600, True), (60, True), (0, True)],
+)
+def test_esketamine_dose_must_be_labelled(dose, raised):
+    rec = SessionRecord("esketamine", T0, dose_mg=dose)
+    assert ("dose-not-labelled" in check_session(rec).codes()) is raised
+
+
+def test_planned_dose_follows_the_session_number():
+    plan = plan_course("esketamine-label", T0.date(), age_years=40).to_dict()
+    assert PlannedDose.from_plan(plan, 1).dose_mg == (56,)
+    assert PlannedDose.from_plan(plan, 2).dose_mg == (56, 84)
+    assert PlannedDose.from_plan(plan, 999).dose_mg == (56, 84)  # past the planned sessions
+    first = check_session(
+        SessionRecord("esketamine", T0, dose_mg=84), planned=PlannedDose.from_plan(plan, 1)
+    )
+    assert "dose-above-plan" in first.codes()
+
+
+def test_ketamine_plan_keeps_the_weight_and_checks_mg_per_kg():
+    plan = plan_course("ketamine-iv-single", T0.date(), weight_kg=72).to_dict()
+    assert plan["weight_kg"] == 72
+    planned = PlannedDose.from_plan(plan, 1)
+    assert planned.dose_mg_per_kg == 0.5 and planned.weight_kg == 72
+    assert "jelen2025" in planned.sources
+    over = check_session(SessionRecord("ketamine", T0, dose_mg_per_kg=5), planned=planned)
+    assert over.discharge_blocked and "dose-above-plan" in over.codes()
+    as_planned = check_session(
+        SessionRecord("ketamine", T0, dose_mg=36, dose_mg_per_kg=0.5), planned=planned
+    )
+    assert not [c for c in as_planned.codes() if c.startswith("dose-")]
+    off = check_session(
+        SessionRecord("ketamine", T0, dose_mg=360, dose_mg_per_kg=0.5), planned=planned
+    )
+    assert {"dose-above-plan", "dose-inconsistent"} <= set(off.codes())
+
+
+def test_n2o_fraction_above_the_plan():
+    planned = PlannedDose.from_plan(plan_course("n2o-25-weekly", T0.date()).to_dict(), 1)
+    assert planned.n2o_fraction == 0.25
+    rec = SessionRecord("n2o", T0, n2o_fraction=0.5, duration_min=60)
+    assert "dose-above-plan" in check_session(rec, planned=planned).codes()
+    assert "dose-above-plan" not in check_session(rec).codes()  # no plan, no comparison
+
+
+@pytest.mark.parametrize(
+    ("spec", "code", "blocks"),
+    [
+        ({}, "bp-post-missing", True),
+        ({"bp_post": BloodPressure(130, 80)}, "bp-post-time-missing", False),
+        ({"bp_post": BloodPressure(130, 80), "bp_post_min": 20}, "bp-post-early", True),
+        ({"bp_post": BloodPressure(130, 80), "bp_post_min": 40}, None, False),
+    ],
+)
+def test_esketamine_needs_the_40_minute_reading(spec, code, blocks):
+    rep = check_session(SessionRecord("esketamine", T0, observation_min=130, **spec))
+    found = {a.code: a for a in rep.alerts if a.code.startswith("bp-post")}
+    if code is None:
+        assert found == {}
+    else:
+        assert set(found) == {code} and found[code].blocks_discharge is blocks
+        assert found[code].sources == ("spravato-hcp-dosing",)
+    assert "bp-post-missing" not in check_session(SessionRecord("ketamine", T0)).codes()
+
+
+def test_earliest_discharge():
+    esk = earliest_discharge(SessionRecord("esketamine", T0, observation_min=60))
+    assert esk.at == T0 + timedelta(minutes=120) and "spravato-rems" in esk.sources
+    assert "spravato-boxed-2025" in esk.sources
+    long = earliest_discharge(SessionRecord("esketamine", T0, duration_min=10, observation_min=130))
+    assert long.at == T0 + timedelta(minutes=140) and "this record" in long.reason
+    n2o = earliest_discharge(SessionRecord("n2o", T0))
+    assert n2o.at == T0 and n2o.reason == "the session start"
+
+
+def test_bp_post_min_needs_the_reading_it_times():
+    with pytest.raises(ClinicalInputError) as exc:
+        SessionRecord("esketamine", T0, bp_post_min=40)
+    assert exc.value.field == "bp_post_min"

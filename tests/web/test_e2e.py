@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
@@ -57,14 +58,18 @@ def test_course_of_care(page, server):
     page.get_by_role("button", name="Plan this course").click()
     expect(page.get_by_role("heading", name=re.compile("Record a session"))).to_be_visible()
 
-    # a session with a high blood pressure after dosing: the alert appears as the form is filled
+    # a session that started three hours ago with a high blood pressure after dosing: the alert
+    # appears as the form is filled
+    started = (datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
+    page.get_by_label("Start (UTC)").fill(started)
     page.get_by_label("Dose (mg)").fill("56")
     page.get_by_label("Systolic before (mmHg)").fill("130")
     page.get_by_label("Diastolic before (mmHg)").fill("80")
     page.get_by_label("Observation after dosing (min)").fill("130")
     page.get_by_label("Systolic after (mmHg)").fill("200")
     page.get_by_label("Diastolic after (mmHg)").fill("115")
-    page.get_by_label("Diastolic after (mmHg)").blur()
+    page.get_by_label("Reading after dosing taken at (min after dosing)").fill("40")
+    page.get_by_label("Reading after dosing taken at (min after dosing)").blur()
     expect(page.locator("#live-alerts")).to_contain_text("Blocks discharge")
     page.get_by_role("button", name="Save session").click()
     expect(page.get_by_role("heading", name="Safety alerts")).to_be_visible()
@@ -72,8 +77,11 @@ def test_course_of_care(page, server):
     expect(discharge).to_be_disabled()
     expect(page.get_by_text("Discharge is blocked")).to_be_visible()
     for _ in range(page.get_by_role("button", name="Acknowledge").count()):
+        note = page.locator("#session-alerts form input[name=note]").first
+        note.fill("repeat BP 150/90 at 60 min, doctor informed")
         page.get_by_role("button", name="Acknowledge").first.click()
         page.wait_for_load_state("networkidle")
+    expect(page.locator("#session-alerts")).to_contain_text("by nurse.e2e: repeat BP 150/90")
     expect(page.get_by_role("button", name="Discharge")).to_be_enabled()
     page.get_by_role("button", name="Discharge").click()
     expect(page.get_by_text("Discharged")).to_be_visible()

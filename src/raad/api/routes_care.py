@@ -78,7 +78,9 @@ async def update_session(request: Request, session_id: int, body: SessionUpdate)
 
 
 @router.post(
-    "/sessions/{session_id}/discharge", summary="Discharge (refused while a blocking alert is open)"
+    "/sessions/{session_id}/discharge",
+    summary="Discharge (refused before the earliest time the label and the record allow, and "
+    "while a blocking alert is unacknowledged)",
 )
 async def discharge(request: Request, session_id: int) -> JSONResponse:
     version = await aif_match(request)
@@ -105,7 +107,9 @@ async def list_alerts(
 
 
 @router.post(
-    "/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (recorded with who and when)"
+    "/alerts/{alert_id}/acknowledge",
+    summary="Acknowledge an alert (recorded with who and when; a discharge-blocking alert needs "
+    "a note)",
 )
 async def acknowledge(
     request: Request, alert_id: int, body: AcknowledgeIn | None = None

@@ -68,6 +68,7 @@ class Course:
     adverse_events: tuple[Note, ...] = ()
     sources: tuple[str, ...] = ()
     check_sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    weight_kg: float | None = None  # the weight the doses were computed for (mg/kg regimens)
 
     @property
     def end(self) -> date:
@@ -85,6 +86,7 @@ class Course:
             "adverse_events": [n.to_dict() for n in self.adverse_events],
             "sources": list(self.sources),
             "check_sources": {k: list(v) for k, v in self.check_sources.items()},
+            "weight_kg": self.weight_kg,
         }
 
     def __str__(self) -> str:
@@ -174,6 +176,7 @@ def plan_course(
         adverse_events=_adverse(r),
         sources=tuple(dict.fromkeys(c.source for c in r.cite)),
         check_sources=check_sources,
+        weight_kg=weight_kg,
     )
 
 

@@ -1,9 +1,13 @@
-"""Session safety monitor: alerts from one session record and the sessions before it.
+"""Session safety monitor: alerts from one session record, the course's plan and the sessions
+before it.
 
 Rules and thresholds come from ``knowledge/monitoring.yaml`` (blood pressure before and after
-dosing, observation time and resolution before discharge, nausea on 50% N2O, cumulative N2O
-exposure) and from ``raad.scales`` (suicide items). Every alert names the facts that raised
-it and its sources; alerts marked ``blocks_discharge`` must be acknowledged first.
+dosing and the post-dose reading the label asks for, observation time and resolution before
+discharge, nausea on 50% N2O, cumulative N2O exposure), from ``knowledge/regimens.yaml`` (the
+labelled doses of fixed-dose agents, and the course's plan: a recorded dose above it) and from
+``raad.scales`` (suicide items). Every alert names the facts that raised it and its sources;
+alerts marked ``blocks_discharge`` must be acknowledged (with a note) first, and
+:func:`earliest_discharge` gives the first moment a session may be discharged at all.
 """
 
 from __future__ import annotations
@@ -14,13 +18,21 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, Literal
 
-from raad.knowledge.treatment import BpRule, agents, monitoring
+from raad.knowledge.treatment import BpRule, agents, monitoring, regimens
 from raad.scales import Score
 
 from .errors import ClinicalInputError
 
 Level = Literal["info", "caution", "warning", "critical"]
 NAUSEA_TERMS = ("nausea", "vomiting")
+# Which dose fields a session of each agent takes (N2O is dosed by its fraction, ketamine by
+# mg and mg/kg, the others by mg): a field an agent does not take is refused, never ignored.
+DOSE_FIELDS = {
+    "n2o": ("n2o_fraction",),
+    "ketamine": ("dose_mg", "dose_mg_per_kg"),
+    "esketamine": ("dose_mg",),
+    "naltrexone": ("dose_mg",),
+}
 
 
 @dataclass(frozen=True)
@@ -62,8 +74,10 @@ class SessionRecord:
     duration_min: float | None = None
     n2o_fraction: float | None = None
     dose_mg: float | None = None
+    dose_mg_per_kg: float | None = None
     bp_pre: BloodPressure | None = None
     bp_post: BloodPressure | None = None
+    bp_post_min: float | None = None  # when the post-dose reading was taken, min after dosing
     observation_min: float | None = None
     adverse_events: tuple[str, ...] = ()
     unresolved: tuple[str, ...] = ()  # e.g. ("dissociation",) still present at discharge
@@ -76,16 +90,30 @@ class SessionRecord:
         if not isinstance(self.start, datetime) or self.start.tzinfo is None:
             raise ClinicalInputError("start", self.start, "an aware datetime (UTC)")
         r = monitoring().plausible_ranges
-        if self.n2o_fraction is not None:
-            _check("n2o_fraction", self.n2o_fraction, r.n2o_fraction)
-            if self.agent != "n2o":
-                raise ClinicalInputError("n2o_fraction", self.n2o_fraction, "only for agent 'n2o'")
-        if self.duration_min is not None:
-            _check("duration_min", self.duration_min, r.duration_min)
-        if self.observation_min is not None:
-            _check("observation_min", self.observation_min, (0, 24 * 60))
-        if self.dose_mg is not None:
-            _check("dose_mg", self.dose_mg, (0, 10_000))
+        for name, bounds in (
+            ("n2o_fraction", r.n2o_fraction),
+            ("duration_min", r.duration_min),
+            ("observation_min", r.observation_min),
+            ("dose_mg", r.dose_mg),
+            ("dose_mg_per_kg", r.dose_mg_per_kg),
+            ("bp_post_min", r.bp_post_min),
+        ):
+            if getattr(self, name) is not None:
+                _check(name, getattr(self, name), bounds)
+        takes = DOSE_FIELDS.get(self.agent, ())
+        for name in ("n2o_fraction", "dose_mg", "dose_mg_per_kg"):
+            if getattr(self, name) is not None and name not in takes:
+                who = [a for a, fields in DOSE_FIELDS.items() if name in fields]
+                raise ClinicalInputError(
+                    name,
+                    getattr(self, name),
+                    f"only for agent {' or '.join(repr(a) for a in who)}; "
+                    f"{self.agent} is recorded by {', '.join(takes)}",
+                )
+        if self.bp_post_min is not None and self.bp_post is None:
+            raise ClinicalInputError(
+                "bp_post_min", self.bp_post_min, "only with bp_post (the reading it times)"
+            )
 
 
 def _check(name: str, value: Any, bounds: tuple[float, float]) -> None:
@@ -161,8 +189,329 @@ def _bp_hits(rule: BpRule, bp: BloodPressure, before: BloodPressure | None) -> l
     return hits
 
 
-def check_session(record: SessionRecord, history: tuple[SessionRecord, ...] = ()) -> SafetyReport:
-    """Alerts for ``record``; ``history`` holds the patient's earlier sessions (any agent)."""
+@dataclass(frozen=True)
+class PlannedDose:
+    """What a course's plan gives for one session: the dose a recorded one is checked against.
+
+    ``dose_mg`` holds the doses the plan allows at this session (the weight-based dose of a
+    mg/kg regimen, or the choices of a label phase for a fixed-dose agent).
+    """
+
+    regimen: str
+    n2o_fraction: float | None = None
+    dose_mg_per_kg: float | None = None
+    dose_mg: tuple[float, ...] = ()
+    weight_kg: float | None = None
+    sources: tuple[str, ...] = ()
+
+    @classmethod
+    def from_plan(cls, plan: dict[str, Any], session_number: int | None = None) -> PlannedDose:
+        """From a stored course plan (``raad.clinical.protocols.Course.to_dict()``): with
+        ``session_number`` (1-based, in the order of the course's sessions) the planned session
+        of that number; without it, or past the planned sessions, every planned session."""
+        planned = list(plan.get("sessions") or [])
+        if session_number is not None and 1 <= session_number <= len(planned):
+            planned = [planned[session_number - 1]]
+        values = [s.get("dose_values") or {} for s in planned]
+
+        def highest(key: str) -> float | None:
+            found = [v[key] for v in values if _is_number(v.get(key))]
+            return max(found) if found else None
+
+        doses: list[float] = []
+        for v in values:
+            given = v.get("dose_mg")
+            for x in given if isinstance(given, list) else [given]:
+                if _is_number(x) and x not in doses:
+                    doses.append(x)
+        weight = plan.get("weight_kg")
+        return cls(
+            regimen=str(plan.get("regimen", "")),
+            n2o_fraction=highest("n2o_fraction"),
+            dose_mg_per_kg=highest("dose_mg_per_kg"),
+            dose_mg=tuple(sorted(doses)),
+            weight_kg=weight if _is_number(weight) else None,
+            sources=tuple(plan.get("sources") or ()),
+        )
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@dataclass(frozen=True)
+class LabelledDoses:
+    """The doses the label phases of an agent's regimens allow (empty for agents not dosed in
+    fixed label doses), the device size and the sources."""
+
+    agent: str
+    doses_mg: tuple[float, ...]
+    mg_per_device: int | None
+    sources: tuple[str, ...]
+
+    def describe(self) -> str:
+        text = _mg_list(self.doses_mg)
+        if self.mg_per_device:
+            text += f" ({self.mg_per_device} mg per device)"
+        return text
+
+
+def labelled_doses(agent: str) -> LabelledDoses:
+    doses: set[float] = set()
+    devices: set[int] = set()
+    sources: list[str] = []
+    for r in regimens().values():
+        if r.agent != agent or not r.phases:
+            continue
+        for ph in r.phases:
+            doses.update(ph.dose_mg)
+            if ph.first_dose_mg is not None:
+                doses.add(ph.first_dose_mg)
+        if r.mg_per_device:
+            devices.add(r.mg_per_device)
+        sources += [c.source for c in r.cite]
+    device = next(iter(devices)) if len(devices) == 1 else None
+    return LabelledDoses(agent, tuple(sorted(doses)), device, tuple(dict.fromkeys(sources)))
+
+
+def _mg_list(values: tuple[float, ...] | list[float]) -> str:
+    items = [f"{v:g}" for v in values]
+    if len(items) > 1:
+        return ", ".join(items[:-1]) + " or " + items[-1] + " mg"
+    return (items[0] if items else "none") + " mg"
+
+
+def _dose_alerts(record: SessionRecord, planned: PlannedDose | None) -> list[Alert]:
+    """A fixed-dose agent's dose outside its labelled doses; a dose above the course's plan
+    (N2O fraction, mg/kg, or mg for the planned weight); mg and mg/kg that disagree."""
+    out: list[Alert] = []
+    label = labelled_doses(record.agent)
+    if record.dose_mg is not None and label.doses_mg and record.dose_mg not in label.doses_mg:
+        why = ""
+        if label.mg_per_device:
+            devices = record.dose_mg / label.mg_per_device
+            why = (
+                f" ({devices:g} devices of {label.mg_per_device} mg)"
+                if devices.is_integer()
+                else f" (not a whole number of {label.mg_per_device} mg devices)"
+            )
+        out.append(
+            Alert(
+                "dose-not-labelled",
+                "critical",
+                f"{record.agent} {record.dose_mg:g} mg is not a labelled dose{why}; the label "
+                f"allows {label.describe()}. Check what was given before discharge.",
+                {
+                    "dose_mg": record.dose_mg,
+                    "labelled_doses_mg": list(label.doses_mg),
+                    "mg_per_device": label.mg_per_device,
+                },
+                label.sources,
+                True,
+            )
+        )
+    if planned is None:
+        return out
+    rounding = monitoring().input_checks.dose_rounding_mg
+    hits: list[str] = []
+    if (
+        record.n2o_fraction is not None
+        and planned.n2o_fraction is not None
+        and record.n2o_fraction > planned.n2o_fraction
+    ):
+        hits.append(
+            f"N2O {record.n2o_fraction:.0%} is above the planned {planned.n2o_fraction:.0%}"
+        )
+    if (
+        record.dose_mg_per_kg is not None
+        and planned.dose_mg_per_kg is not None
+        and record.dose_mg_per_kg > planned.dose_mg_per_kg
+    ):
+        hits.append(
+            f"{record.dose_mg_per_kg:g} mg/kg is above the planned {planned.dose_mg_per_kg:g} mg/kg"
+        )
+    if record.dose_mg is not None and planned.dose_mg_per_kg is not None:
+        # a weight-based plan: the planned mg for the course's weight, give or take rounding
+        if planned.weight_kg:
+            ceiling = planned.dose_mg_per_kg * planned.weight_kg
+            if record.dose_mg > ceiling + rounding:
+                hits.append(
+                    f"{record.dose_mg:g} mg for {planned.weight_kg:g} kg is "
+                    f"{record.dose_mg / planned.weight_kg:.3g} mg/kg, above the planned "
+                    f"{planned.dose_mg_per_kg:g} mg/kg ({ceiling:.4g} mg)"
+                )
+        elif planned.dose_mg and record.dose_mg > max(planned.dose_mg) + rounding:
+            hits.append(
+                f"{record.dose_mg:g} mg is above the planned {max(planned.dose_mg):g} mg "
+                f"({planned.dose_mg_per_kg:g} mg/kg)"
+            )
+    elif record.dose_mg is not None and planned.dose_mg:
+        # a fixed-dose plan: the doses planned for this session, exactly
+        if record.dose_mg > max(planned.dose_mg):
+            hits.append(
+                f"{record.dose_mg:g} mg is above the {_mg_list(planned.dose_mg)} planned "
+                "for this session"
+            )
+        elif record.dose_mg not in planned.dose_mg:
+            out.append(
+                Alert(
+                    "dose-not-in-plan",
+                    "warning",
+                    f"{record.dose_mg:g} mg is not a dose the plan ({planned.regimen}) gives for "
+                    f"this session: {_mg_list(planned.dose_mg)}.",
+                    {"dose_mg": record.dose_mg, "planned_dose_mg": list(planned.dose_mg)},
+                    planned.sources,
+                )
+            )
+    planned_facts = {
+        "regimen": planned.regimen,
+        "planned_n2o_fraction": planned.n2o_fraction,
+        "planned_dose_mg_per_kg": planned.dose_mg_per_kg,
+        "planned_dose_mg": list(planned.dose_mg),
+        "weight_kg": planned.weight_kg,
+    }
+    if hits:
+        out.append(
+            Alert(
+                "dose-above-plan",
+                "critical",
+                f"Dose above the plan ({planned.regimen}): {'; '.join(hits)}. Check what was "
+                "given and observe accordingly before discharge.",
+                {
+                    "n2o_fraction": record.n2o_fraction,
+                    "dose_mg": record.dose_mg,
+                    "dose_mg_per_kg": record.dose_mg_per_kg,
+                    **planned_facts,
+                },
+                planned.sources,
+                True,
+            )
+        )
+    if record.dose_mg is not None and record.dose_mg_per_kg is not None and planned.weight_kg:
+        expected = record.dose_mg_per_kg * planned.weight_kg
+        if abs(record.dose_mg - expected) > rounding:
+            out.append(
+                Alert(
+                    "dose-inconsistent",
+                    "warning",
+                    f"{record.dose_mg:g} mg does not match {record.dose_mg_per_kg:g} mg/kg x "
+                    f"{planned.weight_kg:g} kg (the course's weight) = {expected:.4g} mg; "
+                    "correct the record to what was given.",
+                    {
+                        "dose_mg": record.dose_mg,
+                        "dose_mg_per_kg": record.dose_mg_per_kg,
+                        "expected_dose_mg": round(expected, 3),
+                        **planned_facts,
+                    },
+                    planned.sources,
+                    True,
+                )
+            )
+    return out
+
+
+def _bp_reading(record: SessionRecord) -> list[Alert]:
+    """The post-dose reading the agent's label asks for: missing, untimed or taken early."""
+    rule = monitoring().blood_pressure.reading_for(record.agent)
+    if rule is None:
+        return []
+    due = rule.minutes_after_dose
+    facts = {
+        "bp_post": str(record.bp_post) if record.bp_post else None,
+        "bp_post_min": record.bp_post_min,
+        "due_min": due,
+    }
+    if record.bp_post is None:
+        return [
+            Alert(
+                "bp-post-missing",
+                "critical",
+                f"No blood pressure recorded after dosing; the label asks for one {due:g} min "
+                f"after dosing. {rule.action.strip()}",
+                facts,
+                _src(rule),
+                True,
+            )
+        ]
+    if record.bp_post_min is None:
+        return [
+            Alert(
+                "bp-post-time-missing",
+                "warning",
+                f"When the blood pressure after dosing ({record.bp_post}) was taken is not "
+                f"recorded; the label asks for a reading {due:g} min after dosing.",
+                facts,
+                _src(rule),
+            )
+        ]
+    if record.bp_post_min < due:
+        return [
+            Alert(
+                "bp-post-early",
+                "warning",
+                f"The blood pressure after dosing was taken {record.bp_post_min:g} min after "
+                f"dosing, before the {due:g} min the label asks for; measure it again at "
+                f"{due:g} min.",
+                facts,
+                _src(rule),
+                True,
+            )
+        ]
+    return []
+
+
+@dataclass(frozen=True)
+class DischargeTime:
+    """The earliest moment a session may be discharged, and why."""
+
+    at: datetime
+    minutes_after_start: float
+    reason: str
+    sources: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "earliest_discharge": self.at.isoformat(),
+            "minutes_after_start": self.minutes_after_start,
+            "reason": self.reason,
+            "sources": list(self.sources),
+        }
+
+
+def earliest_discharge(record: SessionRecord) -> DischargeTime:
+    """Not before the start, nor before start + the agent's minimum observation time (when the
+    knowledge base gives one), nor before the dosing and observation time the record itself
+    gives (``duration_min`` + ``observation_min``)."""
+    options: list[tuple[float, str, tuple[str, ...]]] = [(0.0, "the session start", ())]
+    rule = monitoring().observation_for(record.agent)
+    if rule is not None and rule.min_minutes is not None:
+        options.append(
+            (
+                float(rule.min_minutes),
+                f"the start + {rule.min_minutes:g} min, the minimum observation for {record.agent}",
+                _src(rule),
+            )
+        )
+    recorded = (record.duration_min or 0) + (record.observation_min or 0)
+    if recorded:
+        options.append(
+            (
+                float(recorded),
+                f"the start + {recorded:g} min, the dosing and observation time this record gives",
+                (),
+            )
+        )
+    minutes, reason, sources = max(options, key=lambda o: o[0])
+    return DischargeTime(record.start + timedelta(minutes=minutes), minutes, reason, sources)
+
+
+def check_session(
+    record: SessionRecord,
+    history: tuple[SessionRecord, ...] = (),
+    planned: PlannedDose | None = None,
+) -> SafetyReport:
+    """Alerts for ``record``; ``history`` holds the patient's earlier sessions (any agent),
+    ``planned`` what the course's plan gives for this session."""
     mon = monitoring()
     alerts: list[Alert] = []
     bp = mon.blood_pressure
@@ -208,6 +557,8 @@ def check_session(record: SessionRecord, history: tuple[SessionRecord, ...] = ()
                         blocks_discharge=True,
                     )
                 )
+    alerts += _bp_reading(record)
+    alerts += _dose_alerts(record, planned)
     alerts += _observation(record)
     alerts += _nausea_step_down(record)
     alerts += _suicide_items(record)

@@ -106,9 +106,23 @@ class BpRule(_M):
     cite: tuple[Citation, ...]
 
 
+class BpReadingRule(_M):
+    """A post-dose blood pressure reading an agent's label asks for, ``minutes_after_dose``
+    after dosing."""
+
+    agent: AgentId
+    minutes_after_dose: float
+    action: str
+    cite: tuple[Citation, ...]
+
+
 class BpRules(_M):
     pre_dose: tuple[BpRule, ...]
     post_dose: tuple[BpRule, ...]
+    reading_after_dose: tuple[BpReadingRule, ...] = ()
+
+    def reading_for(self, agent: str) -> BpReadingRule | None:
+        return next((r for r in self.reading_after_dose if r.agent == agent), None)
 
 
 class ObservationRule(_M):
@@ -154,6 +168,17 @@ class PlausibleRanges(_M):
     age_years: tuple[float, float]
     trial_weeks: tuple[float, float]
     improvement_percent: tuple[float, float]
+    dose_mg: tuple[float, float]
+    observation_min: tuple[float, float]
+    bp_post_min: tuple[float, float]
+    note: str
+
+
+class InputChecks(_M):
+    """raad's own input-check limits (clock and rounding allowances), not clinical thresholds."""
+
+    clock_skew_min: float
+    dose_rounding_mg: float
     note: str
 
 
@@ -165,6 +190,7 @@ class NotFound(_M):
 
 class Monitoring(_M):
     plausible_ranges: PlausibleRanges
+    input_checks: InputChecks
     oxygen_after_n2o: NotFound
     pre_session_checks: dict[AgentId, tuple[Check, ...]]
     blood_pressure: BpRules

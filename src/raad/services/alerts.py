@@ -1,19 +1,22 @@
-"""Storing, listing and acknowledging safety alerts."""
+"""Storing, listing and acknowledging safety alerts. Acknowledging a discharge-blocking alert
+needs a note saying what was done; who acknowledged it, when and the note are stored, shown
+and audited."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raad.store.core import Executor, Inserter
-from raad.store.models import Alert, Patient, utcnow
+from raad.store.core import Executor, Inserter, table
+from raad.store.models import Alert, Patient, User, utcnow
 
 from . import audit, views
 from .authz import can_read, can_write
 from .context import Actor
-from .errors import Conflict, NotFound
+from .errors import Conflict, InvalidInput, NotFound
 from .paging import page
 from .patients import load
 
@@ -38,6 +41,18 @@ def store_alert(db: Executor, raised: Any, **links: int | None) -> Any:
     return _insert(db, **links, **alert_columns(raised))
 
 
+_USER = table(User)
+
+
+def usernames(db: Executor, user_ids: Iterable[int | None]) -> dict[int, str]:
+    """User id -> name, to say who acknowledged an alert."""
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    rows = db.execute(select(_USER.c.id, _USER.c.username).where(_USER.c.id.in_(ids)))
+    return {r.id: r.username for r in rows}
+
+
 def list_alerts(
     db: Session,
     actor: Actor,
@@ -55,10 +70,16 @@ def list_alerts(
         q = q.join(Patient, Patient.id == Alert.patient_id).where(Patient.site_id == actor.site_id)
     if open_only:
         q = q.where(Alert.acknowledged_at.is_(None), Alert.cleared_at.is_(None))
-    return page(db, q.order_by(Alert.id), limit, offset, views.alert)
+    result = page(db, q.order_by(Alert.id), limit, offset, views.alert)
+    names = usernames(db, (x["acknowledged_by"] for x in result["items"]))
+    for x in result["items"]:
+        x["acknowledged_by_username"] = names.get(x["acknowledged_by"])
+    return result
 
 
 def acknowledge(db: Session, actor: Actor, alert_id: int, note: str | None) -> dict[str, Any]:
+    """Acknowledge an alert as ``actor`` now; a discharge-blocking alert needs a non-empty
+    ``note`` (what was done about it)."""
     a = db.get(Alert, alert_id)
     if a is None:
         raise NotFound(f"alert {alert_id} not found")
@@ -66,10 +87,19 @@ def acknowledge(db: Session, actor: Actor, alert_id: int, note: str | None) -> d
     can_write(actor, p.site_id)
     if a.acknowledged_at is not None:
         raise Conflict(f"alert {alert_id} was already acknowledged")
+    text = (note or "").strip() or None
+    if a.blocks_discharge and text is None:
+        raise InvalidInput(
+            "note",
+            note,
+            f"a note saying what was done: alert #{a.id} ({a.code}) blocks discharge, and "
+            "acknowledging it needs one",
+        )
     a.acknowledged_at = utcnow()
     a.acknowledged_by = actor.user_id
-    a.acknowledgement_note = note
+    a.acknowledgement_note = text
     db.flush()
+    view = views.alert(a, {actor.user_id: actor.username})
     audit.record(
         db,
         actor,
@@ -77,7 +107,14 @@ def acknowledge(db: Session, actor: Actor, alert_id: int, note: str | None) -> d
         "alert",
         a.id,
         patient_id=p.id,
-        before={"acknowledged_at": None},
-        after={"acknowledged_at": a.acknowledged_at.isoformat(), "note": note},
+        before={"acknowledged_at": None, "acknowledged_by": None, "note": None},
+        after={
+            "code": a.code,
+            "blocks_discharge": a.blocks_discharge,
+            "acknowledged_at": view["acknowledged_at"],
+            "acknowledged_by": actor.user_id,
+            "acknowledged_by_username": actor.username,
+            "note": text,
+        },
     )
-    return views.alert(a)
+    return view

@@ -1,4 +1,6 @@
-"""Planning a course: the regimen's dated schedule, stored with the knowledge version."""
+"""Planning a course: the regimen's dated schedule, stored with the knowledge version; planning
+an agent the patient's screening (computed now) marks contraindicated needs an override reason,
+stored on the course and audited."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .context import Actor
 from .errors import InvalidInput, NotFound, PreconditionFailed
 from .patients import age_on, load
 from .schemas import CourseIn
+from .screenings import check_override, contraindicated_now
 
 STATUSES = ("active", "completed", "stopped")
 
@@ -35,6 +38,7 @@ def plan(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[str
         )
     except ClinicalInputError as exc:
         raise InvalidInput(exc.field, exc.value, exc.allowed) from None
+    override = check_override(db, p.id, c.agent, data.override_reason)
     row = Course(
         patient_id=p.id,
         regimen=c.regimen,
@@ -43,6 +47,8 @@ def plan(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[str
         plan=c.to_dict(),
         status="active",
         knowledge_version=knowledge_version(),
+        override_reason=data.override_reason.strip() if override else None,
+        override_detail=override,
         created_by=actor.user_id,
     )
     db.add(row)
@@ -55,8 +61,12 @@ def plan(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[str
         "course",
         row.id,
         patient_id=p.id,
-        after={"regimen": c.regimen, "start": c.start.isoformat()},
+        after={"regimen": c.regimen, "start": c.start.isoformat(), "override": view["override"]},
     )
+    if override:
+        audit.record(
+            db, actor, "override", "course", row.id, patient_id=p.id, after=view["override"]
+        )
     return view
 
 
@@ -71,6 +81,13 @@ def get(db: Session, actor: Actor, course_id: int) -> dict[str, Any]:
     c = load_course(db, course_id)
     can_read(actor, load(db, c.patient_id))
     return views.course(c)
+
+
+def contraindications(db: Session, actor: Actor, course_id: int) -> list[dict[str, Any]]:
+    """Why the patient's screening, computed now from the current facts, says the course's agent
+    is contraindicated ([] when it does not): a session then needs an override reason."""
+    c = load_course(db, course_id)
+    return contraindicated_now(db, actor, c.patient_id).get(c.agent, [])
 
 
 def list_for(db: Session, actor: Actor, patient_id: int) -> list[dict[str, Any]]:

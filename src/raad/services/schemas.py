@@ -47,11 +47,18 @@ class TrialIn(_In):
     current_episode: bool | None = None
 
 
+OVERRIDE_HELP = (
+    "Why the agent is given although the patient's screening (computed now from the current "
+    "facts) says it is contraindicated; required then, refused otherwise"
+)
+
+
 class CourseIn(_In):
     regimen: str
     start: date
     weight_kg: float | None = None
     maintenance_sessions: int | None = Field(default=None, ge=1, le=200)
+    override_reason: str | None = Field(default=None, max_length=2000, description=OVERRIDE_HELP)
 
 
 class BloodPressureIn(_In):
@@ -77,16 +84,21 @@ class SessionIn(_In):
     dose_mg_per_kg: float | None = None
     bp_pre: BloodPressureIn | None = None
     bp_post: BloodPressureIn | None = None
+    bp_post_min: float | None = Field(
+        default=None, description="When the post-dose reading was taken, in minutes after dosing"
+    )
     observation_min: float | None = None
     adverse_events: list[AdverseEventIn] = Field(default_factory=list, max_length=50)
     unresolved: list[str] = Field(default_factory=list, max_length=20)
     cadss_total: float | None = None
     notes: str | None = Field(default=None, max_length=4000)
+    override_reason: str | None = Field(default=None, max_length=2000, description=OVERRIDE_HELP)
 
 
 class SessionUpdate(_In):
     duration_min: float | None = None
     bp_post: BloodPressureIn | None = None
+    bp_post_min: float | None = None
     observation_min: float | None = None
     adverse_events: list[AdverseEventIn] | None = Field(default=None, max_length=50)
     unresolved: list[str] | None = Field(default=None, max_length=20)
@@ -103,7 +115,11 @@ class AssessmentIn(_In):
 
 
 class AcknowledgeIn(_In):
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="What was done; required to acknowledge a discharge-blocking alert",
+    )
 
 
 class UserIn(_In):

@@ -1,8 +1,12 @@
-"""Recording treatment sessions: the safety monitor runs on every write, its alerts are stored,
-and discharge is refused while a discharge-blocking alert is unacknowledged."""
+"""Recording treatment sessions: the safety monitor runs on every write (against the course's
+plan and the label), its alerts are stored, and discharge is refused before the earliest time
+the label and the record allow, and while a discharge-blocking alert is unacknowledged. A
+session of an agent the patient's screening (computed now) marks contraindicated needs an
+override reason, stored on the session and audited; a start in the future is refused."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -10,20 +14,28 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from raad.clinical.errors import ClinicalInputError
-from raad.clinical.safety import BloodPressure, SessionRecord, check_session
+from raad.clinical.safety import (
+    BloodPressure,
+    DischargeTime,
+    PlannedDose,
+    SessionRecord,
+    check_session,
+    earliest_discharge,
+)
 from raad.knowledge.treatment import agents, monitoring
 from raad.scales import get as get_instrument
 from raad.store.core import Executor, Inserter, core_only, table
 from raad.store.models import Administration, Alert, Course, Patient, utcnow
 
 from . import audit, views
-from .alerts import alert_columns, store_alert
+from .alerts import alert_columns, store_alert, usernames
 from .authz import can_read, can_write
 from .context import Actor
 from .errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from .paging import page
 from .patients import load
 from .schemas import SessionIn, SessionUpdate
+from .screenings import check_override
 
 _ADM, _COURSE, _PAT = table(Administration), table(Course), table(Patient)
 
@@ -46,12 +58,14 @@ def _record(a: Any) -> SessionRecord:
         duration_min=a.duration_min,
         n2o_fraction=a.n2o_fraction,
         dose_mg=a.dose_mg,
+        dose_mg_per_kg=a.dose_mg_per_kg,
         bp_pre=BloodPressure(a.bp_pre_systolic, a.bp_pre_diastolic)
         if a.bp_pre_systolic is not None
         else None,
         bp_post=BloodPressure(a.bp_post_systolic, a.bp_post_diastolic)
         if a.bp_post_systolic is not None
         else None,
+        bp_post_min=a.bp_post_min,
         observation_min=a.observation_min,
         adverse_events=tuple(e["event"] for e in a.adverse_events),
         unresolved=tuple(a.unresolved),
@@ -64,10 +78,6 @@ def _validate(a: Any) -> SessionRecord:
         rec = _record(a)
     except ClinicalInputError as exc:
         raise InvalidInput(exc.field, exc.value, exc.allowed) from None
-    if a.dose_mg_per_kg is not None:
-        lo, hi = monitoring().plausible_ranges.dose_mg_per_kg
-        if not lo <= a.dose_mg_per_kg <= hi:
-            raise InvalidInput("dose_mg_per_kg", a.dose_mg_per_kg, f"{lo:g}-{hi:g}")
     if a.cadss_total is not None:
         lo, hi = get_instrument("CADSS").total_range
         if not lo <= a.cadss_total <= hi:
@@ -75,23 +85,48 @@ def _validate(a: Any) -> SessionRecord:
     return rec
 
 
-_HISTORY = select(_ADM.c.agent, _ADM.c.start, _ADM.c.duration_min).where(
+def _check_start(start: datetime) -> None:
+    """A session cannot start in the future (beyond raad's clock-skew allowance)."""
+    skew = monitoring().input_checks.clock_skew_min
+    latest = utcnow() + timedelta(minutes=skew)
+    if start > latest:
+        raise InvalidInput(
+            "start",
+            start.isoformat(),
+            f"a time not in the future: at the latest now + {skew:g} min (raad's clock-skew "
+            f"allowance), {latest.isoformat(timespec='minutes')}",
+        )
+
+
+_HISTORY = select(_ADM.c.agent, _ADM.c.course_id, _ADM.c.start, _ADM.c.duration_min).where(
     _ADM.c.patient_id == bindparam("patient_id"), _ADM.c.id != bindparam("session_id")
 )
 
 
-def _history(db: Executor, a: Any) -> tuple[SessionRecord, ...]:
+def _history(
+    db: Executor, a: Any, plan: dict[str, Any] | None
+) -> tuple[tuple[SessionRecord, ...], PlannedDose | None]:
     """The patient's other sessions, with what the safety monitor's history checks read (agent,
-    start, duration)."""
-    rows = db.execute(_HISTORY, {"patient_id": a.patient_id, "session_id": a.id})
-    return tuple(
+    start, duration), and what the course's plan gives for this session (its number is its
+    place among the course's sessions by start time)."""
+    rows = db.execute(_HISTORY, {"patient_id": a.patient_id, "session_id": a.id or 0}).all()
+    history = tuple(
         SessionRecord(agent=r.agent, start=r.start, duration_min=r.duration_min) for r in rows
     )
+    if not plan:
+        return history, None
+    number = 1 + sum(1 for r in rows if r.course_id == a.course_id and r.start < a.start)
+    return history, PlannedDose.from_plan(plan, number)
+
+
+def _plan_of(db: Session, a: Administration) -> dict[str, Any] | None:
+    course = db.get(Course, a.course_id)
+    return course.plan if course is not None else None
 
 
 def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
     """Run the safety monitor; store new alerts, clear open ones it no longer raises."""
-    report = check_session(_validate(a), _history(db, a))
+    report = check_session(_validate(a), *_history(db, a, _plan_of(db, a)))
     existing = db.scalars(select(Alert).where(Alert.administration_id == a.id)).all()
     live = {x.code: x for x in existing if x.cleared_at is None}
     raised = {x.code for x in report.alerts}
@@ -116,16 +151,40 @@ def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
     )
 
 
-def _view(a: Any, alerts: list[Any]) -> dict[str, Any]:
+def _earliest(a: Any) -> DischargeTime:
+    """The earliest discharge of a stored session (from its agent, start and recorded times; a
+    record stored before one of today's input checks falls back to the agent's minimum)."""
+    try:
+        rec = SessionRecord(
+            agent=a.agent,
+            start=a.start,
+            duration_min=a.duration_min,
+            observation_min=a.observation_min,
+        )
+    except ClinicalInputError:
+        rec = SessionRecord(agent=a.agent, start=a.start)
+    return earliest_discharge(rec)
+
+
+def _view(db: Executor, a: Any, alerts: list[Any]) -> dict[str, Any]:
+    names = usernames(db, (x.acknowledged_by for x in alerts))
     return {
         **views.administration(a),
-        "alerts": [views.alert(x) for x in alerts],
+        "alerts": [views.alert(x, names) for x in alerts],
         "discharge_blocked": any(x.blocks_discharge and x.acknowledged_at is None for x in alerts),
+        "discharge_not_before": _earliest(a).to_dict(),
     }
 
 
 _COURSE_SITE = (
-    select(_COURSE.c.id, _COURSE.c.patient_id, _COURSE.c.agent, _COURSE.c.status, _PAT.c.site_id)
+    select(
+        _COURSE.c.id,
+        _COURSE.c.patient_id,
+        _COURSE.c.agent,
+        _COURSE.c.status,
+        _COURSE.c.plan,
+        _PAT.c.site_id,
+    )
     .join(_PAT, _PAT.c.id == _COURSE.c.patient_id)
     .where(_COURSE.c.id == bindparam("course_id"))
 )
@@ -158,27 +217,76 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
         "bp_pre_diastolic": data.bp_pre.diastolic if data.bp_pre else None,
         "bp_post_systolic": data.bp_post.systolic if data.bp_post else None,
         "bp_post_diastolic": data.bp_post.diastolic if data.bp_post else None,
+        "bp_post_min": data.bp_post_min,
         "observation_min": data.observation_min,
         "adverse_events": [e.model_dump() for e in data.adverse_events],
         "unresolved": list(data.unresolved),
         "cadss_total": data.cadss_total,
         "notes": data.notes,
+        "override_reason": None,
+        "override_detail": None,
         "version": 1,
         "created_by": actor.user_id,
     }
     _bp("bp_pre", data.bp_pre)
     _bp("bp_post", data.bp_post)
     rec = _validate(SimpleNamespace(**values))
+    _check_start(data.start)
+    override = check_override(db, course.patient_id, course.agent, data.override_reason)
+    if override:
+        values["override_reason"] = (data.override_reason or "").strip()
+        values["override_detail"] = override
     a = _insert_session(db, **values)
-    report = check_session(rec, _history(db, a))
+    report = check_session(rec, *_history(db, a, course.plan))
     stored = [
         store_alert(db, x, patient_id=a.patient_id, administration_id=a.id) for x in report.alerts
     ]
-    view = _view(a, stored)
-    audit.record(
-        db, actor, "create", "session", a.id, patient_id=a.patient_id, after=views.administration(a)
-    )
+    view = _view(db, a, stored)
+    after = views.administration(a)
+    audit.record(db, actor, "create", "session", a.id, patient_id=a.patient_id, after=after)
+    if override:
+        audit.record(
+            db, actor, "override", "session", a.id, patient_id=a.patient_id, after=after["override"]
+        )
     return view
+
+
+def preview(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
+    """The alerts ``data`` would raise and the earliest discharge it would allow, without
+    writing anything (the session form shows them as it is filled)."""
+    course = db.execute(_COURSE_SITE, {"course_id": data.course_id}).one_or_none()
+    if course is None:
+        raise NotFound(f"course {data.course_id} not found")
+    can_read(actor, load(db, course.patient_id))
+    _bp("bp_pre", data.bp_pre)
+    _bp("bp_post", data.bp_post)
+    a = SimpleNamespace(
+        id=None,
+        course_id=course.id,
+        patient_id=course.patient_id,
+        agent=course.agent,
+        start=data.start,
+        duration_min=data.duration_min,
+        n2o_fraction=data.n2o_fraction,
+        dose_mg=data.dose_mg,
+        dose_mg_per_kg=data.dose_mg_per_kg,
+        bp_pre_systolic=data.bp_pre.systolic if data.bp_pre else None,
+        bp_pre_diastolic=data.bp_pre.diastolic if data.bp_pre else None,
+        bp_post_systolic=data.bp_post.systolic if data.bp_post else None,
+        bp_post_diastolic=data.bp_post.diastolic if data.bp_post else None,
+        bp_post_min=data.bp_post_min,
+        observation_min=data.observation_min,
+        adverse_events=[e.model_dump() for e in data.adverse_events],
+        unresolved=list(data.unresolved),
+        cadss_total=data.cadss_total,
+    )
+    rec = _validate(a)
+    _check_start(data.start)
+    report = check_session(rec, *_history(db, a, course.plan))
+    return {
+        "alerts": [x.to_dict() for x in report.alerts],
+        "discharge_not_before": earliest_discharge(rec).to_dict(),
+    }
 
 
 def load_session(db: Session, session_id: int) -> Administration:
@@ -201,7 +309,7 @@ def _open_alerts(db: Session, a: Administration) -> list[Alert]:
 def get(db: Session, actor: Actor, session_id: int) -> dict[str, Any]:
     a = load_session(db, session_id)
     can_read(actor, load(db, a.patient_id))
-    return _view(a, _open_alerts(db, a))
+    return _view(db, a, _open_alerts(db, a))
 
 
 def update(
@@ -223,7 +331,7 @@ def update(
         _bp("bp_post", data.bp_post)
         a.bp_post_systolic = data.bp_post.systolic if data.bp_post else None
         a.bp_post_diastolic = data.bp_post.diastolic if data.bp_post else None
-    for k in ("duration_min", "observation_min", "cadss_total", "notes"):
+    for k in ("bp_post_min", "duration_min", "observation_min", "cadss_total", "notes"):
         if k in fields:
             setattr(a, k, fields[k])
     if "adverse_events" in fields:
@@ -243,7 +351,7 @@ def update(
         before=before,
         after=views.administration(a),
     )
-    return _view(a, alerts)
+    return _view(db, a, alerts)
 
 
 def discharge(db: Session, actor: Actor, session_id: int, if_match: int) -> dict[str, Any]:
@@ -257,6 +365,16 @@ def discharge(db: Session, actor: Actor, session_id: int, if_match: int) -> dict
         )
     if a.discharged_at is not None:
         raise Conflict(f"session {session_id} was already discharged")
+    now = utcnow()
+    earliest = _earliest(a)
+    if now < earliest.at:
+        raise Conflict(
+            f"session {session_id} cannot be discharged before "
+            f"{earliest.at.isoformat(timespec='minutes')} ({earliest.reason}"
+            + (f" [{', '.join(earliest.sources)}]" if earliest.sources else "")
+            + f"); it is now {now.isoformat(timespec='minutes')}",
+            **earliest.to_dict(),
+        )
     alerts = _open_alerts(db, a)
     blocking = [x for x in alerts if x.blocks_discharge and x.acknowledged_at is None]
     if blocking:
@@ -265,7 +383,7 @@ def discharge(db: Session, actor: Actor, session_id: int, if_match: int) -> dict
             + "; ".join(f"#{x.id} {x.code}" for x in blocking),
             blocking_alerts=[x.id for x in blocking],
         )
-    a.discharged_at = utcnow()
+    a.discharged_at = now
     a.discharged_by = actor.user_id
     db.flush()
     audit.record(
@@ -276,9 +394,9 @@ def discharge(db: Session, actor: Actor, session_id: int, if_match: int) -> dict
         a.id,
         patient_id=p.id,
         before={"discharged_at": None},
-        after={"discharged_at": a.discharged_at.isoformat()},
+        after={"discharged_at": a.discharged_at.isoformat(), "discharged_by": actor.user_id},
     )
-    return _view(a, alerts)
+    return _view(db, a, alerts)
 
 
 def list_sessions(

@@ -64,6 +64,14 @@ def screening(s: Screening) -> dict[str, Any]:
     }
 
 
+def override(reason: str | None, detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A contraindication overridden on a course or session: the reason given and what screening
+    said (agent, contraindications with their sources, day and knowledge version)."""
+    if reason is None:
+        return None
+    return {"reason": reason, **(detail or {})}
+
+
 def course(c: Course) -> dict[str, Any]:
     return {
         "id": c.id,
@@ -73,6 +81,7 @@ def course(c: Course) -> dict[str, Any]:
         "status": c.status,
         "version": c.version,
         "knowledge_version": c.knowledge_version,
+        "override": override(c.override_reason, c.override_detail),
         "plan": c.plan,
     }
 
@@ -94,12 +103,15 @@ def administration(a: Administration) -> dict[str, Any]:
         "duration_min": a.duration_min,
         "bp_pre": _bp(a.bp_pre_systolic, a.bp_pre_diastolic),
         "bp_post": _bp(a.bp_post_systolic, a.bp_post_diastolic),
+        "bp_post_min": a.bp_post_min,
         "observation_min": a.observation_min,
         "adverse_events": a.adverse_events,
         "unresolved": a.unresolved,
         "cadss_total": a.cadss_total,
         "notes": a.notes,
         "discharged_at": a.discharged_at.isoformat() if a.discharged_at else None,
+        "discharged_by": a.discharged_by,
+        "override": override(a.override_reason, a.override_detail),
         "version": a.version,
     }
 
@@ -117,7 +129,9 @@ def assessment(a: Assessment) -> dict[str, Any]:
     }
 
 
-def alert(a: Alert) -> dict[str, Any]:
+def alert(a: Alert, usernames: dict[int, str] | None = None) -> dict[str, Any]:
+    """``usernames`` (user id -> name), when the caller has them, names who acknowledged."""
+    by = a.acknowledged_by
     return {
         "id": a.id,
         "administration_id": a.administration_id,
@@ -130,7 +144,8 @@ def alert(a: Alert) -> dict[str, Any]:
         "blocks_discharge": a.blocks_discharge,
         "raised_at": a.raised_at.isoformat(),
         "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
-        "acknowledged_by": a.acknowledged_by,
+        "acknowledged_by": by,
+        "acknowledged_by_username": (usernames or {}).get(by) if by is not None else None,
         "acknowledgement_note": a.acknowledgement_note,
         "cleared_at": a.cleared_at.isoformat() if a.cleared_at else None,
     }

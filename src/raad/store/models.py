@@ -173,6 +173,9 @@ class Course(Base):
     plan: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="active")
     knowledge_version: Mapped[str] = mapped_column(String(32))
+    # planned although screening said the agent was contraindicated: why, and what was overridden
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
     __mapper_args__: ClassVar = {"version_id_col": version}  # UPDATE ... WHERE version = seen
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -198,6 +201,7 @@ class Administration(Base):
     bp_pre_diastolic: Mapped[float | None] = mapped_column(Float)
     bp_post_systolic: Mapped[float | None] = mapped_column(Float)
     bp_post_diastolic: Mapped[float | None] = mapped_column(Float)
+    bp_post_min: Mapped[float | None] = mapped_column(Float)  # reading taken, min after dosing
     observation_min: Mapped[float | None] = mapped_column(Float)
     adverse_events: Mapped[list[Any]] = mapped_column(default=list)  # [{event, severity}]
     unresolved: Mapped[list[Any]] = mapped_column(default=list)
@@ -205,6 +209,9 @@ class Administration(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     discharged_at: Mapped[datetime | None]
     discharged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # given although screening said the agent was contraindicated: why, and what was overridden
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
     __mapper_args__: ClassVar = {"version_id_col": version}  # UPDATE ... WHERE version = seen
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,8 +25,7 @@ from raad.api.deps import (
     set_session_cookies,
 )
 from raad.clinical.errors import ClinicalInputError
-from raad.clinical.safety import check_session
-from raad.knowledge.treatment import regimens
+from raad.knowledge.treatment import monitoring, regimens
 from raad.scales import ScaleInputError, get, names
 from raad.services import (
     ServiceError,
@@ -226,6 +225,7 @@ def _patient_page(s, actor: Actor, pid: int) -> dict[str, Any]:
         "p": record,
         "summary": summary.summary(s, actor, pid),
         "screening": screenings.latest(s, actor, pid),
+        "contraindicated": screenings.contraindicated_now(s, actor, pid),
         "courses": courses.list_for(s, actor, pid),
         "sessions": sessions.list_sessions(s, actor, patient_id=pid, limit=200)["items"],
         "ratings": assessments.list_for(s, actor, pid),
@@ -329,6 +329,24 @@ def _course_in(form) -> CourseIn:
         regimen=form.get("regimen", ""),
         start=form.get("start", ""),
         weight_kg=_num(form, "weight_kg"),
+        override_reason=form.get("override_reason") or None,
+    )
+
+
+def _override_error(request: Request, exc: ServiceError, value: Any) -> Response:
+    """The error, and (when the service asked for an override) the override field with the
+    contraindications it gave, swapped into the form."""
+    reasons = exc.detail.get("contraindications")
+    if exc.detail.get("field") != "override_reason" or not reasons:
+        return error_page(request, exc)
+    return render(
+        request,
+        "_override_error.html",
+        exc=exc,
+        agent=exc.detail.get("agent"),
+        reasons=reasons,
+        value=value,
+        oob=True,
     )
 
 
@@ -336,10 +354,10 @@ def _course_in(form) -> CourseIn:
 async def plan_preview(request: Request, pid: int) -> HTMLResponse:
     from raad.clinical.protocols import plan_course
 
-    web_actor(request)
     form = await request.form()
     try:
         body = _course_in(form)
+        contraindicated = await call(request, screenings.contraindicated_now, pid, write=False)
         course = plan_course(body.regimen, body.start, weight_kg=body.weight_kg)
     except ValidationError as exc:
         return error_page(request, _field_error(exc))
@@ -349,7 +367,15 @@ async def plan_preview(request: Request, pid: int) -> HTMLResponse:
         return error_page(request, InvalidInput(exc.field, exc.value, exc.allowed))
     except ServiceError as exc:
         return error_page(request, exc)
-    return render(request, "_plan.html", course=course.to_dict())
+    return render(
+        request,
+        "_plan.html",
+        course=course.to_dict(),
+        agent=course.agent,
+        reasons=contraindicated.get(course.agent, []),
+        value=form.get("override_reason") or "",
+        oob=True,
+    )
 
 
 @router.post("/patients/{pid}/courses", response_class=HTMLResponse)
@@ -360,7 +386,7 @@ async def create_course(request: Request, pid: int) -> Response:
     except ValidationError as exc:
         return error_page(request, _field_error(exc))
     except ServiceError as exc:
-        return error_page(request, exc)
+        return _override_error(request, exc, form.get("override_reason"))
     return Response(status_code=204, headers={"HX-Redirect": f"/ui/courses/{c['id']}/sessions/new"})
 
 
@@ -370,7 +396,7 @@ async def create_course(request: Request, pid: int) -> Response:
 def _session_context(s, actor: Actor, course_id: int) -> dict[str, Any]:
     c = courses.get(s, actor, course_id)
     done = sessions.list_sessions(s, actor, course_id=course_id, limit=200)["items"]
-    return {"course": c, "done": done}
+    return {"course": c, "done": done, "reasons": courses.contraindications(s, actor, course_id)}
 
 
 @router.get("/courses/{course_id}/sessions/new", response_class=HTMLResponse)
@@ -387,6 +413,7 @@ async def new_session_page(request: Request, course_id: int) -> HTMLResponse:
         **ctx,
         planned=planned[nxt] if nxt < len(planned) else None,
         checks=ctx["course"]["plan"]["sessions"][0]["checks"] if planned else [],
+        reading=monitoring().blood_pressure.reading_for(ctx["course"]["agent"]),
         now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
     )
 
@@ -414,11 +441,13 @@ def _session_in(form, course_id: int) -> SessionIn:
         dose_mg_per_kg=_num(form, "dose_mg_per_kg"),
         bp_pre=bp("bp_pre"),
         bp_post=bp("bp_post"),
+        bp_post_min=_num(form, "bp_post_min"),
         observation_min=_num(form, "observation_min"),
         adverse_events=events,
         unresolved=["dissociation"] if form.get("dissociation_unresolved") else [],
         cadss_total=_num(form, "cadss_total"),
         notes=form.get("notes") or None,
+        override_reason=form.get("override_reason") or None,
     )
 
 
@@ -427,43 +456,29 @@ async def session_preview(request: Request, course_id: int) -> HTMLResponse:
     """Live safety alerts while the form is filled (nothing is written)."""
     form = await request.form()
     try:
-        ctx = await call(request, _session_context, course_id, write=False)
-        data = _session_in(form, course_id)
-        from raad.store.models import Administration
-
-        a = Administration(
-            agent=ctx["course"]["agent"],
-            start=data.start,
-            duration_min=data.duration_min,
-            n2o_fraction=data.n2o_fraction,
-            dose_mg=data.dose_mg,
-            dose_mg_per_kg=data.dose_mg_per_kg,
-            bp_pre_systolic=data.bp_pre.systolic if data.bp_pre else None,
-            bp_pre_diastolic=data.bp_pre.diastolic if data.bp_pre else None,
-            bp_post_systolic=data.bp_post.systolic if data.bp_post else None,
-            bp_post_diastolic=data.bp_post.diastolic if data.bp_post else None,
-            observation_min=data.observation_min,
-            adverse_events=[e.model_dump() for e in data.adverse_events],
-            unresolved=list(data.unresolved),
-            cadss_total=data.cadss_total,
-        )
-        report = check_session(sessions._validate(a))
+        result = await call(request, sessions.preview, _session_in(form, course_id), write=False)
     except ValidationError as exc:
         return render(request, "_error.html", exc=_field_error(exc))
     except ServiceError as exc:
         return render(request, "_error.html", exc=exc)
-    return render(request, "_alerts_preview.html", alerts=[x.to_dict() for x in report.alerts])
+    return render(
+        request,
+        "_alerts_preview.html",
+        alerts=result["alerts"],
+        discharge=result["discharge_not_before"],
+    )
 
 
 @router.post("/courses/{course_id}/sessions", response_class=HTMLResponse)
 async def record_session(request: Request, course_id: int) -> Response:
     form = await request.form()
     try:
-        s = await call(request, sessions.record, _session_in(form, course_id))
+        data = _session_in(form, course_id)
+        s = await call(request, sessions.record, data)
     except ValidationError as exc:
         return error_page(request, _field_error(exc))
     except ServiceError as exc:
-        return error_page(request, exc)
+        return _override_error(request, exc, form.get("override_reason"))
     return Response(status_code=204, headers={"HX-Redirect": f"/ui/sessions/{s['id']}"})
 
 
@@ -485,10 +500,17 @@ async def session_page(request: Request, session_id: int) -> HTMLResponse:
 
 @router.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)
 async def acknowledge(request: Request, alert_id: int) -> Response:
+    """Acknowledge with the note typed beside the alert. On the session page the alerts are
+    shown again (with the refusal beside the alert when the note is missing); on the patient
+    page the page is reloaded, or the refusal shown beside the alert."""
     form = await request.form()
+    session_id = form.get("session_id")
     try:
-        a = await call(request, alerts.acknowledge, alert_id, form.get("note") or None)
+        a = await call(request, alerts.acknowledge, alert_id, form.get("note"))
     except ServiceError as exc:
+        if session_id and str(session_id).isdigit():
+            ctx = await call(request, _session_page, int(str(session_id)), write=False)
+            return render(request, "_session_alerts.html", **ctx, ack_error={alert_id: exc})
         return error_page(request, exc)
     if a.get("administration_id") and form.get("from") != "patient":
         ctx = await call(request, _session_page, a["administration_id"], write=False)
@@ -499,12 +521,13 @@ async def acknowledge(request: Request, alert_id: int) -> Response:
 @router.post("/sessions/{session_id}/discharge", response_class=HTMLResponse)
 async def discharge(request: Request, session_id: int) -> Response:
     form = await request.form()
+    error = None
     try:
         await call(request, sessions.discharge, session_id, int(form.get("version", 0)))
     except ServiceError as exc:
-        return render(request, "_error.html", exc=exc)
+        error = exc
     ctx = await call(request, _session_page, session_id, write=False)
-    return render(request, "_session_alerts.html", **ctx)
+    return render(request, "_session_alerts.html", **ctx, discharge_error=error)
 
 
 # -- ratings -------------------------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""Migration 0002 (overrides, time of the post-dose reading) on a database holding 0001 rows,
+on SQLite and PostgreSQL: old rows read as "no override" and "time not recorded"; it downgrades
+and upgrades again."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from raad.services import courses, sessions
+from raad.services.context import Actor
+from raad.store import Database
+from raad.store.migrate import alembic_config, current_revision, upgrade
+from raad.store.models import Base
+from tests.dbfixtures import BACKENDS, _pg_admin
+
+_ROWS = [
+    "INSERT INTO sites (id, code, name) VALUES (1, 'MIG', 'Migration site')",
+    "INSERT INTO users (id, username, password_hash, role, site_id, active, failed_logins,"
+    " created_at) VALUES (1, 'mig', 'x', 'clinician', 1, true, 0, '2026-01-01 00:00:00')",
+    "INSERT INTO patients (id, research_id, site_id, facts, version, created_at, updated_at,"
+    " created_by) VALUES (1, 'R-MIG', 1, '{}', 1, '2026-01-01 00:00:00',"
+    " '2026-01-01 00:00:00', 1)",
+    "INSERT INTO courses (id, patient_id, regimen, agent, start_date, plan, status,"
+    " knowledge_version, version, created_at, created_by) VALUES (1, 1, 'esketamine-label',"
+    " 'esketamine', '2026-01-05', '{\"sessions\": []}', 'active', 'old', 1,"
+    " '2026-01-01 00:00:00', 1)",
+    "INSERT INTO administrations (id, course_id, patient_id, agent, route, dose_mg, start,"
+    " bp_post_systolic, bp_post_diastolic, observation_min, adverse_events, unresolved,"
+    " version, created_at, created_by) VALUES (1, 1, 1, 'esketamine', 'intranasal', 56,"
+    " '2026-01-05 10:00:00', 130, 80, 130, '[]', '[]', 1, '2026-01-05 10:00:00', 1)",
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def old_database(request, tmp_path):
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+        yield db
+        db.dispose()
+        return
+    url = request.getfixturevalue("pg_server_url")
+    name = f"raad_mig_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    db = Database(make_url(url).set(database=name).render_as_string(hide_password=False))
+    yield db
+    db.dispose()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _downgrade(db: Database, revision: str) -> None:
+    cfg = alembic_config(db.url)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def test_0002_keeps_old_rows_and_round_trips(old_database):
+    db = old_database
+    upgrade(db, "0001")
+    with db.engine.begin() as conn:
+        for statement in _ROWS:
+            conn.execute(text(statement))
+    upgrade(db)
+    assert current_revision(db) == "0002"
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    actor = Actor(user_id=1, username="mig", role="clinician", site_id=1)
+    with db.transaction(write=False) as s:
+        course = courses.get(s, actor, 1)
+        session = sessions.get(s, actor, 1)
+    assert course["override"] is None
+    assert session["override"] is None and session["bp_post_min"] is None
+    assert session["discharge_not_before"]["earliest_discharge"].startswith("2026-01-05T12:10")
+    _downgrade(db, "0001")
+    assert current_revision(db) == "0001"
+    with db.engine.connect() as conn:
+        cols = conn.execute(text("SELECT * FROM administrations")).keys()
+        assert "bp_post_min" not in cols and "override_reason" not in cols
+        assert conn.execute(text("SELECT dose_mg FROM administrations")).scalar() == 56
+    upgrade(db)
+    assert current_revision(db) == "0002"
