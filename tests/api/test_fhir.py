@@ -446,3 +446,137 @@ def test_an_ndjson_condition_about_another_patient_is_not_stored(api):
         f"/patients/{r.json()['patient_id']}", headers=api.h("clinician")
     ).json()
     assert not stored["facts"].get("conditions")
+
+
+def _patient_resource(mrn, **more):
+    return {
+        "resourceType": "Patient",
+        "id": "pt",
+        "name": [{"family": "Synthetic-Review", "given": ["Rae"]}],
+        "identifier": [
+            {
+                "system": "http://hospital.example.org/mrn",
+                "value": mrn,
+                "type": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+                    ]
+                },
+            }
+        ],
+        "gender": "female",
+        "birthDate": "1980-05-02",
+    } | more
+
+
+def _import(api, *resources, **kw):
+    return api.client.post(
+        "/fhir/import",
+        json={
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in resources],
+        },
+        headers=api.h("clinician"),
+        **kw,
+    )
+
+
+def test_an_mr_typed_identifier_is_the_record_number(api):
+    """US Core and Synthea mark the record number with the HL7 v2-0203 type MR."""
+    r = _import(api, _patient_resource("MR-typed-1"))
+    assert r.status_code == 201, r.text
+
+
+def test_a_partial_birth_date_is_imported_without_a_day(api):
+    r = _import(api, _patient_resource("PARTIAL-1", birthDate="1980"))
+    assert r.status_code == 201, r.text
+    assert any("partial" in n for n in r.json()["notes"])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": [{"family": "x" * 101, "given": ["A"]}]}, "Patient.name.family"),
+        ({"name": {"family": "X"}}, "Patient.name"),
+        ({"identifier": {"value": "1"}}, "Patient.identifier"),
+        ({"birthDate": "02/05/1980"}, "Patient.birthDate"),
+    ],
+)
+def test_a_malformed_patient_is_a_400_naming_the_element(api, change, field):
+    r = _import(api, _patient_resource("BAD-1") | change)
+    assert r.status_code == 400, r.text
+    assert r.json()["issue"][0]["expression"][0].startswith(field)
+
+
+def test_another_person_with_the_same_record_number_is_not_merged(api):
+    first = _import(api, _patient_resource("SAME-1"))
+    assert first.status_code == 201
+    other = _patient_resource(
+        "SAME-1",
+        name=[{"family": "Different", "given": ["Bo"]}],
+        gender="male",
+        birthDate="1990-01-01",
+    )
+    r = _import(api, other)
+    assert r.status_code == 409 and "not merged" in r.json()["issue"][0]["diagnostics"]
+
+
+def test_an_older_reading_never_overwrites_a_newer_one(api):
+    from datetime import date, timedelta
+
+    today = date.today()
+    pat = _patient_resource("ORDER-1")
+
+    def preg(when, positive, rid):
+        return {
+            "resourceType": "Observation",
+            "id": rid,
+            "status": "final",
+            "subject": {"reference": "Patient/pt"},
+            "effectiveDateTime": when.isoformat(),
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2118-8"}]},
+            "valueCodeableConcept": {"text": "Positive" if positive else "Negative"},
+        }
+
+    first = _import(api, pat, preg(today, True, "h1"))
+    pid = first.json()["patient_id"]
+    _import(api, pat, preg(today - timedelta(days=3), False, "h0"))
+    stored = api.client.get(f"/patients/{pid}", headers=api.h("clinician")).json()["facts"]
+    assert stored["pregnant"] is True
+
+
+def test_stored_facts_age_out_of_later_screenings(api):
+    from datetime import date, timedelta
+
+    r = api.client.post(
+        "/patients",
+        json={
+            "identity": {
+                "given_name": "Aged",
+                "family_name": "Synthetic-Facts",
+                "mrn": "AGE-1",
+                "birth_date": "1980-01-01",
+            },
+            "sex": "female",
+            "facts": {
+                "pregnant": False,
+                "breastfeeding": False,
+                "allergies": [],
+                "b12_status": "normal",
+                "opioid_use": False,
+                "systolic_mmhg": 120,
+                "diastolic_mmhg": 75,
+            },
+        },
+        headers=api.h("clinician"),
+    )
+    pid = r.json()["id"]
+    now = api.client.post(f"/patients/{pid}/screenings", headers=api.h("clinician")).json()
+    later_day = (date.today() + timedelta(days=60)).isoformat()
+    later = api.client.post(
+        f"/patients/{pid}/screenings?as_of={later_day}", headers=api.h("clinician")
+    ).json()
+    assert now["agents"]["ketamine"]["status"] == "eligible"
+    assert later["agents"]["ketamine"]["status"] == "caution"
+    assert any("older than" in m for m in later["agents"]["ketamine"]["missing"])

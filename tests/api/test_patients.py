@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from tests.api.helpers import new_patient
 
 
@@ -21,7 +23,11 @@ def test_update_needs_the_current_version(api):
     assert api.client.patch(url, json=body, headers=api.h("clinician")).status_code == 428
     ok = api.client.patch(url, json=body, headers=api.h("clinician", **{"If-Match": '"1"'}))
     assert ok.status_code == 200 and ok.headers["etag"] == '"2"'
-    assert ok.json()["facts"] == {"b12_status": "low"}
+    # a measured fact entered without a date is dated today (it ages by its freshness window)
+    assert ok.json()["facts"] == {
+        "b12_status": "low",
+        "fact_dates": {"b12_status": date.today().isoformat()},
+    }
     # a second clinician still holding version 1 cannot overwrite
     stale = api.client.patch(
         url, json={"facts": {}}, headers=api.h("clinician", **{"If-Match": '"1"'})

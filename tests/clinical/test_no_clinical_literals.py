@@ -17,19 +17,20 @@ ALLOWED = {
     2,
     3,
     7,
+    10,
     24,
     60,
     100,
     300,
     1000,
-    5000,
+    50_000,
     10_000,
     24 * 60,
     65_536,
 }  # indices, days/week, h/day, min/h, %
 # 10_000 mg and 24*60 min are input-sanity ceilings, not clinical thresholds; 300, 1000 and
-# 5000 are input-size ceilings (characters of a code or text, entries in a list); 65_536 is the
-# size of the screening's match memo.
+# 50_000 are input-size ceilings (characters of a code or text, entries in a list); 65_536 is the
+# size of the screening's match memo; 10 is how many unread records a reason lists.
 
 
 def test_no_clinical_literals_in_clinical_code():

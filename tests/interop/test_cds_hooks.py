@@ -430,7 +430,87 @@ class _FhirServer:
 
 
 @pytest.fixture
-def fhir_server():
+def fhir_server(monkeypatch):
     s = _FhirServer()
+    monkeypatch.setenv("RAAD_CDS_FHIR_SERVERS", s.url)
     yield s
     s.httpd.shutdown()
+
+
+def test_a_fhir_server_the_site_does_not_list_is_not_read(fhir_server, monkeypatch):
+    """Only listed servers are read: a caller cannot send the EHR's token elsewhere or probe
+    other addresses through raad."""
+    monkeypatch.setenv("RAAD_CDS_FHIR_SERVERS", "https://ehr.example.org/fhir")
+    req = _request("patient-view", None) | {"fhirServer": fhir_server.url}
+    req.pop("prefetch")
+    with pytest.raises(cds_hooks.CdsPreconditionError) as e:
+        cds_hooks.call("raad-screening", req, fetch=fhir_client.fetch)
+    assert "RAAD_CDS_FHIR_SERVERS" in str(e.value) and fhir_server.paths == []
+
+
+def test_a_paged_or_incomplete_prefetch_is_not_read_as_the_whole_answer():
+    paged = _prefetch()
+    paged["conditions"] = _searchset([]) | {
+        "total": 2,
+        "link": [{"relation": "next", "url": "https://ehr/x?page=2"}],
+    }
+    with pytest.raises(cds_hooks.CdsPreconditionError) as e:
+        cds_hooks.call("raad-screening", _request("patient-view", paged))
+    assert e.value.field == "prefetch.conditions" and "pages" in str(e.value)
+    outcome = _prefetch()
+    outcome["conditions"] = _searchset(
+        [
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "warning", "code": "incomplete"}],
+            }
+        ]
+    )
+    with pytest.raises(cds_hooks.CdsPreconditionError):
+        cds_hooks.call("raad-screening", _request("patient-view", outcome))
+
+
+def test_an_n2o_order_placed_as_a_service_request_is_checked():
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "s1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "Nitrous oxide 50% inhalation, 60 minutes"},
+    }
+    draft = {"resourceType": "Bundle", "entry": [{"resource": order}]}
+    req = _request(
+        "order-select",
+        _prefetch(conditions=["pneumothorax"]),
+        {"draftOrders": draft, "selections": ["ServiceRequest/s1"]},
+    )
+    cards = cds_hooks.call("raad-order-check", req)["cards"]
+    assert [c["summary"].split(":")[0] for c in cards] == ["Nitrous oxide (inhaled)"]
+    assert cards[0]["indicator"] == "critical"
+
+
+def test_a_prefetch_about_another_patient_is_refused():
+    pre = _prefetch()
+    pre["patient"] = pre["patient"] | {"id": "OTHER"}
+    with pytest.raises(cds_hooks.CdsError) as e:
+        cds_hooks.call("raad-screening", _request("patient-view", pre))
+    assert e.value.field == "prefetch.patient"
+
+
+def test_a_record_raad_cannot_read_gives_a_card_not_silence():
+    pre = _prefetch()
+    pre["medicationRequests"] = _searchset(
+        [
+            {
+                "resourceType": "MedicationRequest",
+                "id": "m1",
+                "status": "active",
+                "intent": "order",
+                "subject": {"reference": "Patient/p1"},
+                "medicationReference": {"reference": "Medication/not-sent"},
+            }
+        ]
+    )
+    cards = cds_hooks.call("raad-screening", _request("patient-view", pre))["cards"]
+    assert len(cards) == 4 and all("could not read" in c["detail"] for c in cards)

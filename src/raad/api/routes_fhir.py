@@ -31,6 +31,7 @@ def outcome(exc: ServiceError) -> JSONResponse:
             401: "login",
             403: "forbidden",
             404: "not-found",
+            409: "conflict",
             413: "too-costly",
         }.get(status, "processing"),
         "diagnostics": exc.message,

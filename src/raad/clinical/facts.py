@@ -27,6 +27,10 @@ from raad.knowledge.treatment import monitoring
 from .errors import ClinicalInputError
 from .safety import BloodPressure
 
+MAX_ENTRIES = 50_000  # entries per list (a Bundle holds at most this many resources)
+FactName = Literal[
+    "systolic_mmhg", "diastolic_mmhg", "b12_status", "pregnant", "breastfeeding", "opioid_use"
+]
 CONDITION_STATUSES = ("active", "history", "unconfirmed")
 MEDICATION_STATUSES = ("current", "recent", "past", "unknown")
 ALLERGY_STATUSES = ("active", "unconfirmed")
@@ -94,8 +98,11 @@ class PatientFacts(BaseModel):
 
     ``allergies``: ``None`` when allergies are unknown, ``[]`` when none are known.
     ``fact_sources`` says where a scalar fact came from ("systolic_mmhg" -> "Observation/bp1,
-    2026-11-29"); ``fact_notes`` says why a needed fact is missing ("blood_pressure" -> "the
-    latest reading, 2016-03-01, is older than 30 days").
+    2026-11-29"); ``fact_dates`` when it was measured or recorded (screening counts a fact only
+    inside its freshness window, ``knowledge/record_reading.yaml``); ``fact_notes`` says why a
+    needed fact is missing ("blood_pressure" -> "the latest reading, 2016-03-01, is older than 30
+    days"); ``unread`` lists records that could not be read at all (they may hold a
+    contraindication, so no agent is eligible while any is listed).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -108,11 +115,13 @@ class PatientFacts(BaseModel):
     opioid_use: bool | None = None
     systolic_mmhg: float | None = None
     diastolic_mmhg: float | None = None
-    conditions: list[Entry | str] = Field(default_factory=list, max_length=5000)
-    medications: list[Entry | str] = Field(default_factory=list, max_length=5000)
-    allergies: list[Entry | str] | None = Field(default=None, max_length=5000)
+    conditions: list[Entry | str] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    medications: list[Entry | str] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    allergies: list[Entry | str] | None = Field(default=None, max_length=MAX_ENTRIES)
     fact_sources: dict[str, str] = Field(default_factory=dict)
+    fact_dates: dict[FactName, dt.date] = Field(default_factory=dict)
     fact_notes: dict[str, str] = Field(default_factory=dict)
+    unread: list[str] = Field(default_factory=list, max_length=MAX_ENTRIES)
 
     @field_validator("conditions", "medications", "allergies")
     @classmethod

@@ -32,6 +32,7 @@ from functools import cache, lru_cache
 from typing import Any, Literal
 
 from raad.knowledge.codes import PREFIX_SYSTEMS, normalise_code, system_name
+from raad.knowledge.record_reading import record_reading
 from raad.knowledge.screening_rules import Rule
 from raad.knowledge.treatment import (
     contraindications,
@@ -346,6 +347,7 @@ def screen(facts: PatientFacts | dict[str, Any], *, as_of: date | None = None) -
     if not isinstance(facts, PatientFacts):
         facts = PatientFacts.parse(facts)
     today = as_of or datetime.now(UTC).date()
+    facts = _fresh(facts, today)
     ci = contraindications()
     present: dict[str, list[_Hit]] = {}
     allergic: dict[str, list[_Hit]] = {}
@@ -393,10 +395,26 @@ def screen(facts: PatientFacts | dict[str, Any], *, as_of: date | None = None) -
         rules = ci.rules[agent]
         by_when, by_allergy, by_age = index[agent]
         reasons: list[Reason] = []
-        for r in _triggered(by_when, by_allergy, by_age, present, allergic):
-            reasons += _apply(r, facts, present, allergic, today)
+        for _, r, src in _triggered(by_when, by_allergy, by_age, present, allergic):
+            reasons += _apply(r, src, facts, present, allergic, today)
         reasons += _bp_reasons(agent, bp, facts)
-        missing = tuple(_missing_text(n, facts) for n in rules.needs if _lacks(n, facts))
+        if facts.unread:
+            reasons.append(
+                Reason(
+                    "missing",
+                    "Records raad could not read (they may hold a contraindication; check them): "
+                    + "; ".join(facts.unread[:UNREAD_SHOWN])
+                    + (
+                        f"; and {len(facts.unread) - UNREAD_SHOWN} more"
+                        if len(facts.unread) > UNREAD_SHOWN
+                        else ""
+                    ),
+                    (),
+                    (),
+                    "unread records",
+                )
+            )
+        missing = tuple(_missing_text(n, facts) for n in rules.needs if _lacks(n, facts, reasons))
         if missing:
             reasons.append(
                 Reason(
@@ -430,76 +448,54 @@ def _fact(facts: PatientFacts, key: str, text: str) -> str:
     return f"{text} ({src})" if src else text
 
 
-RuleIndex = tuple[dict[str, list[Rule]], dict[str, list[Rule]], list[Rule]]
+Indexed = tuple[int, Rule, tuple[str, ...]]  # (place in the knowledge base, rule, its sources)
+RuleIndex = tuple[dict[str, list[Indexed]], dict[str, list[Indexed]], list[Indexed]]
 
 
 @cache
 def _rule_index() -> dict[str, RuleIndex]:
-    """Per agent: rules by the concept they fire on, by the allergy, and the age rules."""
+    """Per agent: rules by the concept they fire on, by the allergy, and the age rules, each
+    with its place in the file and its sources (computed once; keyed by position, so a second
+    load of the knowledge base in another thread cannot mismatch it)."""
     out: dict[str, RuleIndex] = {}
     for agent, rules in contraindications().rules.items():
-        by_when: dict[str, list[Rule]] = {}
-        by_allergy: dict[str, list[Rule]] = {}
-        by_age: list[Rule] = []
-        for r in rules.items:
+        by_when: dict[str, list[Indexed]] = {}
+        by_allergy: dict[str, list[Indexed]] = {}
+        by_age: list[Indexed] = []
+        for i, r in enumerate(rules.items):
+            item = (i, r, tuple(dict.fromkeys(c.source for c in r.cite)))
             if r.when is not None:
-                by_when.setdefault(r.when, []).append(r)
+                by_when.setdefault(r.when, []).append(item)
             elif r.allergy_to is not None:
-                by_allergy.setdefault(r.allergy_to, []).append(r)
+                by_allergy.setdefault(r.allergy_to, []).append(item)
             else:
-                by_age.append(r)
+                by_age.append(item)
         out[agent] = (by_when, by_allergy, by_age)
     return out
 
 
 def _triggered(
-    by_when: dict[str, list[Rule]],
-    by_allergy: dict[str, list[Rule]],
-    by_age: list[Rule],
+    by_when: dict[str, list[Indexed]],
+    by_allergy: dict[str, list[Indexed]],
+    by_age: list[Indexed],
     present: dict[str, list[_Hit]],
     allergic: dict[str, list[_Hit]],
-) -> list[Rule]:
+) -> list[Indexed]:
     """The rules that can fire, in the knowledge base's order (reasons read as the file does)."""
-    found = [r for name in present for r in by_when.get(name, ())]
-    found += [r for name in allergic for r in by_allergy.get(name, ())]
+    found = [x for name in present for x in by_when.get(name, ())]
+    found += [x for name in allergic for x in by_allergy.get(name, ())]
     found += by_age
-    order = _rule_order()
-    return sorted(found, key=lambda r: order[id(r)])
-
-
-@cache
-def _rule_order() -> dict[int, int]:
-    return {
-        id(r): i
-        for i, r in enumerate(
-            r for rules in contraindications().rules.values() for r in rules.items
-        )
-    }
-
-
-@cache
-def _sources_of(rule_id: int) -> tuple[str, ...]:
-    rule = _rules_by_id()[rule_id]
-    return tuple(dict.fromkeys(c.source for c in rule.cite))
-
-
-@cache
-def _rules_by_id() -> dict[int, Rule]:
-    return {id(r): r for rules in contraindications().rules.values() for r in rules.items}
-
-
-def _sources(rule: Rule) -> tuple[str, ...]:
-    return _sources_of(id(rule))
+    return sorted(found, key=lambda x: x[0])
 
 
 def _apply(
     rule: Rule,
+    src: tuple[str, ...],
     facts: PatientFacts,
     present: dict[str, list[_Hit]],
     allergic: dict[str, list[_Hit]],
     today: date,
 ) -> list[Reason]:
-    src = _sources(rule)
     if rule.age_below is not None or rule.age_at_least is not None:
         age = facts.age_years
         if age is None:
@@ -595,7 +591,40 @@ def _apply(
     return out
 
 
-def _lacks(need: str, facts: PatientFacts) -> bool:
+# Facts that age, and the window (record_reading.yaml freshness_days) each is read under.
+_AGING = {
+    "systolic_mmhg": "blood_pressure",
+    "diastolic_mmhg": "blood_pressure",
+    "b12_status": "b12_status",
+    "pregnant": "pregnancy_status",
+    "breastfeeding": "breastfeeding_status",
+}
+UNREAD_SHOWN = 10  # unread records listed in a reason before "and N more"
+
+
+def _fresh(facts: PatientFacts, today: date) -> PatientFacts:
+    """The facts as they stand on ``today``: a fact recorded longer ago than its freshness
+    window is unknown (and says when it was recorded), so a stored 'not pregnant' or blood
+    pressure does not count for ever."""
+    windows = record_reading().freshness_days
+    update: dict[str, Any] = {}
+    notes = dict(facts.fact_notes)
+    for key, need in _AGING.items():
+        when = facts.fact_dates.get(key)  # type: ignore[call-overload]
+        if when is None or getattr(facts, key) is None:
+            continue
+        days = windows[need].days
+        if (today - when).days > days:
+            update[key] = None
+            notes[need] = f"the latest, recorded {when.isoformat()}, is older than {days:g} days"
+    if not update:
+        return facts
+    if "systolic_mmhg" in update or "diastolic_mmhg" in update:
+        update["systolic_mmhg"] = update["diastolic_mmhg"] = None
+    return facts.model_copy(update={**update, "fact_notes": notes})
+
+
+def _lacks(need: str, facts: PatientFacts, reasons: list[Reason] | None = None) -> bool:
     if need == "b12_status":
         return facts.b12_status is None
     if need == "pregnancy_status":
@@ -608,22 +637,9 @@ def _lacks(need: str, facts: PatientFacts) -> bool:
         return facts.age_years is None
     if need == "allergies":
         return facts.allergies is None
-    return facts.opioid_use is None and not _records_opioid_status(facts)
-
-
-def _records_opioid_status(facts: PatientFacts) -> bool:
-    """The medication list answers 'current opioid use' when it holds an opioid (then the rule
-    fires or asks); a list without opioids does not prove none are taken."""
-    return any(
-        "opioid" in h
-        for e in facts.medications
-        for h in (c for c, _ in _entry_concepts(e))  # type: ignore[arg-type]
-    )
-
-
-def _entry_concepts(entry: Entry) -> list[tuple[str, str]]:
-    hits, _, _, _ = _read_entry(entry, "medication")
-    return [(h.concept, h.status) for h in hits]
+    # 'current opioid use' is answered by the fact, or by an opioid rule that fired or asked on
+    # this record; an opioid stopped long ago does not show that none is taken now
+    return facts.opioid_use is None and not any(r.rule == "opioid" for r in reasons or ())
 
 
 def entry_concepts(entry: Entry, kind: Kind) -> set[str]:

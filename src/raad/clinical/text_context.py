@@ -115,7 +115,8 @@ def find(text: str, aliases: tuple[tuple[str, str], ...]) -> tuple[Mention, ...]
         i = t.find(alias)
         while i >= 0:
             end = i + len(alias)
-            if not any(a <= i < b or a < end <= b for a, b in taken):
+            # a longer alias owns its words; the same words may name several concepts
+            if not any((a <= i < b or a < end <= b) and (a, b) != (i, end) for a, b in taken):
                 taken.append((i, end))
                 before, after = _clause(t, i + 1, end - 1)
                 ctx, trig = _context(before, after)

@@ -37,7 +37,7 @@ from . import fhir_read
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
-    "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
+    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
     "vitalSigns": "Observation?patient={{context.patientId}}&category=vital-signs",
@@ -129,6 +129,28 @@ def _is_outcome(value: Any) -> bool:
     return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
 
 
+def _incomplete(value: Any) -> str | None:
+    """Why a prefetched answer is not the whole answer, or None: an OperationOutcome in its
+    place, an error or 'incomplete' outcome among a searchset's entries, or a searchset that
+    has more pages (``next``) than it carries."""
+    if _is_outcome(value):
+        return "prefetch failed (OperationOutcome)"
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        return None
+    for e in value.get("entry") or []:
+        r = e.get("resource") if isinstance(e, dict) else None
+        if _is_outcome(r):
+            issues = [i for i in r.get("issue") or [] if isinstance(i, dict)]
+            if any(
+                i.get("severity") in ("error", "fatal") or i.get("code") == "incomplete"
+                for i in issues
+            ):
+                return "the search reported an error or an incomplete result"
+    if any(isinstance(x, dict) and x.get("relation") == "next" for x in value.get("link") or []):
+        return "the searchset has further pages"
+    return None
+
+
 def _gather(req: CdsRequest, fetch: Fetch | None) -> tuple[list[dict[str, Any]], list[str]]:
     """Every resource the templates ask for: prefetched, or fetched from the FHIR server; and
     what could not be had (optional keys only)."""
@@ -138,8 +160,8 @@ def _gather(req: CdsRequest, fetch: Fetch | None) -> tuple[list[dict[str, Any]],
     token = (req.fhirAuthorization or {}).get("access_token")
     for key, template in PREFETCH.items():
         value = given.get(key, ...)
-        if value is ... or _is_outcome(value):
-            why = "not prefetched" if value is ... else "prefetch failed (OperationOutcome)"
+        why = "not prefetched" if value is ... else _incomplete(value)
+        if why is not None:
             if req.fhirServer and fetch is not None:
                 try:
                     value = fetch(req.fhirServer, _query(template, req.context), token)
@@ -152,7 +174,7 @@ def _gather(req: CdsRequest, fetch: Fetch | None) -> tuple[list[dict[str, Any]],
                     raise CdsPreconditionError(
                         f"prefetch.{key}",
                         why,
-                        f"prefetched data, or a reachable fhirServer ({exc})",
+                        f"complete prefetched data, or a reachable fhirServer ({exc})",
                     ) from None
             elif key in OPTIONAL_KEYS:
                 unavailable.append(f"{key} ({why})")
@@ -161,7 +183,7 @@ def _gather(req: CdsRequest, fetch: Fetch | None) -> tuple[list[dict[str, Any]],
                 raise CdsPreconditionError(
                     f"prefetch.{key}",
                     why,
-                    f"the prefetch template {template!r}, or fhirServer with fhirAuthorization",
+                    f"the whole answer to {template!r}, or fhirServer with fhirAuthorization",
                 )
         if value is None:
             continue  # the EHR has no such data
@@ -174,6 +196,12 @@ def _gather(req: CdsRequest, fetch: Fetch | None) -> tuple[list[dict[str, Any]],
                     resources.append(r)
         else:
             resources.append(value)
+    patient_id = req.context.get("patientId")
+    for r in resources:
+        if r.get("resourceType") == "Patient" and patient_id and r.get("id") != patient_id:
+            raise CdsError(
+                "prefetch.patient", r.get("id"), f"the patient of context.patientId ({patient_id})"
+            )
     return resources, unavailable
 
 
@@ -257,6 +285,8 @@ def _draft_entries(context: dict[str, Any]) -> tuple[list[tuple[str, Entry]], li
             continue
         try:
             entry = fhir_read.medication_entry(r, f"context.draftOrders.entry[{i}].resource")
+            if entry is None and r.get("resourceType") == "ServiceRequest":
+                entry = fhir_read.order_entry(r, f"context.draftOrders.entry[{i}].resource")
         except fhir_read.ElementError as exc:
             problems.append(str(exc))
             continue
@@ -297,7 +327,12 @@ def call(service_id: str, request: dict[str, Any], *, fetch: Fetch | None = None
     except ClinicalInputError as exc:
         raise CdsError(exc.field.replace("bundle.", "prefetch."), exc.value, exc.allowed) from None
     facts = read.facts
-    selections = set(req.context.get("selections") or [])
+    raw_selections = req.context.get("selections") or []
+    if not isinstance(raw_selections, list) or not all(isinstance(x, str) for x in raw_selections):
+        raise CdsError(
+            "context.selections", raw_selections, "a list of references such as MedicationRequest/1"
+        )
+    selections = set(raw_selections)
     if drafts:  # every draft order is part of what the patient will take
         facts = facts.model_copy(
             update={"medications": [*facts.medications, *(e for _, e in drafts)]}

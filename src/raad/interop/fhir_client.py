@@ -1,13 +1,16 @@
 """Reading from an EHR's FHIR server (CDS Hooks' ``fhirServer``) when data was not prefetched.
 
 ``fetch(server, query, token)`` GETs ``{server}/{query}`` as ``application/fhir+json`` with the
-bearer token, follows a searchset Bundle's ``next`` links (at most ``MAX_PAGES`` pages) and
-returns the resource or a Bundle holding every page's entries. Errors raise ``FhirServerError``
-naming the URL and the HTTP status.
+bearer token, follows a searchset Bundle's ``next`` links (at most ``MAX_PAGES`` pages, each on
+the same server) and returns the resource or a Bundle holding every page's entries. Only
+servers a site lists in ``RAAD_CDS_FHIR_SERVERS`` (comma-separated base URLs) are read: a
+caller cannot make raad send an EHR's token to, or probe, any other address. Errors raise
+``FhirServerError``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -20,9 +23,20 @@ class FhirServerError(RuntimeError):
     pass
 
 
+def allowed_servers() -> tuple[str, ...]:
+    raw = os.environ.get("RAAD_CDS_FHIR_SERVERS", "")
+    return tuple(s.strip().rstrip("/") for s in raw.split(",") if s.strip())
+
+
+def _allowed(url: str) -> bool:
+    return any(url == base or url.startswith(base + "/") for base in allowed_servers())
+
+
 def fetch(server: str, query: str, token: str | None) -> Any:
     if not server.startswith(("https://", "http://")):
-        raise FhirServerError(f"fhirServer {server!r} is not an http(s) URL")
+        raise FhirServerError("fhirServer is not an http(s) URL")
+    if not _allowed(server.rstrip("/")):
+        raise FhirServerError("fhirServer is not one this site lists in RAAD_CDS_FHIR_SERVERS")
     headers = {"Accept": "application/fhir+json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -55,6 +69,8 @@ def fetch(server: str, query: str, token: str | None) -> Any:
             )
             if not nxt:
                 break
+            if not _allowed(nxt):
+                raise FhirServerError("a next page outside the listed fhirServer")
             url = nxt
         else:
             raise FhirServerError(f"GET {url}: more than {MAX_PAGES} pages")

@@ -34,6 +34,7 @@ class Answers(_M):
     negative: tuple[str, ...]
     breastfeeding: tuple[str, ...]
     not_breastfeeding: tuple[str, ...]
+    unknown: tuple[str, ...]
     cite: tuple[Citation, ...]
 
     @field_validator("*", mode="after")
@@ -61,7 +62,8 @@ class Freshness(_M):
 class LongActing(_M):
     substance: str
     forms: tuple[str, ...]
-    effect_days: float
+    effect_days: float | None  # None: long-acting, no source gives how long (read as unknown)
+    note: str | None = None
     cite: tuple[Citation, ...]
 
 

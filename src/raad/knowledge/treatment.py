@@ -323,7 +323,27 @@ def _with_value_sets(raw: dict[str, Any]) -> dict[str, Any]:
             }
         )
     raw["products"] = [*(raw.get("products") or []), *products]
+    _add_brand_names(raw)
     return raw
+
+
+def _add_brand_names(raw: dict[str, Any]) -> None:
+    """Brand names from the RxNorm branded products' names ("... [Percocet]") as names of the
+    substances the product holds, so "Percocet" typed as text reaches oxycodone as the product's
+    code does."""
+    import re
+
+    for p in raw["products"]:
+        if p["tty"] not in ("SBD", "BPCK"):
+            continue
+        for brand in re.findall(r"\[([^\]]+)\]", p["name"]):
+            name = brand.strip().lower()
+            if len(name) < 4 or not re.fullmatch(r"[a-z][a-z0-9 \-]*", name):
+                continue
+            for sid in p["ingredients"]:
+                names = raw["substances"][sid]["names"]
+                if name not in names:
+                    names.append(name)
 
 
 @cache

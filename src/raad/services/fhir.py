@@ -4,9 +4,10 @@ a patient's facts and antidepressant history."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from raad.store.models import AntidepressantTrial, Course, Patient, PatientIdent
 from . import alerts, assessments, audit, patients, sessions
 from .authz import can_read, can_read_identified
 from .context import Actor
-from .errors import Forbidden, InvalidInput, PayloadTooLarge
+from .errors import Conflict, Forbidden, InvalidInput, PayloadTooLarge
 from .schemas import IdentityIn, PatientIn, PatientUpdate, TrialIn
 
 
@@ -66,7 +67,36 @@ def parse_ndjson(text: str) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 
+_MR_TYPE = ("http://terminology.hl7.org/CodeSystem/v2-0203", "MR")  # HL7 v2 table 0203
+
+
+def _is_mrn(i: dict[str, Any]) -> bool:
+    """A medical record number: typed MR (HL7 v2-0203, as US Core marks it), typed 'Medical
+    record number' in any case, or a system ending in ':mrn'."""
+    t = i.get("type") if isinstance(i.get("type"), dict) else {}
+    for c in t.get("coding") or []:
+        if isinstance(c, dict) and (c.get("system"), c.get("code")) == _MR_TYPE:
+            return True
+    if str(t.get("text") or "").strip().lower() in ("medical record number", "mrn"):
+        return True
+    return str(i.get("system") or "").lower().endswith(":mrn")
+
+
+def _text(value: Any, field: str, longest: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(field, type(value).__name__, "a string")
+    value = value.strip()
+    if len(value) > longest:
+        raise InvalidInput(field, f"{len(value)} characters", f"at most {longest}")
+    return value or None
+
+
 def _identity(bundle: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Who the Bundle is about, read exactly (a wrong identity would merge two people):
+    name, medical record number (system and value), birth date (a partial one is kept as the
+    birth year only) and sex. Bad shapes are 400s naming the element."""
     pats = [
         e["resource"]
         for e in bundle.get("entry") or []
@@ -77,35 +107,72 @@ def _identity(bundle: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     if len(pats) != 1:
         raise InvalidInput("bundle.entry", f"{len(pats)} Patient resources", "exactly one Patient")
     pat = pats[0]
-    mrn = next(
-        (
-            i.get("value")
-            for i in pat.get("identifier") or []
-            if str(i.get("system", "")).endswith(":mrn")
-            or (i.get("type") or {}).get("text") == "Medical record number"
-        ),
-        None,
-    )
-    name = (pat.get("name") or [{}])[0]
+    idents = pat.get("identifier") or []
+    if not isinstance(idents, list) or not all(isinstance(i, dict) for i in idents):
+        raise InvalidInput("Patient.identifier", type(idents).__name__, "a list of Identifiers")
+    mrn_ident = next((i for i in idents if _is_mrn(i)), None)
+    mrn = _text(mrn_ident.get("value"), "Patient.identifier.value", 64) if mrn_ident else None
+    names = pat.get("name") or [{}]
+    if not isinstance(names, list) or not isinstance(names[0], dict):
+        raise InvalidInput("Patient.name", type(names).__name__, "a list of HumanNames")
+    name = names[0]
+    given = name.get("given") or [None]
+    if not isinstance(given, list):
+        raise InvalidInput("Patient.name.given", type(given).__name__, "a list of strings")
+    born = pat.get("birthDate")
+    birth_date = birth_year = None
+    if isinstance(born, str) and len(born) == 10:
+        try:
+            birth_date = date.fromisoformat(born)
+        except ValueError:
+            raise InvalidInput("Patient.birthDate", born, "a FHIR date (YYYY-MM-DD)") from None
+    elif isinstance(born, str) and born[:4].isdigit():
+        birth_year = int(born[:4])  # partial (YYYY or YYYY-MM): the year is kept
+    elif born is not None:
+        raise InvalidInput("Patient.birthDate", born, "a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)")
     return {
-        "given_name": (name.get("given") or [None])[0],
-        "family_name": name.get("family"),
+        "given_name": _text(given[0], "Patient.name.given", 100),
+        "family_name": _text(name.get("family"), "Patient.name.family", 100),
         "mrn": mrn,
-        "birth_date": pat.get("birthDate"),
+        "mrn_system": str(mrn_ident.get("system") or "") if mrn_ident else "",
+        "birth_date": birth_date,
+        "birth_year": birth_year,
         "sex": pat.get("gender") if pat.get("gender") in ("female", "male", "other") else None,
     }, mrn
+
+
+def _same_person(existing: Patient, ident: dict[str, Any]) -> list[str]:
+    """How the stored patient and the imported one differ in who they are (empty: the same)."""
+    known = existing.identity
+    diffs = []
+    if ident["family_name"] and known.family_name.lower() != ident["family_name"].lower():
+        diffs.append("family name")
+    if ident["birth_date"] and known.birth_date and known.birth_date != ident["birth_date"]:
+        diffs.append("birth date")
+    year = ident["birth_date"].year if ident["birth_date"] else ident["birth_year"]
+    if year and existing.birth_year and existing.birth_year != year:
+        diffs.append("birth year")
+    if ident["sex"] and existing.sex and existing.sex != ident["sex"]:
+        diffs.append("sex")
+    return diffs
 
 
 def _trials(bundle: dict[str, Any]) -> list[TrialIn]:
     out = []
     for i, e in enumerate(bundle.get("entry") or []):
-        r = e.get("resource") or {}
-        if r.get("resourceType") != "MedicationStatement":
+        r = e.get("resource") if isinstance(e, dict) else None
+        if not isinstance(r, dict) or r.get("resourceType") != "MedicationStatement":
             continue
-        cats = [c.get("code") for c in ((r.get("category") or {}).get("coding") or [])]
+        category = r.get("category")
+        cats = (
+            [c.get("code") for c in (category.get("coding") or []) if isinstance(c, dict)]
+            if isinstance(category, dict)
+            else []
+        )
         if "antidepressant-trial" not in cats:
             continue
-        concept = r.get("medicationCodeableConcept") or {}
+        concept = r.get("medicationCodeableConcept")
+        concept = concept if isinstance(concept, dict) else {}
         atc = next(
             (
                 c.get("code")
@@ -116,9 +183,22 @@ def _trials(bundle: dict[str, Any]) -> list[TrialIn]:
         )
         values: dict[str, Any] = {"drug": concept.get("text"), "atc": atc}
         for ext in r.get("extension") or []:
-            if ext.get("url") == fhir_export.TRIAL_EXT:
+            if isinstance(ext, dict) and ext.get("url") == fhir_export.TRIAL_EXT:
                 for sub in ext.get("extension") or []:
-                    values[sub["url"]] = next(v for k, v in sub.items() if k.startswith("value"))
+                    value = (
+                        next((v for k, v in sub.items() if k.startswith("value")), None)
+                        if isinstance(sub, dict)
+                        else None
+                    )
+                    if (
+                        not isinstance(sub, dict)
+                        or not isinstance(sub.get("url"), str)
+                        or value is None
+                    ):
+                        raise InvalidInput(
+                            f"bundle.entry.{i}.resource.extension", sub, "url and value[x]"
+                        )
+                    values[sub["url"]] = value
         try:
             out.append(TrialIn.model_validate(values))
         except Exception as exc:  # pydantic ValidationError
@@ -133,7 +213,10 @@ def _without_trials(bundle: dict[str, Any]) -> dict[str, Any]:
     and raad's own session records."""
     keep = []
     for e in bundle.get("entry") or []:
-        r = (e or {}).get("resource") or {}
+        r = e.get("resource") if isinstance(e, dict) else None
+        if not isinstance(r, dict):
+            keep.append(e)
+            continue
         cats = (
             [c.get("code") for c in ((r.get("category") or {}).get("coding") or [])]
             if isinstance(r.get("category"), dict)
@@ -150,23 +233,37 @@ def _without_trials(bundle: dict[str, Any]) -> dict[str, Any]:
     return {**bundle, "entry": keep}
 
 
+_SCALARS = (
+    "systolic_mmhg",
+    "diastolic_mmhg",
+    "b12_status",
+    "pregnant",
+    "breastfeeding",
+    "opioid_use",
+)
+
+
 def merge_facts(
     stored: dict[str, Any], incoming: dict[str, Any], withdrawn: list[str]
 ) -> tuple[dict[str, Any], list[str]]:
     """The stored facts updated by an import, and what the import removed.
 
-    An entry from a FHIR resource replaces the stored entry of the same resource; stored entries
-    the import does not mention are kept (a re-import with fewer resources never deletes); an
-    entry whose resource the import marks entered-in-error or refuted is removed (and listed).
-    A fact the import gives (blood pressure, B12, pregnancy ...) replaces the stored one; a
-    fact it does not give is kept.
+    Entries are keyed by their source and resource (``resource``): an entry from a resource the
+    import sends replaces the stored entry of that resource; stored entries the import does not
+    mention are kept (a re-import with fewer resources never deletes); an entry whose resource
+    the import withdraws (entered in error, refuted, cancelled, not taken) is removed and listed.
+    A measured fact (blood pressure, B12, pregnancy, breastfeeding, opioid use) the import gives
+    replaces the stored one only if it is at least as recent: an older reading never overwrites
+    a newer one. Records the import could not read are listed until a later import reads them.
     """
     out = dict(stored)
     removed: list[str] = []
     gone = set(withdrawn)
+    read_now: set[str] = set(gone)
     for key in ("conditions", "medications", "allergies"):
         new = incoming.get(key)
         old = stored.get(key)
+        read_now |= {e["resource"] for e in new or [] if e.get("resource")}
         if new is None and not (old and gone):
             continue
         new = new or []
@@ -175,7 +272,7 @@ def merge_facts(
         for e in old or []:
             ref = e.get("resource") if isinstance(e, dict) else None
             if ref and ref in gone:
-                removed.append(f"{ref} ({key[:-1]}: marked entered-in-error or refuted)")
+                removed.append(f"{ref} ({key[:-1]}: withdrawn by the record)")
                 continue
             if ref and ref in sent:
                 continue  # replaced by the import's version
@@ -183,15 +280,44 @@ def merge_facts(
                 continue
             kept.append(e)
         out[key] = kept + list(new) if (kept or new or old is not None) else old
-    for k, v in incoming.items():
-        if k in ("conditions", "medications", "allergies"):
+    dates_in = incoming.get("fact_dates") or {}
+    dates_old = dict(stored.get("fact_dates") or {})
+    sources = dict(stored.get("fact_sources") or {})
+    for k in _SCALARS:
+        if incoming.get(k) is None:
             continue
-        if k in ("fact_sources", "fact_notes"):
-            out[k] = {**(stored.get(k) or {}), **v}
-            continue
-        out[k] = v
-    # a fact the import found too old (a note) and did not replace stays as stored
-    return out, removed
+        new_date, old_date = dates_in.get(k), dates_old.get(k)
+        if stored.get(k) is not None and old_date and (not new_date or new_date < old_date):
+            continue  # the stored reading is newer
+        out[k] = incoming[k]
+        if new_date:
+            dates_old[k] = new_date
+        else:
+            dates_old.pop(k, None)
+        if k in (incoming.get("fact_sources") or {}):
+            sources[k] = incoming["fact_sources"][k]
+    for k in ("sex", "age_years"):
+        if k in incoming:
+            out[k] = incoming[k]
+    out["fact_dates"], out["fact_sources"] = dates_old, sources
+    notes = {**(stored.get("fact_notes") or {}), **(incoming.get("fact_notes") or {})}
+    out["fact_notes"] = notes
+    still = [u for u in stored.get("unread") or [] if u.split(" (")[0] not in read_now]
+    out["unread"] = still + [u for u in incoming.get("unread") or [] if u not in still]
+    return {k: v for k, v in out.items() if v not in ({}, [])} | {
+        k: out[k] for k in ("conditions", "medications") if k in out
+    }, removed
+
+
+def _namespaced(facts: dict[str, Any], source: str) -> dict[str, Any]:
+    """Resource ids are unique only within one server: entries and unread records carry the
+    record's source (the record-number system) before their resource id."""
+    for key in ("conditions", "medications", "allergies"):
+        for e in facts.get(key) or []:
+            if e.get("resource"):
+                e["resource"] = f"{source}|{e['resource']}"
+    facts["unread"] = [f"{source}|{u}" for u in facts.get("unread") or []]
+    return facts
 
 
 def import_bundle(
@@ -218,10 +344,17 @@ def import_bundle(
         raise InvalidInput(exc.field, exc.value, exc.allowed) from None
     if read.patient_problems:  # who the patient is must be read exactly before registering
         where, _, why = read.patient_problems[0].partition(": ")
-        raise InvalidInput(f"bundle.{where}", why, "a valid FHIR R4 Patient element")
-    incoming = read.facts.model_dump(
-        mode="json", exclude={"age_years", "sex"}, exclude_none=True, exclude_defaults=True
+        if ".birthDate" not in where or ident["birth_date"] is not None:
+            raise InvalidInput(f"bundle.{where}", why, "a valid FHIR R4 Patient element")
+    meta = bundle.get("meta") if isinstance(bundle.get("meta"), dict) else {}
+    source = str(meta.get("source") or ident["mrn_system"] or "record")  # whose resource ids
+    incoming = _namespaced(
+        read.facts.model_dump(
+            mode="json", exclude={"age_years", "sex"}, exclude_none=True, exclude_defaults=True
+        ),
+        source,
     )
+    withdrawn = [f"{source}|{w}" for w in read.withdrawn]
     if read.facts.allergies is None:
         incoming.pop("allergies", None)
     unrecognised = list(screen(read.facts).unrecognised)
@@ -238,22 +371,45 @@ def import_bundle(
             .join(PatientIdentity)
             .where(PatientIdentity.mrn == mrn, Patient.site_id == site_id)
         )
+    if existing is not None:
+        diffs = _same_person(existing, ident)
+        if diffs:
+            raise Conflict(
+                f"record number {mrn} at this site belongs to a patient whose "
+                f"{', '.join(diffs)} differ from the imported Patient's: not merged; check the "
+                "record number and its system",
+                differs=diffs,
+            )
     removed: list[str] = []
+    notes: list[str] = []
+    if ident["birth_year"] is not None:
+        notes.append(
+            f"Patient.birthDate is partial ({ident['birth_year']}): stored without a birth date, "
+            "so age is unknown until a full date is recorded"
+        )
     if existing is None:
         missing = [k for k in ("given_name", "family_name", "mrn") if not ident.get(k)]
         if missing:
             raise InvalidInput(
                 "Patient",
                 ", ".join(missing),
-                "a name (given and family) and a medical record number identifier",
+                "a name (given and family) and a medical record number identifier "
+                "(typed MR, or a system ending in ':mrn')",
             )
+        try:
+            identity = IdentityIn(
+                **{k: ident[k] for k in ("given_name", "family_name", "mrn", "birth_date")}
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise InvalidInput(
+                "Patient." + ".".join(str(x) for x in err["loc"]), err.get("input"), err["msg"]
+            ) from None
         view = patients.register(
             db,
             actor,
             PatientIn(
-                identity=IdentityIn(
-                    **{k: ident[k] for k in ("given_name", "family_name", "mrn", "birth_date")}
-                ),
+                identity=identity,
                 sex=ident["sex"],
                 site=site if actor.role == "admin" else None,
                 facts=incoming,
@@ -261,7 +417,7 @@ def import_bundle(
         )
         created = True
     else:
-        merged, removed = merge_facts(existing.facts or {}, incoming, read.withdrawn)
+        merged, removed = merge_facts(existing.facts or {}, incoming, withdrawn)
         update = PatientUpdate(facts=merged, sex=ident["sex"])
         view = patients.update(db, actor, existing.id, update, existing.version)
         created = False
@@ -283,4 +439,5 @@ def import_bundle(
         "problems": read.problems,
         "removed": removed,
         "unrecognised": unrecognised,
+        "notes": notes,
     }

@@ -29,6 +29,41 @@ def _research_id() -> str:
     return "R-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
 
 
+_MEASURED = (
+    "systolic_mmhg",
+    "diastolic_mmhg",
+    "b12_status",
+    "pregnant",
+    "breastfeeding",
+    "opioid_use",
+)
+
+
+def _dated(new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Measured facts carry the date they were recorded (screening reads them only inside their
+    freshness windows): one entered or changed without a date is dated today; an unchanged one
+    keeps its date."""
+    old = old or {}
+    dates = dict(new.get("fact_dates") or {})
+    old_dates = old.get("fact_dates") or {}
+    today = date.today().isoformat()
+    for k in _MEASURED:
+        if new.get(k) is None:
+            dates.pop(k, None)
+            continue
+        if k in dates:
+            continue
+        if old.get(k) == new.get(k) and k in old_dates:
+            dates[k] = old_dates[k]
+        else:
+            dates[k] = today
+    return (
+        {**new, "fact_dates": dates}
+        if dates
+        else {k: v for k, v in new.items() if k != "fact_dates"}
+    )
+
+
 def _clean_facts(facts: dict[str, Any]) -> dict[str, Any]:
     """Validate screening facts with the clinical core; age comes from the birth date."""
     if "age_years" in facts:
@@ -104,7 +139,7 @@ def register(db: Session, actor: Actor, data: PatientIn) -> dict[str, Any]:
             raise InvalidInput("site", data.site, "an existing site code")
     assert site is not None
     _check_birth_date(data.identity.birth_date)
-    facts = _clean_facts(data.facts)
+    facts = _clean_facts(_dated(data.facts))
     p = Patient(
         research_id=_research_id(),
         site_id=site.id,
@@ -200,7 +235,7 @@ def update(
     if data.sex is not None:
         p.sex = data.sex
     if data.facts is not None:
-        p.facts = _clean_facts(data.facts)
+        p.facts = _clean_facts(_dated(data.facts, p.facts))
     p.updated_at = utcnow()
     db.flush()
     after = views.patient(p, identified=True)

@@ -43,7 +43,7 @@ from raad.clinical.facts import PatientFacts
 
 from .conditions import read_allergy, read_condition
 from .datatypes import DATE, ElementError, fhir_time, ref_id
-from .medicines import medication_entry, read_medication
+from .medicines import medication_entry, order_entry, read_medication
 from .observations import read_observation, settle_observations
 from .state import ReadState
 
@@ -53,6 +53,7 @@ __all__ = [
     "ElementError",
     "FhirReadError",
     "medication_entry",
+    "order_entry",
     "read_bundle",
     "read_resources",
 ]
@@ -140,29 +141,29 @@ def read_bundle(
             continue
         if kind == "_malformed":
             st.problems.append(
-                f"{_path(bundle, i)}: not a FHIR resource (an object with a resourceType): not used"
+                f"{_path(bundle, i)}: not a FHIR resource (an object with a resourceType): not read"
             )
+            st.unread.append(f"{_path(bundle, i)} (not a FHIR resource)")
             continue
         reader = readers.get(kind)  # type: ignore[arg-type]
         if reader is None:
             st.skipped[str(kind)] = st.skipped.get(str(kind), 0) + 1
             continue
         path = _path(bundle, i)
-        subject = r.get("patient" if kind == "AllergyIntolerance" else "subject")
-        ref = subject.get("reference") if isinstance(subject, dict) else None
-        if ref is not None and ref not in refs:
-            st.unused.append(
-                f"{ref_id(r)}: its subject is {ref}, not this patient: refused, not used"
-            )
+        other = _other_subject(r, kind, refs, patient)
+        if other:
+            st.unused.append(f"{ref_id(r)}: its subject is {other}, not this patient: refused")
             continue
         try:
             reader(r, path, st)
         except ElementError as exc:
-            st.problems.append(f"{exc} ({ref_id(r)}: not used)")
-        except (TypeError, AttributeError, ValueError) as exc:
+            st.problems.append(f"{exc} ({ref_id(r)}: not read)")
+            st.unread.append(f"{ref_id(r)} ({str(exc)[:200]})")
+        except (TypeError, AttributeError, ValueError, KeyError) as exc:
             st.problems.append(
-                f"{path}: cannot be read ({type(exc).__name__}) ({ref_id(r)}: not used)"
+                f"{path}: cannot be read ({type(exc).__name__}) ({ref_id(r)}: not read)"
             )
+            st.unread.append(f"{ref_id(r)} ({path})")
     settle_observations(st, freshness_days or {})
     for kind, n in sorted(st.skipped.items()):
         names = list(st.skipped_names.get(kind, {}))
@@ -178,17 +179,9 @@ def read_bundle(
         "conditions": st.conditions,
         "medications": st.medications,
         "allergies": st.allergies,
+        "unread": st.unread,
     }
-    try:
-        facts = PatientFacts.parse(data)
-    except ClinicalInputError as exc:  # a value outside raad's limits: name it, keep the rest
-        st.problems.append(
-            f"{exc.field}: {exc.value!r} is outside what raad accepts ({exc.allowed}); not used"
-        )
-        for k in ("systolic_mmhg", "diastolic_mmhg") if "mmhg" in exc.field else (exc.field,):
-            data.pop(k, None)
-            data.setdefault("fact_sources", {}).pop(k, None)
-        facts = PatientFacts.parse(data)
+    facts = PatientFacts.parse(data)  # the reader checks every value it keeps
     return BundleRead(
         facts,
         patient,
@@ -235,6 +228,37 @@ def _full_url(bundle: Any, i: int) -> str | None:
     return None
 
 
+def _reference_key(ref: str) -> str:
+    """A reference as 'Type/id': versioned (``/_history/n``) and absolute forms reduced."""
+    ref = ref.split("/_history/")[0].rstrip("/")
+    parts = ref.split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 and not ref.startswith("urn:") else ref
+
+
+def _other_subject(
+    r: dict[str, Any], kind: str, refs: set[str], patient: dict[str, Any]
+) -> str | None:
+    """The subject a resource names when it is not the Bundle's patient, else None."""
+    subject = r.get("patient" if kind == "AllergyIntolerance" else "subject")
+    if not isinstance(subject, dict):
+        return None
+    ref = subject.get("reference")
+    if isinstance(ref, str):
+        if ref in refs or _reference_key(ref) in refs:
+            return None
+        return ref
+    ident = subject.get("identifier")
+    if isinstance(ident, dict) and ident.get("value") is not None:
+        mine = {
+            (i.get("system"), i.get("value"))
+            for i in patient.get("identifier") or []
+            if isinstance(i, dict)
+        }
+        if (ident.get("system"), ident.get("value")) not in mine:
+            return f"identifier {ident.get('system')}|{ident.get('value')}"
+    return None
+
+
 def _patient_refs(bundle: Any, i: int, patient: dict[str, Any]) -> set[str]:
     """Every reference that names the Bundle's patient."""
     refs = set()
@@ -244,8 +268,7 @@ def _patient_refs(bundle: Any, i: int, patient: dict[str, Any]) -> set[str]:
     full = _full_url(bundle, i)
     if full:
         refs.add(full)
-        if pid and full.endswith(f"/Patient/{pid}"):
-            refs.add(full)
+        refs.add(_reference_key(full))
     return refs
 
 

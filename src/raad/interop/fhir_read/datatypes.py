@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from raad.clinical.facts import Coding, Entry
@@ -12,7 +13,7 @@ from raad.knowledge.codes import system_name
 DATE = re.compile(r"([0-9]{4})(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?")
 DATETIME = re.compile(
     r"([0-9]{4})(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])"
-    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))?)?)?)?"
 )
 
 
@@ -28,14 +29,16 @@ class ElementError(ValueError):
 
 def fhir_time(value: Any, path: str, *, end: bool = False) -> datetime | None:
     """A FHIR date, dateTime or instant as an aware UTC datetime (partial dates: the start of
-    the period they name, or its end with ``end=True``)."""
+    the period they name, or its end with ``end=True``). A time without the time zone FHIR
+    requires is read as UTC rather than dropping the record it dates."""
     if value is None:
         return None
     if not isinstance(value, str) or not DATETIME.fullmatch(value):
         raise ElementError(path, f"{value!r} is not a FHIR date or dateTime")
     if "T" in value:
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
         except ValueError:
             raise ElementError(path, f"{value!r} is not a valid dateTime") from None
     parts = [int(p) for p in value.split("-")]
@@ -127,3 +130,15 @@ def ref_id(resource: dict[str, Any]) -> str:
 
 def day_of(t: datetime | None) -> str:
     return t.date().isoformat() if t else "undated"
+
+
+def product_name(rxcui: str) -> str | None:
+    """The name of an RxNorm product raad knows (``knowledge/rxnorm_products.json``)."""
+    return _products().get(rxcui)
+
+
+@cache
+def _products() -> dict[str, str]:
+    from raad.knowledge.treatment import contraindications
+
+    return {p.code.split("=", 1)[1]: p.name for p in contraindications().products}

@@ -29,6 +29,7 @@ class ReadState:
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_names: dict[str, dict[str, None]] = field(default_factory=dict)
     withdrawn: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
     patient_problems: list[str] = field(default_factory=list)
     observed: dict[str, list[Observed]] = field(default_factory=dict)
     bp_parts: dict[tuple[datetime, str], dict[str, float]] = field(default_factory=dict)
