@@ -31,6 +31,14 @@ MAX_ENTRIES = 50_000  # entries per list (a Bundle holds at most this many resou
 FactName = Literal[
     "systolic_mmhg", "diastolic_mmhg", "b12_status", "pregnant", "breastfeeding", "opioid_use"
 ]
+MEASURED_FACTS: tuple[FactName, ...] = (
+    "systolic_mmhg",
+    "diastolic_mmhg",
+    "b12_status",
+    "pregnant",
+    "breastfeeding",
+    "opioid_use",
+)  # facts measured or asked at a time, carried with their date in ``fact_dates``
 CONDITION_STATUSES = ("active", "history", "unconfirmed")
 MEDICATION_STATUSES = ("current", "recent", "past", "unknown")
 ALLERGY_STATUSES = ("active", "unconfirmed")

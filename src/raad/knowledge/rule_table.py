@@ -220,4 +220,9 @@ CODE_GAPS = """## Gaps: left out, not found, or not verified
   combination such as oxycodone/acetaminophen lists oxycodone only. Products not in the
   November 2025 tree (older or withdrawn drugs) fall back to their display text.
 - **ICD-10-CM codes after FY2022** below a listed prefix still match (matching is by prefix).
+- **Brand names** come from RxNorm branded products ("... [Percocet]"), so a brand whose
+  products were not in the extract read (Xanax: alprazolam) is matched by neither name nor
+  product code; SNOMED CT *substance* codes (allergies coded without a display) are not held;
+  CNS depressants no label read names (carisoprodol, sodium oxybate, sedating antidepressants
+  and antipsychotics other than quetiapine) are not in the class.
 """

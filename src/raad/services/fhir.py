@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raad.clinical.errors import ClinicalInputError
+from raad.clinical.facts import MEASURED_FACTS
 from raad.clinical.screening import screen
 from raad.interop import fhir_export
 from raad.interop.fhir_read import MAX_ENTRIES, read_bundle
@@ -233,16 +234,6 @@ def _without_trials(bundle: dict[str, Any]) -> dict[str, Any]:
     return {**bundle, "entry": keep}
 
 
-_SCALARS = (
-    "systolic_mmhg",
-    "diastolic_mmhg",
-    "b12_status",
-    "pregnant",
-    "breastfeeding",
-    "opioid_use",
-)
-
-
 def merge_facts(
     stored: dict[str, Any], incoming: dict[str, Any], withdrawn: list[str]
 ) -> tuple[dict[str, Any], list[str]]:
@@ -283,7 +274,7 @@ def merge_facts(
     dates_in = incoming.get("fact_dates") or {}
     dates_old = dict(stored.get("fact_dates") or {})
     sources = dict(stored.get("fact_sources") or {})
-    for k in _SCALARS:
+    for k in MEASURED_FACTS:
         if incoming.get(k) is None:
             continue
         new_date, old_date = dates_in.get(k), dates_old.get(k)

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from raad.clinical.errors import ClinicalInputError
+from raad.clinical.facts import MEASURED_FACTS
 from raad.clinical.screening import PatientFacts
 from raad.clinical.staging import Trial, trd_status
 from raad.store.core import Executor, table
@@ -29,16 +30,6 @@ def _research_id() -> str:
     return "R-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
 
 
-_MEASURED = (
-    "systolic_mmhg",
-    "diastolic_mmhg",
-    "b12_status",
-    "pregnant",
-    "breastfeeding",
-    "opioid_use",
-)
-
-
 def _dated(new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measured facts carry the date they were recorded (screening reads them only inside their
     freshness windows): one entered or changed without a date is dated today; an unchanged one
@@ -47,7 +38,7 @@ def _dated(new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, 
     dates = dict(new.get("fact_dates") or {})
     old_dates = old.get("fact_dates") or {}
     today = date.today().isoformat()
-    for k in _MEASURED:
+    for k in MEASURED_FACTS:
         if new.get(k) is None:
             dates.pop(k, None)
             continue

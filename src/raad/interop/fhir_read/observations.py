@@ -348,20 +348,23 @@ def settle_observations(st: ReadState, override: dict[str, float]) -> None:
             )
             st.observe("blood_pressure", when, None, sources)
     for fact, readings in st.observed.items():
-        future = [o for o in readings if o.when > st.as_of + timedelta(days=1)]
-        for o in future:
-            st.problems.append(
-                f"{o.source}: {fact.replace('_', ' ')} dated {day_of(o.when)}, after {st.as_of.date()}: not used"
-            )
-        readings = [o for o in readings if o not in future]
+        limit = st.as_of + timedelta(days=1)
+        for o in readings:
+            if o.when > limit:
+                st.problems.append(
+                    f"{o.source}: {fact.replace('_', ' ')} dated {day_of(o.when)}, after {st.as_of.date()}: not used"
+                )
+        readings = [o for o in readings if o.when <= limit]
         if not readings:
             continue
         decided = _settle_one(fact, readings, st)
-        for older in readings:
-            if older.when < decided.when and older.source not in decided.source:
-                st.unused.append(
-                    f"{older.source}: {fact.replace('_', ' ')} of {day_of(older.when)} superseded by {day_of(decided.when)}"
-                )
+        older = [o for o in readings if o.when < decided.when]
+        if older:
+            st.unused.append(
+                f"{len(older)} older {fact.replace('_', ' ')} reading{'s' if len(older) > 1 else ''} "
+                f"({day_of(older[0].when)} to {day_of(older[-1].when)}) superseded by "
+                f"{day_of(decided.when)}"
+            )
         window = override.get(fact)
         if window is None and fact in cfg.freshness_days:
             window = cfg.freshness_days[fact].days
