@@ -216,7 +216,12 @@ def batch(
 
 @app.command()
 def screen(
-    file: Annotated[Path, typer.Argument(help="Patient facts as raad JSON, or a FHIR R4 Bundle.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Patient facts as raad JSON, a FHIR R4 Bundle, or a list of resources."
+        ),
+    ],
     as_of: Annotated[
         str | None,
         typer.Option(help="Date the screen is for: ages and windows (YYYY-MM-DD; default today)."),
@@ -249,7 +254,9 @@ def screen(
         return
     read = None
     try:
-        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+        if (isinstance(data, dict) and data.get("resourceType") == "Bundle") or isinstance(
+            data, list
+        ):  # a Bundle, or a list of FHIR resources (an NDJSON file read as a list)
             from raad.interop.fhir_read import read_bundle
 
             read = read_bundle(data, as_of=when)

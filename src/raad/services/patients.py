@@ -234,6 +234,38 @@ def update(
     return after
 
 
+def entry_line(e: dict[str, Any] | str) -> str:
+    """An entry as one editable line: its text, else its code (``system|code``)."""
+    if isinstance(e, str):
+        return e
+    return e.get("text") or f"{e.get('system')}|{e.get('code')}"
+
+
+def edit_facts(
+    db: Session,
+    actor: Actor,
+    patient_id: int,
+    scalars: dict[str, Any],
+    lists: dict[str, list[str] | None],
+    if_match: int,
+) -> dict[str, Any]:
+    """Change facts from a form without losing what the form does not show: a line kept keeps
+    its stored entry (codes, status, dates, source), a new line is a new text entry, a removed
+    line is removed; measured facts keep their date unless changed; allergies ``None`` leaves
+    them unknown, ``[]`` records none known."""
+    p = load(db, patient_id)
+    stored = dict(p.facts or {})
+    facts = {k: v for k, v in stored.items() if k not in (*MEASURED_FACTS, "b12_status")}
+    facts.update({k: v for k, v in scalars.items() if v is not None})
+    for key, lines in lists.items():
+        if lines is None:
+            facts.pop(key, None)
+            continue
+        old = {entry_line(e): e for e in stored.get(key) or []}
+        facts[key] = [old.get(line, line) for line in dict.fromkeys(lines)]
+    return update(db, actor, patient_id, PatientUpdate(facts=facts), if_match)
+
+
 def add_trial(db: Session, actor: Actor, patient_id: int, data: TrialIn) -> dict[str, Any]:
     p = load(db, patient_id)
     can_write(actor, p.site_id)

@@ -46,7 +46,6 @@ from raad.services.schemas import (
     CourseIn,
     IdentityIn,
     PatientIn,
-    PatientUpdate,
     SessionIn,
     TrialIn,
 )
@@ -266,26 +265,31 @@ def _missing_questions(data: dict[str, Any]) -> list[str]:
 @router.post("/patients/{pid}/facts", response_class=HTMLResponse)
 async def update_facts(request: Request, pid: int) -> Response:
     form = await request.form()
-    facts: dict[str, Any] = {}
-    for key in ("b12_status",):
-        if form.get(key):
-            facts[key] = form[key]
+    scalars: dict[str, Any] = {}
+    if form.get("b12_status"):
+        scalars["b12_status"] = form["b12_status"]
     for key in ("pregnant", "breastfeeding", "opioid_use"):
         if form.get(key) in ("yes", "no"):
-            facts[key] = form[key] == "yes"
+            scalars[key] = form[key] == "yes"
+
+    def lines(name: str) -> list[str]:
+        return [c.strip() for c in (form.get(name) or "").splitlines() if c.strip()]
+
+    allergies = lines("allergies")
     try:
         for key in ("systolic_mmhg", "diastolic_mmhg"):
-            v = _num(form, key)
-            if v is not None:
-                facts[key] = v
-        facts["conditions"] = [
-            c.strip() for c in (form.get("conditions") or "").splitlines() if c.strip()
-        ]
-        facts["medications"] = [
-            c.strip() for c in (form.get("medications") or "").splitlines() if c.strip()
-        ]
+            scalars[key] = _num(form, key)
         await call(
-            request, patients.update, pid, PatientUpdate(facts=facts), int(form.get("version", 0))
+            request,
+            patients.edit_facts,
+            pid,
+            scalars,
+            {
+                "conditions": lines("conditions"),
+                "medications": lines("medications"),
+                "allergies": allergies if allergies or form.get("no_known_allergies") else None,
+            },
+            int(form.get("version", 0)),
         )
     except ServiceError as exc:
         return error_page(request, exc)
