@@ -92,13 +92,14 @@ def rule_table_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-NOT_FOUND = """## Looked for and not found
+NOT_FOUND = """## Looked for and not found, or found only in a secondary copy
 
-These were looked for in the labels and papers read and not found; raad applies no rule for
-them and says so here rather than guess:
+These were looked for in the labels and papers read; raad applies no rule for them and says so
+here rather than guess:
 
 - An age limit for N2O or IV ketamine in depression (the Kalinox RCP allows children over one
-  month; no source read gives the age range of the depression trials), so neither asks for age.
+  month; a secondary monograph gives "< 16 years: not established" for Ketalar; no source read
+  gives the age range of the depression trials), so neither asks for age.
 - Breastfeeding in the ketamine and naltrexone labels read; their screens do not ask for it.
 - MAOI or psychostimulant interactions in the Ketalar, naltrexone and N2O labels read (the
   Ketalar label's 'sympathomimetics' is used for psychostimulants).
@@ -106,8 +107,16 @@ them and says so here rather than guess:
   papers report it (Andrashko 2020, Feeney 2023) and the rule cites them as evidence, not label.
 - Hyperhomocysteinaemia in an N2O label (a secondary source only); the thioridazine interaction
   in the naltrexone label itself (a secondary quote only).
-- Recent stroke or myocardial infarction in a US label: the EU SmPC's "recent (within 6 weeks)
-  cardiovascular event, including myocardial infarction" is used for esketamine.
+- Recent stroke in a label: the EU SmPC's "recent (within 6 weeks) cardiovascular event,
+  including myocardial infarction" is used for myocardial infarction and acute coronary
+  events; whether a stroke within 6 weeks falls under it the SmPC does not say (a caution).
+- Found only in patient-leaflet copies, to be checked against the full texts before they are
+  rules: the EU esketamine warnings (bipolar disorder or mania, inadequately treated
+  hyperthyroidism, respiratory insufficiency, sleep apnoea with obesity; SmPC 4.4) and the
+  German ketamine label's special caution for raised eye pressure (glaucoma) and a myocardial
+  infarction within six months.
+- CNS depressants no label read names (carisoprodol, sodium oxybate, sedating antidepressants
+  and antipsychotics other than quetiapine) are not in the class.
 """
 
 
