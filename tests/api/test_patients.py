@@ -130,3 +130,19 @@ def test_every_write_and_identified_read_is_audited(api):
     update = events[2]
     assert update["before"]["sex"] == "female" and update["after"]["sex"] == "male"
     assert api.client.get("/audit", headers=api.h("clinician")).status_code == 403
+
+
+def test_a_record_number_is_registered_once_per_site(api):
+    p = new_patient(api)
+    again = api.client.post(
+        "/patients",
+        json={
+            "identity": {
+                "given_name": "Other",
+                "family_name": "Synthetic-Twin",
+                "mrn": p["identity"]["mrn"],
+            }
+        },
+        headers=api.h("clinician"),
+    )
+    assert again.status_code == 409 and str(p["id"]) in again.json()["message"]

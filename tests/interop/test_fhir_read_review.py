@@ -329,3 +329,10 @@ def test_facts_recorded_long_ago_age_out_of_the_screen():
     later = screen(facts, as_of=date(2027, 1, 5)).agents["ketamine"]
     assert later.status == "caution"
     assert any("2026-11-20" in m for m in later.missing)
+
+
+def test_a_deceased_patient_is_never_eligible():
+    dead = PATIENT | {"deceasedDateTime": "2005-11-11"}
+    status, read = agents(bundle(patient=dead))
+    assert set(status.values()) == {"contraindicated"}
+    assert read.facts.deceased == "2005-11-11"

@@ -130,6 +130,7 @@ class PatientFacts(BaseModel):
     fact_dates: dict[FactName, dt.date] = Field(default_factory=dict)
     fact_notes: dict[str, str] = Field(default_factory=dict)
     unread: list[str] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    deceased: str | None = Field(default=None, max_length=100)  # the record says so: when, or "yes"
 
     @field_validator("conditions", "medications", "allergies")
     @classmethod

@@ -398,6 +398,16 @@ def screen(facts: PatientFacts | dict[str, Any], *, as_of: date | None = None) -
         for _, r, src in _triggered(by_when, by_allergy, by_age, present, allergic):
             reasons += _apply(r, src, facts, present, allergic, today)
         reasons += _bp_reasons(agent, bp, facts)
+        if facts.deceased:
+            reasons.append(
+                Reason(
+                    "contraindicated",
+                    f"The record says the patient has died ({facts.deceased}): check the record",
+                    (_fact(facts, "deceased", f"deceased: {facts.deceased}"),),
+                    (),
+                    "deceased",
+                )
+            )
         if facts.unread:
             reasons.append(
                 Reason(

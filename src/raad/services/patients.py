@@ -19,7 +19,7 @@ from raad.store.models import AntidepressantTrial, Patient, PatientIdentity, Sit
 from . import audit, views
 from .authz import can_read, can_read_identified, can_write
 from .context import Actor
-from .errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from .paging import page
 from .schemas import PatientIn, PatientUpdate, TrialIn
 
@@ -130,6 +130,17 @@ def register(db: Session, actor: Actor, data: PatientIn) -> dict[str, Any]:
             raise InvalidInput("site", data.site, "an existing site code")
     assert site is not None
     _check_birth_date(data.identity.birth_date)
+    same = db.scalar(
+        select(Patient.id)
+        .join(PatientIdentity)
+        .where(PatientIdentity.mrn == data.identity.mrn, Patient.site_id == site.id)
+    )
+    if same is not None:
+        raise Conflict(
+            f"record number {data.identity.mrn} is already registered at this site "
+            f"(patient {same}): open that record instead",
+            existing_patient=same,
+        )
     facts = _clean_facts(_dated(data.facts))
     p = Patient(
         research_id=_research_id(),

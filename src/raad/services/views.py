@@ -14,15 +14,32 @@ from raad.store.models import (
     Screening,
 )
 
+_RECORD_KEYS = ("fact_sources", "fact_dates", "fact_notes", "unread")
+_ENTRY_KEYS = ("text", "system", "code", "codings", "status", "active")
+
+
+def deidentified_facts(facts: dict[str, Any] | None) -> dict[str, Any]:
+    """Screening facts without what links them to a record or a day: no sources, resource ids,
+    dates or notes (which carry dates), entries reduced to their text, codes and status."""
+    out = {k: v for k, v in (facts or {}).items() if k not in _RECORD_KEYS}
+    for key in ("conditions", "medications", "allergies"):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                {k: v for k, v in e.items() if k in _ENTRY_KEYS} if isinstance(e, dict) else e
+                for e in out[key]
+            ]
+    return out
+
 
 def patient(p: Patient, *, identified: bool, site_code: str | None = None) -> dict[str, Any]:
-    """``site_code`` saves loading the site when the caller has it (a Core row)."""
+    """``site_code`` saves loading the site when the caller has it (a Core row); the
+    de-identified view carries facts without sources, resource ids or dates."""
     out: dict[str, Any] = {
         "research_id": p.research_id,
         "site": site_code if site_code is not None else p.site.code,
         "sex": p.sex,
         "birth_year": p.birth_year,
-        "facts": p.facts,
+        "facts": p.facts if identified else deidentified_facts(p.facts),
         "version": p.version,
     }
     if identified:

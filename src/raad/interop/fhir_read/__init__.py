@@ -273,6 +273,11 @@ def _patient_refs(bundle: Any, i: int, patient: dict[str, Any]) -> set[str]:
 
 
 def read_patient(r: dict[str, Any], path: str, st: ReadState) -> None:
+    died = r.get("deceasedDateTime")
+    if r.get("deceasedBoolean") is True or isinstance(died, str):
+        st.facts["deceased"] = died[:25] if isinstance(died, str) else "yes"
+        st.facts.setdefault("fact_sources", {})["deceased"] = f"{ref_id(r)}.deceased"
+        st.used.append(f"{ref_id(r)}: deceased {st.facts['deceased']}")
     gender = r.get("gender")
     if gender in ("female", "male", "other"):
         st.facts["sex"] = gender
