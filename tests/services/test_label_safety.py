@@ -100,8 +100,9 @@ ESK_POST = {"bp_post": BloodPressureIn(systolic=130, diastolic=84), "bp_post_min
 # -- 1. esketamine only in labelled doses ------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def esketamine(database, world) -> dict[str, Any]:
+    """A fresh patient and course per test (a second session the same day raises its own alert)."""
     pid = new_patient(database, world, **KNOWN)
     return plan(database, world, pid, "esketamine-label")
 
@@ -155,7 +156,7 @@ def test_a_dose_beyond_the_plausible_range_is_refused_and_nothing_written(
 # -- 2. ketamine mg/kg and N2O fraction against the plan ---------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ketamine(database, world) -> dict[str, Any]:
     pid = new_patient(database, world, **KNOWN)
     return plan(database, world, pid, "ketamine-iv-weekly", weight_kg=70)
@@ -443,3 +444,25 @@ def test_a_stored_screening_is_stale_once_the_facts_change(database, world):
     with database.transaction(write=False) as tx:
         new = screening_service.latest(tx, world.clinician, pid)
     assert new["stale"] is False and new["agents"]["n2o"]["status"] == "contraindicated"
+
+
+def test_a_second_esketamine_dose_the_same_day_is_a_critical_alert(database, world, esketamine):
+    """56 mg then 84 mg two and a half hours later: no regimen gives two doses a day, and
+    140 mg is above the largest labelled dose."""
+    day = (now() - timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    first = record(database, world, esketamine["id"], dose_mg=56, start=day, **ESK_POST)
+    assert "repeat-dose-same-day" not in codes(first)
+    second = record(
+        database,
+        world,
+        esketamine["id"],
+        dose_mg=84,
+        start=day + timedelta(hours=2, minutes=30),
+        **ESK_POST,
+    )
+    alert = codes(second)["repeat-dose-same-day"]
+    assert alert["level"] == "critical" and alert["blocks_discharge"] is True
+    assert (
+        alert["facts"]["total_mg_that_day"] == 140
+        and "above the largest labelled dose" in alert["message"]
+    )

@@ -460,6 +460,42 @@ def _bp_reading(record: SessionRecord) -> list[Alert]:
     return []
 
 
+def _same_day(record: SessionRecord, history: tuple[SessionRecord, ...]) -> list[Alert]:
+    """Another session of the same agent on the same day (UTC): no regimen in the knowledge base
+    gives more than one a day (their frequencies are per week), and for an agent dosed in fixed
+    label doses the day's total above the largest labelled dose is named."""
+    day = record.start.astimezone(UTC).date()
+    same = [h for h in history if h.agent == record.agent and h.start.astimezone(UTC).date() == day]
+    if not same:
+        return []
+    sources = tuple(
+        dict.fromkeys(
+            c.source for r in regimens().values() if r.agent == record.agent for c in r.cite
+        )
+    )
+    facts: dict[str, Any] = {"sessions_that_day": len(same) + 1}
+    text = (
+        f"{len(same) + 1} {record.agent} sessions on {day.isoformat()}: the regimens give at most "
+        "one a day"
+    )
+    label = labelled_doses(record.agent)
+    if label.doses_mg and record.dose_mg is not None:
+        total = record.dose_mg + sum(h.dose_mg or 0 for h in same)
+        facts["total_mg_that_day"] = total
+        if total > max(label.doses_mg):
+            text += f"; {total:g} mg that day is above the largest labelled dose ({max(label.doses_mg):g} mg)"
+    return [
+        Alert(
+            "repeat-dose-same-day",
+            "critical",
+            text + ". Check for a duplicate or a dosing error.",
+            facts,
+            sources,
+            True,
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class DischargeTime:
     """The earliest moment a session may be discharged, and why."""
@@ -557,6 +593,7 @@ def check_session(
                         blocks_discharge=True,
                     )
                 )
+    alerts += _same_day(record, history)
     alerts += _bp_reading(record)
     alerts += _dose_alerts(record, planned)
     alerts += _observation(record)

@@ -98,9 +98,9 @@ def _check_start(start: datetime) -> None:
         )
 
 
-_HISTORY = select(_ADM.c.agent, _ADM.c.course_id, _ADM.c.start, _ADM.c.duration_min).where(
-    _ADM.c.patient_id == bindparam("patient_id"), _ADM.c.id != bindparam("session_id")
-)
+_HISTORY = select(
+    _ADM.c.agent, _ADM.c.course_id, _ADM.c.start, _ADM.c.duration_min, _ADM.c.dose_mg
+).where(_ADM.c.patient_id == bindparam("patient_id"), _ADM.c.id != bindparam("session_id"))
 
 
 def _history(
@@ -111,7 +111,8 @@ def _history(
     place among the course's sessions by start time)."""
     rows = db.execute(_HISTORY, {"patient_id": a.patient_id, "session_id": a.id or 0}).all()
     history = tuple(
-        SessionRecord(agent=r.agent, start=r.start, duration_min=r.duration_min) for r in rows
+        SessionRecord(agent=r.agent, start=r.start, duration_min=r.duration_min, dose_mg=r.dose_mg)
+        for r in rows
     )
     if not plan:
         return history, None
