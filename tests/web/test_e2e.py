@@ -162,3 +162,25 @@ def test_pages_fit_a_tablet(browser, server):
             assert overflow <= 0, (url, overflow)
     finally:
         context.close()
+
+
+def test_the_session_form_shows_missing_facts_before_dosing(page, server):
+    """Screening's cautions and missing facts appear where the dose is given, not only on the
+    screening page: a pregnancy status nobody recorded is asked for before esketamine."""
+    login(page, server, "nurse.e2e")
+    page.get_by_role("link", name="Register a patient").click()
+    page.get_by_label("Given name").fill("Mia")
+    page.get_by_label("Family name").fill("Synthetic-Missing")
+    page.get_by_label("Record number").fill("E2E-MISSING-1")
+    page.get_by_label("Date of birth").fill("1980-04-02")
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("heading", name="Synthetic-Missing, Mia")).to_be_visible()
+    page.get_by_label("Regimen", exact=True).select_option("esketamine-label")
+    page.get_by_label("Start", exact=True).fill("2026-12-01")
+    page.get_by_role("button", name="Show schedule").click()
+    expect(page.locator("#screening-now")).to_contain_text("pregnancy status")
+    page.get_by_role("button", name="Plan this course").click()
+    expect(page.get_by_role("heading", name=re.compile("Record a session"))).to_be_visible()
+    note = page.locator("#screening-now")
+    expect(note).to_contain_text("missing")
+    expect(note).to_contain_text("pregnancy status")

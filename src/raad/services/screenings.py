@@ -131,6 +131,23 @@ def contraindicated_now(
     return {a: r for a in result.agents if (r := contraindications(result, a))}
 
 
+def open_items(
+    db: Session, actor: Actor, patient_id: int, agent: str, as_of: date | None = None
+) -> dict[str, Any]:
+    """What screening says now about ``agent`` short of a contraindication: its status, the
+    cautions (with sources) and the facts still missing, for the forms that plan and record a
+    session (a missing pregnancy status is shown where the dose is given, not only on the
+    screening page)."""
+    can_read(actor, load(db, patient_id))
+    a = screen_now(db, patient_id, as_of).agents[agent]
+    return {
+        "agent": agent,
+        "status": a.status,
+        "cautions": [r.to_dict() for r in a.reasons if r.level == "caution"],
+        "missing": list(a.missing),
+    }
+
+
 def screen_patient(
     db: Session, actor: Actor, patient_id: int, as_of: date | None = None
 ) -> dict[str, Any]:

@@ -363,6 +363,7 @@ async def plan_preview(request: Request, pid: int) -> HTMLResponse:
         body = _course_in(form)
         contraindicated = await call(request, screenings.contraindicated_now, pid, write=False)
         course = plan_course(body.regimen, body.start, weight_kg=body.weight_kg)
+        open_now = await call(request, screenings.open_items, pid, course.agent, write=False)
     except ValidationError as exc:
         return error_page(request, _field_error(exc))
     except ClinicalInputError as exc:
@@ -377,6 +378,7 @@ async def plan_preview(request: Request, pid: int) -> HTMLResponse:
         course=course.to_dict(),
         agent=course.agent,
         reasons=contraindicated.get(course.agent, []),
+        open=open_now,
         value=form.get("override_reason") or "",
         oob=True,
     )
@@ -400,7 +402,14 @@ async def create_course(request: Request, pid: int) -> Response:
 def _session_context(s, actor: Actor, course_id: int) -> dict[str, Any]:
     c = courses.get(s, actor, course_id)
     done = sessions.list_sessions(s, actor, course_id=course_id, limit=200)["items"]
-    return {"course": c, "done": done, "reasons": courses.contraindications(s, actor, course_id)}
+    return {
+        "course": c,
+        "done": done,
+        "reasons": courses.contraindications(s, actor, course_id),
+        "open": screenings.open_items(
+            s, actor, courses.load_course(s, course_id).patient_id, c["agent"]
+        ),
+    }
 
 
 @router.get("/courses/{course_id}/sessions/new", response_class=HTMLResponse)
