@@ -580,3 +580,46 @@ def test_stored_facts_age_out_of_later_screenings(api):
     assert now["agents"]["ketamine"]["status"] == "eligible"
     assert later["agents"]["ketamine"]["status"] == "caution"
     assert any("older than" in m for m in later["agents"]["ketamine"]["missing"])
+
+
+def test_nan_and_infinity_in_an_import_are_problems_not_500s(api):
+    raw = json.dumps(
+        {
+            "resourceType": "Bundle",
+            "entry": [
+                {"resource": _patient_resource("NAN-1")},
+                {
+                    "resource": {
+                        "resourceType": "Observation",
+                        "id": "bp",
+                        "status": "final",
+                        "subject": {"reference": "Patient/pt"},
+                        "effectiveDateTime": "2026-11-29",
+                        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+                        "component": [
+                            {
+                                "code": {
+                                    "coding": [{"system": "http://loinc.org", "code": "8480-6"}]
+                                },
+                                "valueQuantity": {"value": float("nan")},
+                            },
+                            {
+                                "code": {
+                                    "coding": [{"system": "http://loinc.org", "code": "8462-4"}]
+                                },
+                                "valueQuantity": {"value": float("inf")},
+                            },
+                        ],
+                    }
+                },
+            ],
+        }
+    )
+    assert "NaN" in raw
+    r = api.client.post(
+        "/fhir/import",
+        content=raw,
+        headers=api.h("clinician", **{"Content-Type": "application/json"}),
+    )
+    assert r.status_code == 201, r.text
+    assert any("finite" in p for p in r.json()["problems"])

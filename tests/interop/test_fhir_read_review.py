@@ -336,3 +336,16 @@ def test_a_deceased_patient_is_never_eligible():
     status, read = agents(bundle(patient=dead))
     assert set(status.values()) == {"contraindicated"}
     assert read.facts.deceased == "2005-11-11"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_value_that_is_not_a_finite_number_is_never_read(bad):
+    """JSON NaN and Infinity parse in Python; a B12 of NaN must not compare as 'normal'."""
+    r = obs(
+        "2132-9",
+        days_ago(1),
+        valueQuantity={"value": bad, "unit": "pg/mL", "code": "pg/mL"},
+        referenceRange=[{"low": {"value": 200, "unit": "pg/mL"}}],
+    )
+    _, read = agents(bundle(r))
+    assert read.facts.b12_status is None and any("finite" in p for p in read.problems)

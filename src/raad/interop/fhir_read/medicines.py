@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -214,7 +215,7 @@ def _days(q: Any) -> float | None:
         return None
     v = q.get("value")
     unit = str(q.get("code") or q.get("unit") or "d").strip().lower()
-    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
         return None
     factor = _DAYS_PER_UNIT.get(unit)
     return float(v) * factor if factor else None

@@ -3,6 +3,7 @@ pregnancy and breastfeeding."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,8 +47,8 @@ def _quantity(q: Any, path: str) -> tuple[float, str] | None:
     if not isinstance(q, dict):
         raise ElementError(path, "a Quantity must be an object")
     v = q.get("value")
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ElementError(f"{path}.value", f"{v!r} is not a number")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise ElementError(f"{path}.value", f"{v!r} is not a finite number")
     unit = q.get("code") or q.get("unit") or ""
     return float(v), str(unit)
 
