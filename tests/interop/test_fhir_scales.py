@@ -141,3 +141,47 @@ def test_cssrs_risk_level_round_trip_and_observation():
     gated = {i.linkId: i.enableWhen for i in q.item if i.enableWhen}
     assert set(gated) == {"3", "4", "5", "6b"}
     assert gated["6b"][0].question == "6"
+
+
+def _phq9_items(values: dict[str, int]) -> list[dict]:
+    return [{"linkId": k, "answer": [{"valueInteger": v}]} for k, v in values.items()]
+
+
+PHQ9_ALL_ZERO_BUT_9 = {str(i): 0 for i in range(1, 9)} | {"9": 3}
+
+
+def test_an_item_answered_twice_is_refused_so_a_suicide_answer_is_never_dropped():
+    """PHQ-9 item 9 = 3 followed by item 9 = 0 once scored as no suicide flag."""
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "questionnaire": fs.CANONICAL + "PHQ-9",
+        "item": [
+            *_phq9_items(PHQ9_ALL_ZERO_BUT_9),
+            {"linkId": "9", "answer": [{"valueInteger": 0}]},
+        ],
+    }
+    with pytest.raises(ScaleInputError, match="item 9"):
+        fs.score_from_response(qr)
+
+
+def test_an_entered_in_error_response_is_not_scored():
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "entered-in-error",
+        "questionnaire": fs.CANONICAL + "PHQ-9",
+        "item": _phq9_items(PHQ9_ALL_ZERO_BUT_9),
+    }
+    with pytest.raises(ScaleInputError, match="status"):
+        fs.score_from_response(qr)
+
+
+def test_items_inside_groups_and_a_versioned_canonical_are_read():
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "questionnaire": fs.CANONICAL + "PHQ-9|1.0",
+        "item": [{"linkId": "g", "item": _phq9_items(PHQ9_ALL_ZERO_BUT_9)}],
+    }
+    s = fs.score_from_response(qr)
+    assert s.total == 3 and s.suicide_flag

@@ -213,24 +213,49 @@ def total_observation(
 
 
 def score_from_response(qr: QuestionnaireResponse | dict[str, Any]) -> Score:
-    """Read a QuestionnaireResponse back into a Score (the inverse of ``questionnaire_response``)."""
+    """Read a QuestionnaireResponse back into a Score (the inverse of ``questionnaire_response``).
+
+    Items nested in groups are read; a response marked entered-in-error is refused; an item
+    answered twice is refused (naming it) rather than one answer silently replacing the other,
+    so a positive suicide item can never be dropped by a later 0."""
     if isinstance(qr, dict):
         qr = QuestionnaireResponse.model_validate(qr)
+    if qr.status == "entered-in-error":
+        raise ScaleInputError(
+            "status", qr.status, "a response that stands (completed, amended or in-progress)"
+        )
     url = qr.questionnaire or ""
     if not url.startswith(CANONICAL):
         raise ScaleInputError(
             "questionnaire", url, f"a raad Questionnaire canonical ({CANONICAL}...)"
         )
-    instr = get(url[len(CANONICAL) :])
+    instr = get(url[len(CANONICAL) :].split("|")[0])
     responses: dict[str, int] = {}
-    for item in qr.item or []:
+    for item in _leaves(qr.item or []):
         if not item.answer:
             continue
         if len(item.answer) != 1:
             raise ScaleInputError(f"item {item.linkId}", len(item.answer), "exactly one answer")
-        a = item.answer[0]
-        responses[item.linkId] = _answer_value(instr, item.linkId, a)
+        value = _answer_value(instr, item.linkId, item.answer[0])
+        if item.linkId in responses:
+            raise ScaleInputError(
+                f"item {item.linkId}",
+                f"answered twice ({responses[item.linkId]} and {value})",
+                "one answer per item",
+            )
+        responses[item.linkId] = value
     return instr.score(responses, allow_incomplete=qr.status != "completed")
+
+
+def _leaves(items: list[Any]) -> list[Any]:
+    """Answered items, looking inside groups (``item.item``) and answers' nested items."""
+    out = []
+    for it in items:
+        if it.answer:
+            out.append(it)
+        if it.item:
+            out += _leaves(it.item)
+    return out
 
 
 def _answer_value(instr: Instrument, link: str, a: Any) -> int:
