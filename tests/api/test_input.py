@@ -70,6 +70,10 @@ def test_session_fields_are_checked(api, course, change, field, allowed):
         ({**{str(i): 1 for i in range(1, 10)}, "1": 7}, "responses (PHQ-9 item 1)", "0-3"),
         ({**{str(i): 1 for i in range(1, 10)}, "11": 1}, "responses", "item"),
         ({str(i): 1 for i in range(1, 9)}, "responses (PHQ-9 items)", "every item answered"),
+        # the library's coercion rule, the same through the API: true and "1" are not ratings
+        ({**{str(i): 1 for i in range(1, 10)}, "1": True}, "responses", "integer"),
+        ({**{str(i): 1 for i in range(1, 10)}, "1": "1"}, "responses", "integer"),
+        ({**{str(i): 1 for i in range(1, 10)}, "1": 1.5}, "responses (PHQ-9 item 1)", "integer"),
     ],
 )
 def test_rating_items_are_checked(api, responses, field, allowed):
@@ -88,6 +92,24 @@ def test_rating_items_are_checked(api, responses, field, allowed):
     assert (
         api.client.get(f"/patients/{p['id']}/assessments", headers=api.h("clinician")).json() == []
     )
+
+
+def test_whole_number_floats_are_ratings_as_in_the_library(api):
+    """1.0 is accepted, as ``raad.scales.score`` accepts it, and stored as the integer 1."""
+    p = new_patient(api)
+    r = api.client.post(
+        f"/patients/{p['id']}/assessments",
+        json={
+            "instrument": "PHQ-9",
+            "responses": {str(i): 1.0 for i in range(1, 10)} | {"10": None},
+            "administered_at": "2026-01-05T09:00:00+00:00",
+        },
+        headers=api.h("clinician"),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["total"] == 9
+    assert r.json()["responses"] == {str(i): 1 for i in range(1, 10)}
+    assert all(type(v) is int for v in r.json()["responses"].values())
 
 
 def test_unknown_instrument_and_facts(api):

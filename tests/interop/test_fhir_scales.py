@@ -185,3 +185,18 @@ def test_items_inside_groups_and_a_versioned_canonical_are_read():
     }
     s = fs.score_from_response(qr)
     assert s.total == 3 and s.suicide_flag
+
+
+@pytest.mark.parametrize("name", ["HAMD-17", "HAMD-21"])
+def test_hamd_item16_not_assessed_survives_export_and_import(name):
+    """16A = 3 (not assessed) adds 0 (CamCOPS hamd.py) but leaves raad as 3, and comes back."""
+    instr = scales.get(name)
+    r = {it.id + min(it.variants, default=""): 1 for it in instr.items}
+    r["16A"] = 3
+    s = instr.score(r)
+    assert s.not_assessed == {"16": 3} and s.complete
+    qr = reparse(fs.questionnaire_response(s, authored=WHEN), QuestionnaireResponse)
+    sent = {i.linkId: i.answer[0] for i in qr.item}
+    assert sent["16A"].valueInteger == 3
+    back = fs.score_from_response(qr)
+    assert back == s

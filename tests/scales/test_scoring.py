@@ -54,12 +54,49 @@ def test_hamd17_item16_rules():
     r["16"] = 1
     with pytest.raises(ScaleInputError, match="variant"):
         scales.score("HAMD-17", r)  # which variant?
-    # 3 = not assessed: the item is missing, so the total is refused
-    with pytest.raises(ScaleInputError) as exc:
-        scales.score("HAMD-17", hamd17(**{"16A": 3}))
-    assert "missing 16" in str(exc.value)
-    s = scales.score("HAMD-17", hamd17(**{"16A": 3}), allow_incomplete=True)
-    assert s.total is None and s.severity is None and s.missing == ("16",) and not s.complete
+    # 3 = not assessed adds 0 and the record is complete (CamCOPS hamd.py total_score adds
+    # item 16 only "if score != 3"; q16a/q16b "3 not assessed [not scored]"); the 3 is kept.
+    base = hamd17()
+    s0 = scales.score("HAMD-17", base)
+    for variant in ("16A", "16B"):
+        r = {k: v for k, v in base.items() if not k.startswith("16")} | {variant: 3}
+        s = scales.score("HAMD-17", r)
+        assert s.complete and s.missing == ()
+        assert s.total == s0.total - base["16A"]
+        assert s.items["16"] == 0 and s.not_assessed == {"16": 3}
+        assert s.variants == {"16": variant[-1]}
+        assert s.to_dict()["not_assessed"] == {"16": 3}
+    assert s0.not_assessed == {}
+
+
+def test_response_keys_are_what_score_accepts():
+    """``item_ids`` lists "16" (one item); ``response_keys`` lists the keys score() takes."""
+    h = scales.get("HAMD-17")
+    assert "16" in h.item_ids and "16" not in h.response_keys
+    assert h.response_keys[15:17] == ("16A", "16B")
+    for name in scales.names():
+        instr = scales.get(name)
+        for key in instr.response_keys:
+            lo = 0
+            # every key is accepted on its own (allow_incomplete: only this key is given)
+            scales.get(name).score({key: lo}, allow_incomplete=True)
+
+
+def test_hamd17_band_sets_and_their_sources():
+    """Zimmerman 2013 (PMID 23759278): cutoffs 17 (mild/moderate) and 24 (moderate/severe)."""
+    from raad.scales.scoring import band
+
+    h = scales.get("HAMD-17")
+    assert h.severity.default.name.startswith("CNS Forum")
+    assert "zimmerman2013" not in {c.source for c in h.severity.default.cite}
+    z = {b.name: b for b in h.severity.alternatives}["Zimmerman 2013"]
+    assert [(b.min, b.max) for b in z.bands] == [(0, 7), (8, 16), (17, 23), (24, 52)]
+    assert band(h, 16, "Zimmerman 2013") == "mild"
+    assert band(h, 17, "Zimmerman 2013") == "moderate"
+    assert band(h, 23, "Zimmerman 2013") == "moderate"
+    assert band(h, 24, "Zimmerman 2013") == "severe"
+    x = {b.name: b for b in h.severity.alternatives}["IDS/QIDS crosswalk (Rush 2003)"]
+    assert [(b.min, b.max) for b in x.bands] == [(0, 7), (8, 13), (14, 19), (20, 25), (26, 52)]
 
 
 @pytest.mark.parametrize(
@@ -69,8 +106,10 @@ def test_hamd17_item16_rules():
         ({"1": 5}, "HAMD-17 item 1", "0-4"),
         ({"1": -1}, "HAMD-17 item 1", "0-4"),
         ({"1": "2"}, "HAMD-17 item 1", "integer"),
-        ({"1": 2.0}, "HAMD-17 item 1", "integer"),
-        ({"1": True}, "HAMD-17 item 1", "integer"),
+        ({"1": 2.5}, "HAMD-17 item 1", "integer"),
+        ({"1": float("inf")}, "HAMD-17 item 1", "integer"),
+        ({"1": True}, "HAMD-17 item 1", "true/false"),
+        ({"1": False}, "HAMD-17 item 1", "true/false"),
         ({"99": 1}, "item", "items of HAMD-17"),
     ],
 )
@@ -153,3 +192,18 @@ def test_cssrs_skip_logic_and_risk():
         scales.score("C-SSRS", {"1": 0, "2": 0, "6": 1})
     with pytest.raises(ScaleInputError, match="0-1"):
         scales.score("C-SSRS", {"1": 2, "2": 0, "6": 0})
+
+
+def test_numbers_from_numpy_and_pandas_are_ratings():
+    """A pandas row gives numpy integers, or floats with NaN where a cell is empty."""
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    plain = {str(i): (i % 4) for i in range(1, 10)}
+    want = scales.score("PHQ-9", plain)
+    assert scales.score("PHQ-9", {k: np.int64(v) for k, v in plain.items()}) == want
+    assert scales.score("PHQ-9", {k: float(v) for k, v in plain.items()}) == want
+    row = pd.DataFrame([plain | {"9": None}]).iloc[0]  # item 9 empty -> NaN, column float
+    s = scales.score("PHQ-9", row.to_dict(), allow_incomplete=True)
+    assert s.missing == ("9",) and s.total is None
+    with pytest.raises(ScaleInputError, match="true/false"):
+        scales.score("PHQ-9", plain | {"1": np.bool_(True)})

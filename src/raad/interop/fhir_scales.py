@@ -143,7 +143,8 @@ def questionnaire_response(
         if it.id not in score.items:
             continue
         link = it.id + score.variants.get(it.id, "")
-        value = score.items[it.id]
+        # a "not assessed" code (HAM-D 16: 3) is exported as given, not as the 0 it adds
+        value = score.not_assessed.get(it.id, score.items[it.id])
         answer = next((a for a in it.answers if a.value == value), None)
         ans = {"valueCoding": _answer_coding(answer)} if answer else {"valueInteger": value}
         items.append({"linkId": link, "text": it.label, "answer": [ans]})

@@ -45,7 +45,8 @@ class Item(_Frozen):
     variants: dict[str, str] = Field(
         default_factory=dict
     )  # e.g. HAMD item 16: A history, B measured
-    not_scored: dict[int, str] = Field(default_factory=dict)  # codes meaning "not rated"
+    # codes meaning "not rated" (HAM-D item 16: 3 = not assessed): scored 0, kept and shown
+    not_scored: dict[int, str] = Field(default_factory=dict)
     asked_if: str | None = None  # skip logic, e.g. "2 == 1"
 
     @model_validator(mode="after")
@@ -216,7 +217,15 @@ class Instrument(_Frozen):
 
     @property
     def item_ids(self) -> tuple[str, ...]:
+        """The scored items' ids, in order (HAM-D: "16" is one item, rated as 16A or 16B)."""
         return tuple(i.id for i in self.items)
+
+    @property
+    def response_keys(self) -> tuple[str, ...]:
+        """Every key ``score()`` accepts, in order: items without variants by id, items with
+        variants by id + variant ("16A", "16B": one of them per record), then extra items."""
+        keys = [k for i in self.items for k in ([i.id + v for v in i.variants] or [i.id])]
+        return (*keys, *(e.id for e in self.extra_items))
 
     @property
     def total_range(self) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ class Score:
     prorated: bool = False
     risk: str | None = None  # C-SSRS screener risk level
     suicide_items: tuple[str, ...] = ()  # the suicide items that raised the flag
+    not_assessed: dict[str, int] = field(default_factory=dict)  # item -> code given (scored 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,17 +61,46 @@ class Score:
             "extra": dict(self.extra),
             "prorated": self.prorated,
             "risk": self.risk,
+            "not_assessed": dict(self.not_assessed),
         }
 
 
-def _value(instr: Instrument, key: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ScaleInputError(f"{instr.name} item {key}", value, f"an integer {lo}-{hi}")
-    return value
+def rating_value(field: str, value: Any, allowed: str) -> int | None:
+    """One rating as an ``int``, or None for "not answered"; the one rule for every entry point.
+
+    Accepted: integers of any integer type (``int``, ``numpy.int64`` from a pandas row), and
+    floats holding a whole number (``2.0``, as pandas stores an integer column with gaps).
+    ``None`` and a float NaN (pandas' missing value) mean "not answered". Refused, naming
+    ``field``: booleans (True is never a score), strings (``"1"``), fractions (``1.5``) and
+    infinities.
+
+    Raises:
+        ScaleInputError: the value is none of the above.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or type(value).__name__ in ("bool", "bool_"):  # numpy.bool
+        raise ScaleInputError(field, value, f"{allowed} (true/false is not a rating)")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        if math.isnan(v):
+            return None
+        if math.isfinite(v) and v.is_integer():
+            return int(v)
+    raise ScaleInputError(field, value, allowed)
 
 
-def normalise_responses(instr: Instrument, responses: Mapping[Any, Any]) -> tuple[dict, dict, dict]:
-    """Validate ``responses`` -> (scored item values, variants used, extra item values)."""
+def _value(instr: Instrument, key: str, value: Any, lo: int, hi: int) -> int | None:
+    return rating_value(f"{instr.name} item {key}", value, f"an integer {lo}-{hi}")
+
+
+def normalise_responses(
+    instr: Instrument, responses: Mapping[Any, Any]
+) -> tuple[dict, dict, dict, dict]:
+    """Validate ``responses`` -> (scored item values, variants used, extra item values,
+    items rated with a "not assessed" code: item id -> the code given)."""
     if not isinstance(responses, Mapping):
         raise ScaleInputError(
             "responses", type(responses).__name__, "a mapping of item id to value"
@@ -80,13 +111,14 @@ def normalise_responses(instr: Instrument, responses: Mapping[Any, Any]) -> tupl
     values: dict[str, int] = {}
     variants: dict[str, str] = {}
     extra_values: dict[str, int] = {}
+    not_assessed: dict[str, int] = {}
     for raw_key, raw in responses.items():
         key = str(raw_key)
         if key in extras:
             e = extras[key]
-            if raw is None:
-                continue
             v = _value(instr, key, raw, e.min, e.max)
+            if v is None:
+                continue
             if not e.min <= v <= e.max:
                 raise ScaleInputError(f"{instr.name} item {key}", v, f"{e.min}-{e.max} ({e.label})")
             extra_values[key] = v
@@ -114,11 +146,15 @@ def normalise_responses(instr: Instrument, responses: Mapping[Any, Any]) -> tupl
             )
         if variant is not None:
             variants[key] = variant
-        if raw is None:
-            continue
         v = _value(instr, key, raw, item.min, item.max)
+        if v is None:
+            continue
         if v in item.not_scored:
-            continue  # e.g. HAM-D item 16 rated 3 = not assessed: recorded as missing
+            # HAM-D item 16 rated 3 = not assessed: scored 0, as the ECDEU manual and CamCOPS
+            # do, and kept so it is shown and exported as given.
+            not_assessed[key] = v
+            values[key] = 0
+            continue
         if not item.min <= v <= item.max:
             extra = "".join(f"; {c} = {t} (not scored)" for c, t in item.not_scored.items())
             raise ScaleInputError(
@@ -126,14 +162,14 @@ def normalise_responses(instr: Instrument, responses: Mapping[Any, Any]) -> tupl
             )
         values[key] = v
     ordered = {i.id: values[i.id] for i in instr.items if i.id in values}
-    return ordered, variants, extra_values
+    return ordered, variants, extra_values, not_assessed
 
 
 def score(
     instr: Instrument, responses: Mapping[Any, Any], *, allow_incomplete: bool = False
 ) -> Score:
     """Score one administration; see the instrument's ``missing`` policy for unanswered items."""
-    values, variants, extra_values = normalise_responses(instr, responses)
+    values, variants, extra_values, not_assessed = normalise_responses(instr, responses)
     asked = [i for i in instr.items if _is_asked(i.asked_if, values)]
     missing = tuple(i.id for i in asked if i.id not in values)
     flagged = tuple(
@@ -162,6 +198,7 @@ def score(
             False,
             risk,
             flagged,
+            not_assessed,
         )
     domains: dict[str, int] = {}
     prorated = False
@@ -190,6 +227,7 @@ def score(
         prorated,
         None,
         flagged,
+        not_assessed,
     )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from raad.clinical.safety import score_alerts
 from raad.scales import ScaleInputError, get
+from raad.scales.scoring import rating_value
 from raad.store.core import Executor, Inserter, core_only, table
 from raad.store.models import Administration, Assessment, utcnow
 
@@ -53,7 +54,11 @@ def record(db: Executor, actor: Actor, patient_id: int, data: AssessmentIn) -> d
         patient_id=p.id,
         administration_id=data.administration_id,
         instrument=instr.name,
-        responses=dict(data.responses),
+        responses={
+            k: v
+            for k, raw in data.responses.items()
+            if (v := rating_value(k, raw, "an integer")) is not None
+        },
         total=score.total,
         severity=score.severity,
         suicide_flag=score.suicide_flag,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 
 class _In(BaseModel):
@@ -108,7 +108,11 @@ class SessionUpdate(_In):
 
 class AssessmentIn(_In):
     instrument: str
-    responses: dict[str, int]
+    # The library's rule (raad.scales.scoring.rating_value): integers, or floats holding a
+    # whole number; null = not answered. Strings and true/false are refused, never coerced.
+    responses: dict[str, StrictInt | StrictFloat | None] = Field(
+        description="item key (see the instrument's response_keys) -> rating; null = not answered"
+    )
     administered_at: AwareDatetime
     administration_id: int | None = None
     allow_incomplete: bool = False
