@@ -182,16 +182,55 @@ def test_cssrs_skip_logic_and_risk():
     neg = scales.score("C-SSRS", {"1": 0, "2": 0, "6": 0})
     assert neg.risk == "negative" and not neg.suicide_flag and neg.total is None
     pos = scales.score("C-SSRS", {"1": 1, "2": 0, "6": 0})
-    assert pos.risk == "positive" and pos.suicide_flag
+    assert pos.risk == "low" and pos.suicide_flag
     assert scales.score("C-SSRS", {"1": 1, "2": 1, "3": 1, "4": 1, "5": 0, "6": 0}).risk == "high"
     assert scales.score("C-SSRS", {"1": 0, "2": 0, "6": 1, "6b": 1}).risk == "high"
-    assert scales.score("C-SSRS", {"1": 0, "2": 0, "6": 1, "6b": 0}).risk == "positive"
+    assert scales.score("C-SSRS", {"1": 0, "2": 0, "6": 1, "6b": 0}).risk == "moderate"
     with pytest.raises(ScaleInputError, match="missing 3, 4, 5"):
         scales.score("C-SSRS", {"1": 1, "2": 1, "6": 0})  # a yes to 2 opens 3-5
     with pytest.raises(ScaleInputError, match="missing 6b"):
         scales.score("C-SSRS", {"1": 0, "2": 0, "6": 1})
     with pytest.raises(ScaleInputError, match="0-1"):
         scales.score("C-SSRS", {"1": 2, "2": 0, "6": 0})
+
+
+@pytest.mark.parametrize(
+    ("answers", "risk"),
+    [
+        # Columbia triage (cssrs_screener.yaml risk_levels and their sources)
+        ({"1": 0, "2": 0, "6": 0}, "negative"),
+        ({"1": 1, "2": 0, "6": 0}, "low"),
+        ({"1": 0, "2": 1, "3": 0, "4": 0, "5": 0, "6": 0}, "low"),
+        ({"1": 1, "2": 1, "3": 1, "4": 0, "5": 0, "6": 0}, "moderate"),
+        ({"1": 0, "2": 0, "6": 1, "6b": 0}, "moderate"),
+        ({"1": 1, "2": 1, "3": 0, "4": 1, "5": 0, "6": 0}, "high"),
+        ({"1": 1, "2": 1, "3": 1, "4": 0, "5": 1, "6": 0}, "high"),
+        ({"1": 0, "2": 0, "6": 1, "6b": 1}, "high"),
+    ],
+)
+def test_cssrs_triage_grades(answers, risk):
+    s = scales.score("C-SSRS", answers)
+    assert s.risk == risk
+    assert s.suicide_flag == (risk != "negative")
+
+
+@pytest.mark.parametrize(
+    ("answers", "item"),
+    [
+        ({"1": 0, "2": 0, "5": 1, "6": 0}, "5"),  # a plan after "no thoughts of killing yourself"
+        ({"1": 0, "2": 0, "3": 1, "6": 0}, "3"),
+        ({"1": 0, "2": 0, "6": 0, "6b": 1}, "6b"),  # "in the past 3 months" after "never"
+    ],
+)
+def test_cssrs_a_yes_to_a_skipped_question_is_refused(answers, item):
+    with pytest.raises(ScaleInputError) as exc:
+        scales.score("C-SSRS", answers)
+    assert exc.value.field == f"C-SSRS item {item}" and "asked only when" in exc.value.allowed
+
+
+def test_cssrs_a_no_to_a_skipped_question_reads_as_not_asked():
+    s = scales.score("C-SSRS", {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0, "6": 0, "6b": 0})
+    assert s.risk == "negative" and set(s.items) == {"1", "2", "6"}
 
 
 def test_numbers_from_numpy_and_pandas_are_ratings():

@@ -1,9 +1,9 @@
 """Risk level of the C-SSRS screener (an instrument without a total).
 
-'high': yes to question 4 or 5, or yes to 6 with 6b (past 3 months) - the triage rule as a
-secondary source (drcheng-cssrs in knowledge/sources.yaml) summarises it; any other yes is a
-'positive' screen graded by the clinician; all no is 'negative'. The official colour-coded
-triage table was not read, so no 'low'/'moderate' grade is assigned here.
+The grades and the answers that raise them are data (``risk_levels`` in
+``instruments/cssrs_screener.yaml``, each with its sources): high = yes to question 4 or 5, or
+yes to 6 with 6b (past 3 months); moderate = yes to 3, or to 6 without 6b; low = yes to 1 or 2
+only; all no = negative. The Columbia triage is guidance for the clinician, not a decision.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from .model import Instrument
 
 
 def risk_level(instr: Instrument, values: dict[str, int]) -> str:
-    if (
-        values.get("4") == 1
-        or values.get("5") == 1
-        or (values.get("6") == 1 and values.get("6b") == 1)
-    ):
-        return "high"
-    if any(v == 1 for v in values.values()):
-        return "positive"
+    """The first grade of ``instr.risk_levels`` whose answers are all yes, else "negative".
+
+    ``values``: validated item id -> 0/1, after skip logic.
+    """
+    for grade in instr.risk_levels:
+        if any(all(values.get(i, 0) >= 1 for i in group) for group in grade.when_any):
+            return grade.level
     return "negative"

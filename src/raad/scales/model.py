@@ -115,6 +115,15 @@ class SuicideItem(_Frozen):
     cite: tuple[Citation, ...] = ()
 
 
+class RiskLevel(_Frozen):
+    """One grade of a screener without a total (C-SSRS): the grade applies when all items of
+    any one group in ``when_any`` are answered at or above 1 (yes); grades are tried in order."""
+
+    level: str
+    when_any: tuple[tuple[str, ...], ...]
+    cite: tuple[Citation, ...] = ()
+
+
 class Missing(_Frozen):
     """What to do with unanswered items: refuse to total, or prorate up to ``max_missing``."""
 
@@ -189,6 +198,7 @@ class Instrument(_Frozen):
     missing: Missing
     severity: Severity | None = None
     suicide_items: tuple[SuicideItem, ...] = ()
+    risk_levels: tuple[RiskLevel, ...] = ()  # highest first; none matched -> "negative"
     loinc: Loinc
     outcomes: Outcomes = Outcomes()
     notes: tuple[str, ...] = ()
@@ -209,6 +219,10 @@ class Instrument(_Frozen):
         for s in self.suicide_items:
             if s.item not in known and s.item not in {e.id for e in self.extra_items}:
                 raise ValueError(f"{self.name}: suicide item {s.item} is not an item")
+        for r in self.risk_levels:
+            for group in r.when_any:
+                if set(group) - known:
+                    raise ValueError(f"{self.name}: risk level {r.level} names unknown items")
         if self.severity is not None:
             lo, hi = self.total_range
             for bandset in (self.severity.default, *self.severity.alternatives):
@@ -263,6 +277,8 @@ class Instrument(_Frozen):
                 out += b.cite
         for s in self.suicide_items:
             out += s.cite
+        for r in self.risk_levels:
+            out += r.cite
         for o in (
             self.outcomes.response,
             self.outcomes.partial_response,

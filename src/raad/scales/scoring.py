@@ -170,6 +170,7 @@ def score(
 ) -> Score:
     """Score one administration; see the instrument's ``missing`` policy for unanswered items."""
     values, variants, extra_values, not_assessed = normalise_responses(instr, responses)
+    values = _apply_skip_logic(instr, values)
     asked = [i for i in instr.items if _is_asked(i.asked_if, values)]
     missing = tuple(i.id for i in asked if i.id not in values)
     flagged = tuple(
@@ -266,6 +267,25 @@ def band(instr: Instrument, total: float, bandset: str | None = None) -> str:
             return b.label
     lo, hi = instr.total_range
     raise ScaleInputError(f"{instr.name} total", total, f"{lo}-{hi}")
+
+
+def _apply_skip_logic(instr: Instrument, values: dict[str, int]) -> dict[str, int]:
+    """Drop a "no" (the item's minimum) to a question the earlier answers skip; refuse any
+    other answer there, since it contradicts them (C-SSRS: a yes to 5 after a no to 2)."""
+    out = dict(values)
+    for item in instr.items:
+        if item.id not in values or _is_asked(item.asked_if, values):
+            continue
+        gate, _, want = (part.strip() for part in (item.asked_if or "").partition("=="))
+        if values[item.id] != item.min:
+            raise ScaleInputError(
+                f"{instr.name} item {item.id}",
+                values[item.id],
+                f"no answer, or {item.min}: item {item.id} is asked only when item {gate} is "
+                f"{want}, and item {gate} is {values[gate]}",
+            )
+        del out[item.id]
+    return out
 
 
 def _is_asked(condition: str | None, values: dict[str, int]) -> bool:
