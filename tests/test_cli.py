@@ -315,3 +315,44 @@ def test_screen_reads_real_world_files_or_says_why(tmp_path, content, words):
     r = runner.invoke(app, ["screen", str(f)])
     assert words in r.output, r.output
     assert "Traceback" not in r.output
+
+
+def test_scale_read_scores_a_us_core_phq9_and_a_bundle(tmp_path):
+    from tests.interop.test_fhir_scales_foreign import us_bh_cssrs, us_core_phq9
+
+    one = tmp_path / "phq9.json"
+    one.write_text(json.dumps(us_core_phq9()), encoding="utf-8-sig")  # with a BOM
+    result = runner.invoke(app, ["scale", "read", str(one), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["score"]["total"] == 12 and out["matched_by"] == "loinc"
+    bundle = tmp_path / "bundle.json"
+    bad = {"resourceType": "QuestionnaireResponse", "status": "entered-in-error", "item": []}
+    bundle.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [
+                    {"resource": us_core_phq9(total=9)},
+                    {"resource": us_bh_cssrs()},
+                    {"resource": bad},
+                ],
+            }
+        )
+    )
+    result = runner.invoke(app, ["scale", "read", str(bundle)], terminal_width=200)
+    assert result.exit_code == 2  # one response could not be scored; the others still are
+    assert "total 12" in result.output and "states a total of 9;" in result.output
+    assert "risk negative" in result.output and "entry[2]: not scored: status" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_scale_read_refuses_what_is_not_a_response(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"resourceType": "Patient"}))
+    result = runner.invoke(app, ["scale", "read", str(path)])
+    assert result.exit_code == 2 and "QuestionnaireResponse or a Bundle" in result.output
+    path.write_text("{not json")
+    result = runner.invoke(app, ["scale", "read", str(path)])
+    assert result.exit_code == 2 and "cannot read it as JSON" in result.output

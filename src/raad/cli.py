@@ -736,6 +736,8 @@ def scale_score(
         console.print(f"{instr.name}: incomplete, missing items {', '.join(sc.missing)}")
     if sc.domains:
         console.print("domains: " + ", ".join(f"{k} {v}" for k, v in sc.domains.items()))
+    for item, code in sc.not_assessed.items():
+        console.print(f"item {item}: {code} = not assessed (adds 0 to the total)")
     if sc.suicide_flag:
         console.print(
             f"[bold red]SUICIDE ITEM ALERT[/]: item(s) {', '.join(sc.suicide_items)} "
@@ -753,6 +755,92 @@ def scale_score(
                     for r, m in call.alternatives
                 )
             console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+@scale_app.command("read")
+def scale_read(
+    path: Annotated[
+        Path, typer.Argument(help="A FHIR QuestionnaireResponse, or a Bundle holding some (JSON).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Score QuestionnaireResponses from raad or another system (US Core, LOINC-coded forms).
+
+    Prints, per response: the instrument and how it was recognised, total and severity (or
+    risk level), the suicide flag, what the response itself states where raad disagrees, and
+    the answers raad did not use.
+    """
+    from pydantic import ValidationError
+
+    from raad.interop.fhir_scales import read_response
+    from raad.scales import ScaleInputError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{path}: cannot read it as JSON ({exc})")
+        return
+    if not isinstance(data, dict) or data.get("resourceType") not in (
+        "QuestionnaireResponse",
+        "Bundle",
+    ):
+        _fail(f"{path}: expected a QuestionnaireResponse or a Bundle (resourceType)")
+        return
+    if data["resourceType"] == "Bundle":
+        found = [
+            (f"entry[{i}]", e.get("resource"))
+            for i, e in enumerate(data.get("entry") or [])
+            if isinstance(e, dict)
+            and isinstance(e.get("resource"), dict)
+            and e["resource"].get("resourceType") == "QuestionnaireResponse"
+        ]
+        if not found:
+            _fail(f"{path}: the Bundle holds no QuestionnaireResponse")
+    else:
+        found = [("", data)]
+    results = []
+    for where, resource in found:
+        try:
+            results.append((where, read_response(resource), None))
+        except ScaleInputError as exc:
+            results.append((where, None, str(exc)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            results.append((where, None, f"{loc}: {first['msg']}"))
+    if as_json:
+        out = [{"where": w or None} | (r.to_dict() if r else {"error": e}) for w, r, e in results]
+        sys.stdout.write(json.dumps(out if len(out) > 1 else out[0], indent=2) + "\n")
+    else:
+        for where, read, error in results:
+            label = f"{where}: " if where else ""
+            if error:
+                console.print(f"{label}[bold red]not scored[/]: {escape(error)}", soft_wrap=True)
+                continue
+            sc = read.score
+            head = f"{label}{sc.instrument} (recognised by {read.matched_by})"
+            if sc.total is not None:
+                head += f": total [bold]{sc.total:g}[/]" + (
+                    f", {sc.severity}" if sc.severity else ""
+                )
+            elif sc.risk is not None:
+                head += f": risk [bold]{sc.risk}[/]"
+            else:
+                head += f": incomplete, missing {', '.join(sc.missing)}"
+            console.print(head, soft_wrap=True)
+            if sc.suicide_flag:
+                console.print(
+                    f"  [bold red]SUICIDE ITEM ALERT[/]: item(s) {', '.join(sc.suicide_items)} "
+                    "positive - assess suicide risk now."
+                )
+            for item, code in sc.not_assessed.items():
+                console.print(f"  item {item}: {code} = not assessed (adds 0)")
+            for d in read.disagreements:
+                console.print(f"  [yellow]disagreement[/]: {escape(d)}", soft_wrap=True)
+            for link, why in read.unused:
+                console.print(f"  not used: {escape(link)} ({escape(why)})", soft_wrap=True)
+    if any(e for _, _, e in results):
+        raise typer.Exit(code=2)
 
 
 def _positional(instr, values: list[int], variants: list[str]) -> dict[str, int]:

@@ -97,3 +97,29 @@ def test_synthea_patients_are_read():
         with_medicines += bool(read.facts.medications)
     assert with_bp == len(files)  # every Synthea patient has 55284-4 panels
     assert with_conditions > 0.9 * len(files) and with_medicines > 0.5 * len(files)
+
+
+def test_every_questionnaire_response_is_scored_or_refused_by_name():
+    """US Core and HL7 QuestionnaireResponses: raad's instruments scored, others refused."""
+    from raad.interop.fhir_scales import read_response
+    from raad.scales import ScaleInputError
+
+    files = [
+        f
+        for sub in ("us-core", "hl7-r4-examples")
+        for f in _files(sub)
+        if f.name.lower().startswith("questionnaireresponse")
+    ]
+    if not files:
+        pytest.skip("no QuestionnaireResponse examples in the corpus")
+    scored = {}
+    for f in files:
+        try:
+            scored[f.name] = read_response(json.loads(f.read_text(encoding="utf-8-sig")))
+        except ScaleInputError as exc:
+            assert exc.field and exc.allowed, f.name
+        except ValueError as exc:  # pydantic: a resource the R4B model refuses, named
+            assert "QuestionnaireResponse" in str(exc), f.name
+    phq9 = scored.get("QuestionnaireResponse-phq-9-example.json")
+    if phq9 is not None:
+        assert phq9.score.total == 12 and phq9.disagreements == ()

@@ -9,7 +9,10 @@ them; the others, for which no LOINC code was found, are coded in raad's own cod
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fhir.resources.R4B.observation import Observation
@@ -18,6 +21,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from raad.scales import Instrument, ScaleInputError, Score, get
 from raad.scales.model import Answer
+from raad.scales.scoring import rating_value
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -213,39 +217,157 @@ def total_observation(
     return Observation.model_validate(data)
 
 
-def score_from_response(qr: QuestionnaireResponse | dict[str, Any]) -> Score:
-    """Read a QuestionnaireResponse back into a Score (the inverse of ``questionnaire_response``).
+ORDINAL_EXTENSIONS = (
+    "http://hl7.org/fhir/StructureDefinition/ordinalValue",
+    "http://hl7.org/fhir/StructureDefinition/itemWeight",
+)
+_LOINC_CODE = re.compile(r"^\d{1,7}-\d$")
 
-    Items nested in groups are read; a response marked entered-in-error is refused; an item
-    answered twice is refused (naming it) rather than one answer silently replacing the other,
-    so a positive suicide item can never be dropped by a later 0."""
+
+@dataclass(frozen=True)
+class ResponseRead:
+    """What ``read_response`` made of a QuestionnaireResponse.
+
+    ``score``: the Score raad computes from the answers. ``matched_by``: "canonical" (a raad
+    Questionnaire) or "loinc" (linkIds that are the instrument's LOINC item codes, as US Core
+    and the US Behavioral Health IG send them). ``unused``: (linkId, why) for every answered
+    item raad did not score. ``stated``: what the response itself says the total or risk level
+    is (e.g. LOINC 44261-6, 93374-7); ``disagreements``: where that differs from raad's.
+    """
+
+    score: Score
+    matched_by: str
+    unused: tuple[tuple[str, str], ...] = ()
+    stated: dict[str, Any] = field(default_factory=dict)
+    disagreements: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score.to_dict(),
+            "matched_by": self.matched_by,
+            "unused": [{"linkId": k, "why": w} for k, w in self.unused],
+            "stated": dict(self.stated),
+            "disagreements": list(self.disagreements),
+        }
+
+
+def score_from_response(qr: QuestionnaireResponse | dict[str, Any]) -> Score:
+    """The Score of a QuestionnaireResponse (see ``read_response`` for what is read)."""
+    return read_response(qr).score
+
+
+def read_response(qr: QuestionnaireResponse | dict[str, Any]) -> ResponseRead:
+    """Read a QuestionnaireResponse from raad or from another system and score it.
+
+    The instrument is found by raad's canonical (``urn:raad:fhir:Questionnaire:NAME``, a
+    ``|version`` suffix allowed) or, for any other canonical, by linkIds that are LOINC item
+    codes ("/44250-9" or "44250-9"). Items nested in groups are read. Answers may be
+    valueCoding (a LOINC answer code such as LA6570-1, raad's own code, or any coding with an
+    ordinalValue/itemWeight extension), valueInteger, a whole valueDecimal, or valueBoolean
+    for yes/no items.
+
+    Raises:
+        ScaleInputError: status entered-in-error; an instrument that cannot be identified; an
+            item answered twice (so a positive suicide answer is never dropped by a later 0);
+            an answer that is not one of the item's allowed values.
+    """
     if isinstance(qr, dict):
         qr = QuestionnaireResponse.model_validate(qr)
     if qr.status == "entered-in-error":
         raise ScaleInputError(
             "status", qr.status, "a response that stands (completed, amended or in-progress)"
         )
+    leaves = _leaves(qr.item or [])
     url = qr.questionnaire or ""
-    if not url.startswith(CANONICAL):
-        raise ScaleInputError(
-            "questionnaire", url, f"a raad Questionnaire canonical ({CANONICAL}...)"
-        )
-    instr = get(url[len(CANONICAL) :].split("|")[0])
+    if url.startswith(CANONICAL):
+        instr = get(url[len(CANONICAL) :].split("|")[0])
+        keys = {it.linkId: it.linkId for it in leaves}
+        matched_by = "canonical"
+    else:
+        instr, keys = _by_loinc(url, [it.linkId for it in leaves])
+        matched_by = "loinc"
+    stated_codes = {
+        c: name for c, name in ((instr.loinc.total, "total"), (instr.loinc.risk, "risk")) if c
+    }
     responses: dict[str, int] = {}
-    for item in _leaves(qr.item or []):
-        if not item.answer:
+    unused: list[tuple[str, str]] = []
+    stated: dict[str, Any] = {}
+    for item in leaves:
+        key = keys.get(item.linkId)
+        code = _loinc_of(item.linkId)
+        if key is None and code in stated_codes:
+            stated[stated_codes[code]] = _stated_value(item.answer[0])
+            continue
+        if key is None:
+            unused.append((item.linkId, f"not an item of {instr.name}"))
             continue
         if len(item.answer) != 1:
             raise ScaleInputError(f"item {item.linkId}", len(item.answer), "exactly one answer")
-        value = _answer_value(instr, item.linkId, item.answer[0])
-        if item.linkId in responses:
+        value = _answer_value(instr, key, item.linkId, item.answer[0])
+        if key in responses:
             raise ScaleInputError(
                 f"item {item.linkId}",
-                f"answered twice ({responses[item.linkId]} and {value})",
+                f"answered twice ({responses[key]} and {value})",
                 "one answer per item",
             )
-        responses[item.linkId] = value
-    return instr.score(responses, allow_incomplete=qr.status != "completed")
+        responses[key] = value
+    score = instr.score(responses, allow_incomplete=qr.status != "completed")
+    disagreements = []
+    if "total" in stated and score.total is not None and stated["total"] != score.total:
+        disagreements.append(
+            f"the response states a total of {stated['total']:g}; raad computes {score.total:g}"
+        )
+    if "risk" in stated and score.risk is not None and str(stated["risk"]).lower() != score.risk:
+        disagreements.append(
+            f"the response states risk '{stated['risk']}'; raad grades '{score.risk}'"
+        )
+    return ResponseRead(score, matched_by, tuple(unused), stated, tuple(disagreements))
+
+
+def _loinc_of(link_id: str) -> str | None:
+    last = link_id.rstrip("/").rsplit("/", 1)[-1]
+    return last if _LOINC_CODE.match(last) else None
+
+
+def _loinc_keys(instr: Instrument) -> dict[str, str]:
+    out = {it.loinc: it.id for it in instr.items if it.loinc}
+    out |= {ex.loinc: ex.id for ex in instr.extra_items if ex.loinc}
+    return out
+
+
+def _by_loinc(url: str, link_ids: list[str]) -> tuple[Instrument, dict[str, str]]:
+    codes = {link: c for link in link_ids if (c := _loinc_of(link))}
+    best: tuple[int, Instrument | None] = (0, None)
+    for name in _names():
+        instr = get(name)
+        hits = sum(1 for c in codes.values() if c in _loinc_keys(instr))
+        if hits > best[0]:
+            best = (hits, instr)
+    instr = best[1]
+    if instr is None:
+        raise ScaleInputError(
+            "questionnaire",
+            url or "(none)",
+            f"a raad Questionnaire canonical ({CANONICAL}...) or items whose linkIds are the "
+            "LOINC item codes of a raad instrument (PHQ-9 44250-9..., C-SSRS 93246-7...)",
+        )
+    by_code = _loinc_keys(instr)
+    return instr, {link: by_code[c] for link, c in codes.items() if c in by_code}
+
+
+def _names() -> tuple[str, ...]:
+    from raad.scales import names
+
+    return tuple(names())
+
+
+def _stated_value(a: Any) -> Any:
+    if a.valueCoding is not None:
+        return a.valueCoding.display or a.valueCoding.code
+    for v in (a.valueInteger, a.valueDecimal, a.valueString):
+        if v is not None:
+            return float(v) if isinstance(v, Decimal) else v
+    return None
 
 
 def _leaves(items: list[Any]) -> list[Any]:
@@ -256,22 +378,40 @@ def _leaves(items: list[Any]) -> list[Any]:
             out.append(it)
         if it.item:
             out += _leaves(it.item)
+        for a in it.answer or []:
+            if a.item:
+                out += _leaves(a.item)
     return out
 
 
-def _answer_value(instr: Instrument, link: str, a: Any) -> int:
+def _answer_value(instr: Instrument, key: str, link: str, a: Any) -> int:
+    field_name = f"item {link}"
+    target = instr.item_for_key(key)
+    answers = target.answers if target else ()
+    lo, hi = (target.min, target.max) if target else (0, 0)
     if a.valueInteger is not None:
         return int(a.valueInteger)
+    if a.valueDecimal is not None:
+        v = rating_value(field_name, float(a.valueDecimal), f"a whole number {lo}-{hi}")
+        if v is None:
+            raise ScaleInputError(field_name, a.valueDecimal, f"a whole number {lo}-{hi}")
+        return v
     if a.valueCoding is not None:
         code = a.valueCoding
-        pools = [it.answers for it in instr.items] + [ex.answers for ex in instr.extra_items]
-        for pool in pools:
-            for ans in pool:
-                if code.system == LOINC and ans.loinc == code.code:
-                    return ans.value
-                if code.system == SCALE_SYSTEM and str(ans.value) == code.code:
-                    return ans.value
-        raise ScaleInputError(f"item {link}", f"{code.system}|{code.code}", "a known answer code")
+        for ans in answers:
+            if code.system == LOINC and ans.loinc == code.code:
+                return ans.value
+            if code.system == SCALE_SYSTEM and str(ans.value) == code.code:
+                return ans.value
+        for ext in code.extension or []:
+            if ext.url in ORDINAL_EXTENSIONS and ext.valueDecimal is not None:
+                v = rating_value(field_name, float(ext.valueDecimal), f"a whole number {lo}-{hi}")
+                if v is not None:
+                    return v
+        allowed = ", ".join(f"{a.loinc or a.value} ({a.label})" for a in answers) or "a known code"
+        raise ScaleInputError(field_name, f"{code.system}|{code.code}", allowed)
     if a.valueBoolean is not None:
+        if (lo, hi) != (0, 1):
+            raise ScaleInputError(field_name, a.valueBoolean, f"a rating {lo}-{hi}, not yes/no")
         return int(a.valueBoolean)
-    raise ScaleInputError(f"item {link}", "answer without a value", "valueInteger or valueCoding")
+    raise ScaleInputError(field_name, "answer without a value", "valueInteger or valueCoding")

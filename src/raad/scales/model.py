@@ -263,6 +263,13 @@ class Instrument(_Frozen):
 
         return score(self, responses, allow_incomplete=allow_incomplete)
 
+    def item_for_key(self, key: str) -> Item | ExtraItem | None:
+        """The item a response key names ("16A" -> item 16; "10" on PHQ-9 -> the extra item)."""
+        for i in self.items:
+            if key == i.id or (key.startswith(i.id) and key[len(i.id) :] in i.variants):
+                return i
+        return next((e for e in self.extra_items if e.id == key), None)
+
     def item(self, item_id: str) -> Item:
         for i in self.items:
             if i.id == item_id:
