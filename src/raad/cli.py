@@ -738,6 +738,8 @@ def scale_score(
         console.print("domains: " + ", ".join(f"{k} {v}" for k, v in sc.domains.items()))
     for item, code in sc.not_assessed.items():
         console.print(f"item {item}: {code} = not assessed (adds 0 to the total)")
+    if sc.syndrome:
+        console.print(f"questionnaire algorithm: {sc.syndrome} (not a diagnosis)")
     if sc.suicide_flag:
         console.print(
             f"[bold red]SUICIDE ITEM ALERT[/]: item(s) {', '.join(sc.suicide_items)} "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from raad import scales
 from raad.scales import ScaleInputError
@@ -246,3 +248,42 @@ def test_numbers_from_numpy_and_pandas_are_ratings():
     assert s.missing == ("9",) and s.total is None
     with pytest.raises(ScaleInputError, match="true/false"):
         scales.score("PHQ-9", plain | {"1": np.bool_(True)})
+
+
+def _camcops_phq9(v):
+    """CamCOPS phq9.py's n_core/n_other/is_mds/is_ods, re-stated as the reference."""
+    core = (v[0] >= 2) + (v[1] >= 2)
+    other = sum(x >= 2 for x in v[2:8]) + (v[8] >= 1)
+    if core >= 1 and core + other >= 5:
+        return "major depressive syndrome"
+    if core >= 1 and 2 <= core + other <= 4:
+        return "other depressive syndrome"
+    return "none"
+
+
+@pytest.mark.parametrize(
+    ("values", "syndrome"),
+    [
+        ((2, 2, 2, 2, 1, 1, 2, 0, 0), "major depressive syndrome"),  # US Core example, total 12
+        ((0, 2, 0, 0, 0, 0, 0, 0, 1), "other depressive syndrome"),  # item 9 counts at 1
+        ((0, 0, 3, 3, 3, 3, 3, 3, 3), "none"),  # no core symptom: never a syndrome
+        ((3, 0, 0, 0, 0, 0, 0, 0, 0), "none"),  # one symptom only
+        ((1, 1, 1, 1, 1, 1, 1, 1, 1), "none"),  # total 9, nothing "more than half the days"
+        ((2, 0, 2, 2, 2, 0, 0, 0, 1), "major depressive syndrome"),
+    ],
+)
+def test_phq9_diagnostic_algorithm(values, syndrome):
+    s = scales.score("PHQ-9", {str(i): v for i, v in enumerate(values, 1)})
+    assert s.syndrome == syndrome == _camcops_phq9(values)
+
+
+@given(st.lists(st.integers(0, 3), min_size=9, max_size=9))
+def test_phq9_algorithm_agrees_with_camcops_everywhere(values):
+    s = scales.score("PHQ-9", {str(i): v for i, v in enumerate(values, 1)})
+    assert s.syndrome == _camcops_phq9(values)
+
+
+def test_no_syndrome_on_an_incomplete_record_or_another_instrument():
+    s = scales.score("PHQ-9", {"1": 3, "2": 3}, allow_incomplete=True)
+    assert s.syndrome is None
+    assert scales.score("HAMD-17", hamd17()).syndrome is None

@@ -124,6 +124,32 @@ class RiskLevel(_Frozen):
     cite: tuple[Citation, ...] = ()
 
 
+class Syndrome(_Frozen):
+    name: str
+    core_at_least: int
+    count_min: int
+    count_max: int
+
+
+class DiagnosticAlgorithm(_Frozen):
+    """Symptom-count algorithm (PHQ-9): an item counts when rated at or above ``counts_at``;
+    the first syndrome whose core and total counts fit is reported."""
+
+    counts_at: dict[str, int]
+    core_items: tuple[str, ...]
+    syndromes: tuple[Syndrome, ...]
+    note: str
+    cite: tuple[Citation, ...]
+
+    def syndrome(self, values: Mapping[str, int]) -> str:
+        counted = {k for k, at in self.counts_at.items() if values.get(k, -1) >= at}
+        core = len(counted & set(self.core_items))
+        for s in self.syndromes:
+            if core >= s.core_at_least and s.count_min <= len(counted) <= s.count_max:
+                return s.name
+        return "none"
+
+
 class Missing(_Frozen):
     """What to do with unanswered items: refuse to total, or prorate up to ``max_missing``."""
 
@@ -199,6 +225,7 @@ class Instrument(_Frozen):
     severity: Severity | None = None
     suicide_items: tuple[SuicideItem, ...] = ()
     risk_levels: tuple[RiskLevel, ...] = ()  # highest first; none matched -> "negative"
+    diagnostic_algorithm: DiagnosticAlgorithm | None = None
     loinc: Loinc
     outcomes: Outcomes = Outcomes()
     notes: tuple[str, ...] = ()
@@ -219,6 +246,8 @@ class Instrument(_Frozen):
         for s in self.suicide_items:
             if s.item not in known and s.item not in {e.id for e in self.extra_items}:
                 raise ValueError(f"{self.name}: suicide item {s.item} is not an item")
+        if self.diagnostic_algorithm and set(self.diagnostic_algorithm.counts_at) - known:
+            raise ValueError(f"{self.name}: diagnostic algorithm names unknown items")
         for r in self.risk_levels:
             for group in r.when_any:
                 if set(group) - known:
@@ -286,6 +315,8 @@ class Instrument(_Frozen):
             out += s.cite
         for r in self.risk_levels:
             out += r.cite
+        if self.diagnostic_algorithm:
+            out += self.diagnostic_algorithm.cite
         for o in (
             self.outcomes.response,
             self.outcomes.partial_response,

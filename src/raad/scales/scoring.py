@@ -45,6 +45,7 @@ class Score:
     risk: str | None = None  # C-SSRS screener risk level
     suicide_items: tuple[str, ...] = ()  # the suicide items that raised the flag
     not_assessed: dict[str, int] = field(default_factory=dict)  # item -> code given (scored 0)
+    syndrome: str | None = None  # PHQ-9 diagnostic algorithm on a complete record
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ class Score:
             "prorated": self.prorated,
             "risk": self.risk,
             "not_assessed": dict(self.not_assessed),
+            "syndrome": self.syndrome,
         }
 
 
@@ -229,6 +231,9 @@ def score(
         None,
         flagged,
         not_assessed,
+        instr.diagnostic_algorithm.syndrome(values)
+        if instr.diagnostic_algorithm and not missing
+        else None,
     )
 
 
