@@ -159,12 +159,21 @@ def test_scale_score_positional_with_baseline():
 def test_scale_score_json_file_and_fhir(tmp_path):
     path = tmp_path / "phq.json"
     path.write_text(json.dumps({str(i): 1 for i in range(1, 10)}))
-    result = runner.invoke(app, ["scale", "score", "PHQ-9", "--json", str(path), "--fhir"])
+    args = ["scale", "score", "PHQ-9", "--json", str(path), "--fhir"]
+    result = runner.invoke(app, [*args, "--subject", "Patient/p-7"])
     assert result.exit_code == 0, result.output
     bundle = json.loads(result.output)
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert kinds == ["QuestionnaireResponse", "Observation"]
     assert bundle["entry"][1]["resource"]["valueQuantity"]["value"] == 9
+    qr, obs = bundle["entry"]
+    assert qr["fullUrl"].startswith("urn:uuid:") and obs["fullUrl"].startswith("urn:uuid:")
+    assert obs["resource"]["derivedFrom"] == [{"reference": qr["fullUrl"]}]
+    assert {e["resource"]["subject"]["reference"] for e in bundle["entry"]} == {"Patient/p-7"}
+    # without a subject the resources would say nothing of whose record they are: refused
+    for extra in ([], ["--subject", "not a reference"]):
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 2 and "--subject" in result.output
 
 
 @pytest.mark.parametrize(

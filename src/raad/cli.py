@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -685,11 +687,20 @@ def scale_score(
     fhir: Annotated[
         bool, typer.Option(help="Print a FHIR Bundle: QuestionnaireResponse + Observation.")
     ] = False,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Whose record, as a FHIR reference (Patient/123); needed with --fhir."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--as-json", help="Print the score as JSON.")] = False,
 ) -> None:
     """Score one administration given as item values in order, or as a JSON object."""
     from raad import scales
 
+    if fhir and not (subject and re.fullmatch(r"[A-Za-z]+/[A-Za-z0-9\-.]{1,64}", subject)):
+        _fail(
+            f"--subject: got {subject!r}; needed with --fhir, as a FHIR reference such as "
+            "Patient/123, so the resources say whose record they are"
+        )
     try:
         instr = scales.get(name)
         if json_file is not None:
@@ -707,14 +718,15 @@ def scale_score(
     if fhir:
         from raad.interop.fhir_scales import questionnaire_response, total_observation
 
-        qr = questionnaire_response(sc, response_id="qr-1")
-        obs = total_observation(sc, derived_from="QuestionnaireResponse/qr-1")
+        qr_url, obs_url = (f"urn:uuid:{uuid.uuid4()}" for _ in range(2))
+        qr = questionnaire_response(sc, subject=subject)
+        obs = total_observation(sc, subject=subject, derived_from=qr_url)
         bundle = {
             "resourceType": "Bundle",
             "type": "collection",
             "entry": [
-                {"resource": qr.model_dump(mode="json", exclude_none=True)},
-                {"resource": obs.model_dump(mode="json", exclude_none=True)},
+                {"fullUrl": qr_url, "resource": qr.model_dump(mode="json", exclude_none=True)},
+                {"fullUrl": obs_url, "resource": obs.model_dump(mode="json", exclude_none=True)},
             ],
         }
         sys.stdout.write(json.dumps(bundle, indent=2) + "\n")
