@@ -623,3 +623,25 @@ def test_nan_and_infinity_in_an_import_are_problems_not_500s(api):
     )
     assert r.status_code == 201, r.text
     assert any("finite" in p for p in r.json()["problems"])
+
+
+def test_questionnaires_are_served_for_form_fillers(api):
+    """GET /fhir/Questionnaire: every instrument, searchable by canonical; no login needed
+    (definitions, no patient data); an unknown id is a 404 OperationOutcome naming the known."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    r = api.client.get("/fhir/Questionnaire")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(r.json())
+    ids = {e.resource.id for e in bundle.entry}
+    assert {"PHQ-9", "C-SSRS", "HAMD-17"} <= ids and bundle.total == len(ids)
+    one = api.client.get(
+        "/fhir/Questionnaire", params={"url": "urn:raad:fhir:Questionnaire:PHQ-9|0"}
+    )
+    assert [e["resource"]["id"] for e in one.json()["entry"]] == ["PHQ-9"]
+    q = api.client.get("/fhir/Questionnaire/PHQ-9").json()
+    assert q["resourceType"] == "Questionnaire" and any(i["linkId"] == "total" for i in q["item"])
+    missing = api.client.get("/fhir/Questionnaire/BDI")
+    assert missing.status_code == 404
+    assert missing.json()["resourceType"] == "OperationOutcome"
+    assert "PHQ-9" in missing.json()["issue"][0]["diagnostics"]

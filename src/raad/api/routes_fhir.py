@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from raad.interop import cds_hooks, fhir_client
 from raad.services import ServiceError, export, fhir
-from raad.services.errors import InvalidInput, PayloadTooLarge
+from raad.services.errors import InvalidInput, NotFound, PayloadTooLarge
 
 from .deps import current_actor, database, run
 
@@ -43,6 +43,40 @@ def outcome(exc: ServiceError) -> JSONResponse:
         status_code=status,
         media_type=FHIR_JSON,
     )
+
+
+@router.get("/fhir/Questionnaire", summary="raad's rating scales as FHIR R4 (SDC) Questionnaires")
+def questionnaires(url: str | None = None, name: str | None = None) -> Response:
+    """A searchset Bundle of every instrument's Questionnaire; ``url`` (canonical, a ``|version``
+    allowed) or ``name`` narrows it. No patient data: readable without logging in."""
+    from raad.interop import fhir_scales
+    from raad.scales import names
+
+    found = []
+    for n in names():
+        q = fhir_scales.questionnaire(n).model_dump(mode="json", exclude_none=True)
+        if url and q["url"] != url.split("|")[0]:
+            continue
+        if name and name.lower() not in {q["name"].lower(), n.lower()}:
+            continue
+        found.append(
+            {"fullUrl": f"Questionnaire/{q['id']}", "resource": q, "search": {"mode": "match"}}
+        )
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(found), "entry": found}
+    return JSONResponse(bundle, media_type=FHIR_JSON)
+
+
+@router.get("/fhir/Questionnaire/{questionnaire_id}", summary="One rating scale as a Questionnaire")
+def questionnaire(questionnaire_id: str) -> Response:
+    from raad.interop import fhir_scales
+    from raad.scales import names
+
+    for n in names():
+        q = fhir_scales.questionnaire(n)
+        if q.id == questionnaire_id:
+            return JSONResponse(q.model_dump(mode="json", exclude_none=True), media_type=FHIR_JSON)
+    known = ", ".join(fhir_scales.questionnaire(n).id for n in names())
+    return outcome(NotFound(f"Questionnaire {questionnaire_id!r} not found; known: {known}"))
 
 
 @router.get(

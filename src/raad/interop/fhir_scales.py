@@ -19,6 +19,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
+from raad import __version__
 from raad.scales import Instrument, ScaleInputError, Score, get
 from raad.scales.model import Answer
 from raad.scales.scoring import rating_value
@@ -34,11 +35,29 @@ def canonical(instr: Instrument) -> str:
     return CANONICAL + instr.name
 
 
+ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+OPTION_PREFIX = "http://hl7.org/fhir/StructureDefinition/questionnaire-optionPrefix"
+CALCULATED = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
+TOTAL_LINK = "total"
+
+
 def _answer_options(
     answers: tuple[Answer, ...], lo: int, hi: int, not_scored: dict[int, str] | None = None
 ) -> list[dict[str, Any]]:
+    """Coded answers carry their score as an ordinalValue extension (as US Core's PHQ-9
+    Questionnaire does) so a form filler can compute the total; integer items list their
+    allowed values, then any "not assessed" code."""
     if answers:
-        return [{"valueCoding": _answer_coding(a)} for a in answers]
+        return [
+            {
+                "valueCoding": _answer_coding(a),
+                "extension": [
+                    {"url": OPTION_PREFIX, "valueString": str(a.value)},
+                    {"url": ORDINAL_VALUE, "valueDecimal": a.value},
+                ],
+            }
+            for a in answers
+        ]
     opts = [{"valueInteger": v} for v in range(lo, hi + 1)]
     opts += [{"valueInteger": code} for code in (not_scored or {})]
     return opts
@@ -84,6 +103,9 @@ def questionnaire(instr: Instrument | str) -> Questionnaire:
         if ex.loinc:
             entry["code"] = [{"system": LOINC, "code": ex.loinc}]
         items.append(entry)
+    total_item = _total_item(instr)
+    if total_item:
+        items.append(total_item)
     lo, hi = instr.total_range
     span = (
         f"Total range {lo}-{hi}."
@@ -99,7 +121,9 @@ def questionnaire(instr: Instrument | str) -> Questionnaire:
         "url": canonical(instr),
         "name": _fhir_id(instr.name).replace("-", ""),
         "title": instr.title,
+        "version": __version__,
         "status": "active",
+        "copyright": instr.text_licence,
         "subjectType": ["Patient"],
         "description": desc,
         "item": items,
@@ -108,6 +132,66 @@ def questionnaire(instr: Instrument | str) -> Questionnaire:
     if code:
         data["code"] = [code]
     return Questionnaire.model_validate(data)
+
+
+def total_expression(instr: Instrument) -> str | None:
+    """FHIRPath computing the total from a QuestionnaireResponse (None where the total is not a
+    plain sum, e.g. the QIDS-SR16's domain maxima). Engine-independent: coded answers are
+    weighted by counting each code, integer answers summed with "not assessed" codes left out.
+    """
+    if instr.total.rule != "sum":
+        return None
+    terms: list[str] = []
+    coded: dict[tuple[str, int], list[str]] = {}
+    integer: dict[int, list[str]] = {}
+    for it in instr.items:
+        links = [it.id + v for v in it.variants] or [it.id]
+        if it.answers:
+            for a in it.answers:
+                if a.value:
+                    code = a.loinc or str(a.value)
+                    coded.setdefault((code, a.value), []).extend(links)
+        else:
+            integer.setdefault(it.max, []).extend(links)
+
+    def among(links: list[str]) -> str:
+        return (
+            "%resource.repeat(item).where(linkId in ("
+            + " | ".join(f"'{x}'" for x in dict.fromkeys(links))
+            + "))"
+        )
+
+    for (code, value), links in coded.items():
+        count = f"{among(links)}.answer.valueCoding.where(code = '{code}').count()"
+        terms.append(count if value == 1 else f"{value} * {count}")
+    for top, links in integer.items():
+        terms.append(
+            f"{among(links)}.answer.valueInteger.where($this <= {top}).aggregate($total + $this, 0)"
+        )
+    return " + ".join(terms)
+
+
+def _total_item(instr: Instrument) -> dict[str, Any] | None:
+    expression = total_expression(instr)
+    if expression is None:
+        return None
+    return {
+        "linkId": TOTAL_LINK,
+        "text": f"{instr.name} total score",
+        "type": "decimal",
+        "readOnly": True,
+        "code": [_total_code(instr)],
+        "extension": [
+            {
+                "url": CALCULATED,
+                "valueExpression": {
+                    "description": f"{instr.name} total",
+                    "language": "text/fhirpath",
+                    "expression": expression,
+                },
+            }
+        ],
+    }
 
 
 def _panel_code(instr: Instrument) -> dict[str, Any] | None:
@@ -158,6 +242,14 @@ def questionnaire_response(
             answer = next((a for a in ex.answers if a.value == value), None)
             ans = {"valueCoding": _answer_coding(answer)} if answer else {"valueInteger": value}
             items.append({"linkId": ex.id, "text": ex.label, "answer": [ans]})
+    if score.total is not None and total_expression(instr) is not None:
+        items.append(
+            {
+                "linkId": TOTAL_LINK,
+                "text": f"{instr.name} total score",
+                "answer": [{"valueDecimal": score.total}],
+            }
+        )
     data: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
         "questionnaire": canonical(instr),
@@ -281,7 +373,7 @@ def read_response(qr: QuestionnaireResponse | dict[str, Any]) -> ResponseRead:
     url = qr.questionnaire or ""
     if url.startswith(CANONICAL):
         instr = get(url[len(CANONICAL) :].split("|")[0])
-        keys = {it.linkId: it.linkId for it in leaves}
+        keys = {it.linkId: it.linkId for it in leaves if it.linkId != TOTAL_LINK}
         matched_by = "canonical"
     else:
         instr, keys = _by_loinc(url, [it.linkId for it in leaves])
@@ -294,7 +386,12 @@ def read_response(qr: QuestionnaireResponse | dict[str, Any]) -> ResponseRead:
     stated: dict[str, Any] = {}
     for item in leaves:
         key = keys.get(item.linkId)
-        code = _loinc_of(item.linkId)
+        code = _loinc_of(item.linkId) or (
+            instr.loinc.total if item.linkId == TOTAL_LINK and matched_by == "canonical" else None
+        )
+        if item.linkId == TOTAL_LINK and matched_by == "canonical" and not instr.loinc.total:
+            stated["total"] = _stated_value(item.answer[0])
+            continue
         if key is None and code in stated_codes:
             stated[stated_codes[code]] = _stated_value(item.answer[0])
             continue
