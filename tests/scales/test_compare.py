@@ -101,3 +101,13 @@ def test_madrs_mcid_estimates_disagree_and_both_are_shown():
     c = scales.compare("MADRS", 30, 28)
     assert c.mcid is False
     assert list(dict(c.calls["mcid"].alternatives).values()) == [True]  # >= 1.9 (Duru 2008)
+
+
+def test_relapse_from_a_remitted_baseline_needs_no_history():
+    """A course that starts in remission (continuation treatment): MADRS 8 (<= 12, remission
+    in the esketamine trials) then 30 (>= 22, Montgomery 1993 via the maintenance meta-analysis)
+    is a relapse; 21 is not. A baseline not in remission still needs the history."""
+    assert scales.compare("MADRS", 8, 30).relapse is True
+    assert scales.compare("MADRS", 8, 21).relapse is False
+    assert scales.compare("MADRS", 13, 30).relapse is None
+    assert scales.compare("HAMD-17", 7, 16).relapse is True

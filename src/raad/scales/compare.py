@@ -125,13 +125,14 @@ def _meets(
     if c.points is not None:
         return baseline - current >= c.points, None
     if c.total_at_least is not None:
-        # relapse: a return to this level after remission during the course
-        if history is None:
-            return None, "needs the totals recorded between baseline and now (history=)"
+        # relapse: a return to this level after a remission - at baseline (a course started
+        # in remission, e.g. continuation treatment) or at any total recorded since
         if remission is None:
             return None, "the instrument defines no remission to relapse from"
         cut = remission.default.total_at_most
-        remitted = any(t <= cut for t in history)
+        if baseline > cut and history is None:
+            return None, "needs the totals recorded between baseline and now (history=)"
+        remitted = baseline <= cut or any(t <= cut for t in (history or ()))
         if not remitted:
             return False, None
         return current >= c.total_at_least, None
