@@ -365,3 +365,36 @@ def test_scale_read_refuses_what_is_not_a_response(tmp_path):
     path.write_text("{not json")
     result = runner.invoke(app, ["scale", "read", str(path)])
     assert result.exit_code == 2 and "cannot read it as JSON" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["MADRS", "1", "2", "3", "-", "-", "-", "-", "-", "-", "-", "--allow-incomplete"],
+            "missing items 4, 5",
+        ),
+        (["C-SSRS", "1=0", "2=0", "6=0"], "risk level: negative"),
+        (["C-SSRS", "0", "0", "-", "-", "-", "1", "1"], "risk level: high"),
+        (["PHQ-9", *["1"] * 9, "2"], "total 9"),  # item 10 as an optional 10th value
+        (["HAMD-17", *["1"] * 15, "3", "1", "--variant", "16=A"], "3 = not assessed"),
+    ],
+)
+def test_scale_score_in_order_by_key_and_with_gaps(args, words):
+    result = runner.invoke(app, ["scale", "score", *args], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert words in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["PHQ-9", "1", "1", "x", *["1"] * 6], "an integer, or - for unanswered"),
+        (["HAMD-17", "1=1", "1=2"], "given twice"),
+        (["C-SSRS", "1=0", "0"], "all KEY=VALUE"),
+        (["C-SSRS", "1=0", "2=0", "5=1", "6=0"], "asked only when item 2"),
+    ],
+)
+def test_scale_score_errors_in_cli_words(args, words):
+    result = runner.invoke(app, ["scale", "score", *args], terminal_width=200)
+    assert result.exit_code == 2 and words in result.output and "Traceback" not in result.output

@@ -671,7 +671,10 @@ def scale_show(name: Annotated[str, typer.Argument(help="Instrument, e.g. HAMD-2
 @scale_app.command("score")
 def scale_score(
     name: Annotated[str, typer.Argument(help="Instrument, e.g. MADRS, HAMD-17, PHQ-9.")],
-    values: Annotated[list[int] | None, typer.Argument(help="Item values in item order.")] = None,
+    values: Annotated[
+        list[str] | None,
+        typer.Argument(help="Item values in item order, or KEY=VALUE pairs; - = unanswered."),
+    ] = None,
     json_file: Annotated[
         Path | None, typer.Option("--json", help="JSON object: item id -> value.")
     ] = None,
@@ -857,21 +860,52 @@ def scale_read(
         raise typer.Exit(code=2)
 
 
-def _positional(instr, values: list[int], variants: list[str]) -> dict[str, int]:
+def _positional(instr, values: list[str], variants: list[str]) -> dict[str, int | None]:
+    """Item values from the command line: all in item order (then any extra items, e.g. PHQ-9
+    item 10), or all as KEY=VALUE (keys as ``instrument.response_keys``: 16A, 6b, ...).
+    "-" marks an unanswered or skipped item."""
     from raad.scales import ScaleInputError
 
+    def number(token: str, where: str) -> int | None:
+        if token == "-":
+            return None
+        try:
+            return int(token)
+        except ValueError:
+            raise ScaleInputError(where, token, "an integer, or - for unanswered") from None
+
+    usage = (
+        f"{len(instr.items)} values in item order ({', '.join(instr.item_ids)})"
+        + (
+            f", then optionally {', '.join(e.id for e in instr.extra_items)}"
+            if instr.extra_items
+            else ""
+        )
+        + f"; or KEY=VALUE for each item ({', '.join(instr.response_keys)}); "
+        "- marks an unanswered item"
+    )
+    if any("=" in v for v in values):
+        if not all("=" in v for v in values):
+            raise ScaleInputError(
+                "values", " ".join(values), "either all in order or all KEY=VALUE"
+            )
+        out: dict[str, int | None] = {}
+        for v in values:
+            key, _, token = v.partition("=")
+            if key in out:
+                raise ScaleInputError("values", v, f"each key once ({key} is given twice)")
+            out[key] = number(token, f"{instr.name} item {key}")
+        return out
     chosen: dict[str, str] = {}
     for v in variants:
         item, _, var = v.partition("=")
         chosen[item] = var
-    if len(values) != len(instr.items):
-        raise ScaleInputError(
-            "values",
-            f"{len(values)} values",
-            f"{len(instr.items)} values in item order ({', '.join(instr.item_ids)})",
-        )
+    n, extra = len(instr.items), len(instr.extra_items)
+    if not n <= len(values) <= n + extra:
+        raise ScaleInputError("values", f"{len(values)} values", usage)
     out = {}
-    for item, value in zip(instr.items, values, strict=True):
+    for item, token in zip(instr.items, values[:n], strict=True):
+        value = number(token, f"{instr.name} item {item.id}")
         if item.variants:
             var = chosen.get(item.id)
             if var not in item.variants:
@@ -884,6 +918,8 @@ def _positional(instr, values: list[int], variants: list[str]) -> dict[str, int]
             out[item.id + var] = value
         else:
             out[item.id] = value
+    for ex, token in zip(instr.extra_items, values[n:], strict=False):
+        out[ex.id] = number(token, f"{instr.name} item {ex.id}")
     return out
 
 
