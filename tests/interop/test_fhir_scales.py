@@ -238,3 +238,29 @@ def test_the_calculated_expression_gives_raads_total(score):
     expression = fs.total_expression(scales.get(score.instrument))
     got = fhirpathpy.evaluate(qr, expression, {"resource": qr})
     assert got == [score.total]
+
+
+@pytest.mark.parametrize("name", scales.names())
+def test_every_enable_when_names_an_earlier_item_and_one_of_its_answers(name):
+    q = fs.questionnaire(name).model_dump(mode="json", exclude_none=True)
+    seen: dict[str, dict] = {}
+    for item in q["item"]:
+        for cond in item.get("enableWhen", []):
+            gate = seen[cond["question"]]  # KeyError: a condition on a later or unknown item
+            if "answerCoding" in cond:
+                codes = [o["valueCoding"]["code"] for o in gate["answerOption"]]
+                assert cond["answerCoding"]["code"] in codes, (item["linkId"], cond)
+            elif "answerInteger" in cond:
+                assert gate["type"] == "integer"
+        seen[item["linkId"]] = item
+    if name == "C-SSRS":  # 3-5 after a yes to 2, 6b after a yes to 6 (LOINC LA33-6 'Yes')
+        gated = {i["linkId"]: i["enableWhen"][0] for i in q["item"] if "enableWhen" in i}
+        assert {k: (v["question"], v["answerCoding"]["code"]) for k, v in gated.items()} == {
+            "3": ("2", "LA33-6"),
+            "4": ("2", "LA33-6"),
+            "5": ("2", "LA33-6"),
+            "6b": ("6", "LA33-6"),
+        }
+    if name == "PHQ-9":  # item 10 when the total is above 0 (CamCOPS phq9.py is_complete)
+        ten = next(i for i in q["item"] if i["linkId"] == "10")
+        assert ten["enableWhen"] == [{"question": "total", "operator": ">", "answerDecimal": 0}]

@@ -89,10 +89,19 @@ def questionnaire(instr: Instrument | str) -> Questionnaire:
                 entry["code"] = [{"system": LOINC, "code": it.loinc, "display": it.label}]
             if it.asked_if:
                 gate, _, want = (p.strip() for p in it.asked_if.partition("=="))
-                entry["enableWhen"] = [
-                    {"question": gate, "operator": "=", "answerInteger": int(want)}
-                ]
+                gate_item = instr.item(gate)
+                coded = next((a for a in gate_item.answers if a.value == int(want)), None)
+                # a coded gate (C-SSRS yes/no) is compared by its coding, an integer one by value
+                condition = (
+                    {"answerCoding": _answer_coding(coded)}
+                    if coded
+                    else {"answerInteger": int(want)}
+                )
+                entry["enableWhen"] = [{"question": gate, "operator": "=", **condition}]
             items.append(entry)
+    total_item = _total_item(instr)  # before the extra items, as US Core's PHQ-9 has it
+    if total_item:
+        items.append(total_item)
     for ex in instr.extra_items:
         entry = {
             "linkId": ex.id,
@@ -102,10 +111,11 @@ def questionnaire(instr: Instrument | str) -> Questionnaire:
         }
         if ex.loinc:
             entry["code"] = [{"system": LOINC, "code": ex.loinc}]
+        if ex.asked_if_total_above is not None and total_expression(instr) is not None:
+            entry["enableWhen"] = [
+                {"question": TOTAL_LINK, "operator": ">", "answerDecimal": ex.asked_if_total_above}
+            ]
         items.append(entry)
-    total_item = _total_item(instr)
-    if total_item:
-        items.append(total_item)
     lo, hi = instr.total_range
     span = (
         f"Total range {lo}-{hi}."
@@ -236,12 +246,7 @@ def questionnaire_response(
         answer = next((a for a in it.answers if a.value == value), None)
         ans = {"valueCoding": _answer_coding(answer)} if answer else {"valueInteger": value}
         items.append({"linkId": link, "text": it.label, "answer": [ans]})
-    for ex in instr.extra_items:
-        if ex.id in score.extra:
-            value = score.extra[ex.id]
-            answer = next((a for a in ex.answers if a.value == value), None)
-            ans = {"valueCoding": _answer_coding(answer)} if answer else {"valueInteger": value}
-            items.append({"linkId": ex.id, "text": ex.label, "answer": [ans]})
+    # the Questionnaire's order: items, total, extra items
     if score.total is not None and total_expression(instr) is not None:
         items.append(
             {
@@ -250,6 +255,12 @@ def questionnaire_response(
                 "answer": [{"valueDecimal": score.total}],
             }
         )
+    for ex in instr.extra_items:
+        if ex.id in score.extra:
+            value = score.extra[ex.id]
+            answer = next((a for a in ex.answers if a.value == value), None)
+            ans = {"valueCoding": _answer_coding(answer)} if answer else {"valueInteger": value}
+            items.append({"linkId": ex.id, "text": ex.label, "answer": [ans]})
     data: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
         "questionnaire": canonical(instr),

@@ -68,6 +68,7 @@ class ExtraItem(_Frozen):
     max: int
     loinc: str | None = None
     answers: tuple[Answer, ...] = ()
+    asked_if_total_above: int | None = None  # PHQ-9 item 10: asked when the total is above 0
     note: str
 
 
