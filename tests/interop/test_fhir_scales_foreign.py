@@ -11,7 +11,10 @@ HL7 IG content is published under CC0.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from raad import scales
 from raad.interop import fhir_scales as fs
 from raad.scales import ScaleInputError
 
@@ -169,3 +172,37 @@ def test_a_foreign_response_with_no_known_items_names_the_questionnaire():
     with pytest.raises(ScaleInputError) as exc:
         fs.read_response(qr)
     assert exc.value.field == "questionnaire" and "LOINC" in exc.value.allowed
+
+
+# Any valid PHQ-9 item vector, sent the way US Core sends it (LOINC linkIds and answer codes),
+# flat or inside a group, with or without the leading "/", scores as the dict API does.
+
+
+@given(
+    st.lists(st.integers(0, 3), min_size=9, max_size=9),
+    st.booleans(),
+    st.booleans(),
+    st.none() | st.integers(0, 3),
+)
+def test_loinc_form_scores_as_the_dict_api(values, grouped, slash, item10):
+    want = scales.score(
+        "PHQ-9",
+        {str(i): v for i, v in enumerate(values, 1)}
+        | ({"10": item10} if item10 is not None else {}),
+    )
+    items = [
+        {"linkId": ("/" if slash else "") + code, "answer": [coding(*FREQ[v])]}
+        for code, v in zip(PHQ9_LOINC, values, strict=True)
+    ]
+    difficulty = ["LA6572-7", "LA6573-5", "LA6575-0", "LA6574-3"]
+    if item10 is not None:
+        items.append({"linkId": "/69722-7", "answer": [coding(difficulty[item10], "x")]})
+    if grouped:
+        items = [{"linkId": "/44249-1", "item": items}]
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "item": items,
+        "questionnaire": "http://example.org/any-site/phq9",
+    }
+    assert fs.read_response(qr).score == want
