@@ -39,7 +39,8 @@ def test_course_of_care(page, server):
     page.get_by_label("Systolic BP (mmHg)").fill("128")
     page.get_by_label("Diastolic BP (mmHg)").fill("82")
     page.get_by_label("Conditions (one per line)").fill("pneumothorax")
-    page.get_by_role("button", name="Save facts").click()
+    with page.expect_navigation():  # the save answers HX-Refresh: wait for the new page
+        page.get_by_role("button", name="Save facts").click()
     expect(page.get_by_label("Conditions (one per line)")).to_have_value(re.compile("pneumothorax"))
     expect(page.get_by_label("Vitamin B12")).to_have_value("normal")
     page.get_by_role("button", name="Screen now").click()

@@ -27,7 +27,8 @@ def _patient_with_pneumothorax(page, server) -> None:
     page.get_by_label("Systolic BP (mmHg)").fill("124")
     page.get_by_label("Diastolic BP (mmHg)").fill("80")
     page.get_by_label("Conditions (one per line)").fill("pneumothorax")
-    page.get_by_role("button", name="Save facts").click()
+    with page.expect_navigation():  # the save answers HX-Refresh: wait for the new page
+        page.get_by_role("button", name="Save facts").click()
     expect(page.get_by_label("Conditions (one per line)")).to_have_value(re.compile("pneumothorax"))
 
 
