@@ -20,7 +20,7 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from raad import __version__
-from raad.scales import Instrument, ScaleInputError, Score, get
+from raad.scales import Instrument, ScaleInputError, Score, get, names
 from raad.scales.model import Answer
 from raad.scales.scoring import rating_value
 
@@ -446,9 +446,10 @@ def _loinc_keys(instr: Instrument) -> dict[str, str]:
 def _by_loinc(url: str, link_ids: list[str]) -> tuple[Instrument, dict[str, str]]:
     codes = {link: c for link in link_ids if (c := _loinc_of(link))}
     best: tuple[int, Instrument | None] = (0, None)
-    for name in _names():
+    for name in names():
         instr = get(name)
-        hits = sum(1 for c in codes.values() if c in _loinc_keys(instr))
+        known = _loinc_keys(instr)
+        hits = sum(1 for c in codes.values() if c in known)
         if hits > best[0]:
             best = (hits, instr)
     instr = best[1]
@@ -461,12 +462,6 @@ def _by_loinc(url: str, link_ids: list[str]) -> tuple[Instrument, dict[str, str]
         )
     by_code = _loinc_keys(instr)
     return instr, {link: by_code[c] for link, c in codes.items() if c in by_code}
-
-
-def _names() -> tuple[str, ...]:
-    from raad.scales import names
-
-    return tuple(names())
 
 
 def _stated_value(a: Any) -> Any:
