@@ -4,7 +4,6 @@ notes on acknowledgements, overrides of a contraindication and stale screenings.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,13 +15,12 @@ from raad.services import screenings as screening_service
 from raad.services.schemas import (
     BloodPressureIn,
     CourseIn,
-    IdentityIn,
-    PatientIn,
     PatientUpdate,
     SessionIn,
     SessionUpdate,
 )
 from raad.store.models import Administration, Course
+from tests.services.helpers import register_patient
 
 KNOWN = {  # every fact screening asks for, so statuses come from the conditions alone
     "b12_status": "normal",
@@ -40,21 +38,7 @@ def now() -> datetime:
 
 
 def new_patient(database, world, **facts: Any) -> int:
-    with database.transaction() as s:
-        return patients.register(
-            s,
-            world.clinician,
-            PatientIn(
-                identity=IdentityIn(
-                    given_name="Test",
-                    family_name=f"Synthetic-{secrets.token_hex(3)}",
-                    mrn=f"L-{secrets.token_hex(4)}",
-                    birth_date=date(1980, 5, 1),
-                ),
-                sex="female",
-                facts=facts,
-            ),
-        )["id"]
+    return register_patient(database, world, facts)["id"]
 
 
 def plan(database, world, pid: int, regimen: str, **extra: Any) -> dict[str, Any]:

@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import date
 
 from raad.services import patients
-from raad.services.schemas import IdentityIn, PatientIn
-
-
-def _patient(database, world, facts):
-    with database.transaction() as s:
-        return patients.register(
-            s,
-            world.clinician,
-            PatientIn(
-                identity=IdentityIn(
-                    given_name="Form",
-                    family_name=f"Synthetic-{secrets.token_hex(3)}",
-                    mrn=f"F-{secrets.token_hex(4)}",
-                    birth_date=date(1980, 5, 1),
-                ),
-                sex="female",
-                facts=facts,
-            ),
-        )
-
+from tests.services.helpers import register_patient
 
 CODED = {
     "text": "Opioid dependence, in remission",
@@ -38,7 +18,7 @@ CODED = {
 
 
 def test_a_form_save_keeps_coded_entries_dates_and_sources(database, world):
-    p = _patient(
+    p = register_patient(
         database,
         world,
         {
@@ -70,7 +50,7 @@ def test_a_form_save_keeps_coded_entries_dates_and_sources(database, world):
 
 
 def test_leaving_allergies_empty_and_unticked_keeps_them_unknown(database, world):
-    p = _patient(database, world, {"allergies": ["penicillin"]})
+    p = register_patient(database, world, {"allergies": ["penicillin"]})
     with database.transaction() as s:
         out = patients.edit_facts(
             s,

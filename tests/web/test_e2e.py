@@ -19,17 +19,22 @@ def login(page, base, user):
     expect(page.get_by_role("heading", name="Patients")).to_be_visible()
 
 
+def register(page, given: str, family: str, mrn: str, born: str = "1980-04-02") -> None:
+    """Register a synthetic patient through the form and land on their page."""
+    page.get_by_role("link", name="Register a patient").click()
+    page.get_by_label("Given name").fill(given)
+    page.get_by_label("Family name").fill(family)
+    page.get_by_label("Record number").fill(mrn)
+    page.get_by_label("Date of birth").fill(born)
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("heading", name=f"{family}, {given}")).to_be_visible()
+
+
 def test_course_of_care(page, server):
     login(page, server, "nurse.e2e")
 
     # register a patient
-    page.get_by_role("link", name="Register a patient").click()
-    page.get_by_label("Given name").fill("Eve")
-    page.get_by_label("Family name").fill("Synthetic-E2E")
-    page.get_by_label("Record number").fill("E2E-1")
-    page.get_by_label("Date of birth").fill("1980-04-02")
-    page.get_by_role("button", name="Register").click()
-    expect(page.get_by_role("heading", name="Synthetic-E2E, Eve")).to_be_visible()
+    register(page, "Eve", "Synthetic-E2E", "E2E-1")
 
     # screening facts with a contraindication, then screen
     page.get_by_text("Screening facts").click()
@@ -169,13 +174,7 @@ def test_the_session_form_shows_missing_facts_before_dosing(page, server):
     """Screening's cautions and missing facts appear where the dose is given, not only on the
     screening page: a pregnancy status nobody recorded is asked for before esketamine."""
     login(page, server, "nurse.e2e")
-    page.get_by_role("link", name="Register a patient").click()
-    page.get_by_label("Given name").fill("Mia")
-    page.get_by_label("Family name").fill("Synthetic-Missing")
-    page.get_by_label("Record number").fill("E2E-MISSING-1")
-    page.get_by_label("Date of birth").fill("1980-04-02")
-    page.get_by_role("button", name="Register").click()
-    expect(page.get_by_role("heading", name="Synthetic-Missing, Mia")).to_be_visible()
+    register(page, "Mia", "Synthetic-Missing", "E2E-MISSING-1")
     page.get_by_label("Regimen", exact=True).select_option("esketamine-label")
     page.get_by_label("Start", exact=True).fill("2026-12-01")
     page.get_by_role("button", name="Show schedule").click()

@@ -8,18 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
-from tests.web.test_e2e import login
+from tests.web.test_e2e import login, register
 
 
 def _patient_with_pneumothorax(page, server) -> None:
     login(page, server, "nurse.e2e")
-    page.get_by_role("link", name="Register a patient").click()
-    page.get_by_label("Given name").fill("Otto")
-    page.get_by_label("Family name").fill("Synthetic-Override")
-    page.get_by_label("Record number").fill("E2E-OVR")
-    page.get_by_label("Date of birth").fill("1979-02-03")
-    page.get_by_role("button", name="Register").click()
-    expect(page.get_by_role("heading", name="Synthetic-Override, Otto")).to_be_visible()
+    register(page, "Otto", "Synthetic-Override", "E2E-OVR", born="1979-02-03")
     page.get_by_text("Screening facts").click()
     page.get_by_label("Vitamin B12").select_option("normal")
     page.get_by_label("Pregnant").select_option("no")
