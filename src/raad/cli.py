@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sys
@@ -572,11 +573,12 @@ app.add_typer(scale_app, name="scale")
 @scale_app.command("list")
 def scale_list() -> None:
     """List the instruments with their items, total range and codes."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from raad import scales
 
-    table = Table("name", "title", "rater", "items", "total", "LOINC total", "suicide items")
+    table = Table("title", "rater", "items", "total", "LOINC total", "suicide items")
+    table.columns.insert(0, Column("name", no_wrap=True))  # names are typed back: never wrapped
     for name in scales.names():
         i = scales.get(name)
         lo, hi = i.total_range
@@ -834,29 +836,87 @@ def scale_read(
             if error:
                 console.print(f"{label}[bold red]not scored[/]: {escape(error)}", soft_wrap=True)
                 continue
-            sc = read.score
-            head = f"{label}{sc.instrument} (recognised by {read.matched_by})"
-            if sc.total is not None:
-                head += f": total [bold]{sc.total:g}[/]" + (
-                    f", {sc.severity}" if sc.severity else ""
-                )
-            elif sc.risk is not None:
-                head += f": risk [bold]{sc.risk}[/]"
-            else:
-                head += f": incomplete, missing {', '.join(sc.missing)}"
-            console.print(head, soft_wrap=True)
-            if sc.suicide_flag:
-                console.print(
-                    f"  [bold red]SUICIDE ITEM ALERT[/]: item(s) {', '.join(sc.suicide_items)} "
-                    "positive - assess suicide risk now."
-                )
-            for item, code in sc.not_assessed.items():
-                console.print(f"  item {item}: {code} = not assessed (adds 0)")
+            _print_read_score(
+                f"{label}{read.score.instrument} (recognised by {read.matched_by})", read.score
+            )
             for d in read.disagreements:
                 console.print(f"  [yellow]disagreement[/]: {escape(d)}", soft_wrap=True)
             for link, why in read.unused:
                 console.print(f"  not used: {escape(link)} ({escape(why)})", soft_wrap=True)
     if any(e for _, _, e in results):
+        raise typer.Exit(code=2)
+
+
+def _print_read_score(head: str, sc) -> None:
+    """One scored record read from another system: total and band (or risk, or what is
+    missing), the suicide alert and items rated "not assessed"."""
+    if sc.total is not None:
+        head += f": total [bold]{sc.total:g}[/]" + (f", {sc.severity}" if sc.severity else "")
+    elif sc.risk is not None:
+        head += f": risk [bold]{sc.risk}[/]"
+    else:
+        head += f": incomplete, missing {', '.join(sc.missing)}"
+    console.print(head, soft_wrap=True)
+    if sc.suicide_flag:
+        console.print(
+            f"  [bold red]SUICIDE ITEM ALERT[/]: item(s) {', '.join(sc.suicide_items)} "
+            "positive - assess suicide risk now."
+        )
+    for item, code in sc.not_assessed.items():
+        console.print(f"  item {item}: {code} = not assessed (adds 0)")
+
+
+@scale_app.command("read-redcap")
+def scale_read_redcap(
+    path: Annotated[Path, typer.Argument(help="A REDCap CSV export with raw codes.")],
+    map_: Annotated[
+        str,
+        typer.Option(
+            "--map",
+            help="A shipped field map (bridge2ai-phq9) or a YAML file of the same shape "
+            "(docs/redcap.md).",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Score the records of a REDCap export through a documented field map.
+
+    Each row with the mapped fields filled is scored (total and band, or what is missing, and
+    the suicide flag); rows of other instruments are skipped and counted. A code the map does
+    not list is reported for that record. Exit 2 if any record was not scored.
+    """
+    from raad.interop.redcap import load_map, read_csv
+    from raad.scales import ScaleInputError
+
+    try:
+        fmap = load_map(map_)
+        reads, skipped = read_csv(path, fmap)
+    except ScaleInputError as exc:
+        _fail(str(exc))
+        return
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        _fail(f"{path}: cannot read it as a CSV export ({exc})")
+        return
+    if as_json:
+        out = {
+            "instrument": fmap.instrument,
+            "records": [r.to_dict() for r in reads],
+            "skipped_empty_rows": skipped,
+        }
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        for r in reads:
+            label = f"record {r.record_id}" + (f" ({r.event})" if r.event else "")
+            if r.error:
+                console.print(
+                    f"{escape(label)}: [bold red]not scored[/]: {escape(r.error)}", soft_wrap=True
+                )
+            else:
+                _print_read_score(escape(f"{label}: {fmap.instrument}"), r.score)
+        console.print(
+            f"{len(reads)} record(s) read, {skipped} row(s) without these fields skipped."
+        )
+    if any(r.error for r in reads):
         raise typer.Exit(code=2)
 
 

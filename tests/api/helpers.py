@@ -52,3 +52,16 @@ def session_body(course_id: int, **over: Any) -> dict[str, Any]:
     }
     body.update(over)
     return body
+
+
+def post_rating(
+    api, patient_id: int, instrument: str, responses: dict[str, Any], when: str
+) -> dict[str, Any]:
+    """Record one rating (``when``: ISO date-time) and return the stored assessment."""
+    r = api.client.post(
+        f"/patients/{patient_id}/assessments",
+        json={"instrument": instrument, "responses": responses, "administered_at": when},
+        headers=api.h("clinician"),
+    )
+    assert r.status_code == 201, r.text
+    return r.json()

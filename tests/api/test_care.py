@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.api.helpers import new_course, new_patient, session_body
+from tests.api.helpers import new_course, new_patient, post_rating, session_body
 
 KNOWN = {
     "b12_status": "normal",
@@ -269,3 +269,21 @@ def test_planning_n2o_for_a_pneumothorax_needs_override_reason(api):
     assert got["override"]["contraindications"][0]["sources"]
     latest = api.client.get(f"/patients/{p['id']}/screenings/latest", headers=api.h("clinician"))
     assert latest.json() is None
+
+
+def test_summary_tells_relapse_from_recurrence_by_dates(api):
+    """MADRS 30, then <= 12 from 2 Feb for 3 weeks (remission, ACNP 2006), then 30 again: a
+    recurrence when the remission had lasted 4 months (Rush et al. 2006), still a relapse under
+    the 6-month convention."""
+    p = new_patient(api)
+    totals = [("2026-01-05", 3), ("2026-02-02", 1), ("2026-02-23", 1), ("2026-06-08", 1)]
+    for day, v in [*totals, ("2026-06-15", 3)]:
+        items = {str(i): v for i in range(1, 10)} | {"10": 0}
+        post_rating(api, p["id"], "MADRS", items, f"{day}T09:00:00+00:00")
+    s = api.client.get(f"/patients/{p['id']}/summary", headers=api.h("clinician")).json()
+    (madrs,) = s["scores"]
+    c = madrs["course"]
+    assert c["status"] == "recurrence"  # remission onset 2 Feb + 4 months = 2 Jun < 8 Jun
+    assert [e["kind"] for e in c["events"]] == ["remission", "recovery", "recurrence"]
+    assert c["events"][0]["on"] == "2026-02-02" and "rush2006-acnp-course" in c["sources"]
+    assert c["alternatives"][0]["status"] == "relapse"  # 6 months not reached by 15 June

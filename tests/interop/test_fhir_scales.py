@@ -238,6 +238,22 @@ def test_the_calculated_expression_gives_raads_total(score):
     expression = fs.total_expression(scales.get(score.instrument))
     got = fhirpathpy.evaluate(qr, expression, {"resource": qr})
     assert got == [score.total]
+    # with one item unanswered the expression gives no total, as raad does
+    qr["item"] = qr["item"][1:]
+    assert fhirpathpy.evaluate(qr, expression, {"resource": qr}) == []
+
+
+@pytest.mark.parametrize("name", scales.names())
+def test_items_always_asked_are_required(name):
+    instr = scales.get(name)
+    q = fs.questionnaire(name).model_dump(mode="json", exclude_none=True)
+    required = {i["linkId"] for i in q["item"] if i.get("required")}
+    want = {i.id for i in instr.items if not i.variants and not instr.alternates(i.id)}
+    assert required == want
+    if name == "HAMD-17":
+        assert "16A" not in required and "1" in required
+    if name == "QIDS-SR16":
+        assert not {"6", "7", "8", "9"} & required
 
 
 @pytest.mark.parametrize("name", scales.names())
@@ -264,3 +280,17 @@ def test_every_enable_when_names_an_earlier_item_and_one_of_its_answers(name):
     if name == "PHQ-9":  # item 10 when the total is above 0 (CamCOPS phq9.py is_complete)
         ten = next(i for i in q["item"] if i["linkId"] == "10")
         assert ten["enableWhen"] == [{"question": "total", "operator": ">", "answerDecimal": 0}]
+
+
+def test_qids_sr16_response_with_one_of_each_pair_scores():
+    """A QIDS-SR16 filled in as the form is laid out (item 6 or 7, item 8 or 9) is read whole."""
+    responses = {str(i): 1 for i in range(1, 17) if i not in (7, 9)} | {"6": 3}
+    qr = fs.questionnaire_response(scales.score("QIDS-SR16", responses), subject="Patient/p1")
+    read = fs.read_response(qr.model_dump(mode="json", exclude_none=True))
+    assert read.score.complete and read.score.total == 11
+    assert read.score.domains["appetite_weight"] == 3
+    q = fs.questionnaire("QIDS-SR16").model_dump(exclude_none=True)
+    texts = {i["linkId"]: i["text"] for i in q["item"]}
+    assert "answer item 6 or item 7, not both" in texts["6"]
+    assert "answer item 9 or item 8, not both" in texts["9"]  # each names its partner
+    assert "answer" not in texts["5"]

@@ -16,9 +16,14 @@ def test_madrs_response_and_remission_with_alternatives():
     assert alts == {
         "MADRS <= 10: total <= 10": False,
         "MADRS < 10: total <= 9": False,
+        "MADRS < 9: total <= 8": False,
+        "MADRS <= 7: total <= 7": False,
         "MADRS <= 4 (narrow): total <= 4": False,
     }
     assert "transform3-2021" in c.calls["remission"].sources
+    # at 8 the definitions disagree: Hawley's < 9 is met, Riedel's <= 7 is not
+    alts = dict(scales.compare("MADRS", 32, 8).calls["remission"].alternatives)
+    assert alts["MADRS < 9: total <= 8"] is True and alts["MADRS <= 7: total <= 7"] is False
 
 
 def test_response_at_exactly_50_percent():

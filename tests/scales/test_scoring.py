@@ -287,3 +287,90 @@ def test_no_syndrome_on_an_incomplete_record_or_another_instrument():
     s = scales.score("PHQ-9", {"1": 3, "2": 3}, allow_incomplete=True)
     assert s.syndrome is None
     assert scales.score("HAMD-17", hamd17()).syndrome is None
+
+
+def _camcops_hamd(q: list[int], which16: str) -> tuple[int, str]:
+    """CamCOPS hamd.py total_score() and severity(), re-stated as the reference: items 1-17,
+    item 16 from the variant chosen (whichq16) and skipped when it is 3; bands >= 23 very
+    severe, >= 19 severe, >= 14 moderate, >= 8 mild, else none."""
+    total = sum(v for i, v in enumerate(q, 1) if not (i == 16 and v == 3))
+    for at_least, label in ((23, "very severe"), (19, "severe"), (14, "moderate"), (8, "mild")):
+        if total >= at_least:
+            return total, label
+    return total, "none"
+
+
+_HAMD17_MAX = (4, 4, 4, 2, 2, 2, 4, 4, 4, 4, 4, 2, 2, 2, 4, 3, 2)  # item 16: 0-2, 3 = not assessed
+
+
+@given(
+    st.tuples(*(st.integers(0, m) for m in _HAMD17_MAX)),
+    st.sampled_from(["A", "B"]),
+)
+def test_hamd17_total_and_band_agree_with_camcops_everywhere(q, which16):
+    responses = {str(i): v for i, v in enumerate(q, 1) if i != 16} | {f"16{which16}": q[15]}
+    s = scales.score("HAMD-17", responses)
+    assert (s.total, s.severity) == _camcops_hamd(list(q), which16)
+    assert s.not_assessed == ({"16": 3} if q[15] == 3 else {})
+
+
+def _qids(**given: int) -> dict[str, int]:
+    return {str(i): 1 for i in range(1, 17) if str(i) not in {"6", "7", "8", "9"}} | given
+
+
+@pytest.mark.parametrize(
+    ("pairs", "appetite_weight"),
+    [
+        ({"6": 2, "8": 1}, 2),  # decreased appetite, decreased weight: one of each pair
+        ({"7": 3, "9": 0}, 3),  # increased appetite and weight
+        ({"6": 0, "9": 2}, 2),
+        ({"6": 1, "7": 2, "8": 0, "9": 3}, 3),  # all four answered: the highest still counts
+    ],
+)
+def test_qids_sr16_one_of_each_appetite_and_weight_pair(pairs, appetite_weight):
+    """The form asks for one of items 6/7 and one of 8/9; the domain is the highest answered
+    (total = max(q1-q4) + q5 + max(q6-q9) + ...)."""
+    s = scales.score("QIDS-SR16", _qids(**pairs))
+    assert s.complete and s.missing == ()
+    assert s.domains["appetite_weight"] == appetite_weight
+    assert s.total == 8 + appetite_weight  # eight other domains at 1
+    assert set(s.items) >= set(pairs)
+
+
+def test_qids_sr16_a_pair_left_blank_is_missing():
+    s = scales.score("QIDS-SR16", _qids(**{"6": 2}), allow_incomplete=True)
+    assert s.missing == ("8", "9") and s.total is None
+    with pytest.raises(ScaleInputError, match="missing 8, 9"):
+        scales.score("QIDS-SR16", _qids(**{"6": 2}))
+
+
+def _hamd21(**over: int) -> dict[str, int]:
+    r = {str(i): 0 for i in range(1, 22) if i != 16} | {"16A": 0}
+    return r | {k: v for k, v in over.items()}
+
+
+def test_hamd21_versions_item20():
+    """ECDEU (Guy 1976, CamCOPS hamd.py): item 20 is 0-3, maximum 63; Hamilton's 1960 table
+    (textbook reproduction, Table 5.3-5): 0-4, maximum 64 - the ids-qids HRSD-21 top band."""
+    ecdeu, hamilton = scales.get("HAMD-21"), scales.get("HAMD-21-HAMILTON")
+    assert ecdeu.total_range == (0, 63) and hamilton.total_range == (0, 64)
+    with pytest.raises(ScaleInputError, match=r"item 20.*0-3"):
+        scales.score("HAMD-21", _hamd21(**{"20": 4}))
+    s = scales.score("HAMD-21-HAMILTON", _hamd21(**{"20": 4}))
+    assert s.total == 4
+    top = {i.id + ("A" if i.variants else ""): i.max for i in hamilton.items}
+    assert scales.score("HAMD-21-HAMILTON", top).severity == "very severe"
+    assert scales.score("HAMD-21-HAMILTON", top).total == 64
+    # the rest of the definition is the ECDEU file's
+    assert [i.id for i in hamilton.items] == [i.id for i in ecdeu.items]
+    assert hamilton.outcomes == ecdeu.outcomes and hamilton.extra_items == ecdeu.extra_items
+    assert "HAMD-21-HAMILTON" in ecdeu.notes[0] and "HAMD-21" in hamilton.notes[0]
+
+
+def test_madrs_muller_split_shown_beside_snaith():
+    from raad.scales.scoring import band
+
+    m = scales.get("MADRS")
+    muller = "Snaith bands with Muller 2003's moderate/severe cut-off (31)"
+    assert band(m, 31) == "moderate" and band(m, 31, muller) == "severe"
+    assert band(m, 30, muller) == "moderate" and band(m, 35) == "severe"

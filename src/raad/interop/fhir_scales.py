@@ -79,10 +79,15 @@ def questionnaire(instr: Instrument | str) -> Questionnaire:
             text = it.text or it.label
             if link != it.id:
                 text = f"{it.label} ({it.variants[link[len(it.id) :]]})"
+            if alternates := instr.alternates(it.id):  # QIDS-SR16: one of items 6/7, 8/9
+                text += f" (answer item {it.id} or item {' or '.join(alternates)}, not both)"
             entry: dict[str, Any] = {
                 "linkId": link,
                 "text": text,
                 "type": "choice" if it.answers else "integer",
+                # required unless it is one of several ways to answer (16A/16B, QIDS 6/7);
+                # an item behind enableWhen is required only when it is asked (SDC)
+                "required": link == it.id and not instr.alternates(it.id),
                 "answerOption": _answer_options(it.answers, it.min, it.max, it.not_scored),
             }
             if it.loinc:
@@ -178,7 +183,11 @@ def total_expression(instr: Instrument) -> str | None:
         terms.append(
             f"{among(links)}.answer.valueInteger.where($this <= {top}).aggregate($total + $this, 0)"
         )
-    return " + ".join(terms)
+    # no total until every item is answered (one of 16A/16B for the HAM-D), as raad refuses to
+    # total an incomplete record: a form filler never shows a partial sum as the score
+    every = [link for it in instr.items for link in ([it.id + v for v in it.variants] or [it.id])]
+    answered = f"{among(every)}.where(answer.exists()).count() = {len(instr.items)}"
+    return f"iif({answered}, {' + '.join(terms)})"
 
 
 def _total_item(instr: Instrument) -> dict[str, Any] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -85,3 +85,23 @@ def load_sources() -> SourceRegistry:
     except Exception as exc:  # pydantic's ValidationError, with the entry named
         raise KnowledgeError(f"sources.yaml: {exc}") from exc
     return SourceRegistry(items)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def load_model(filename: str, model: type[_M]) -> _M:
+    """``filename`` (a YAML file of this package) validated as ``model``, with every citation
+    its ``citations()`` method lists checked against ``sources.yaml``.
+
+    Raises:
+        KnowledgeError: the file does not match the model (the entry is named) or cites an
+            unknown source.
+    """
+    text = resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+    try:
+        data = model.model_validate(yaml.safe_load(text))
+    except Exception as exc:  # pydantic's ValidationError, with the entry named
+        raise KnowledgeError(f"{filename}: {exc}") from exc
+    load_sources().check(data.citations(), filename)
+    return data

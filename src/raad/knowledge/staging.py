@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .sources import Citation, KnowledgeError, load_sources
+from .sources import Citation, load_model
 
 
 class _M(BaseModel):
@@ -96,10 +94,4 @@ class Staging(_M):
 
 @cache
 def load_staging() -> Staging:
-    text = resources.files(__package__).joinpath("staging.yaml").read_text(encoding="utf-8")
-    try:
-        data = Staging.model_validate(yaml.safe_load(text))
-    except Exception as exc:
-        raise KnowledgeError(f"staging.yaml: {exc}") from exc
-    load_sources().check(data.citations(), "staging.yaml")
-    return data
+    return load_model("staging.yaml", Staging)

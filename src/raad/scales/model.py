@@ -79,6 +79,23 @@ class Domain(_Frozen):
     label: str
     items: tuple[str, ...]
     rule: Literal["max", "sum"]
+    # items the form asks to answer only one of (QIDS-SR16: 6 or 7, 8 or 9); an item of such a
+    # group is not missing when another of the group is answered
+    answer_one_of: tuple[tuple[str, ...], ...] = ()
+    note: str | None = None
+    cite: tuple[Citation, ...] = ()
+
+    @model_validator(mode="after")
+    def _groups_in_domain(self) -> Domain:
+        for group in self.answer_one_of:
+            if len(group) < 2 or set(group) - set(self.items):
+                raise ValueError(
+                    f"domain {self.id}: answer_one_of {list(group)} must name two or more of "
+                    f"its items {list(self.items)}"
+                )
+        if self.answer_one_of and self.rule != "max":
+            raise ValueError(f"domain {self.id}: answer_one_of needs the max rule")
+        return self
 
 
 class Total(_Frozen):
@@ -306,9 +323,19 @@ class Instrument(_Frozen):
                 return i
         raise KeyError(item_id)
 
+    def alternates(self, item_id: str) -> tuple[str, ...]:
+        """The items the form asks to answer instead of ``item_id`` (QIDS-SR16 item 6 -> ("7",))."""
+        for d in self.total.domains:
+            for group in d.answer_one_of:
+                if item_id in group:
+                    return tuple(x for x in group if x != item_id)
+        return ()
+
     def citations(self) -> list[Citation]:
         """Every citation in the file (for the load-time source check)."""
         out: list[Citation] = [*self.cite, *self.total.cite, *self.missing.cite, *self.loinc.cite]
+        for d in self.total.domains:
+            out += d.cite
         if self.severity:
             for b in (self.severity.default, *self.severity.alternatives):
                 out += b.cite

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -24,15 +26,34 @@ def instruments() -> dict[str, Instrument]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
-        raw = yaml.safe_load(entry.read_text(encoding="utf-8"))
-        raw = {k: v for k, v in raw.items() if not k.startswith("x-")}  # YAML anchor holders
         try:
-            instr = Instrument.model_validate(raw)
-        except ValidationError as exc:
+            instr = Instrument.model_validate(_raw(folder, entry.name))
+        except (ValidationError, ValueError) as exc:
             raise KnowledgeError(f"scales/instruments/{entry.name}: {exc}") from exc
         sources.check(instr.citations(), f"scales/instruments/{entry.name}")
         out[instr.name] = instr
     return out
+
+
+def _raw(folder: Any, filename: str) -> dict[str, Any]:
+    """One instrument file as a dict; a file with ``base: other.yaml`` is that file with the
+    keys it gives replaced and ``item_overrides`` (item id -> fields) applied to single items
+    (HAMD-21-HAMILTON: the ECDEU HAMD-21 with item 20 rated 0-4)."""
+    raw = yaml.safe_load(folder.joinpath(filename).read_text(encoding="utf-8"))
+    raw = {k: v for k, v in raw.items() if not k.startswith("x-")}  # YAML anchor holders
+    base = raw.pop("base", None)
+    overrides = raw.pop("item_overrides", None)
+    if base is None:
+        if overrides is not None:
+            raise ValueError("item_overrides needs a base file")
+        return raw
+    merged = copy.deepcopy(_raw(folder, base)) | raw
+    by_id = {str(i["id"]): i for i in merged["items"]}
+    for item_id, fields in (overrides or {}).items():
+        if str(item_id) not in by_id:
+            raise ValueError(f"item_overrides: {base} has no item {item_id!r}")
+        by_id[str(item_id)].update(fields)
+    return merged
 
 
 @cache

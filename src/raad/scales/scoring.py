@@ -174,7 +174,11 @@ def score(
     values, variants, extra_values, not_assessed = normalise_responses(instr, responses)
     values = _apply_skip_logic(instr, values)
     asked = [i for i in instr.items if _is_asked(i.asked_if, values)]
-    missing = tuple(i.id for i in asked if i.id not in values)
+    missing = tuple(
+        i.id
+        for i in asked
+        if i.id not in values and not any(a in values for a in instr.alternates(i.id))
+    )
     flagged = tuple(
         s.item
         for s in instr.suicide_items
@@ -255,7 +259,7 @@ def _total(instr: Instrument, values: dict[str, int], domains: dict[str, int]) -
     if instr.total.rule == "sum":
         return sum(values[i.id] for i in instr.items)
     for d in instr.total.domains:
-        vals = [values[x] for x in d.items]
+        vals = [values[x] for x in d.items if x in values]  # one of 6/7 may be unanswered
         domains[d.id] = max(vals) if d.rule == "max" else sum(vals)
     return sum(domains.values())
 

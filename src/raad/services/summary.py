@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 
 from raad.clinical.staging import Trial, trd_status
-from raad.scales import compare
+from raad.scales import compare, get
+from raad.scales.course import course as episode_course
 from raad.store.core import Executor, core_only, table
 from raad.store.models import Administration, Alert, AntidepressantTrial, Assessment, Course
 
@@ -76,6 +77,10 @@ def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
         if len(items) > 1:
             cmp = compare(name, first.total, last.total, history=[i.total for i in items[1:-1]])
             entry["comparison"] = cmp.to_dict()
+            instr = get(name)
+            if instr.outcomes.remission and instr.outcomes.relapse:
+                dated = [(i.administered_at, i.total) for i in items]
+                entry["course"] = episode_course(instr, dated).to_dict()
         scores.append(entry)
     public = views.patient(p, identified=False, site_code=p.site_code)
     return {
