@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from raad.services import auth
+from raad.services import audit, auth
 from raad.services.context import Actor
 from raad.services.errors import (
     InvalidInput,
@@ -73,14 +73,24 @@ def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True
     try:
         if is_core_only(fn):
             with db.core_transaction(write=write) as c:
-                return fn(c, current_actor(request, c), *args, **kw)
-        with db.transaction(write=write) as s:
-            return fn(s, current_actor(request, s), *args, **kw)
+                result = fn(c, current_actor(request, c), *args, **kw)
+        else:
+            with db.transaction(write=write) as s:
+                result = fn(s, current_actor(request, s), *args, **kw)
     except StaleDataError:
         # another request changed the record between our read and our write
         raise PreconditionFailed(
             "the record was changed by someone else: reload and retry"
         ) from None
+    actor = getattr(request.state, "actor", None)
+    if actor is not None and actor.role == "researcher":
+        # every researcher read is audited, in its own short write after the read
+        what = f"{request.method} {request.url.path}"
+        if request.url.query:
+            what += f"?{request.url.query}"
+        with db.transaction(write=True) as s:
+            audit.researcher_read(s, actor, what)
+    return result
 
 
 async def offload(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from raad.store.core import Executor, Inserter, table
 from raad.store.models import Alert, Patient, User, utcnow
 
-from . import audit, views
+from . import audit, deid, views
 from .authz import can_read, can_write
 from .context import Actor
 from .errors import Conflict, InvalidInput, NotFound
@@ -70,10 +70,21 @@ def list_alerts(
         q = q.join(Patient, Patient.id == Alert.patient_id).where(Patient.site_id == actor.site_id)
     if open_only:
         q = q.where(Alert.acknowledged_at.is_(None), Alert.cleared_at.is_(None))
-    result = page(db, q.order_by(Alert.id), limit, offset, views.alert)
+    patient_ids: list[int] = []
+
+    def render(a: Alert) -> dict[str, Any]:
+        patient_ids.append(a.patient_id)
+        return views.alert(a)
+
+    result = page(db, q.order_by(Alert.id), limit, offset, render)
     names = usernames(db, (x["acknowledged_by"] for x in result["items"]))
     for x in result["items"]:
         x["acknowledged_by_username"] = names.get(x["acknowledged_by"])
+    if not actor.identified_access:
+        shift = deid.shifts(db)
+        result["items"] = [
+            deid.redact(x, shift(pid)) for x, pid in zip(result["items"], patient_ids, strict=True)
+        ]
     return result
 
 

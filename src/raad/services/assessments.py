@@ -13,7 +13,7 @@ from raad.scales.scoring import rating_value
 from raad.store.core import Executor, Inserter, core_only, table
 from raad.store.models import Administration, Assessment, utcnow
 
-from . import audit, views
+from . import audit, deid, views
 from .alerts import store_alert
 from .authz import can_read, can_write
 from .context import Actor
@@ -93,7 +93,8 @@ def list_for(
             q = q.where(Assessment.instrument == get(instrument).name)
         except ScaleInputError as exc:
             raise InvalidInput("instrument", exc.value, exc.allowed) from None
-    return [
+    rows = [
         views.assessment(a)
         for a in db.scalars(q.order_by(Assessment.administered_at, Assessment.id))
     ]
+    return deid.view(actor, rows, p.date_shift_days)

@@ -44,6 +44,12 @@ def record(
     )
 
 
+def researcher_read(db: Executor, actor: Actor, what: str) -> None:
+    """A researcher's read (de-identified, but still a read of patients' records): every one is
+    audited, with what was asked for (method and path, at most 500 characters)."""
+    record(db, actor, "read", "research-view", None, detail=what[:500])
+
+
 def list_events(
     db: Session,
     actor: Actor,

@@ -14,7 +14,7 @@ from raad.clinical.protocols import plan_course
 from raad.knowledge.treatment import knowledge_version
 from raad.store.models import Course
 
-from . import audit, views
+from . import audit, deid, views
 from .authz import can_read, can_write
 from .context import Actor
 from .errors import InvalidInput, NotFound, PreconditionFailed
@@ -79,8 +79,9 @@ def load_course(db: Session, course_id: int) -> Course:
 
 def get(db: Session, actor: Actor, course_id: int) -> dict[str, Any]:
     c = load_course(db, course_id)
-    can_read(actor, load(db, c.patient_id))
-    return views.course(c)
+    p = load(db, c.patient_id)
+    can_read(actor, p)
+    return deid.view(actor, views.course(c), p.date_shift_days)
 
 
 def contraindications(db: Session, actor: Actor, course_id: int) -> list[dict[str, Any]]:
@@ -94,7 +95,7 @@ def list_for(db: Session, actor: Actor, patient_id: int) -> list[dict[str, Any]]
     p = load(db, patient_id)
     can_read(actor, p)
     rows = db.scalars(select(Course).where(Course.patient_id == p.id).order_by(Course.id)).all()
-    return [views.course(c) for c in rows]
+    return deid.view(actor, [views.course(c) for c in rows], p.date_shift_days)
 
 
 def set_status(

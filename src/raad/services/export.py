@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from raad.store.models import Administration, Assessment, Course, Patient, Site
 
-from . import audit
+from . import audit, deid
 from .context import Actor
 from .errors import Forbidden
 
@@ -56,7 +56,8 @@ DICTIONARY: dict[str, dict[str, str]] = {
         "bp_post_systolic": "mmHg",
         "bp_post_diastolic": "mmHg",
         "observation_min": "Post-dose observation, minutes",
-        "adverse_events": "Semicolon-separated event:severity pairs",
+        "adverse_events": "Semicolon-separated event:severity pairs; events outside raad's "
+        "vocabulary (free text) as 'other (free text withheld)'",
         "cadss_total": "CADSS total (0-92)",
         "discharged": "true when the session was discharged",
     },
@@ -139,7 +140,9 @@ def cohort(db: Session, actor: Actor | None) -> dict[str, list[dict[str, Any]]]:
             "bp_post_systolic": a.bp_post_systolic,
             "bp_post_diastolic": a.bp_post_diastolic,
             "observation_min": a.observation_min,
-            "adverse_events": ";".join(f"{e['event']}:{e['severity']}" for e in a.adverse_events),
+            "adverse_events": ";".join(
+                f"{deid.adverse_event_term(e['event'])}:{e['severity']}" for e in a.adverse_events
+            ),
             "cadss_total": a.cadss_total,
             "discharged": a.discharged_at is not None,
         }

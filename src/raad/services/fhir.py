@@ -4,6 +4,7 @@ a patient's facts and antidepressant history."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from raad.interop import fhir_export
 from raad.interop.fhir_read import MAX_ENTRIES, read_bundle
 from raad.store.models import AntidepressantTrial, Course, Patient, PatientIdentity, Site
 
-from . import alerts, assessments, audit, patients, sessions
+from . import alerts, assessments, audit, deid, patients, sessions
 from .authz import can_read, can_read_identified
 from .context import Actor
 from .errors import Conflict, Forbidden, InvalidInput, PayloadTooLarge
@@ -35,20 +36,23 @@ def everything(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
     except Forbidden:
         identified = False
     view = patients.views.patient(p, identified=True)
-    if identified:
-        audit.record(db, actor, "read", "fhir-bundle", p.id, patient_id=p.id)
+    audit.record(db, actor, "read", "fhir-bundle", p.id, patient_id=p.id)
     regimens = {
         c.id: c.regimen for c in db.scalars(select(Course).where(Course.patient_id == p.id))
     }
-    return fhir_export.bundle(
+    # the record is gathered as stored (read access was checked above) and de-identified once,
+    # as a whole, for a researcher: the same policy as every other researcher view
+    full = replace(actor, role="admin", site_id=None)
+    bundle = fhir_export.bundle(
         view,
         identified=identified,
         history=[patients.views.trial(t) for t in p.history],
-        sessions=sessions.list_sessions(db, actor, patient_id=p.id, limit=200)["items"],
+        sessions=sessions.list_sessions(db, full, patient_id=p.id, limit=200)["items"],
         regimens=regimens,
-        ratings=assessments.list_for(db, actor, p.id),
-        alerts=alerts.list_alerts(db, actor, patient_id=p.id, limit=200)["items"],
+        ratings=assessments.list_for(db, full, p.id),
+        alerts=alerts.list_alerts(db, full, patient_id=p.id, limit=200)["items"],
     )
+    return deid.view(actor, bundle, p.date_shift_days)
 
 
 def parse_ndjson(text: str) -> dict[str, Any]:

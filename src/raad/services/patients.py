@@ -16,7 +16,7 @@ from raad.clinical.staging import Trial, trd_status
 from raad.store.core import Executor, table
 from raad.store.models import AntidepressantTrial, Patient, PatientIdentity, Site, utcnow
 
-from . import audit, views
+from . import audit, deid, views
 from .authz import can_read, can_read_identified, can_write
 from .context import Actor
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
@@ -96,6 +96,7 @@ _BRIEF = (
         _PAT.c.research_id,
         _PAT.c.sex,
         _PAT.c.birth_year,
+        _PAT.c.date_shift_days,
         _PAT.c.facts,
         _PAT.c.version,
         _SITE.c.code.label("site_code"),
@@ -204,7 +205,9 @@ def list_patients(
         query.order_by(Patient.id),
         limit,
         offset,
-        lambda p: views.patient(p, identified=identified),
+        lambda p: views.patient(p, identified=True)
+        if identified
+        else deid.redact(views.patient(p, identified=False), p.date_shift_days),
     )
     if identified and result["items"]:
         audit.record(
@@ -308,7 +311,7 @@ def delete_trial(db: Session, actor: Actor, patient_id: int, trial_id: int) -> N
 def history(db: Session, actor: Actor, patient_id: int) -> list[dict[str, Any]]:
     p = load(db, patient_id)
     can_read(actor, p)
-    return [views.trial(t) for t in p.history]
+    return deid.view(actor, [views.trial(t) for t in p.history], p.date_shift_days)
 
 
 def age_on(p: Patient, day: date) -> int | None:

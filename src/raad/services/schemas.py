@@ -66,6 +66,19 @@ class BloodPressureIn(_In):
     diastolic: float
 
 
+# the adverse events the session form offers (free text is accepted too; researchers see only
+# these and the terms of knowledge/adverse_events.yaml, anything else is withheld)
+ADVERSE_EVENT_TERMS = (
+    "nausea",
+    "vomiting",
+    "headache",
+    "dizziness",
+    "anxiety",
+    "dissociation",
+    "sedation",
+)
+
+
 class AdverseEventIn(_In):
     event: str = Field(min_length=1, max_length=100)
     severity: Literal["mild", "moderate", "severe"]

@@ -17,7 +17,7 @@ from raad.store.core import Executor, table
 from raad.store.models import Patient, PatientIdentity
 from raad.store.models import Screening as ScreeningRow
 
-from . import audit, views
+from . import audit, deid, views
 from .authz import can_read, can_write
 from .context import Actor
 from .errors import InvalidInput
@@ -126,9 +126,11 @@ def contraindicated_now(
 ) -> dict[str, list[dict[str, Any]]]:
     """Per contraindicated agent, the reasons screening gives now (for forms that ask for an
     override)."""
-    can_read(actor, load(db, patient_id))
+    p = load(db, patient_id)
+    can_read(actor, p)
     result = screen_now(db, patient_id, as_of)
-    return {a: r for a in result.agents if (r := contraindications(result, a))}
+    out = {a: r for a in result.agents if (r := contraindications(result, a))}
+    return deid.view(actor, out, p.date_shift_days)
 
 
 def open_items(
@@ -138,14 +140,16 @@ def open_items(
     cautions (with sources) and the facts still missing, for the forms that plan and record a
     session (a missing pregnancy status is shown where the dose is given, not only on the
     screening page)."""
-    can_read(actor, load(db, patient_id))
+    p = load(db, patient_id)
+    can_read(actor, p)
     a = screen_now(db, patient_id, as_of).agents[agent]
-    return {
+    out = {
         "agent": agent,
         "status": a.status,
         "cautions": [r.to_dict() for r in a.reasons if r.level == "caution"],
         "missing": list(a.missing),
     }
+    return deid.view(actor, out, p.date_shift_days)
 
 
 def screen_patient(
@@ -223,4 +227,5 @@ def latest(db: Session, actor: Actor, patient_id: int) -> dict[str, Any] | None:
     if row is None:
         return None
     why = _staleness(p, row)
-    return {**views.screening(row), "stale": why is not None, "stale_reason": why}
+    out = {**views.screening(row), "stale": why is not None, "stale_reason": why}
+    return deid.view(actor, out, p.date_shift_days)

@@ -27,7 +27,7 @@ from raad.scales import get as get_instrument
 from raad.store.core import Executor, Inserter, core_only, table
 from raad.store.models import Administration, Alert, Course, Patient, utcnow
 
-from . import audit, views
+from . import audit, deid, views
 from .alerts import alert_columns, store_alert, usernames
 from .authz import can_read, can_write
 from .context import Actor
@@ -309,8 +309,9 @@ def _open_alerts(db: Session, a: Administration) -> list[Alert]:
 
 def get(db: Session, actor: Actor, session_id: int) -> dict[str, Any]:
     a = load_session(db, session_id)
-    can_read(actor, load(db, a.patient_id))
-    return _view(db, a, _open_alerts(db, a))
+    p = load(db, a.patient_id)
+    can_read(actor, p)
+    return deid.view(actor, _view(db, a, _open_alerts(db, a)), p.date_shift_days)
 
 
 def update(
@@ -424,6 +425,11 @@ def list_sessions(
         if agent not in agents():
             raise InvalidInput("agent", agent, f"one of {', '.join(agents())}")
         q = q.where(Administration.agent == agent)
-    return page(
-        db, q.order_by(Administration.start, Administration.id), limit, offset, views.administration
-    )
+    render = views.administration
+    if not actor.identified_access:
+        shift = deid.shifts(db)
+
+        def render(a: Administration) -> dict[str, Any]:
+            return deid.redact(views.administration(a), shift(a.patient_id))
+
+    return page(db, q.order_by(Administration.start, Administration.id), limit, offset, render)

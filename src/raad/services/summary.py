@@ -13,7 +13,7 @@ from raad.scales.course import course as episode_course
 from raad.store.core import Executor, core_only, table
 from raad.store.models import Administration, Alert, AntidepressantTrial, Assessment, Course
 
-from . import views
+from . import deid, views
 from .authz import can_read
 from .context import Actor
 from .patients import brief
@@ -83,7 +83,7 @@ def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
                 entry["course"] = episode_course(instr, dated).to_dict()
         scores.append(entry)
     public = views.patient(p, identified=False, site_code=p.site_code)
-    return {
+    out = {
         # no identifiers here (GET /patients/{id} gives them, audited); a summary is not an
         # identified read, so it takes no write lock
         "patient": {"id": p.id, **public} if actor.identified_access else public,
@@ -93,6 +93,7 @@ def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
         "open_alerts": [views.alert(a) for a in db.execute(_OPEN_ALERTS, key)],
         "disclaimer": "raad supports clinical judgement and never replaces it.",
     }
+    return deid.view(actor, out, p.date_shift_days)
 
 
 def _trial(t: Any) -> Trial:

@@ -8,6 +8,7 @@ see the migration).
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -104,6 +105,10 @@ class Patient(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     sex: Mapped[str | None] = mapped_column(String(8))
     birth_year: Mapped[int | None]
+    # days added to every date a researcher sees (1-365 back, random per patient, never shown)
+    date_shift_days: Mapped[int | None] = mapped_column(
+        Integer, default=lambda: -(secrets.randbelow(365) + 1)
+    )
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # PatientFacts minus identity
     version: Mapped[int] = mapped_column(Integer, default=1)
     __mapper_args__: ClassVar = {"version_id_col": version}  # UPDATE ... WHERE version = seen

@@ -32,6 +32,7 @@ from raad.services import (
     Unauthorized,
     alerts,
     assessments,
+    audit,
     auth,
     cohort,
     courses,
@@ -42,6 +43,7 @@ from raad.services import (
 )
 from raad.services.context import Actor
 from raad.services.schemas import (
+    ADVERSE_EVENT_TERMS,
     AssessmentIn,
     CourseIn,
     IdentityIn,
@@ -84,7 +86,11 @@ async def call(request: Request, fn, *args: Any, write: bool = True, **kw: Any) 
 
     def work():
         with database(request).transaction(write=write) as s:
-            return fn(s, actor, *args, **kw)
+            result = fn(s, actor, *args, **kw)
+        if actor.role == "researcher":  # every researcher read is audited
+            with database(request).transaction(write=True) as s:
+                audit.researcher_read(s, actor, f"{request.method} {request.url.path}")
+        return result
 
     return await run_in_threadpool(work)
 
@@ -427,6 +433,7 @@ async def new_session_page(request: Request, course_id: int) -> HTMLResponse:
         planned=planned[nxt] if nxt < len(planned) else None,
         checks=ctx["course"]["plan"]["sessions"][0]["checks"] if planned else [],
         reading=monitoring().blood_pressure.reading_for(ctx["course"]["agent"]),
+        ae_terms=ADVERSE_EVENT_TERMS,
         now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
     )
 

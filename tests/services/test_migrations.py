@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from raad.services import courses, sessions
 from raad.services.context import Actor
 from raad.store import Database
-from raad.store.migrate import alembic_config, current_revision, upgrade
+from raad.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from raad.store.models import Base
 from tests.dbfixtures import BACKENDS, _pg_admin
 
@@ -72,9 +72,12 @@ def test_0002_keeps_old_rows_and_round_trips(old_database):
         for statement in _ROWS:
             conn.execute(text(statement))
     upgrade(db)
-    assert current_revision(db) == "0002"
+    assert current_revision(db) == head_revision(db) == "0003"
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        # 0003: each existing patient was given its own date shift for researchers, 1-365 back
+        shifts = conn.execute(text("SELECT date_shift_days FROM patients")).scalars().all()
+        assert shifts and all(-365 <= d <= -1 for d in shifts)
     actor = Actor(user_id=1, username="mig", role="clinician", site_id=1)
     with db.transaction(write=False) as s:
         course = courses.get(s, actor, 1)
@@ -89,4 +92,4 @@ def test_0002_keeps_old_rows_and_round_trips(old_database):
         assert "bp_post_min" not in cols and "override_reason" not in cols
         assert conn.execute(text("SELECT dose_mg FROM administrations")).scalar() == 56
     upgrade(db)
-    assert current_revision(db) == "0002"
+    assert current_revision(db) == "0003"

@@ -1,0 +1,191 @@
+"""One de-identification policy for everything a researcher reads (API, web, FHIR, export).
+
+Researchers see raad's records without what identifies a patient (HIPAA Safe Harbor, 45 CFR
+164.514(b)(2), read as the standard for the kinds of data removed):
+
+- no names, record numbers or birth dates (never in a researcher view to begin with);
+- no free text: session notes, override reasons, acknowledgement notes, uncoded fact entries,
+  adverse events outside raad's vocabulary and unknown drug names are withheld, since a clinician
+  may write anything there (a name, an address, a phone number);
+- no staff identities: who discharged a session or acknowledged an alert is withheld;
+- dates moved by a per-patient random shift (1 to 365 days back, kept in the patient row and
+  never shown), so intervals within a patient hold but no calendar date is real; any string
+  that reads as an ISO date or date-time is shifted, wherever it stands;
+- ages of 90 and over top-coded at 90, and the birth year withheld for them (Safe Harbor: "all
+  ages over 89 and all elements of dates (including year) indicative of such age").
+
+``redact`` walks a view (dicts and lists) and returns a de-identified copy; the identified view
+is never changed. Every researcher read is audited by the caller (``api.deps.run``, the web).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import select
+
+from raad.knowledge.treatment import adverse_events
+from raad.store.core import Executor
+from raad.store.models import Patient
+
+from .context import Actor
+from .schemas import ADVERSE_EVENT_TERMS
+
+AGE_TOP_CODE = 90  # 45 CFR 164.514(b)(2)(i)(C)
+WITHHELD = "[withheld: free text]"
+WITHHELD_DATE = "[withheld: date]"
+
+# values that are free text wherever they stand
+_TEXT_KEYS = frozenset(
+    {
+        "notes",
+        "note",
+        "acknowledgement_note",
+        "override_reason",
+        "reason",  # override {"reason": ...}
+        "stale_reason",
+        "fact_notes",
+        "fact_sources",
+        "fact_dates",
+        "unread",
+        "unrecognised",  # screening: entries it could not match, as written
+        "not_counted",
+    }
+)
+# who did something (staff); withheld for researchers
+_STAFF_KEYS = frozenset(
+    {"discharged_by", "acknowledged_by", "acknowledged_by_username", "created_by", "username"}
+)
+# identifiers that have no place in a researcher view at all
+_DROP_KEYS = frozenset({"identity", "given_name", "family_name", "mrn", "birth_date"})
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+@cache
+def _ae_vocabulary() -> frozenset[str]:
+    return frozenset(
+        [t.lower() for t in ADVERSE_EVENT_TERMS] + [e.event.lower() for e in adverse_events()]
+    )
+
+
+def shift_date(value: str, days: int) -> str:
+    """An ISO date or date-time string moved by ``days`` (the format kept); unparseable -> as is."""
+    try:
+        if len(value) == 10:
+            return (date.fromisoformat(value) + timedelta(days=days)).isoformat()
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        out = (parsed + timedelta(days=days)).isoformat()
+        return out.replace("+00:00", "Z") if value.endswith("Z") else out
+    except ValueError:
+        return value
+
+
+def top_coded_age(age: int | None) -> int | None:
+    return None if age is None else min(age, AGE_TOP_CODE)
+
+
+def birth_year(year: int | None, today: date | None = None) -> int | None:
+    """The birth year, or None where it tells an age of 90 or more (the age may be 89 or 90 in
+    the year a person turns 90: withheld from the year they could be 90)."""
+    if year is None:
+        return None
+    today = today or date.today()
+    return None if today.year - year >= AGE_TOP_CODE else year
+
+
+def view(actor: Actor, data: Any, shift_days: int | None) -> Any:
+    """``data`` as ``actor`` may see it: unchanged for roles with identified access, else
+    ``redact``-ed with the patient's shift."""
+    return data if actor.identified_access else redact(data, shift_days)
+
+
+def shifts(db: Executor) -> Callable[[int], int | None]:
+    """A per-request lookup of patients' date shifts (for lists that span patients)."""
+    seen: dict[int, int | None] = {}
+
+    def shift(patient_id: int) -> int | None:
+        if patient_id not in seen:
+            seen[patient_id] = db.execute(
+                select(Patient.date_shift_days).where(Patient.id == patient_id)
+            ).scalar_one_or_none()
+        return seen[patient_id]
+
+    return shift
+
+
+def redact(data: Any, shift_days: int | None) -> Any:
+    """A de-identified copy of a view (see the module docstring for the policy); with
+    ``shift_days`` None (a patient without a shift) every date is withheld instead."""
+    if isinstance(data, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in _DROP_KEYS:
+                continue
+            if key in _STAFF_KEYS:
+                out[key] = None
+            elif key in _TEXT_KEYS:
+                out[key] = _withheld(value)
+            elif key == "birth_year":
+                out[key] = birth_year(value)
+            elif key == "age_years" and isinstance(value, int):
+                out[key] = top_coded_age(value)
+            elif key == "deceased" and value:
+                out[key] = "yes"  # the record says so; when is withheld
+            elif key in ("conditions", "medications", "allergies") and isinstance(value, list):
+                out[key] = [_entry(e, shift_days) for e in value]
+            elif key == "adverse_events" and isinstance(value, list):
+                out[key] = [_adverse_event(e) for e in value]
+            elif key == "drug" and isinstance(value, str):
+                out[key] = value if data.get("atc") else WITHHELD
+            else:
+                out[key] = redact(value, shift_days)
+        return out
+    if isinstance(data, list | tuple):
+        return [redact(v, shift_days) for v in data]
+    if isinstance(data, str) and _ISO.match(data):
+        return WITHHELD_DATE if shift_days is None else shift_date(data, shift_days)
+    return data
+
+
+def _withheld(value: Any) -> Any:
+    """Free text replaced, its shape kept (a list stays a list of the same length)."""
+    if value in (None, "", {}, []):
+        return value
+    if isinstance(value, list | tuple):
+        return [WITHHELD] * len(value)
+    if isinstance(value, Mapping):
+        return dict.fromkeys(value, WITHHELD)
+    return WITHHELD
+
+
+def _entry(e: Any, shift_days: int | None) -> Any:
+    """A condition, medication or allergy entry: its codes and status; its text only when it is
+    the display of a code (an uncoded entry is free text)."""
+    if not isinstance(e, Mapping):
+        return WITHHELD
+    coded = bool(e.get("code") or e.get("codings"))
+    kept = {
+        k: redact(v, shift_days)
+        for k, v in e.items()
+        if k in ("system", "code", "codings", "status", "active")
+    }
+    kept["text"] = e.get("text") if coded else WITHHELD
+    return kept
+
+
+def adverse_event_term(event: str) -> str:
+    """The event as a researcher sees it: a term of raad's vocabulary, else "other"."""
+    return event if event.lower() in _ae_vocabulary() else "other (free text withheld)"
+
+
+def _adverse_event(e: Any) -> Any:
+    if not isinstance(e, Mapping):
+        return WITHHELD
+    return {
+        **{k: v for k, v in e.items() if k != "event"},
+        "event": adverse_event_term(str(e.get("event", ""))),
+    }
