@@ -706,6 +706,8 @@ def scale_score(
             f"--subject: got {subject!r}; needed with --fhir, as a FHIR reference such as "
             "Patient/123, so the resources say whose record they are"
         )
+    if json_file is not None and (values or variant):
+        _fail("--json: give the items either in a JSON file or on the command line, not both")
     try:
         instr = scales.get(name)
         if json_file is not None:
@@ -911,8 +913,9 @@ def scale_read_redcap(
                 console.print(
                     f"{escape(label)}: [bold red]not scored[/]: {escape(r.error)}", soft_wrap=True
                 )
-            else:
-                _print_read_score(escape(f"{label}: {fmap.instrument}"), r.score)
+            if r.score is not None:  # what could be read, its suicide alert above all
+                head = f"{label}: {fmap.instrument}" + (" (fields read)" if r.error else "")
+                _print_read_score(escape(head), r.score)
         console.print(
             f"{len(reads)} record(s) read, {skipped} row(s) without these fields skipped."
         )

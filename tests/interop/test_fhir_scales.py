@@ -294,3 +294,15 @@ def test_qids_sr16_response_with_one_of_each_pair_scores():
     assert "answer item 6 or item 7, not both" in texts["6"]
     assert "answer item 9 or item 8, not both" in texts["9"]  # each names its partner
     assert "answer" not in texts["5"]
+
+
+def test_the_calculated_total_needs_exactly_one_variant_of_hamd_item_16():
+    """Both 16A and 16B answered with item 1 left out must not add up to a 'complete' count."""
+    fhirpathpy = pytest.importorskip("fhirpathpy")
+    s = scales.score("HAMD-17", {str(i): 1 for i in range(1, 18) if i != 16} | {"16A": 1})
+    qr = fs.questionnaire_response(s, authored=WHEN).model_dump(mode="json", exclude_none=True)
+    items = [i for i in qr["item"] if i["linkId"] not in ("total", "1")]
+    extra = {"linkId": "16B", "answer": [{"valueInteger": 1}]}
+    qr["item"] = [*items, extra]
+    expression = fs.total_expression(scales.get("HAMD-17"))
+    assert fhirpathpy.evaluate(qr, expression, {"resource": qr}) == []

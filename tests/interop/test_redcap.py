@@ -65,9 +65,9 @@ def test_unknown_code_is_named_and_other_records_still_read(tmp_path):
     rows = [*ROWS[:1], ("106", "baseline_arm_1", [1, 1, 9, 1, 1, 1, 1, 1, 1], 1, 0, "", False)]
     reads, _ = read_csv(export(tmp_path, rows), load_map("bridge2ai-phq9"))
     assert reads[0].score.total == 12
-    assert (
-        reads[1].score is None and "trouble_sleeping" in reads[1].error and "'9'" in reads[1].error
-    )
+    assert "trouble_sleeping" in reads[1].error and "'9'" in reads[1].error
+    # the rest of the record is still read: incomplete, so no total
+    assert reads[1].score.missing == ("3",) and reads[1].score.total is None
 
 
 def test_a_field_missing_from_the_export_stops_the_read(tmp_path):
@@ -102,8 +102,15 @@ def test_site_map_with_difficulty_coded_1_to_4(tmp_path):
             "instrument: PHQ-9\nfields: {'11': x}\ncodes: {default: {'0': 0}}\n",
             r"fields: \['11'\] are not PHQ-9 keys \(1, 2, 3",
         ),
-        ("instrument: PHQ-9\nfields: {'1': x}\ncodes: {y: {'0': 0}}\n", "no codes for field 'x'"),
-        ("instrument: NOPE\nfields: {}\ncodes: {}\n", "instrument"),
+        ("instrument: PHQ-9\nfields: {'9': x}\ncodes: {y: {'0': 0}}\n", "no codes for field 'x'"),
+        ("instrument: PHQ-9\nfields: {'1': x}\ncodes: {default: {'0': 0}}\n", "suicide item"),
+        (
+            "instrument: PHQ-9\nfields: {'1': x, '9': x}\ncodes: {default: {'0': 0}}\n",
+            "more than one item",
+        ),
+        ("instrument: PHQ-9\nfields: {'9': x}\ncodes: {default: {'0': true}}\n", "integer"),
+        ("instrument: PHQ-9\nfields: {'9': x}\ncodes: {default: {'0': 7}}\n", r"\{'0': 7\}"),
+        ("instrument: NOPE\nfields: {}\ncodes: {}\n", "'NOPE' is not one of"),
         ("instrument: [unclosed\n", "readable YAML"),
     ],
 )
@@ -132,3 +139,46 @@ def test_cli_read_redcap(tmp_path):
     bad.write_text(HEADER + "\n1,e,1,1,1,1,1,1,1,1,7,1,3\n")
     res = runner.invoke(app, ["scale", "read-redcap", str(bad), "--map", "bridge2ai-phq9"])
     assert res.exit_code == 2 and "thoughts_death" in res.output
+
+
+def test_a_bad_code_never_hides_a_positive_suicide_item(tmp_path):
+    """One unreadable field: the record is reported, and item 9 = 3 still raises the flag."""
+    rows = [("107", "week2", ["UNK", 1, 1, 1, 1, 1, 1, 1, 3], 1, 0, "", True)]
+    path = export(tmp_path, rows)
+    reads, _ = read_csv(path, load_map("bridge2ai-phq9"))
+    assert "no_interest" in reads[0].error and reads[0].score.suicide_flag
+    res = CliRunner().invoke(app, ["scale", "read-redcap", str(path), "--map", "bridge2ai-phq9"])
+    assert res.exit_code == 2 and "SUICIDE ITEM ALERT" in res.output
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "header row"),
+        ("record_id,foo,bar\n", "no_interest"),  # header only, another form: refused
+        (HEADER.replace("hard_to_work", "thoughts_death") + "\n", "thoughts_death"),  # twice
+    ],
+)
+def test_empty_wrong_or_duplicated_headers_are_refused(tmp_path, text, match):
+    path = tmp_path / "e.csv"
+    path.write_text(text)
+    with pytest.raises(ScaleInputError, match=match):
+        read_csv(path, load_map("bridge2ai-phq9"))
+
+
+def test_short_and_long_rows_are_reported(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(HEADER + "\n1,e,1,1,1\n2,e,0,0,0,0,0,0,0,0,0,,41,extra\n")
+    reads, _ = read_csv(path, load_map("bridge2ai-phq9"))
+    assert [r.score for r in reads] == [None, None]
+    assert all("malformed row" in r.error for r in reads)
+
+
+def test_unquoted_numeric_keys_in_a_site_map(tmp_path):
+    site = tmp_path / "map.yaml"
+    site.write_text(
+        "instrument: PHQ-9\nfields:\n"
+        + "".join(f"  {i}: f{i}\n" for i in range(1, 10))
+        + "codes:\n  default: {0: 0, 1: 1, 2: 2, 3: 3}\n"
+    )
+    assert load_map(site).fields["9"] == "f9" and load_map(site).codes["default"]["3"] == 3

@@ -4,7 +4,7 @@ return before recovery is a relapse, after it a recurrence; Frank et al. 1991's 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -63,14 +63,55 @@ def test_remitted_baseline_without_history_and_partial_remission():
     assert kinds(c) == [("remission", on(0)), ("partial_remission", on(28)), ("relapse", on(40))]
 
 
-def test_recovery_clock_restarts_after_a_partial_remission():
-    ratings = [(on(0), 5), (on(21), 5), (on(60), 15), (on(70), 5), (on(140), 5), (on(200), 25)]
-    c = scales.course("MADRS", ratings)
-    # from the first onset (5 Jan) 4 months end on 5 May (day 120) and day 140 would be a
-    # recovery; the partial remission on day 60 restarts the clock at day 70 (16 March), whose
-    # 4 months end on 16 July (day 192): day 140 is not a recovery and day 200 is a relapse
-    assert "recovery" not in [k for k, _ in kinds(c)]
-    assert kinds(c)[-1] == ("relapse", on(200))
+def test_a_partial_remission_neither_ends_the_remission_nor_stops_its_clock():
+    """ACNP 2006: recovery 'at least 4 months following the onset of remission, during which a
+    relapse has not occurred' - a rating above the cut-off but short of a relapse (HAM-D 10)
+    is a partial remission, not a relapse."""
+    ratings = [
+        (date(2026, 1, 5), 5),
+        (date(2026, 1, 26), 5),
+        (date(2026, 4, 6), 10),
+        (date(2026, 4, 13), 5),
+        (date(2026, 5, 11), 5),
+        (date(2026, 6, 8), 20),
+    ]
+    c = scales.course("HAMD-17", ratings)
+    assert kinds(c) == [
+        ("remission", date(2026, 1, 5)),
+        ("partial_remission", date(2026, 4, 6)),
+        ("recovery", date(2026, 5, 11)),  # first rating <= 7 on or after 5 May
+        ("recurrence", date(2026, 6, 8)),
+    ]
+    assert scales.course("HAMD-17", ratings[:4]).status == "remission"  # back the next week
+
+
+def test_ratings_of_one_day_keep_their_order_in_time():
+    early, late = datetime(2026, 1, 26, 8, 0), datetime(2026, 1, 26, 20, 0)
+    ratings = [(late, 20), (early, 7), (date(2026, 1, 5), 7)]
+    c = scales.course("HAMD-17", ratings)
+    assert kinds(c) == [("remission", date(2026, 1, 5)), ("relapse", date(2026, 1, 26))]
+    aware = [(datetime(2026, 1, 26, 9, 0, tzinfo=UTC), 20), (datetime(2026, 1, 26, 8, 0), 7)]
+    assert scales.course("HAMD-17", [(date(2026, 1, 5), 7), *aware]).status == "relapse"
+
+
+def test_the_status_stays_relapse_while_the_illness_lasts():
+    c = scales.course("MADRS", [(on(0), 8), (on(21), 8), (on(40), 30), (on(47), 34)])
+    assert c.status == "relapse" and kinds(c)[-1] == ("relapse", on(40))
+
+
+def test_numpy_totals_and_malformed_ratings():
+    np = pytest.importorskip("numpy")
+    c = scales.course(
+        "MADRS", [(on(0), np.int64(8)), (on(21), np.float64(8)), (on(40), np.int32(30))]
+    )
+    assert c.status == "relapse"
+    assert scales.compare("MADRS", np.int64(30), np.int64(10)).change == -20
+    with pytest.raises(ScaleInputError, match=r"ratings\[0\]"):
+        scales.course("MADRS", [(on(0),)])
+    with pytest.raises(ScaleInputError, match="list of"):
+        scales.course("MADRS", {on(0): 30})
+    with pytest.raises(ScaleInputError, match="not NaN"):
+        scales.course("MADRS", [(on(0), float("nan"))])
 
 
 def test_order_dates_and_scores():
@@ -84,7 +125,7 @@ def test_order_dates_and_scores():
     assert c.to_dict()["events"][0] == {
         "kind": "remission",
         "on": "2026-03-01",
-        "total": 0.0,
+        "total": 4.0,  # the onset rating's total
         "rule": "remission after 3 consecutive weeks at or below the remission cut-off",
     }
 

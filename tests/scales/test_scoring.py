@@ -374,3 +374,34 @@ def test_madrs_muller_split_shown_beside_snaith():
     muller = "Snaith bands with Muller 2003's moderate/severe cut-off (31)"
     assert band(m, 31) == "moderate" and band(m, 31, muller) == "severe"
     assert band(m, 30, muller) == "moderate" and band(m, 35) == "severe"
+
+
+def test_a_contradiction_is_refused_but_its_suicide_answer_is_not_lost():
+    """C-SSRS: a yes to 5 after a no to 2 contradicts the skip logic and is refused, with the
+    positive suicide item named in the refusal (never silently dropped)."""
+    with pytest.raises(ScaleInputError, match="SUICIDE ITEM ALERT: item\\(s\\) 1, 5") as err:
+        scales.score("C-SSRS", {"1": 1, "2": 0, "5": 1, "6": 0})
+    assert err.value.suicide_items == ("1", "5")
+
+
+@pytest.mark.parametrize(
+    ("answers", "risk"),
+    [
+        ({"1": 1, "2": 1, "5": 1, "6": 0}, "high"),  # 3, 4 missing: high already
+        ({"1": 1, "2": 1, "3": 1, "6": 0}, "at least moderate"),  # 4, 5 may raise it
+        ({"1": 1, "2": 0}, "at least low"),  # 6 unanswered
+        ({"1": 0, "2": 0}, None),  # nothing positive yet, 6 unanswered
+    ],
+)
+def test_an_incomplete_cssrs_risk_only_rises(answers, risk):
+    s = scales.score("C-SSRS", answers, allow_incomplete=True)
+    assert not s.complete and s.risk == risk
+
+
+def test_both_variant_columns_with_one_empty():
+    """A pandas row or REDCap export has both 16A and 16B columns; the empty one is unanswered."""
+    base = hamd17()
+    del base["16A"]
+    s = scales.score("HAMD-17", base | {"16A": 2, "16B": None})
+    assert s.variants == {"16": "A"} and s.items["16"] == 2
+    assert scales.score("HAMD-17", base | {"16A": float("nan"), "16B": 1}).variants == {"16": "B"}

@@ -185,9 +185,14 @@ def total_expression(instr: Instrument) -> str | None:
         )
     # no total until every item is answered (one of 16A/16B for the HAM-D), as raad refuses to
     # total an incomplete record: a form filler never shows a partial sum as the score
-    every = [link for it in instr.items for link in ([it.id + v for v in it.variants] or [it.id])]
-    answered = f"{among(every)}.where(answer.exists()).count() = {len(instr.items)}"
-    return f"iif({answered}, {' + '.join(terms)})"
+    plain = [it.id for it in instr.items if not it.variants]
+    checks = [f"{among(plain)}.where(answer.exists()).count() = {len(plain)}"]
+    checks += [  # exactly one of an item's variants (HAM-D 16A or 16B), never both
+        f"{among([it.id + v for v in it.variants])}.where(answer.exists()).count() = 1"
+        for it in instr.items
+        if it.variants
+    ]
+    return f"iif({' and '.join(checks)}, {' + '.join(terms)})"
 
 
 def _total_item(instr: Instrument) -> dict[str, Any] | None:

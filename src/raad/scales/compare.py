@@ -6,6 +6,8 @@ so a disagreement between sources is visible rather than resolved silently.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,8 +95,11 @@ def _total(instr: Instrument, value: Score | int | float, name: str) -> float:
                 "a complete score with a total",
             )
         return float(value.total)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy ints included
         raise ScaleInputError(name, value, f"a Score or a {instr.name} total")
+    value = float(value)
+    if math.isnan(value):
+        raise ScaleInputError(name, value, f"a {instr.name} total (not NaN)")
     lo, hi = instr.total_range
     if not lo <= value <= hi:
         raise ScaleInputError(name, value, f"a {instr.name} total in {lo}-{hi}")

@@ -13,9 +13,9 @@ ratings show.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from raad.knowledge.course_of_illness import CourseDefinition, load_course_of_illness
@@ -75,12 +75,25 @@ class Course:
         }
 
 
-def _day(when: date | datetime, name: str) -> date:
+def _moment(when: Any, name: str) -> datetime:
+    """A rating's time for ordering: aware date-times in UTC, naive ones as given, a date at
+    00:00 (so several ratings on one day keep their order in time)."""
     if isinstance(when, datetime):
-        return when.date()
+        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
     if isinstance(when, date):
-        return when
+        return datetime.combine(when, time.min)
     raise ScaleInputError(name, when, "a date or datetime")
+
+
+def _pairs(ratings: Any) -> list[tuple[Any, Any]]:
+    if isinstance(ratings, Mapping | str | bytes) or not isinstance(ratings, Iterable):
+        raise ScaleInputError("ratings", type(ratings).__name__, "a list of (date, total) pairs")
+    out = []
+    for i, r in enumerate(ratings):
+        if isinstance(r, str | bytes) or not isinstance(r, Sequence) or len(r) != 2:
+            raise ScaleInputError(f"ratings[{i}]", r, "a (date or datetime, total or Score) pair")
+        out.append((r[0], r[1]))
+    return out
 
 
 def _total(instr: Instrument, value: Score | float, name: str) -> float:
@@ -122,8 +135,8 @@ def course(
     chosen = sets[definition] if definition else known.default
     points = sorted(
         (
-            (_day(w, f"ratings[{i}] date"), _total(instr, t, f"ratings[{i}] total"))
-            for i, (w, t) in enumerate(ratings)
+            (_moment(w, f"ratings[{i}] date"), _total(instr, t, f"ratings[{i}] total"))
+            for i, (w, t) in enumerate(_pairs(ratings))
         ),
         key=lambda p: p[0],
     )
@@ -146,45 +159,48 @@ def course(
 
 
 def _follow(
-    points: list[tuple[date, float]], cut: int, level: int, d: CourseDefinition
+    points: list[tuple[datetime, float]], cut: int, level: int, d: CourseDefinition
 ) -> tuple[str, list[Event]]:
+    """The states along ``points`` (time order). Remission begins at the first of a run of
+    ratings at or below ``cut`` that lasts the remission period; recovery is ascribed at the
+    first rating at or below ``cut`` at least the recovery period after that onset, with no
+    relapse in between (a rating above the cut-off but below ``level`` is a partial remission:
+    it neither ends the remission nor stops its clock, as the ACNP wording has it); a rating at
+    or above ``level`` after remission is a relapse, after recovery a recurrence, and starts a
+    new episode."""
     status = "ill"
     events: list[Event] = []
-    run_start: date | None = None  # first rating of the current run at or below the cut-off
-    remitted = False  # this episode has remitted (relapse is possible)
-    recovered = False  # the remission has lasted the recovery period (recurrence is possible)
+    run: tuple[datetime, float] | None = None  # first rating of the current run at/below cut
+    onset: datetime | None = None  # onset of this episode's remission
+    recovered = False
     need = d.remission_min_days or 0
     for when, total in points:
         if total <= cut:
-            run_start = run_start or when
-            held = (when - run_start).days
-            if not remitted and held >= need:
-                remitted = True
-                status = "remission"
-                events.append(Event("remission", run_start, total, d.remission))
-            elif not remitted:
+            run = run or (when, total)
+            if onset is None and (when.date() - run[0].date()).days >= need:
+                onset = run[0]
+                events.append(Event("remission", onset.date(), run[1], d.remission))
+            if onset is None:
                 status = "remitting"
-            elif not recovered:
-                status = "remission"
-            if remitted and not recovered and when >= _add_months(run_start, d.recovery_min_months):
+                continue
+            if not recovered and when.date() >= _add_months(onset.date(), d.recovery_min_months):
                 recovered = True
-                status = "recovered"
-                events.append(Event("recovery", when, total, d.recovery))
+                events.append(Event("recovery", when.date(), total, d.recovery))
+            status = "recovered" if recovered else "remission"
             continue
-        run_start = None
-        if total >= level and remitted:
+        run = None
+        if total >= level and onset is not None:
             kind = "recurrence" if recovered else "relapse"
-            status = kind
-            events.append(Event(kind, when, total, d.recurrence if recovered else d.relapse))
-            remitted = recovered = False  # a new episode (or the old one back)
-        elif remitted and not recovered:
-            # symptoms back, but not the illness: the remission is partial and a later return
-            # is still a relapse; the recovery clock starts again
+            events.append(Event(kind, when.date(), total, d.recurrence if recovered else d.relapse))
+            status, onset, recovered = kind, None, False  # a new episode (or the old one back)
+        elif onset is not None and not recovered:
             if status != "partial_remission":
-                events.append(Event("partial_remission", when, total, f"{cut} < total < {level}"))
+                events.append(
+                    Event("partial_remission", when.date(), total, f"{cut} < total < {level}")
+                )
             status = "partial_remission"
-        elif recovered:
-            status = "recovered"  # a rating above the cut-off after recovery, below the level
+        elif status in ("relapse", "recurrence", "recovered"):
+            pass  # still in the returned episode; or recovered, with a rating short of illness
         else:
             status = "ill"
     return status, events

@@ -11,12 +11,14 @@ from __future__ import annotations
 from .model import Instrument
 
 
-def risk_level(instr: Instrument, values: dict[str, int]) -> str:
+def risk_level(instr: Instrument, values: dict[str, int], *, complete: bool = True) -> str | None:
     """The first grade of ``instr.risk_levels`` whose answers are all yes, else "negative".
 
-    ``values``: validated item id -> 0/1, after skip logic.
+    ``values``: validated item id -> 0/1, after skip logic. On an incomplete record the risk
+    can only rise with the missing answers: the highest grade is given as it is ("high"), a
+    lower one as "at least <grade>", and None when no yes is recorded yet.
     """
-    for grade in instr.risk_levels:
+    for n, grade in enumerate(instr.risk_levels):
         if any(all(values.get(i, 0) >= 1 for i in group) for group in grade.when_any):
-            return grade.level
-    return "negative"
+            return grade.level if complete or n == 0 else f"at least {grade.level}"
+    return "negative" if complete else None

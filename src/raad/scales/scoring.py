@@ -18,6 +18,7 @@ class ScaleInputError(ValueError):
         self.field = field
         self.value = value
         self.allowed = allowed
+        self.suicide_items: tuple[str, ...] = ()  # positive suicide items in a refused record
         super().__init__(f"{field}: got {value!r}; allowed: {allowed}")
 
 
@@ -132,6 +133,9 @@ def normalise_responses(
             allowed = ", ".join([*by_id, *variant_keys, *extras])
             raise ScaleInputError("item", raw_key, f"items of {instr.name}: {allowed}")
         item = by_id[key]
+        v = _value(instr, key + (variant or ""), raw, item.min, item.max)
+        if v is None:
+            continue  # not answered (a pandas row has a NaN in the other variant's column)
         if key in values or key in variants:
             raise ScaleInputError(
                 f"{instr.name} item {key}",
@@ -148,9 +152,6 @@ def normalise_responses(
             )
         if variant is not None:
             variants[key] = variant
-        v = _value(instr, key, raw, item.min, item.max)
-        if v is None:
-            continue
         if v in item.not_scored:
             # HAM-D item 16 rated 3 = not assessed: scored 0, as the ECDEU manual and CamCOPS
             # do, and kept so it is shown and exported as given.
@@ -172,7 +173,21 @@ def score(
 ) -> Score:
     """Score one administration; see the instrument's ``missing`` policy for unanswered items."""
     values, variants, extra_values, not_assessed = normalise_responses(instr, responses)
-    values = _apply_skip_logic(instr, values)
+    try:
+        values = _apply_skip_logic(instr, values)
+    except ScaleInputError as exc:
+        # a contradiction is refused, but a positive suicide item in it is never lost
+        positive = [
+            s.item for s in instr.suicide_items if values.get(s.item, 0) >= s.flag_at_or_above
+        ]
+        if positive:
+            exc.allowed += (
+                f". SUICIDE ITEM ALERT: item(s) {', '.join(positive)} answered positive - "
+                "assess suicide risk now"
+            )
+            exc.suicide_items = tuple(positive)
+            exc.args = (f"{exc.field}: got {exc.value!r}; allowed: {exc.allowed}",)
+        raise
     asked = [i for i in instr.items if _is_asked(i.asked_if, values)]
     missing = tuple(
         i.id
@@ -188,7 +203,7 @@ def score(
         from .cssrs import risk_level
 
         complete = not missing
-        risk = risk_level(instr, values) if complete else None
+        risk = risk_level(instr, values, complete=complete)
         if missing and not allow_incomplete:
             raise _incomplete(instr, missing)
         return Score(

@@ -81,6 +81,11 @@ def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
             if instr.outcomes.remission and instr.outcomes.relapse:
                 dated = [(i.administered_at, i.total) for i in items]
                 entry["course"] = episode_course(instr, dated).to_dict()
+            elif instr.outcomes.remission:
+                entry["course"] = {
+                    "not_evaluable": f"no relapse rule for {name} was found in raad's sources, "
+                    "so relapse and recurrence are not called on it"
+                }
         scores.append(entry)
     public = views.patient(p, identified=False, site_code=p.site_code)
     out = {
