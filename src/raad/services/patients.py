@@ -205,9 +205,11 @@ def list_patients(
         query.order_by(Patient.id),
         limit,
         offset,
-        lambda p: views.patient(p, identified=True)
-        if identified
-        else deid.redact(views.patient(p, identified=False), p.date_shift_days),
+        lambda p: (
+            views.patient(p, identified=True)
+            if identified
+            else deid.redact(views.patient(p, identified=False), p.date_shift_days)
+        ),
     )
     if identified and result["items"]:
         audit.record(
