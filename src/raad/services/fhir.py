@@ -4,7 +4,6 @@ a patient's facts and antidepressant history."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -36,23 +35,22 @@ def everything(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
     except Forbidden:
         identified = False
     view = patients.views.patient(p, identified=True)
-    audit.record(db, actor, "read", "fhir-bundle", p.id, patient_id=p.id)
+    if identified:
+        audit.record(db, actor, "read", "fhir-bundle", p.id, patient_id=p.id)
     regimens = {
         c.id: c.regimen for c in db.scalars(select(Course).where(Course.patient_id == p.id))
     }
-    # the record is gathered as stored (read access was checked above) and de-identified once,
-    # as a whole, for a researcher: the same policy as every other researcher view
-    full = replace(actor, role="admin", site_id=None)
-    bundle = fhir_export.bundle(
-        view,
+    # every part comes through the service that de-identifies it for a researcher, so the
+    # Bundle is built from what the researcher may see and nothing is shifted twice
+    return fhir_export.bundle(
+        view if identified else deid.redact(view, p.date_shift_days),
         identified=identified,
-        history=[patients.views.trial(t) for t in p.history],
-        sessions=sessions.list_sessions(db, full, patient_id=p.id, limit=200)["items"],
+        history=patients.history(db, actor, p.id),
+        sessions=sessions.list_sessions(db, actor, patient_id=p.id, limit=200)["items"],
         regimens=regimens,
-        ratings=assessments.list_for(db, full, p.id),
-        alerts=alerts.list_alerts(db, full, patient_id=p.id, limit=200)["items"],
+        ratings=assessments.list_for(db, actor, p.id),
+        alerts=alerts.list_alerts(db, actor, patient_id=p.id, limit=200)["items"],
     )
-    return deid.view(actor, bundle, p.date_shift_days)
 
 
 def parse_ndjson(text: str) -> dict[str, Any]:

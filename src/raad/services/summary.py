@@ -49,7 +49,10 @@ def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
     p = brief(db, patient_id)
     can_read(actor, p)
     key = {"patient_id": p.id}
-    trd = trd_status([_trial(t) for t in db.execute(_TRIALS, key)])
+    trials = [_trial(t) for t in db.execute(_TRIALS, key)]
+    if not actor.identified_access:  # a drug typed without its ATC code is free text
+        trials = [t if t.atc else t.model_copy(update={"drug": None}) for t in trials]
+    trd = trd_status(trials)
     course = db.execute(_LAST_COURSE, key).one_or_none()
     current = None
     if course is not None:
