@@ -65,3 +65,17 @@ def post_rating(
     )
     assert r.status_code == 201, r.text
     return r.json()
+
+
+def hypertensive_ketamine_body(course_id: int, **over: Any) -> dict[str, Any]:
+    """A ketamine IV session whose post-dose blood pressure (195/112) raises an alert that blocks
+    discharge; the course must be ketamine-iv-weekly."""
+    return session_body(
+        course_id,
+        n2o_fraction=None,
+        dose_mg_per_kg=0.5,
+        dose_mg=35,
+        bp_post={"systolic": 195, "diastolic": 112},
+        observation_min=120,
+        **over,
+    )

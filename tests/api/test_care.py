@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.api.helpers import new_course, new_patient, post_rating, session_body
+from tests.api.helpers import (
+    hypertensive_ketamine_body,
+    new_course,
+    new_patient,
+    post_rating,
+    session_body,
+)
 
 KNOWN = {
     "b12_status": "normal",
@@ -63,14 +69,7 @@ def test_course_plan_is_dated(api):
 def test_high_blood_pressure_blocks_discharge_until_acknowledged(api):
     p = new_patient(api)
     c = new_course(api, p["id"], regimen="ketamine-iv-weekly", weight_kg=70)
-    body = session_body(
-        c["id"],
-        n2o_fraction=None,
-        dose_mg_per_kg=0.5,
-        dose_mg=35,
-        bp_post={"systolic": 195, "diastolic": 112},
-        observation_min=120,
-    )
+    body = hypertensive_ketamine_body(c["id"])
     r = api.client.post("/sessions", json=body, headers=api.h("clinician"))
     assert r.status_code == 201, r.text
     s = r.json()

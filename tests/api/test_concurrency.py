@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.api.helpers import new_course, new_patient, session_body
+from tests.api.helpers import hypertensive_ketamine_body, new_course, new_patient, session_body
 
 
 def _count(api, course_id):
@@ -83,3 +83,56 @@ def test_concurrent_writers_all_land(api):
         results = list(pool.map(write, range(16)))
     assert [r.status_code for r in results] == [201] * 16
     assert _count(api, c["id"]) == 16
+
+
+def test_concurrent_acknowledgements_one_wins_no_note_lost(api):
+    """Issue 17: on PostgreSQL two acknowledgements both succeeded and the first note was lost."""
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="ketamine-iv-weekly", weight_kg=70)
+    body = hypertensive_ketamine_body(c["id"])
+    s = api.client.post("/sessions", json=body, headers=api.h("clinician")).json()
+    alert = next(a for a in s["alerts"] if a["blocks_discharge"])
+    url = f"/alerts/{alert['id']}/acknowledge"
+    with ThreadPoolExecutor(6) as pool:
+        results = list(
+            pool.map(
+                lambda n: api.client.post(
+                    url, json={"note": f"note {n}"}, headers=api.h("clinician")
+                ),
+                range(6),
+            )
+        )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 409, 409, 409, 409, 409], [r.text for r in results]
+    winner = next(r.json() for r in results if r.status_code == 200)
+    stored = api.client.get(f"/alerts?patient_id={p['id']}", headers=api.h("clinician")).json()
+    (row,) = [a for a in stored["items"] if a["id"] == alert["id"]]
+    assert row["acknowledgement_note"] == winner["acknowledgement_note"]
+
+
+def test_concurrent_wrong_passwords_all_count(api, database):
+    """Issue 17: on PostgreSQL 6-11 guesses got through instead of 5."""
+    from raad.services import auth as auth_service
+    from raad.services.auth import MAX_FAILED_LOGINS
+    from tests.dbfixtures import PASSWORD
+
+    name = f"race.{p_suffix()}"
+    with database.transaction() as s:
+        auth_service.create_user(s, name, PASSWORD, "clinician", api.world.site)
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda _: api.client.post(
+                    "/auth/token", data={"username": name, "password": "not-the-password-1"}
+                ),
+                range(MAX_FAILED_LOGINS + 3),
+            )
+        )
+    right = api.client.post("/auth/token", data={"username": name, "password": PASSWORD})
+    assert right.status_code == 401 and "locked" in right.text
+
+
+def p_suffix() -> str:
+    import secrets
+
+    return secrets.token_hex(4)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from raad.services.deid import AGE_TOP_CODE
 from raad.store.models import AuditEvent, Patient
-from tests.api.helpers import new_course, post_rating, session_body
+from tests.api.helpers import hypertensive_ketamine_body, new_course, post_rating
 from tests.dbfixtures import PASSWORD
 
 PLANT = "Jane Planted, 42 Wallaby Way, 555-0142"
@@ -60,13 +60,8 @@ def planted(api, database):
         == 201
     )
     c = new_course(api, pid, regimen="ketamine-iv-weekly", weight_kg=70, start=REAL_DAY)
-    body = session_body(
+    body = hypertensive_ketamine_body(
         c["id"],
-        n2o_fraction=None,
-        dose_mg_per_kg=0.5,
-        dose_mg=35,
-        bp_post={"systolic": 195, "diastolic": 112},
-        observation_min=120,
         notes=PLANT,
         adverse_events=[
             {"event": PLANT, "severity": "mild"},

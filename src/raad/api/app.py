@@ -10,11 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from raad.services.errors import ServiceError
+from raad.services.errors import ServiceError, echo
 from raad.store import Database
 
 from . import routes_admin, routes_auth, routes_care, routes_fhir, routes_patients
 from .deps import error_response
+from .guard import RequestGuard
 
 log = logging.getLogger("raad.api")
 
@@ -42,13 +43,7 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         if "expected" in ctx:
             allowed = f"{allowed} ({ctx['expected']})"
         errors.append(
-            {
-                "field": ".".join(loc) or e["loc"][0],
-                "value": value
-                if isinstance(value, int | float | str | bool | None)
-                else repr(value)[:200],
-                "allowed": allowed,
-            }
+            {"field": ".".join(loc) or e["loc"][0], "value": echo(value), "allowed": allowed}
         )
     first = errors[0] if errors else {"field": "?", "value": None, "allowed": "?"}
     return JSONResponse(
@@ -124,6 +119,7 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
         **{"docs_url": None, "redoc_url": None, **extra},
     )
     app.state.db = db or Database()
+    app.add_middleware(RequestGuard)  # body size, JSON depth, NUL and surrogates: before routes
     _local_docs(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ServiceError, _service_error)

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from raad.services import auth
-from raad.services.context import Actor
 
 from .deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database, set_session_cookies
 
@@ -51,5 +50,6 @@ def logout(request: Request, response: Response) -> Response:
 
 
 @router.get("/me", summary="Who am I")
-def me(actor: Annotated[Actor, Depends(current_actor)]) -> dict[str, Any]:
+def me(request: Request) -> dict[str, Any]:
+    actor = current_actor(request)
     return {"username": actor.username, "role": actor.role, "site_id": actor.site_id}

@@ -91,7 +91,9 @@ def list_alerts(
 def acknowledge(db: Session, actor: Actor, alert_id: int, note: str | None) -> dict[str, Any]:
     """Acknowledge an alert as ``actor`` now; a discharge-blocking alert needs a non-empty
     ``note`` (what was done about it)."""
-    a = db.get(Alert, alert_id)
+    # locked until commit (PostgreSQL FOR UPDATE): of two concurrent acknowledgements the
+    # second sees the first and gets 409, so no note is lost
+    a = db.get(Alert, alert_id, with_for_update=True)
     if a is None:
         raise NotFound(f"alert {alert_id} not found")
     p = load(db, a.patient_id)

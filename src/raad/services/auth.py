@@ -25,7 +25,7 @@ from raad.store.models import AuthToken, Site, User, utcnow
 from . import audit
 from .authz import require_admin
 from .context import ROLES, Actor
-from .errors import Conflict, InvalidInput, ServiceError, Unauthorized
+from .errors import Conflict, InvalidInput, ServiceError, Unauthorized, echo
 
 _hasher = PasswordHasher()
 
@@ -142,14 +142,18 @@ def authenticate(
     raises, so that failed attempts are counted.
     """
     now = now or utcnow()
-    user = db.scalar(select(User).where(User.username == username))
+    # the row is locked until commit (PostgreSQL FOR UPDATE; SQLite writes are serial anyway),
+    # so concurrent wrong guesses are all counted and the lock-out comes at the fifth
+    user = db.scalar(select(User).where(User.username == username).with_for_update())
     if user is None or not user.active:
         if checked is None or checked.username != username or checked.password_hash is not None:
             _hasher_dummy()
-        audit.record(db, None, "login-failed", "user", None, detail=f"unknown user {username!r}")
+        audit.record(
+            db, None, "login-failed", "user", None, detail=f"unknown user {echo(username[:64])!r}"
+        )
         raise Unauthorized("wrong username or password")
     if user.locked_until is not None and user.locked_until > now:
-        audit.record(db, None, "login-locked", "user", user.id, detail=username)
+        audit.record(db, None, "login-locked", "user", user.id, detail=echo(username[:64]))
         raise Unauthorized("account locked after repeated failed logins; try again later")
     fresh = (
         checked is not None
@@ -161,7 +165,7 @@ def authenticate(
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
-        audit.record(db, None, "login-failed", "user", user.id, detail=username)
+        audit.record(db, None, "login-failed", "user", user.id, detail=echo(username[:64]))
         raise Unauthorized("wrong username or password")
     user.failed_logins = 0
     user.locked_until = None

@@ -23,12 +23,27 @@ class InvalidInput(ServiceError):
     status = 422
 
     def __init__(self, field: str, value: Any, allowed: str) -> None:
+        shown = echo(value)
         super().__init__(
-            f"{field}: got {value!r}; allowed: {allowed}",
+            f"{field}: got {shown!r}; allowed: {allowed}",
             field=field,
-            value=value if isinstance(value, int | float | str | bool | None) else repr(value),
+            value=shown,
             allowed=allowed,
         )
+
+
+ECHO_CHARS = 200
+
+
+def echo(value: Any) -> Any:
+    """A refused value as an error may repeat it: numbers, booleans and None as they are, text
+    cut to 200 characters (a 30 MB name is not sent back) with anything UTF-8 cannot carry
+    escaped, anything else as its (cut) repr."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "..."
 
 
 class Unauthorized(ServiceError):

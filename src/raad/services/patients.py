@@ -251,10 +251,11 @@ def update(
 
 
 def entry_line(e: dict[str, Any] | str) -> str:
-    """An entry as one editable line: its text, else its code (``system|code``)."""
-    if isinstance(e, str):
-        return e
-    return e.get("text") or f"{e.get('system')}|{e.get('code')}"
+    """An entry as one editable line: its text, else its code (``system|code``), with runs of
+    white space (a line break in a coded entry's text) as one space, so the line a form shows is
+    the line it sends back."""
+    text = e if isinstance(e, str) else e.get("text") or f"{e.get('system')}|{e.get('code')}"
+    return " ".join(str(text).split())
 
 
 def edit_facts(
@@ -277,8 +278,13 @@ def edit_facts(
         if lines is None:
             facts.pop(key, None)
             continue
-        old = {entry_line(e): e for e in stored.get(key) or []}
-        facts[key] = [old.get(line, line) for line in dict.fromkeys(lines)]
+        old: dict[str, list[Any]] = {}
+        for e in stored.get(key) or []:  # entries with the same line are all kept, in order
+            old.setdefault(entry_line(e), []).append(e)
+        kept: list[Any] = []
+        for line in dict.fromkeys(" ".join(x.split()) for x in lines):
+            kept.extend(old.get(line) or [line])
+        facts[key] = kept
     return update(db, actor, patient_id, PatientUpdate(facts=facts), if_match)
 
 

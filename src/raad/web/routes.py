@@ -59,6 +59,9 @@ from .plots import trajectory_svg
 router = APIRouter(prefix="/ui", include_in_schema=False)
 root = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.filters["entry_line"] = (
+    patients.entry_line
+)  # the line a facts form shows and sends back
 
 
 class LoginRequired(Exception):  # noqa: N818 - a redirect, not an error
@@ -117,6 +120,16 @@ def _field_error(exc: ValidationError, prefix: str = "") -> ServiceError:
     e = exc.errors()[0]
     field = prefix + ".".join(str(p) for p in e["loc"])
     return InvalidInput(field or "form", e.get("input"), e["msg"])
+
+
+def _version(form) -> int:
+    """The record version a form was filled from (the If-Match of the web pages)."""
+    from raad.services.errors import InvalidInput
+
+    v = str(form.get("version", "")).strip()
+    if not v.isdigit() or not 0 < int(v) < 2**31:
+        raise InvalidInput("version", v, "the record version the form was filled from (1, 2, ...)")
+    return int(v)
 
 
 def _num(form, key: str) -> float | None:
@@ -295,7 +308,7 @@ async def update_facts(request: Request, pid: int) -> Response:
                 "medications": lines("medications"),
                 "allergies": allergies if allergies or form.get("no_known_allergies") else None,
             },
-            int(form.get("version", 0)),
+            _version(form),
         )
     except ServiceError as exc:
         return error_page(request, exc)
@@ -543,7 +556,7 @@ async def discharge(request: Request, session_id: int) -> Response:
     form = await request.form()
     error = None
     try:
-        await call(request, sessions.discharge, session_id, int(form.get("version", 0)))
+        await call(request, sessions.discharge, session_id, _version(form))
     except ServiceError as exc:
         error = exc
     ctx = await call(request, _session_page, session_id, write=False)
@@ -605,7 +618,14 @@ async def rating_preview(request: Request, instrument: str) -> HTMLResponse:
 @router.post("/patients/{pid}/rate/{instrument}", response_class=HTMLResponse)
 async def record_rating(request: Request, pid: int, instrument: str) -> Response:
     form = await request.form()
-    instr = get(instrument)
+    try:
+        instr = get(instrument)
+    except ScaleInputError as exc:
+        from raad.services.errors import InvalidInput
+
+        return render(
+            request, "_error.html", exc=InvalidInput("instrument", exc.value, exc.allowed)
+        )
     when = form.get("administered_at", "")
     if len(when) == 16:
         when += ":00+00:00"
