@@ -16,6 +16,7 @@ from raad.store import Database
 from . import routes_admin, routes_auth, routes_care, routes_fhir, routes_patients
 from .deps import error_response
 from .guard import RequestGuard
+from .headers import SecurityHeaders
 
 log = logging.getLogger("raad.api")
 
@@ -120,6 +121,7 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
     )
     app.state.db = db or Database()
     app.add_middleware(RequestGuard)  # body size, JSON depth, NUL and surrogates: before routes
+    app.add_middleware(SecurityHeaders)  # outermost: on every response, the guard's included
     _local_docs(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ServiceError, _service_error)

@@ -21,6 +21,7 @@ from raad.services.errors import (
     ServiceError,
     Unauthorized,
 )
+from raad.services.preconditions import IfMatch
 from raad.store import Database
 from raad.store.core import is_core_only
 
@@ -123,7 +124,7 @@ async def arun(
     return await offload(request, run, request, fn, *args, write=write, writes=write, **kw)
 
 
-async def aif_match(request: Request) -> int:
+async def aif_match(request: Request) -> IfMatch:
     return await offload(request, if_match, request)
 
 
@@ -137,21 +138,33 @@ async def aidempotent(
     return await offload(request, idempotent, request, route, body, action, core_only, writes=True)
 
 
-_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+_ETAG = re.compile(r'^(W/)?("?)(\d+)\2$')
 
 
-def if_match(request: Request) -> int:
-    """The version the client last saw, from ``If-Match`` (required on updates)."""
+def if_match(request: Request) -> IfMatch:
+    """The versions the client may change, from ``If-Match`` (required on updates): ``*``, or
+    one or more entity tags; weak tags never match (RFC 9110 13.1.1, strong comparison)."""
     current_actor(request)  # authentication comes first: 401 before 428
     raw = request.headers.get("if-match")
     if raw is None:
         raise PreconditionRequired(
             "If-Match header required: send the ETag of the version you are changing"
         )
-    m = _ETAG.match(raw.strip())
-    if not m:
-        raise InvalidInput("If-Match", raw, 'an ETag such as "3" (the record version)')
-    return int(m.group(1))
+    if raw.strip() == "*":
+        return IfMatch(None)
+    strong: set[int] = set()
+    weak: list[str] = []
+    for token in (t.strip() for t in raw.split(",")):
+        m = _ETAG.match(token)
+        if not m or int(m.group(3)) >= 2**31:
+            raise InvalidInput(
+                "If-Match", raw, 'ETags such as "3" (the record version), a list of them, or *'
+            )
+        if m.group(1):
+            weak.append(token)
+        else:
+            strong.add(int(m.group(3)))
+    return IfMatch(frozenset(strong), tuple(weak))
 
 
 def with_etag(body: dict[str, Any], status_code: int = 200) -> JSONResponse:

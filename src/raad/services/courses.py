@@ -19,6 +19,7 @@ from .authz import can_read, can_write
 from .context import Actor
 from .errors import InvalidInput, NotFound, PreconditionFailed
 from .patients import age_on, load
+from .preconditions import IfMatch, matches
 from .schemas import CourseIn
 from .screenings import check_override, contraindicated_now
 
@@ -99,14 +100,14 @@ def list_for(db: Session, actor: Actor, patient_id: int) -> list[dict[str, Any]]
 
 
 def set_status(
-    db: Session, actor: Actor, course_id: int, status: str, if_match: int
+    db: Session, actor: Actor, course_id: int, status: str, if_match: int | IfMatch
 ) -> dict[str, Any]:
     c = load_course(db, course_id)
     p = load(db, c.patient_id)
     can_write(actor, p.site_id)
     if status not in STATUSES:
         raise InvalidInput("status", status, f"one of {', '.join(STATUSES)}")
-    if c.version != if_match:
+    if not matches(c.version, if_match):
         raise PreconditionFailed(
             f"course {course_id} is at version {c.version}, not {if_match}",
             current_version=c.version,

@@ -21,6 +21,7 @@ from .authz import can_read, can_read_identified, can_write
 from .context import Actor
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from .paging import page
+from .preconditions import IfMatch, matches
 from .schemas import PatientIn, PatientUpdate, TrialIn
 
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -224,11 +225,11 @@ def list_patients(
 
 
 def update(
-    db: Session, actor: Actor, patient_id: int, data: PatientUpdate, if_match: int
+    db: Session, actor: Actor, patient_id: int, data: PatientUpdate, if_match: int | IfMatch
 ) -> dict[str, Any]:
     p = load(db, patient_id)
     can_write(actor, p.site_id)
-    if p.version != if_match:
+    if not matches(p.version, if_match):
         raise PreconditionFailed(
             f"patient {patient_id} is at version {p.version}, not {if_match}: reload and retry",
             current_version=p.version,
@@ -264,7 +265,7 @@ def edit_facts(
     patient_id: int,
     scalars: dict[str, Any],
     lists: dict[str, list[str] | None],
-    if_match: int,
+    if_match: int | IfMatch,
 ) -> dict[str, Any]:
     """Change facts from a form without losing what the form does not show: a line kept keeps
     its stored entry (codes, status, dates, source), a new line is a new text entry, a removed

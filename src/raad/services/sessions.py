@@ -34,6 +34,7 @@ from .context import Actor
 from .errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from .paging import page
 from .patients import load
+from .preconditions import IfMatch, matches
 from .schemas import SessionIn, SessionUpdate
 from .screenings import check_override
 
@@ -315,12 +316,12 @@ def get(db: Session, actor: Actor, session_id: int) -> dict[str, Any]:
 
 
 def update(
-    db: Session, actor: Actor, session_id: int, data: SessionUpdate, if_match: int
+    db: Session, actor: Actor, session_id: int, data: SessionUpdate, if_match: int | IfMatch
 ) -> dict[str, Any]:
     a = load_session(db, session_id)
     p = load(db, a.patient_id)
     can_write(actor, p.site_id)
-    if a.version != if_match:
+    if not matches(a.version, if_match):
         raise PreconditionFailed(
             f"session {session_id} is at version {a.version}, not {if_match}: reload and retry",
             current_version=a.version,
@@ -356,11 +357,13 @@ def update(
     return _view(db, a, alerts)
 
 
-def discharge(db: Session, actor: Actor, session_id: int, if_match: int) -> dict[str, Any]:
+def discharge(
+    db: Session, actor: Actor, session_id: int, if_match: int | IfMatch
+) -> dict[str, Any]:
     a = load_session(db, session_id)
     p = load(db, a.patient_id)
     can_write(actor, p.site_id)
-    if a.version != if_match:
+    if not matches(a.version, if_match):
         raise PreconditionFailed(
             f"session {session_id} is at version {a.version}, not {if_match}: reload and retry",
             current_version=a.version,
