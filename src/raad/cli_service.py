@@ -1,4 +1,5 @@
-"""Service commands of the ``raad`` CLI: ``db upgrade``, ``serve``, ``user add``.
+"""Service commands of the ``raad`` CLI: ``db upgrade``, ``serve``, ``user add|list|disable|
+enable|unlock|set-password|set-role``.
 
 Imports of the web stack happen inside the commands so the analysis commands start fast.
 """
@@ -57,12 +58,7 @@ def user_add(
     from raad.store import Database
     from raad.store.migrate import upgrade
 
-    if sys.stdin.isatty():
-        import getpass
-
-        password = getpass.getpass("password: ")
-    else:
-        password = sys.stdin.readline().rstrip("\n")
+    password = _read_password()
     db = Database(url)
     upgrade(db)
     try:
@@ -74,6 +70,97 @@ def user_add(
     console.print(
         f"user {name} ({role}{', site ' + site if site else ''}) created with id {uid}",
         markup=False,
+    )
+
+
+def _read_password(prompt: str = "password: ") -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _update_user(url: str | None, name: str, **change) -> dict:
+    from raad.services import ServiceError, auth
+    from raad.store import Database
+
+    db = Database(url)
+    try:
+        with db.transaction() as s:
+            return auth.update_user(s, None, name, **change)
+    except ServiceError as exc:
+        _fail(exc.message)
+        raise  # unreachable: _fail exits
+
+
+_URL = Annotated[str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")]
+
+
+@user_app.command("list")
+def user_list(url: _URL = None) -> None:
+    """Every user with role, site, whether active and whether locked."""
+    from rich.table import Table
+
+    from raad.services import auth
+    from raad.store import Database
+
+    with Database(url).transaction(write=False) as s:
+        users = auth.list_users(s, None)
+    table = Table("username", "role", "site", "active", "locked until", "failed logins")
+    for u in users:
+        table.add_row(
+            u["username"],
+            u["role"],
+            u["site"] or "",
+            "yes" if u["active"] else "NO",
+            u["locked_until"] or "",
+            str(u["failed_logins"]),
+        )
+    console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(name: Annotated[str, typer.Argument(help="Username.")], url: _URL = None) -> None:
+    """Disable an account (its sessions end; nothing it recorded is removed)."""
+    _update_user(url, name, active=False)
+    console.print(f"user {name} disabled; its sessions have ended", markup=False)
+
+
+@user_app.command("enable")
+def user_enable(name: Annotated[str, typer.Argument(help="Username.")], url: _URL = None) -> None:
+    """Enable a disabled account."""
+    _update_user(url, name, active=True)
+    console.print(f"user {name} enabled", markup=False)
+
+
+@user_app.command("unlock")
+def user_unlock(name: Annotated[str, typer.Argument(help="Username.")], url: _URL = None) -> None:
+    """Lift a lock-out after failed logins."""
+    _update_user(url, name, unlock=True)
+    console.print(f"user {name} unlocked", markup=False)
+
+
+@user_app.command("set-password")
+def user_set_password(
+    name: Annotated[str, typer.Argument(help="Username.")], url: _URL = None
+) -> None:
+    """Set a new password, read from standard input (the user's sessions end)."""
+    _update_user(url, name, password=_read_password("new password: "))
+    console.print(f"password of {name} set; its sessions have ended", markup=False)
+
+
+@user_app.command("set-role")
+def user_set_role(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    role: Annotated[str, typer.Argument(help="admin, clinician or researcher.")],
+    site: Annotated[str | None, typer.Option(help="Site code (clinicians need one).")] = None,
+    url: _URL = None,
+) -> None:
+    """Change a user's role (and site); the user's sessions end."""
+    u = _update_user(url, name, role=role, site_code=site)
+    console.print(
+        f"user {name} is now {u['role']}" + (f" at {u['site']}" if u["site"] else ""), markup=False
     )
 
 

@@ -85,7 +85,8 @@ def _leaks(text: str, api, *, dates: bool = True) -> list[str]:
     found = [m for m in PLANT_MARKS if m in text]
     if dates and REAL_DAY in text:
         found.append(f"real date {REAL_DAY}")
-    if "1931" in text:
+    # the year as a value or in a date; not digits inside an id or a time's fraction
+    if re.search(r"(?<![\w.])1931(?!\w)", text):
         found.append("birth year 1931")
     if api.world.usernames["clinician"] in text:
         found.append("clinician's username")

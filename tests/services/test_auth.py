@@ -79,7 +79,7 @@ def test_login_verifies_the_password_outside_the_write_lock(database, world, mon
 
 
 def test_a_password_changed_after_the_check_is_verified_again(database, world):
-    name = f"rechk{world.site}"
+    name = f"rechk{world.site}".lower()  # stored lower case
     with database.transaction() as s:
         auth.create_user(s, name, PASSWORD, "researcher")
     with database.core_transaction(write=False) as c:

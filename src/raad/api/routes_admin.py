@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from raad.knowledge.treatment import knowledge_version
 from raad.services import audit, auth
-from raad.services.schemas import UserIn
+from raad.services.schemas import UserIn, UserUpdate
 
 from .deps import current_actor, database, run
 
@@ -41,6 +41,27 @@ def create_user(request: Request, body: UserIn) -> dict[str, Any]:
     with database(request).transaction() as s:
         u = auth.create_user(s, body.username, body.password, body.role, body.site, actor=actor)
         return {"id": u.id, "username": u.username, "role": u.role, "site_id": u.site_id}
+
+
+@router.get("/users", summary="Every user with role, site and state (admin)")
+def list_users(request: Request) -> list[dict[str, Any]]:
+    return run(request, auth.list_users, write=False)
+
+
+@router.patch(
+    "/users/{username}", summary="Disable, enable, unlock, re-role or set a password (admin)"
+)
+def update_user(request: Request, username: str, body: UserUpdate) -> dict[str, Any]:
+    return run(
+        request,
+        auth.update_user,
+        username,
+        active=body.active,
+        role=body.role,
+        site_code=body.site,
+        unlock=body.unlock,
+        password=body.password,
+    )
 
 
 @router.get("/audit", summary="The audit trail (admin)")

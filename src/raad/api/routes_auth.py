@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from raad.services import auth
+from raad.services.schemas import PasswordChangeIn
 
-from .deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database, set_session_cookies
+from .deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database, run, set_session_cookies
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -33,6 +34,16 @@ def login(
     issued = auth.login(database(request), form.username, form.password, "cookie")
     set_session_cookies(request, response, issued)
     return {"csrf_token": issued.csrf, "expires_at": issued.expires_at.isoformat()}
+
+
+@router.post(
+    "/password",
+    summary="Change your own password (the current one first); other sessions end",
+    status_code=204,
+)
+def change_password(request: Request, body: PasswordChangeIn) -> Response:
+    run(request, auth.change_own_password, body.current_password, body.new_password)
+    return Response(status_code=204)
 
 
 @router.post("/logout", summary="Revoke the current token or session", status_code=204)

@@ -12,17 +12,18 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from raad.store import Database
 from raad.store.core import Executor, table
 from raad.store.models import AuthToken, Site, User, utcnow
 
-from . import audit
+from . import audit, passwords
 from .authz import require_admin
 from .context import ROLES, Actor
 from .errors import Conflict, InvalidInput, ServiceError, Unauthorized, echo
@@ -32,7 +33,7 @@ _hasher = PasswordHasher()
 MAX_FAILED_LOGINS = int(os.environ.get("RAAD_MAX_FAILED_LOGINS", "5"))
 LOCKOUT = timedelta(minutes=int(os.environ.get("RAAD_LOCKOUT_MINUTES", "15")))
 TOKEN_LIFETIME = timedelta(hours=int(os.environ.get("RAAD_TOKEN_HOURS", "8")))
-MIN_PASSWORD = 12
+MIN_PASSWORD = passwords.MIN_LENGTH
 
 
 def _digest(secret: str) -> str:
@@ -40,7 +41,30 @@ def _digest(secret: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher.hash(passwords.normalise(password))
+
+
+USERNAME_RULE = "1-64 ASCII letters, digits, '.', '-' or '_' (case does not matter)"
+WRONG = "wrong username or password, or the account is locked after repeated failures"
+
+
+def username_key(username: str) -> str:
+    """The form a username is stored and compared in: lower case, so "ADM" is "adm". Only
+    ASCII letters are allowed, so no look-alike from another script (a Cyrillic "a", U+0430) can pose
+    as another user's name."""
+    return username.strip().lower()
+
+
+def _check_username(username: str) -> str:
+    key = username_key(username) if isinstance(username, str) else ""
+    if (
+        not key
+        or len(key) > 64
+        or not key.isascii()
+        or not key.replace(".", "").replace("-", "").replace("_", "").isalnum()
+    ):
+        raise InvalidInput("username", echo(username), USERNAME_RULE)
+    return key
 
 
 def get_or_create_site(db: Session, code: str, name: str | None = None) -> Site:
@@ -66,18 +90,12 @@ def create_user(
         require_admin(actor)
     if role not in ROLES:
         raise InvalidInput("role", role, f"one of {', '.join(ROLES)}")
-    if (
-        not username
-        or len(username) > 64
-        or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
-    ):
-        raise InvalidInput("username", username, "1-64 letters, digits, '.', '-' or '_'")
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput("password", "(hidden)", f"at least {MIN_PASSWORD} characters")
+    username = _check_username(username)
+    passwords.check(password, username)
     if role == "clinician" and not site_code:
         raise InvalidInput("site", site_code, "a site code (clinicians belong to a site)")
-    if db.scalar(select(User).where(User.username == username)) is not None:
-        raise Conflict(f"user {username!r} already exists")
+    if _find(db, username) is not None:
+        raise Conflict(f"user {username!r} already exists (names are compared without case)")
     site = get_or_create_site(db, site_code) if site_code else None
     user = User(
         username=username,
@@ -110,17 +128,35 @@ class PasswordCheck:
 
 
 def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    """NFKC first (how raad hashes); the password as typed for hashes made before that."""
+    for candidate in dict.fromkeys((passwords.normalise(password), password)):
+        try:
+            if _hasher.verify(password_hash, candidate):
+                return True
+        except (VerificationError, InvalidHashError):
+            continue
+    return False
+
+
+def _find(db: Executor, username: str, *, lock: bool = False) -> User | None:
+    """The user called ``username`` whatever its case (an exact match first, for names stored
+    before names were compared without case)."""
+    key = username_key(username)
+    q = select(User).where(func.lower(User.username) == key)
+    if lock:
+        q = q.with_for_update()
+    found = list(db.scalars(q))
+    return next((u for u in found if u.username == username), found[0] if found else None)
 
 
 def check_password(db: Executor, username: str, password: str) -> PasswordCheck:
     """Verify a password in a read-only transaction, before the login's write: argon2 takes
     tens of milliseconds on purpose, and no writer should wait behind it (SQLite has one)."""
     stored = db.scalar(
-        select(_USER.c.password_hash).where(_USER.c.username == username, _USER.c.active.is_(True))
+        select(_USER.c.password_hash)
+        .where(func.lower(_USER.c.username) == username_key(username), _USER.c.active.is_(True))
+        .order_by((_USER.c.username == username).desc())
+        .limit(1)
     )
     if stored is None:
         _hasher_dummy()
@@ -144,17 +180,18 @@ def authenticate(
     now = now or utcnow()
     # the row is locked until commit (PostgreSQL FOR UPDATE; SQLite writes are serial anyway),
     # so concurrent wrong guesses are all counted and the lock-out comes at the fifth
-    user = db.scalar(select(User).where(User.username == username).with_for_update())
+    user = _find(db, username, lock=True)
     if user is None or not user.active:
         if checked is None or checked.username != username or checked.password_hash is not None:
             _hasher_dummy()
         audit.record(
             db, None, "login-failed", "user", None, detail=f"unknown user {echo(username[:64])!r}"
         )
-        raise Unauthorized("wrong username or password")
+        raise Unauthorized(WRONG)
     if user.locked_until is not None and user.locked_until > now:
+        # the same words as for a wrong password: the answer never tells an account exists
         audit.record(db, None, "login-locked", "user", user.id, detail=echo(username[:64]))
-        raise Unauthorized("account locked after repeated failed logins; try again later")
+        raise Unauthorized(WRONG)
     fresh = (
         checked is not None
         and checked.username == username
@@ -166,7 +203,7 @@ def authenticate(
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
         audit.record(db, None, "login-failed", "user", user.id, detail=echo(username[:64]))
-        raise Unauthorized("wrong username or password")
+        raise Unauthorized(WRONG)
     user.failed_logins = 0
     user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):
@@ -266,3 +303,117 @@ def revoke_token(db: Session, token: str) -> None:
     if row is not None and not row.revoked:
         row.revoked = True
         audit.record(db, actor_of(row.user), "logout", "user", row.user_id)
+
+
+def _user_view(u: User, site_codes: dict[int, str]) -> dict[str, Any]:
+    return {
+        "username": u.username,
+        "role": u.role,
+        "site": site_codes.get(u.site_id) if u.site_id else None,
+        "active": u.active,
+        "locked_until": u.locked_until.isoformat() if u.locked_until else None,
+        "failed_logins": u.failed_logins,
+        "created_at": u.created_at.isoformat(),
+    }
+
+
+def _sites(db: Session) -> dict[int, str]:
+    return {s.id: s.code for s in db.scalars(select(Site))}
+
+
+def list_users(db: Session, actor: Actor | None) -> list[dict[str, Any]]:
+    """Every user (admins; ``actor`` None: the operator on the command line)."""
+    if actor is not None:
+        require_admin(actor)
+    sites = _sites(db)
+    return [_user_view(u, sites) for u in db.scalars(select(User).order_by(User.username))]
+
+
+def update_user(
+    db: Session,
+    actor: Actor | None,
+    username: str,
+    *,
+    active: bool | None = None,
+    role: str | None = None,
+    site_code: str | None = None,
+    unlock: bool = False,
+    password: str | None = None,
+) -> dict[str, Any]:
+    """Disable or enable an account, change its role or site, unlock it after failed logins or
+    set a new password (admins, or the operator). Disabling, a new role or site, and a new
+    password end the user's open sessions (their tokens are revoked). Audited with before/after.
+
+    Raises:
+        NotFound: no such user. InvalidInput: an unknown role, a clinician without a site, a
+            password the policy refuses. Conflict: an admin disabling or demoting themself.
+    """
+    from .errors import NotFound
+
+    if actor is not None:
+        require_admin(actor)
+    user = _find(db, username, lock=True)
+    if user is None:
+        raise NotFound(f"user {username!r} not found")
+    sites = _sites(db)
+    before = _user_view(user, sites)
+    if (
+        actor is not None
+        and user.id == actor.user_id
+        and (active is False or role not in (None, "admin"))
+    ):
+        raise Conflict("an admin cannot disable or demote themself; ask another admin")
+    end_sessions = False
+    if role is not None:
+        if role not in ROLES:
+            raise InvalidInput("role", role, f"one of {', '.join(ROLES)}")
+        end_sessions |= role != user.role
+        user.role = role
+    if site_code is not None:
+        site = get_or_create_site(db, site_code)
+        end_sessions |= site.id != user.site_id
+        user.site_id = site.id
+    if user.role == "clinician" and user.site_id is None:
+        raise InvalidInput("site", None, "a site code (clinicians belong to a site)")
+    if active is not None:
+        end_sessions |= user.active and not active
+        user.active = active
+    if unlock:
+        user.locked_until = None
+        user.failed_logins = 0
+    if password is not None:
+        user.password_hash = hash_password(passwords.check(password, user.username))
+        end_sessions = True
+    if end_sessions:
+        _revoke_all(db, user.id)
+    db.flush()
+    after = _user_view(user, _sites(db))
+    audit.record(
+        db,
+        actor,
+        "update",
+        "user",
+        user.id,
+        before=before,
+        after=after | ({"password": "changed"} if password is not None else {}),
+    )
+    return after
+
+
+def change_own_password(db: Session, actor: Actor, current: str, new: str) -> None:
+    """A user's own password change: the current password first; other sessions end."""
+    user = db.get(User, actor.user_id, with_for_update=True)
+    if user is None or not _verify(user.password_hash, current):
+        raise Unauthorized("the current password is wrong")
+    if _verify(user.password_hash, new):
+        raise InvalidInput("new_password", "(hidden)", "a password other than the current one")
+    user.password_hash = hash_password(passwords.check(new, user.username))
+    _revoke_all(db, user.id)
+    audit.record(db, actor, "update", "user", user.id, after={"password": "changed by the user"})
+
+
+def _revoke_all(db: Session, user_id: int) -> None:
+    for t in db.scalars(
+        select(AuthToken).where(AuthToken.user_id == user_id, AuthToken.revoked.is_(False))
+    ):
+        t.revoked = True

@@ -140,7 +140,23 @@ class AcknowledgeIn(_In):
 
 
 class UserIn(_In):
-    username: str
-    password: str
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
     role: Literal["admin", "clinician", "researcher"]
-    site: str | None = None
+    site: str | None = Field(default=None, max_length=32)
+
+
+class UserUpdate(_In):
+    """What an admin changes on an account; a new role, site or password, or disabling, ends
+    the user's sessions."""
+
+    active: bool | None = None
+    role: Literal["admin", "clinician", "researcher"] | None = None
+    site: str | None = Field(default=None, max_length=32)
+    unlock: bool = False
+    password: str | None = Field(default=None, max_length=256)
+
+
+class PasswordChangeIn(_In):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)

@@ -1,0 +1,152 @@
+"""Accounts (issue 17): list, disable, enable, unlock, new password, new role - in the API and
+the command line; names compared without case and ASCII only; the same answer for an unknown,
+a wrongly guessed and a locked account; a user's own password change."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from typer.testing import CliRunner
+
+from raad.cli import app as cli
+from raad.services import auth
+from raad.services.auth import MAX_FAILED_LOGINS
+from tests.dbfixtures import PASSWORD
+
+NEW_PASSWORD = "violet lantern orbit canyon"
+
+
+@pytest.fixture
+def account(api, database):
+    name = f"acct.{secrets.token_hex(4)}"
+    with database.transaction() as s:
+        auth.create_user(s, name, PASSWORD, "clinician", api.world.site)
+    return name
+
+
+def _token(api, name, password=PASSWORD):
+    return api.client.post("/auth/token", data={"username": name, "password": password})
+
+
+def _bearer(r):
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_admins_list_and_change_accounts(api, account):
+    assert api.client.get("/users", headers=api.h("clinician")).status_code == 403
+    users = api.client.get("/users", headers=api.h("admin")).json()
+    assert any(u["username"] == account and u["active"] for u in users)
+    mine = _bearer(_token(api, account))
+    assert api.client.get("/auth/me", headers=mine).status_code == 200
+    r = api.client.patch(f"/users/{account}", json={"active": False}, headers=api.h("admin"))
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert api.client.get("/auth/me", headers=mine).status_code == 401  # its session ended
+    assert _token(api, account).status_code == 401
+    api.client.patch(f"/users/{account}", json={"active": True}, headers=api.h("admin"))
+    assert _token(api, account).status_code == 200
+    r = api.client.patch(f"/users/{account}", json={"role": "researcher"}, headers=api.h("admin"))
+    assert r.json()["role"] == "researcher"
+    again = api.client.patch(f"/users/{account}", json={"role": "wizard"}, headers=api.h("admin"))
+    assert again.status_code == 422 and again.json()["field"] == "role"
+
+
+def test_unlock_and_new_password(api, account):
+    for _ in range(MAX_FAILED_LOGINS):
+        _token(api, account, "not the password at all")
+    assert _token(api, account).status_code == 401  # locked
+    api.client.patch(f"/users/{account}", json={"unlock": True}, headers=api.h("admin"))
+    first = _bearer(_token(api, account))
+    weak = api.client.patch(
+        f"/users/{account}", json={"password": "aaaaaaaaaaaaaaa"}, headers=api.h("admin")
+    )
+    assert weak.status_code == 422 and weak.json()["field"] == "password"
+    r = api.client.patch(
+        f"/users/{account}", json={"password": NEW_PASSWORD}, headers=api.h("admin")
+    )
+    assert r.status_code == 200
+    assert api.client.get("/auth/me", headers=first).status_code == 401  # sessions ended
+    assert _token(api, account, NEW_PASSWORD).status_code == 200
+
+
+def test_an_admin_cannot_lock_themself_out(api):
+    me = api.world.usernames["admin"]
+    r = api.client.patch(f"/users/{me}", json={"active": False}, headers=api.h("admin"))
+    assert r.status_code == 409
+
+
+def test_own_password_change(api, account):
+    h = _bearer(_token(api, account))
+    wrong = api.client.post(
+        "/auth/password", json={"current_password": "nope", "new_password": NEW_PASSWORD}, headers=h
+    )
+    assert wrong.status_code == 401
+    weak = api.client.post(
+        "/auth/password",
+        json={"current_password": PASSWORD, "new_password": "password1234"},
+        headers=h,
+    )
+    assert weak.status_code == 422
+    ok = api.client.post(
+        "/auth/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=h,
+    )
+    assert ok.status_code == 204
+    assert (
+        _token(api, account).status_code == 401
+        and _token(api, account, NEW_PASSWORD).status_code == 200
+    )
+
+
+def test_names_are_compared_without_case_and_look_alikes_refused(api, account):
+    assert _token(api, account.upper()).status_code == 200
+    body = {"username": account.upper(), "password": PASSWORD, "role": "researcher"}
+    assert api.client.post("/users", json=body, headers=api.h("admin")).status_code == 409
+    cyrillic = {
+        "username": "\u0430dmin." + secrets.token_hex(2),
+        "password": PASSWORD,
+        "role": "researcher",
+    }
+    r = api.client.post("/users", json=cyrillic, headers=api.h("admin"))
+    assert r.status_code == 422 and r.json()["field"] == "username"
+
+
+def test_unknown_wrong_and_locked_answer_alike(api, account):
+    unknown = _token(api, f"nobody.{secrets.token_hex(4)}", "whatever it is 1")
+    wrong = _token(api, account, "not the password at all")
+    for _ in range(MAX_FAILED_LOGINS):
+        _token(api, account, "not the password at all")
+    locked = _token(api, account)
+    assert unknown.status_code == wrong.status_code == locked.status_code == 401
+    assert unknown.json() == wrong.json() == locked.json()
+
+
+def test_user_commands(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run = CliRunner()
+    add = run.invoke(
+        cli,
+        ["user", "add", "nurse.cli", "--role", "clinician", "--site", "S1", "--url", url],
+        input=PASSWORD + "\n",
+    )
+    assert add.exit_code == 0, add.output
+    weak = run.invoke(
+        cli,
+        ["user", "add", "nurse.weak", "--role", "researcher", "--url", url],
+        input="password1234\n",
+    )
+    assert weak.exit_code == 2 and "password" in weak.output
+    for args in (["disable"], ["enable"], ["unlock"]):
+        r = run.invoke(cli, ["user", *args, "nurse.cli", "--url", url])
+        assert r.exit_code == 0, r.output
+    r = run.invoke(
+        cli, ["user", "set-password", "NURSE.CLI", "--url", url], input=NEW_PASSWORD + "\n"
+    )
+    assert r.exit_code == 0, r.output
+    r = run.invoke(cli, ["user", "set-role", "nurse.cli", "researcher", "--url", url])
+    assert r.exit_code == 0 and "researcher" in r.output
+    listing = run.invoke(cli, ["user", "list", "--url", url], terminal_width=200)
+    assert "nurse.cli" in listing.output and "researcher" in listing.output
+    missing = run.invoke(cli, ["user", "disable", "ghost", "--url", url])
+    assert missing.exit_code == 2 and "not found" in missing.output
