@@ -153,3 +153,25 @@ def api(client, world) -> Api:
         assert r.status_code == 200, r.text
         headers[role] = {"Authorization": f"Bearer {r.json()['access_token']}"}
     return Api(client, world, headers)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request, tmp_path):
+    """A new, empty database of each kind (no schema): a file on SQLite, a database of its own
+    on the PostgreSQL server (dropped afterwards)."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield db
+        db.dispose()
+        return
+    url = request.getfixturevalue("pg_server_url")
+    name = f"raad_empty_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    db = Database(make_url(url).set(database=name).render_as_string(hide_password=False))
+    yield db
+    db.dispose()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

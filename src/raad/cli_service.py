@@ -1,4 +1,4 @@
-"""Service commands of the ``raad`` CLI: ``db upgrade``, ``serve``, ``user add|list|disable|
+"""Service commands of the ``raad`` CLI: ``db upgrade|backup|restore``, ``serve``, ``user add|list|disable|
 enable|unlock|set-password|set-role``.
 
 Imports of the web stack happen inside the commands so the analysis commands start fast.
@@ -22,6 +22,7 @@ db_app = typer.Typer(
     no_args_is_help=True,
 )
 user_app = typer.Typer(help="Users of the registry service.", no_args_is_help=True)
+_URL = Annotated[str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")]
 
 
 def _fail(message: str) -> None:
@@ -42,6 +43,57 @@ def db_upgrade(
     db = Database(url)
     upgrade(db)
     console.print(f"database {db.dialect} at schema revision {current_revision(db)}", markup=False)
+
+
+@db_app.command("backup")
+def db_backup(
+    target: Annotated[Path, typer.Argument(help="The backup file to write (never overwritten).")],
+    url: _URL = None,
+) -> None:
+    """A consistent backup while raad runs: SQLite's online backup API (WAL included, checked
+    with integrity_check), or pg_dump's custom format for PostgreSQL."""
+    from raad.store import Database
+    from raad.store.backup import BackupError, backup
+
+    db = Database(url)
+    try:
+        out = backup(db, target)
+    except BackupError as exc:
+        _fail(str(exc))
+        return
+    console.print(
+        f"backup of the {db.dialect} database written to {out} ({out.stat().st_size} bytes)",
+        markup=False,
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    source: Annotated[Path, typer.Argument(help="A file written by raad db backup.")],
+    url: _URL = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Replace the database without asking.")
+    ] = False,
+) -> None:
+    """Replace the database with a backup (refused while raad serves it); every session and
+    token is revoked afterwards and the restore is audited."""
+    from raad.services.maintenance import after_restore
+    from raad.store import Database
+    from raad.store.backup import BackupError, restore
+
+    db = Database(url)
+    if not yes and not typer.confirm(f"Replace the {db.dialect} database with {source}?"):
+        _fail("not restored")
+    try:
+        restore(db, source)
+    except BackupError as exc:
+        _fail(str(exc))
+        return
+    n = after_restore(db, source)
+    console.print(
+        f"restored from {source}; {n} session(s) and token(s) revoked: everyone logs in again",
+        markup=False,
+    )
 
 
 @user_app.command("add")
@@ -92,9 +144,6 @@ def _update_user(url: str | None, name: str, **change) -> dict:
     except ServiceError as exc:
         _fail(exc.message)
         raise  # unreachable: _fail exits
-
-
-_URL = Annotated[str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")]
 
 
 @user_app.command("list")
@@ -183,6 +232,7 @@ def serve(
 
     from raad.services import demo as demo_data
     from raad.store import Database
+    from raad.store.backup import serving_marker
     from raad.store.migrate import upgrade
 
     db = Database()
@@ -207,14 +257,15 @@ def serve(
         markup=False,
     )
     console.print("raad supports clinical judgement and never replaces it.", markup=False)
-    if workers > 1:
-        from raad.api.workers import serve as serve_workers
+    with serving_marker(db):  # a restore refuses while this is held
+        if workers > 1:
+            from raad.api.workers import serve as serve_workers
 
-        serve_workers(host, port, workers)
-    else:
-        from raad.api.server import app
+            serve_workers(host, port, workers)
+        else:
+            from raad.api.server import app
 
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+            uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def export(

@@ -1,24 +1,19 @@
 """Migration 0002 (overrides, time of the post-dose reading) on a database holding 0001 rows,
-on SQLite and PostgreSQL: old rows read as "no override" and "time not recorded"; it downgrades
-and upgrades again."""
+on SQLite and PostgreSQL: old rows read as "no override" and "time not recorded"; 0003 gives
+each old patient a date shift; it downgrades and upgrades again."""
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from raad.services import courses, sessions
 from raad.services.context import Actor
 from raad.store import Database
 from raad.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from raad.store.models import Base
-from tests.dbfixtures import BACKENDS, _pg_admin
 
 _ROWS = [
     "INSERT INTO sites (id, code, name) VALUES (1, 'MIG', 'Migration site')",
@@ -38,26 +33,6 @@ _ROWS = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
-def old_database(request, tmp_path):
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'old.db'}")
-        yield db
-        db.dispose()
-        return
-    url = request.getfixturevalue("pg_server_url")
-    name = f"raad_mig_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(make_url(url).set(database=name).render_as_string(hide_password=False))
-    yield db
-    db.dispose()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def _downgrade(db: Database, revision: str) -> None:
     cfg = alembic_config(db.url)
     with db.engine.begin() as conn:
@@ -65,8 +40,8 @@ def _downgrade(db: Database, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
-def test_0002_keeps_old_rows_and_round_trips(old_database):
-    db = old_database
+def test_0002_keeps_old_rows_and_round_trips(empty_database):
+    db = empty_database
     upgrade(db, "0001")
     with db.engine.begin() as conn:
         for statement in _ROWS:

@@ -58,7 +58,15 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _begin_immediate)
         return engine
     if u.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+        # ``raad serve`` names its connections so a restore can see it is running
+        name = os.environ.get("RAAD_APPLICATION_NAME", "raad")
+        return create_engine(
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_recycle=1800,
+            connect_args={"application_name": name},
+        )
     raise ValueError(
         f"RAAD_DATABASE_URL: got {url!r}; allowed: sqlite:///PATH or postgresql+psycopg://..."
     )
