@@ -20,6 +20,8 @@ import os
 from typing import Any
 from urllib.parse import parse_qsl
 
+from raad.services import audit
+
 MAX_DEPTH = 64
 # the largest id either database stores (PostgreSQL ``integer``; SQLite's is larger): a bigger
 # number in a path cannot name a record (404) and in a query is not an id (422), instead of
@@ -161,6 +163,10 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        client = scope.get("client")
+        # the caller's address for the audit trail (behind a proxy: run uvicorn with
+        # --proxy-headers so this is the client's, not the proxy's)
+        audit.CLIENT.set(str(client[0])[:64] if client else None)
         try:
             _check_ids(scope)
         except _RefusedError as refused:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from raad.knowledge.treatment import knowledge_version
 from raad.services import audit, auth
@@ -16,18 +21,52 @@ from .deps import current_actor, database, run
 router = APIRouter(tags=["admin"])
 
 
-@router.get("/health", summary="Liveness and database check (no authentication)")
-def health(request: Request) -> dict[str, Any]:
+MIN_FREE_BYTES = int(os.environ.get("RAAD_MIN_FREE_BYTES", 100 * 1024 * 1024))
+
+
+@router.get("/health", summary="Liveness, database writability and disk space (no authentication)")
+def health(request: Request) -> JSONResponse:
+    """``status`` "ok", or "degraded" with HTTP 503 and the reasons when the database cannot be
+    written (read-only, locked past the busy timeout, a standby) or the disk holding a SQLite
+    database has less than ``RAAD_MIN_FREE_BYTES`` (100 MiB) free."""
     db = database(request)
+    problems: list[str] = []
     with db.transaction(write=False) as s:
         s.execute(text("SELECT 1"))
         revision = s.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    return {
-        "status": "ok",
+    writable = True
+    try:
+        with db.transaction(write=True) as s:  # takes the write lock
+            if db.dialect == "postgresql":
+                standby = s.execute(text("SELECT pg_is_in_recovery()")).scalar()
+                ro = s.execute(text("SHOW transaction_read_only")).scalar()
+                if standby or ro == "on":
+                    writable = False
+            # a write that changes nothing: needs the file (or server) to accept writes
+            s.execute(text("UPDATE alembic_version SET version_num = version_num"))
+    except Exception as exc:  # what the database says is the reason shown
+        writable = False
+        problems.append(
+            f"database not writable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        )
+    if not writable and not problems:
+        problems.append("database not writable (read-only or a standby)")
+    free = None
+    path = make_url(db.url).database if db.dialect == "sqlite" else None
+    if path and path != ":memory:":
+        free = shutil.disk_usage(Path(path).resolve().parent).free
+        if free < MIN_FREE_BYTES:
+            problems.append(f"disk nearly full: {free} bytes free, below {MIN_FREE_BYTES}")
+    body = {
+        "status": "degraded" if problems else "ok",
         "database": db.dialect,
         "schema_revision": revision,
         "knowledge_version": knowledge_version(),
+        "writable": writable,
+        "disk_free_bytes": free,
+        "problems": problems,
     }
+    return JSONResponse(body, status_code=503 if problems else 200)
 
 
 @router.get("/ping", summary="No-op (no database, no authentication): the load bench's baseline")

@@ -1,15 +1,21 @@
-"""The audit trail: one append-only row per create, update, delete and identified read, written
-in the same transaction as the change it records."""
+"""The audit trail: one append-only row per create, update, delete, identified or researcher
+read, written in the same transaction as the change it records, each row chained to the one
+before by a SHA-256 hash (``verify`` recomputes the chain; ``raad audit verify``)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from raad.store.core import Executor, Inserter
-from raad.store.models import AuditEvent
+from raad.store.core import Executor, Inserter, table
+from raad.store.models import AuditEvent, utcnow
 
 from .authz import require_admin
 from .context import Actor
@@ -30,18 +36,125 @@ def record(
     after: dict[str, Any] | None = None,
     detail: str | None = None,
 ) -> None:
-    _insert(
-        db,
-        user_id=actor.user_id if actor else None,
-        username=actor.username if actor else None,
-        action=action,
-        entity=entity,
-        entity_id=None if entity_id is None else str(entity_id),
-        patient_id=patient_id,
-        before=before,
-        after=after,
-        detail=detail,
+    """Append one row, chained to the one before it (see :func:`row_hash`), with the caller's
+    address when a request is being served (``CLIENT``)."""
+    values: dict[str, Any] = {
+        "at": utcnow(),
+        "user_id": actor.user_id if actor else None,
+        "username": actor.username if actor else None,
+        "action": action,
+        "entity": entity,
+        "entity_id": None if entity_id is None else str(entity_id),
+        "patient_id": patient_id,
+        "before": before,
+        "after": after,
+        "detail": detail,
+        "client": CLIENT.get(),
+    }
+    conn = db.connection() if isinstance(db, Session) else db
+    if conn.dialect.name == "postgresql":
+        # one chain: audited transactions take their turn from here to commit (SQLite writers
+        # are serial already)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    last = conn.execute(_LAST_HASH).scalar()
+    values["prev_hash"] = last or GENESIS
+    values["row_hash"] = row_hash(values)
+    _insert(db, **values)
+
+
+CLIENT: ContextVar[str | None] = ContextVar("raad_audit_client", default=None)
+GENESIS = "0" * 64  # the previous hash of the chain's first row
+CHAIN_LOCK = 0x52414144  # "RAAD": the advisory lock key of the chain on PostgreSQL
+_AE = table(AuditEvent)
+_LAST_HASH = select(_AE.c.row_hash).order_by(_AE.c.id.desc()).limit(1)
+_HASHED = (
+    "at",
+    "user_id",
+    "username",
+    "action",
+    "entity",
+    "entity_id",
+    "patient_id",
+    "before",
+    "after",
+    "detail",
+    "client",
+    "prev_hash",
+)
+
+
+def row_hash(values: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the row's fields and the previous row's hash, as canonical JSON (keys
+    sorted, no spaces, ASCII, times in UTC to the microsecond): changing any field of a row, or
+    removing a row, breaks the chain from there on."""
+    at = values["at"]
+    if isinstance(at, datetime):
+        at = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    canonical = {k: values.get(k) for k in _HASHED} | {"at": at}
+    text_ = json.dumps(
+        canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str
     )
+    return hashlib.sha256(text_.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """``rows`` read; ``unchained`` rows from before the chain began (older databases);
+    ``head`` the last row's hash (note it elsewhere: removing the newest rows can only be seen
+    against a head noted before); ``problems`` each break, with the row id."""
+
+    rows: int
+    unchained: int
+    head: str | None
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(db: Executor, *, batch: int = 5000) -> ChainCheck:
+    """Recompute the chain over every row in id order (streamed in ``batch``-row pages)."""
+    rows = unchained = 0
+    prev: str | None = None
+    started = False
+    problems: list[str] = []
+    last_id = 0
+    conn = db.connection() if isinstance(db, Session) else db
+    while True:
+        page_ = (
+            conn.execute(select(_AE).where(_AE.c.id > last_id).order_by(_AE.c.id).limit(batch))
+            .mappings()
+            .all()
+        )
+        if not page_:
+            break
+        for r in page_:
+            rows += 1
+            last_id = r["id"]
+            if r["row_hash"] is None:
+                if started:
+                    problems.append(
+                        f"row {r['id']}: no hash after the chain began (written around it)"
+                    )
+                else:
+                    unchained += 1
+                continue
+            if started and r["prev_hash"] != prev:
+                problems.append(
+                    f"row {r['id']}: does not follow row before it (a row removed or inserted)"
+                )
+            elif not started and r["prev_hash"] != GENESIS:
+                problems.append(
+                    f"row {r['id']}: the chain's first row does not start from the genesis hash"
+                )
+            if row_hash(dict(r)) != r["row_hash"]:
+                problems.append(f"row {r['id']}: its content does not match its hash (changed)")
+            started = True
+            prev = r["row_hash"]
+            if len(problems) >= 100:
+                return ChainCheck(rows, unchained, prev, tuple(problems))
+    return ChainCheck(rows, unchained, prev, tuple(problems))
 
 
 def researcher_read(db: Executor, actor: Actor, what: str) -> None:
