@@ -34,3 +34,27 @@ def test_a_read_only_database_is_reported(tmp_path):
     r = c.get("/health")
     assert r.status_code == 503 and r.json()["writable"] is False
     assert "not writable" in r.json()["problems"][0]
+
+
+def test_a_write_to_a_read_only_database_is_503_with_retry_after(tmp_path):
+    from raad.services import auth
+
+    path = tmp_path / "ro2.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    with db.transaction() as s:
+        auth.get_or_create_site(s, "S1")
+        u = auth.create_user(s, "ro.admin", "correct horse battery staple", "admin")
+        token = auth.issue_token(s, u).token
+    db.dispose()
+    c = _client(f"sqlite:///file:{path}?mode=ro&uri=true")
+    r = c.post(
+        "/patients",
+        json={"identity": {"given_name": "R", "family_name": "O", "mrn": "RO-1"}, "site": "S1"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "5" and "nothing was saved" in r.json()["message"]
+    assert (
+        c.get("/patients?limit=1", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from raad.services.errors import ServiceError, echo
@@ -70,6 +71,43 @@ def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     )
 
 
+RETRY_AFTER_S = 5
+# what SQLite and PostgreSQL say when the database itself cannot take the request now: the
+# request was not done (its transaction rolled back) and may be sent again later
+_UNAVAILABLE = (
+    "database is locked",
+    "database or disk is full",
+    "disk i/o error",
+    "readonly database",
+    "read-only transaction",
+    "no space left on device",
+    "could not extend file",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "connection refused",
+    "server closed the connection",
+)
+
+
+def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+    """503 with ``Retry-After`` for a database that is locked, full, read-only or down; any other
+    driver error is a bug and answered as one."""
+    text_ = str(exc.orig if exc.orig is not None else exc).lower()
+    reason = next((r for r in _UNAVAILABLE if r in text_), None)
+    if reason is None:
+        return _unexpected(request, exc)
+    log.warning("database unavailable: %s", reason)
+    return JSONResponse(
+        {
+            "error": "ServiceUnavailable",
+            "message": f"the database cannot take this now ({reason}); nothing was saved: "
+            f"try again in {RETRY_AFTER_S} s",
+        },
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug if hit
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse({"error": "InternalError", "message": "internal error"}, status_code=500)
@@ -126,6 +164,7 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
     for module in (routes_auth, routes_patients, routes_care, routes_admin, routes_fhir):
         app.include_router(module.router)
