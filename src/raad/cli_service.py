@@ -96,6 +96,21 @@ def db_restore(
     )
 
 
+@db_app.command("prune")
+def db_prune(url: _URL = None) -> None:
+    """Remove stored idempotent responses past their time to live and long-expired tokens (the
+    audit trail is never pruned); run it daily (cron, a systemd timer)."""
+    from raad.services.maintenance import prune
+    from raad.store import Database
+
+    with Database(url).transaction() as s:
+        gone = prune(s)
+    console.print(
+        f"pruned {gone['idempotency_records']} idempotency record(s) and {gone['tokens']} token(s)",
+        markup=False,
+    )
+
+
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="Username.")],

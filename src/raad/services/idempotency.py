@@ -1,24 +1,30 @@
 """Idempotency keys: a retried POST with the same key gets the first response, not a duplicate.
 
 The key and the first response are stored in the same transaction as the write they describe,
-so either both are committed or neither is.
+so either both are committed or neither is. They are kept for ``TTL`` (24 hours by default).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raad.store.models import IdempotentRequest
+from raad.store.models import IdempotentRequest, utcnow
 
 from .context import Actor
 from .errors import InvalidInput
+
+# how long a stored first response is kept (it holds what the response held, identifiers
+# included): a retry comes within seconds or minutes; ``raad db prune`` removes older ones
+TTL = timedelta(hours=int(os.environ.get("RAAD_IDEMPOTENCY_HOURS", "24")))
 
 
 def request_hash(route: str, body: Any) -> str:
@@ -50,6 +56,10 @@ def run(
             IdempotentRequest.user_id == actor.user_id, IdempotentRequest.key == key
         )
     )
+    if prior is not None and prior.created_at < utcnow() - TTL:
+        db.delete(prior)  # expired: the key may be used again, as for a new request
+        db.flush()
+        prior = None
     if prior is not None:
         if prior.request_hash != digest or prior.route != route:
             raise InvalidInput(

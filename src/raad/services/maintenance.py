@@ -1,12 +1,14 @@
-"""What a database restore means for the records: a token revoked after the backup was taken
-is valid again in the restored data, so every session and bearer token is revoked (everyone logs
-in again), and the restore itself is written to the audit trail."""
+"""Upkeep of the records: what a restore means for them (a token revoked after the backup was
+taken is valid again in the restored data, so every session and bearer token is revoked and the
+restore is audited), and pruning what raad keeps only for a while."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from raad.store import Database
 from raad.store.models import AuthToken
@@ -29,3 +31,30 @@ def after_restore(db: Database, source: Path) -> int:
             detail=f"restored from {Path(source).name}; {n} session(s) and token(s) revoked",
         )
     return n
+
+
+def prune(db: Session, now: datetime | None = None) -> dict[str, int]:
+    """Remove what raad keeps only for a while: stored first responses of idempotent requests
+    older than their time to live (they hold what the response held) and bearer tokens and
+    sessions that expired or were revoked more than a day ago (only their hashes are stored).
+    The audit trail is never pruned. Returns how many rows of each went."""
+    from sqlalchemy import delete, or_
+
+    from raad.store.models import IdempotentRequest, utcnow
+
+    from .idempotency import TTL
+
+    now = now or utcnow()
+    idem = db.execute(
+        delete(IdempotentRequest).where(IdempotentRequest.created_at < now - TTL)
+    ).rowcount
+    tokens = db.execute(
+        delete(AuthToken).where(
+            or_(AuthToken.expires_at < now - timedelta(days=1), AuthToken.revoked.is_(True)),
+            AuthToken.expires_at < now,
+        )
+    ).rowcount
+    audit.record(
+        db, None, "prune", "database", None, detail=f"{idem} idempotency records, {tokens} tokens"
+    )
+    return {"idempotency_records": idem, "tokens": tokens}
