@@ -79,3 +79,17 @@ def hypertensive_ketamine_body(course_id: int, **over: Any) -> dict[str, Any]:
         observation_min=120,
         **over,
     )
+
+
+def web_login(client, username: str, password: str) -> Any:
+    """Log in to the web pages as a browser does: the login page first (its login-CSRF token in
+    a cookie and in the form), then the form; returns the POST's response."""
+    import re
+
+    page = client.get("/ui/login")
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+    return client.post(
+        "/ui/login",
+        data={"username": username, "password": password, "login_csrf": token},
+        follow_redirects=False,
+    )

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from raad.services.deid import AGE_TOP_CODE
 from raad.store.models import AuditEvent, Patient
-from tests.api.helpers import hypertensive_ketamine_body, new_course, post_rating
+from tests.api.helpers import hypertensive_ketamine_body, new_course, post_rating, web_login
 from tests.dbfixtures import PASSWORD
 
 PLANT = "Jane Planted, 42 Wallaby Way, 555-0142"
@@ -173,12 +173,8 @@ def test_researcher_web_pages_leak_nothing(client, api, planted):
     from fastapi.testclient import TestClient
 
     web = TestClient(client.app, raise_server_exceptions=False)
-    r = web.post(
-        "/ui/login",
-        data={"username": api.world.usernames["researcher"], "password": PASSWORD},
-        follow_redirects=False,
-    )
-    assert r.status_code in (200, 303), r.text
+    r = web_login(web, api.world.usernames["researcher"], PASSWORD)
+    assert r.status_code == 303, r.text
     pid, sid = planted["patient"], planted["session"]
     pages = ["/ui/patients", f"/ui/patients/{pid}", f"/ui/sessions/{sid}", "/ui/cohort"]
     shown = 0

@@ -120,10 +120,11 @@ def test_a_long_unknown_username_is_not_stored_whole(api, database):
 def test_web_forms_with_a_bad_version_or_instrument_get_a_message(client, api, database):
     from fastapi.testclient import TestClient
 
+    from tests.api.helpers import web_login
     from tests.dbfixtures import PASSWORD
 
     web = TestClient(client.app, raise_server_exceptions=False)
-    web.post("/ui/login", data={"username": api.world.usernames["clinician"], "password": PASSWORD})
+    web_login(web, api.world.usernames["clinician"], PASSWORD)
     csrf = {"X-CSRF-Token": web.cookies.get("raad_csrf", "")}
     p = api.client.post(
         "/patients",

@@ -8,17 +8,25 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from raad.services import auth
+from raad.services.errors import TooManyRequests
 from raad.services.schemas import PasswordChangeIn
 
+from . import throttle
 from .deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database, run, set_session_cookies
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _throttled(request: Request) -> None:
+    if not throttle.allow(request.client.host if request.client else None):
+        raise TooManyRequests(throttle.MESSAGE)
 
 
 @router.post("/token", summary="Get a bearer token (OAuth2 password form)")
 def token(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> dict[str, Any]:
+    _throttled(request)
     issued = auth.login(database(request), form.username, form.password, "bearer")
     return {
         "access_token": issued.token,
@@ -31,6 +39,7 @@ def token(
 def login(
     request: Request, response: Response, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> dict[str, Any]:
+    _throttled(request)
     issued = auth.login(database(request), form.username, form.password, "cookie")
     set_session_cookies(request, response, issued)
     return {"csrf_token": issued.csrf, "expires_at": issued.expires_at.isoformat()}

@@ -74,3 +74,7 @@ class PreconditionRequired(ServiceError):
 
 class PayloadTooLarge(ServiceError):
     status = 413
+
+
+class TooManyRequests(ServiceError):
+    status = 429

@@ -6,6 +6,7 @@ included); templates only display what the services return.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from raad.api import throttle
 from raad.api.deps import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -152,24 +154,51 @@ def home(request: Request) -> Response:
     return RedirectResponse("/ui/patients", status_code=303)
 
 
+LOGIN_CSRF_COOKIE = "raad_login_csrf"
+
+
+def _login_form(request: Request, error: str | None, status_code: int = 200) -> HTMLResponse:
+    """The login page with a fresh login-CSRF token: the same random value in a cookie and in
+    the form, so a page elsewhere cannot log the browser in to an account of its choosing
+    (login CSRF; double-submit, the cookie SameSite=Strict and HttpOnly)."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", error=error, login_csrf=token, status_code=status_code)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/ui/login",
+        max_age=3600,
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> HTMLResponse:
-    return render(request, "login.html", error=None)
+    return _login_form(request, None)
 
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     form = await request.form()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
+    sent, expected = str(form.get("login_csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(sent, expected):
+        return _login_form(request, "The login form expired: please log in again.", 403)
+    if not throttle.allow(request.client.host if request.client else None):
+        return _login_form(request, throttle.MESSAGE, 429)
 
     try:
         issued = await run_in_threadpool(
             auth.login, database(request), username, password, "cookie"
         )
     except ServiceError as exc:
-        return render(request, "login.html", error=exc.message, status_code=401)
+        return _login_form(request, exc.message, 401)
     response = RedirectResponse("/ui/patients", status_code=303)
     set_session_cookies(request, response, issued)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui/login")
     return response
 
 

@@ -1,0 +1,42 @@
+"""Login attempts per client address: at most ``RAAD_LOGIN_PER_MINUTE`` (default 20) in any
+60 seconds, then 429 until the window has room (NIST SP 800-63B 5.2.2 asks verifiers to limit
+failed attempts; the per-account lock-out limits guesses at one account, this limits one client
+guessing across many). Counted in memory, per worker process: with ``--workers N`` a client gets
+up to N times the limit."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+
+LIMIT = int(os.environ.get("RAAD_LOGIN_PER_MINUTE", "20"))
+WINDOW_S = 60.0
+MESSAGE = "too many login attempts from this address: wait a minute and try again"
+_seen: dict[str, deque[float]] = {}
+_lock = threading.Lock()
+
+
+def allow(client: str | None, now: float | None = None) -> bool:
+    """Count an attempt from ``client``; False when it is over the limit (not counted then)."""
+    if client is None:
+        return True
+    now = time.monotonic() if now is None else now
+    with _lock:
+        attempts = _seen.setdefault(client, deque())
+        while attempts and attempts[0] <= now - WINDOW_S:
+            attempts.popleft()
+        if len(attempts) >= LIMIT:
+            return False
+        attempts.append(now)
+        if len(_seen) > 10_000:  # forget idle clients so memory stays bounded
+            for key in [k for k, v in _seen.items() if not v or v[-1] <= now - WINDOW_S]:
+                del _seen[key]
+        return True
+
+
+def reset() -> None:
+    """Forget every count (tests)."""
+    with _lock:
+        _seen.clear()
