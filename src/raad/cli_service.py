@@ -214,6 +214,45 @@ def user_set_password(
     console.print(f"password of {name} set; its sessions have ended", markup=False)
 
 
+@user_app.command("mfa-enrol")
+def user_mfa_enrol(
+    name: Annotated[str, typer.Argument(help="Username.")], url: _URL = None
+) -> None:
+    """Turn two-factor on for a user now and print the key to give them (admins need it to log
+    in); the user's sessions end."""
+    from raad.services import ServiceError, auth
+    from raad.store import Database
+
+    try:
+        with Database(url).transaction() as s:
+            out = auth.mfa_admin(s, None, name, enrol=True)
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    console.print(
+        f"two-factor is on for {out['username']}; give them this key (shown once):", markup=False
+    )
+    console.print(f"  key: {out['secret']}", markup=False)
+    console.print(f"  or as a link for an authenticator app: {out['uri']}", markup=False)
+
+
+@user_app.command("mfa-reset")
+def user_mfa_reset(
+    name: Annotated[str, typer.Argument(help="Username.")], url: _URL = None
+) -> None:
+    """Turn two-factor off for a user (a lost phone); enrol them again afterwards."""
+    from raad.services import ServiceError, auth
+    from raad.store import Database
+
+    try:
+        with Database(url).transaction() as s:
+            auth.mfa_admin(s, None, name, enrol=False)
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    console.print(f"two-factor is off for {name}", markup=False)
+
+
 @user_app.command("set-role")
 def user_set_role(
     name: Annotated[str, typer.Argument(help="Username.")],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from raad.services import auth
 from raad.services.errors import TooManyRequests
-from raad.services.schemas import PasswordChangeIn
+from raad.services.schemas import MfaCodeIn, PasswordChangeIn
 
 from . import throttle
 from .deps import CSRF_COOKIE, SESSION_COOKIE, current_actor, database, run, set_session_cookies
@@ -24,10 +24,12 @@ def _throttled(request: Request) -> None:
 
 @router.post("/token", summary="Get a bearer token (OAuth2 password form)")
 def token(
-    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    otp: Annotated[str | None, Form(description="The 6-digit two-factor code, if enrolled")] = None,
 ) -> dict[str, Any]:
     _throttled(request)
-    issued = auth.login(database(request), form.username, form.password, "bearer")
+    issued = auth.login(database(request), form.username, form.password, "bearer", otp)
     return {
         "access_token": issued.token,
         "token_type": "bearer",
@@ -37,10 +39,13 @@ def token(
 
 @router.post("/login", summary="Browser login: sets an HttpOnly session cookie and a CSRF token")
 def login(
-    request: Request, response: Response, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    request: Request,
+    response: Response,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    otp: Annotated[str | None, Form(description="The 6-digit two-factor code, if enrolled")] = None,
 ) -> dict[str, Any]:
     _throttled(request)
-    issued = auth.login(database(request), form.username, form.password, "cookie")
+    issued = auth.login(database(request), form.username, form.password, "cookie", otp)
     set_session_cookies(request, response, issued)
     return {"csrf_token": issued.csrf, "expires_at": issued.expires_at.isoformat()}
 
@@ -52,6 +57,19 @@ def login(
 )
 def change_password(request: Request, body: PasswordChangeIn) -> Response:
     run(request, auth.change_own_password, body.current_password, body.new_password)
+    return Response(status_code=204)
+
+
+@router.post("/mfa", summary="Start two-factor enrolment: a secret for an authenticator app")
+def mfa_start(request: Request) -> dict[str, Any]:
+    return run(request, auth.mfa_start)
+
+
+@router.post(
+    "/mfa/confirm", summary="Turn two-factor on with a code from the new secret", status_code=204
+)
+def mfa_confirm(request: Request, body: MfaCodeIn) -> Response:
+    run(request, auth.mfa_confirm, body.code)
     return Response(status_code=204)
 
 

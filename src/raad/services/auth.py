@@ -23,7 +23,7 @@ from raad.store import Database
 from raad.store.core import Executor, table
 from raad.store.models import AuthToken, Site, User, utcnow
 
-from . import audit, passwords
+from . import audit, mfa, passwords
 from .authz import require_admin
 from .context import ROLES, Actor
 from .errors import Conflict, InvalidInput, ServiceError, Unauthorized, echo
@@ -170,8 +170,11 @@ def authenticate(
     password: str,
     now: datetime | None = None,
     checked: PasswordCheck | None = None,
+    otp: str | None = None,
 ) -> User:
-    """The user if the password is right; counts failures and locks the account when too many.
+    """The user if the password (and, when enrolled, the two-factor code ``otp``) is right;
+    counts failures and locks the account when too many. An admin without two-factor is
+    refused while ``mfa.REQUIRE_FOR_ADMINS`` holds.
 
     ``checked`` (from :func:`check_password`) is used when the stored hash has not changed
     since; otherwise the password is verified here. The caller must commit even when this
@@ -197,13 +200,22 @@ def authenticate(
         and checked.username == username
         and checked.password_hash == user.password_hash
     )
-    if not (checked.ok if fresh else _verify(user.password_hash, password)):
+    password_ok = checked.ok if fresh else _verify(user.password_hash, password)
+    if password_ok and user.totp_enabled and not mfa.accept(user, otp):
+        password_ok = False  # a wrong or missing code counts as a failed attempt, said alike
+    if not password_ok:
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
         audit.record(db, None, "login-failed", "user", user.id, detail=echo(username[:64]))
         raise Unauthorized(WRONG)
+    if not user.totp_enabled and mfa.required(user):
+        audit.record(db, None, "login-refused", "user", user.id, detail="admin without two-factor")
+        raise Unauthorized(
+            "admins need two-factor authentication: ask the operator to run "
+            f"'raad user mfa-enrol {user.username}' on the server"
+        )
     user.failed_logins = 0
     user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):
@@ -244,7 +256,9 @@ def issue_token(db: Session, user: User, kind: str = "bearer") -> IssuedToken:
     return IssuedToken(token, csrf, expires)
 
 
-def login(database: Database, username: str, password: str, kind: str) -> IssuedToken:
+def login(
+    database: Database, username: str, password: str, kind: str, otp: str | None = None
+) -> IssuedToken:
     """Check the password (read-only, outside the write lock), then in one write transaction
     count the attempt (committed even when it fails, so lock-out counts it) and issue a token."""
     with database.core_transaction(write=False) as c:
@@ -252,7 +266,8 @@ def login(database: Database, username: str, password: str, kind: str) -> Issued
     failure: ServiceError | None = None
     with database.transaction() as s:
         try:
-            issued = issue_token(s, authenticate(s, username, password, checked=checked), kind)
+            user = authenticate(s, username, password, checked=checked, otp=otp)
+            issued = issue_token(s, user, kind)
         except ServiceError as exc:
             failure = exc
     if failure is not None:
@@ -417,3 +432,35 @@ def _revoke_all(db: Session, user_id: int) -> None:
         select(AuthToken).where(AuthToken.user_id == user_id, AuthToken.revoked.is_(False))
     ):
         t.revoked = True
+
+
+def mfa_start(db: Session, actor: Actor) -> dict[str, Any]:
+    """Start two-factor enrolment for oneself: the secret and its otpauth URI."""
+    user = db.get(User, actor.user_id, with_for_update=True)
+    assert user is not None
+    return mfa.start(db, user, actor)
+
+
+def mfa_confirm(db: Session, actor: Actor, code: str) -> None:
+    user = db.get(User, actor.user_id, with_for_update=True)
+    assert user is not None
+    mfa.confirm(db, user, code, actor)
+
+
+def mfa_admin(db: Session, actor: Actor | None, username: str, *, enrol: bool) -> dict[str, Any]:
+    """The operator (``actor`` None) or an admin enrols a user at once (the secret shown to hand
+    over) or resets two-factor (a lost phone)."""
+    from .errors import NotFound
+
+    if actor is not None:
+        require_admin(actor)
+    user = _find(db, username, lock=True)
+    if user is None:
+        raise NotFound(f"user {username!r} not found")
+    if not enrol:
+        mfa.reset(db, user, actor)
+        return {"username": user.username, "mfa": False}
+    started = mfa.start(db, user, actor)
+    user.totp_enabled = True
+    _revoke_all(db, user.id)
+    return {"username": user.username, "mfa": True, **started}

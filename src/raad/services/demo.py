@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from raad.knowledge.treatment import regimens
 from raad.store.models import Patient, Site, User
 
-from . import assessments, courses, patients, screenings, sessions
-from .auth import actor_of, create_user, get_or_create_site
+from . import assessments, courses, mfa, patients, screenings, sessions
+from .auth import actor_of, create_user, get_or_create_site, mfa_admin
 from .schemas import (
     AssessmentIn,
     BloodPressureIn,
@@ -106,6 +106,9 @@ def seed(db: Session, now: datetime | None = None) -> dict[str, str]:
         if db.scalar(select(User).where(User.username == username)) is None:
             passwords[username] = _password()
             create_user(db, username, passwords[username], role, site)
+            if mfa.required(db.scalar(select(User).where(User.username == username))):
+                key = mfa_admin(db, None, username, enrol=True)["secret"]
+                passwords[username] += f"  (two-factor: add the key {key} to an authenticator app)"
     clinician = actor_of(db.scalar(select(User).where(User.username == "demo.clinician")))
     for i, (given, family, sex, born, facts, history) in enumerate(_PATIENTS, start=1):
         view = patients.register(

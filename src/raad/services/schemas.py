@@ -157,6 +157,10 @@ class UserUpdate(_In):
     password: str | None = Field(default=None, max_length=256)
 
 
+class MfaCodeIn(_In):
+    code: str = Field(max_length=16, description="The 6-digit code the authenticator shows")
+
+
 class PasswordChangeIn(_In):
     current_password: str = Field(max_length=256)
     new_password: str = Field(max_length=256)

@@ -191,8 +191,9 @@ async def login(request: Request) -> Response:
         return _login_form(request, throttle.MESSAGE, 429)
 
     try:
+        otp = str(form.get("otp", "")).strip() or None
         issued = await run_in_threadpool(
-            auth.login, database(request), username, password, "cookie"
+            auth.login, database(request), username, password, "cookie", otp
         )
     except ServiceError as exc:
         return _login_form(request, exc.message, 401)
