@@ -33,3 +33,19 @@ def test_health(client, database):
     h = client.get("/health").json()
     assert h == {**h, "status": "ok", "database": database.dialect, "schema_revision": "0005"}
     assert len(h["knowledge_version"]) == 16
+
+
+def test_openapi_declares_authentication_headers_and_errors(client):
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"]["scheme"] == "bearer" and schemes["session"]["in"] == "cookie"
+    patch = spec["paths"]["/patients/{patient_id}"]["patch"]
+    assert {"bearer": []} in patch["security"]
+    assert any(p["name"] == "If-Match" and p["required"] for p in patch["parameters"])
+    post = spec["paths"]["/sessions"]["post"]
+    assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
+    for code in ("401", "403", "404", "413", "422", "503"):
+        assert code in post["responses"], code
+    assert "security" not in spec["paths"]["/health"]["get"]
+    err = client.get("/patients/999999999", headers={"Authorization": "Bearer nope"})
+    assert set(err.json()) >= {"error", "message"}  # the declared Error shape

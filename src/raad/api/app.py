@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from raad.services.errors import ServiceError, echo
 from raad.store import Database
 
-from . import routes_admin, routes_auth, routes_care, routes_fhir, routes_patients
+from . import openapi, routes_admin, routes_auth, routes_care, routes_fhir, routes_patients
 from .deps import error_response
 from .guard import RequestGuard
 from .headers import SecurityHeaders
@@ -158,6 +158,7 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
         **{"docs_url": None, "redoc_url": None, **extra},
     )
     app.state.db = db or Database()
+    openapi.install(app)
     app.add_middleware(RequestGuard)  # body size, JSON depth, NUL and surrogates: before routes
     app.add_middleware(SecurityHeaders)  # outermost: on every response, the guard's included
     _local_docs(app)
