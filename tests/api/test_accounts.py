@@ -150,3 +150,41 @@ def test_user_commands(tmp_path):
     assert "nurse.cli" in listing.output and "researcher" in listing.output
     missing = run.invoke(cli, ["user", "disable", "ghost", "--url", url])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_guessing_the_current_password_locks_the_account(api, account):
+    from raad.services.auth import MAX_FAILED_LOGINS
+
+    h = _bearer(_token(api, account))
+    for _ in range(MAX_FAILED_LOGINS):
+        r = api.client.post(
+            "/auth/password",
+            json={"current_password": "a wrong guess 123", "new_password": NEW_PASSWORD},
+            headers=h,
+        )
+        assert r.status_code == 401
+    assert _token(api, account).status_code == 401  # locked now
+
+
+def test_a_look_alike_that_lower_cases_to_ascii_is_refused(api, database):
+    with database.transaction() as s:
+        auth.create_user(s, f"kelvin.{api.world.site.lower()}", PASSWORD, "researcher")
+    body = {
+        "username": f"\u212aelvin.x{secrets.token_hex(2)}",
+        "password": PASSWORD,
+        "role": "researcher",
+    }
+    assert api.client.post("/users", json=body, headers=api.h("admin")).status_code == 422
+    assert _token(api, f"\u212aelvin.{api.world.site.lower()}").status_code == 401
+
+
+def test_an_idempotent_replay_is_checked_again_after_a_role_change(api, account):
+    h = _bearer(_token(api, account)) | {"Idempotency-Key": "replay-1"}
+    body = {
+        "identity": {"given_name": "I", "family_name": "Dem", "mrn": f"ID-{secrets.token_hex(3)}"}
+    }
+    assert api.client.post("/patients", json=body, headers=h).status_code == 201
+    api.client.patch(f"/users/{account}", json={"role": "researcher"}, headers=api.h("admin"))
+    h2 = _bearer(_token(api, account)) | {"Idempotency-Key": "replay-1"}
+    r = api.client.post("/patients", json=body, headers=h2)
+    assert r.status_code in (403, 422) and "identity" not in r.text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from raad.services.deid import AGE_TOP_CODE
@@ -36,7 +37,13 @@ def planted(api, database):
         },
         "sex": "female",
         "facts": {
-            "conditions": [{"text": PLANT}],  # uncoded: free text
+            "conditions": [
+                {"text": PLANT},  # uncoded: free text
+                # coded, but with words typed beside the code, and a "code" that is not one
+                {"text": PLANT, "system": "http://snomed.info/sct", "code": "35489007"},
+                {"system": PLANT, "code": PLANT},
+            ],
+            "deceased": f"{REAL_DAY} {PLANT}",  # screening quotes it
             "medications": [
                 {
                     "text": "sertraline",
@@ -53,16 +60,19 @@ def planted(api, database):
     with database.transaction() as s:
         s.execute(update(Patient).where(Patient.id == pid).values(date_shift_days=SHIFT))
     h = api.h("clinician")
-    assert (
-        api.client.post(
-            f"/patients/{pid}/history", json={"drug": PLANT[:100], "weeks": 8}, headers=h
-        ).status_code
-        == 201
+    for trial in ({"drug": PLANT[:100], "weeks": 8}, {"drug": PLANT, "atc": "N06AB06"}):
+        r = api.client.post(f"/patients/{pid}/history", json=trial, headers=h)
+        assert r.status_code == 201, r.text
+    assert api.client.post(f"/patients/{pid}/screenings", headers=h).status_code in (200, 201)
+    # the record says "deceased", so ketamine is contraindicated: an override reason is typed
+    c = new_course(
+        api, pid, regimen="ketamine-iv-weekly", weight_kg=70, start=REAL_DAY, override_reason=PLANT
     )
-    c = new_course(api, pid, regimen="ketamine-iv-weekly", weight_kg=70, start=REAL_DAY)
     body = hypertensive_ketamine_body(
         c["id"],
         notes=PLANT,
+        unresolved=[PLANT],
+        override_reason=PLANT,
         adverse_events=[
             {"event": PLANT, "severity": "mild"},
             {"event": "nausea", "severity": "mild"},
@@ -150,8 +160,12 @@ def test_researcher_values_are_shifted_top_coded_and_withheld(api, planted):
     assert summary["patient"]["birth_year"] is None  # 95 years old: the year is withheld
     conditions = summary["patient"]["facts"]["conditions"]
     medications = summary["patient"]["facts"]["medications"]
-    assert conditions == [{"text": "[withheld: free text]"}]
-    assert medications[0]["text"] == "sertraline" and medications[0]["code"] == "36437"
+    assert conditions == [
+        {"text": "[withheld: free text]"},
+        {"system": "http://snomed.info/sct", "code": "35489007", "text": "[withheld: free text]"},
+        {"text": "[withheld: free text]"},
+    ]
+    assert medications[0]["text"] == "[withheld: free text]" and medications[0]["code"] == "36437"
     madrs = summary["scores"][0]
     assert madrs["latest"]["administered_at"].startswith("2025-09-27")
 
@@ -170,13 +184,17 @@ def test_every_researcher_read_is_audited(api, planted, database):
 
 
 def test_researcher_web_pages_leak_nothing(client, api, planted):
-    from fastapi.testclient import TestClient
-
     web = TestClient(client.app, raise_server_exceptions=False)
     r = web_login(web, api.world.usernames["researcher"], PASSWORD)
     assert r.status_code == 303, r.text
     pid, sid = planted["patient"], planted["session"]
-    pages = ["/ui/patients", f"/ui/patients/{pid}", f"/ui/sessions/{sid}", "/ui/cohort"]
+    pages = [
+        "/ui/patients",
+        f"/ui/patients/{pid}",
+        f"/ui/sessions/{sid}",
+        "/ui/cohort",
+        f"/ui/courses/{planted['course']}/sessions/new",
+    ]
     shown = 0
     for url in pages:
         page = web.get(url)
@@ -188,3 +206,14 @@ def test_researcher_web_pages_leak_nothing(client, api, planted):
     assert shown >= 3
     assert not re.search(r"\b(?:9[0-9]|1[0-9]{2}) years\b", web.get(f"/ui/patients/{pid}").text)
     assert AGE_TOP_CODE == 90
+
+
+def test_researchers_get_no_clinical_forms(client, api, planted):
+    """The forms that record a session or preview a plan are for clinicians (they show what
+    screening says, which quotes the record)."""
+    web = TestClient(client.app, raise_server_exceptions=False)
+    web_login(web, api.world.usernames["researcher"], PASSWORD)
+    csrf = {"X-CSRF-Token": web.cookies.get("raad_csrf", "")}
+    assert web.get(f"/ui/courses/{planted['course']}/sessions/new").status_code == 403
+    r = web.post(f"/ui/patients/{planted['patient']}/plan-preview", data={}, headers=csrf)
+    assert r.status_code == 403

@@ -140,3 +140,33 @@ def test_web_forms_with_a_bad_version_or_instrument_get_a_message(client, api, d
         assert r.status_code < 500, (url, r.status_code, r.text[:200])
         if "discharge" not in url:  # session 1 may be another site's (403) or absent (404)
             assert "version" in r.text or "instrument" in r.text, r.text[:300]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "ctype"),
+    [
+        ("GET", "/patients/%C2%B2", None, None),  # "²" reads as a digit to str.isdigit
+        ("GET", "/sessions?patient_id=%C2%B2", None, None),
+        ("GET", f"/patients?offset={2**63}", None, None),
+        ("POST", "/patients", '{"identity": {"given_name": "A\\u0000b"}}', "Application/JSON"),
+        ("POST", "/sessions", '{"course_id": 2147483648}', "application/json"),
+        ("POST", "/patients", '{"facts": {"systolic_mmhg": NaN}}', "application/json"),
+        ("POST", "/patients", '{"facts": {"fact_dates": 1}}', "application/json"),
+        ("POST", "/patients/1/screenings?as_of=0001-01-01", None, None),
+        (
+            "POST",
+            "/patients/1/assessments",
+            '{"administered_at": "0001-01-01T00:00:00+14:00"}',
+            "application/json",
+        ),
+    ],
+)
+def test_more_hostile_input_is_a_4xx(api, method, url, body, ctype):
+    headers = api.h("clinician", **({"Content-Type": ctype} if ctype else {}))
+    r = api.client.request(method, url, content=body, headers=headers)
+    assert 400 <= r.status_code < 500, (url, r.status_code, r.text[:200])
+
+
+def test_multipart_form_with_a_nul_is_refused(client):
+    r = client.post("/ui/patients/new", files={"given_name": (None, "A\x00B")})
+    assert r.status_code == 422

@@ -82,3 +82,13 @@ def test_operator_commands(tmp_path):
     assert r.exit_code == 0 and "off" in r.output
     r = run.invoke(cli, ["user", "mfa-enrol", "ghost", "--url", url])
     assert r.exit_code == 2 and "not found" in r.output
+
+
+def test_a_session_cannot_replace_an_enrolled_second_factor(api, member):
+    name, h = member
+    started = api.client.post("/auth/mfa", headers=h).json()
+    code = pyotp.TOTP(started["secret"]).now()
+    assert api.client.post("/auth/mfa/confirm", json={"code": code}, headers=h).status_code == 204
+    again = api.client.post("/auth/mfa", headers=h)
+    assert again.status_code == 409 and "mfa-reset" in again.json()["message"]
+    assert _login(api, name).status_code == 401  # still needs the code

@@ -108,3 +108,23 @@ def test_cli_backup_and_restore(tmp_path):
     bad.write_text("hello")
     r = run.invoke(cli, ["db", "restore", str(bad), "--url", url, "--yes"])
     assert r.exit_code == 2 and "not a SQLite backup" in r.output
+
+
+def test_a_sqlite_file_that_is_not_a_backup_leaves_the_database_alone(tmp_path):
+    import sqlite3
+
+    from raad.store import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'live.db'}")
+    upgrade(db)
+    with db.transaction() as s:
+        auth.get_or_create_site(s, "KEEP")
+    other = tmp_path / "other.sqlite"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    with pytest.raises(BackupError, match="not a raad backup"):
+        restore(db, other)
+    with db.transaction(write=False) as s:
+        assert s.scalar(select(Site.code)) == "KEEP"

@@ -17,7 +17,7 @@ from raad.store import Database
 from . import openapi, routes_admin, routes_auth, routes_care, routes_fhir, routes_patients
 from .deps import error_response
 from .guard import RequestGuard
-from .headers import SecurityHeaders
+from .headers import SecurityHeaders, security_headers
 
 log = logging.getLogger("raad.api")
 
@@ -108,9 +108,14 @@ def _database_unavailable(request: Request, exc: OperationalError) -> JSONRespon
     )
 
 
-def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug if hit
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
     log.exception("unhandled error", exc_info=exc)
-    return JSONResponse({"error": "InternalError", "message": "internal error"}, status_code=500)
+    # answered by Starlette's outermost error middleware, past the security-header middleware:
+    # the headers are added here too
+    headers = {k.decode(): v.decode() for k, v in security_headers(request.url.path)}
+    return JSONResponse(
+        {"error": "InternalError", "message": "internal error"}, status_code=500, headers=headers
+    )
 
 
 SWAGGER = "swagger-ui-5.35.0"  # vendored in api/static (see its README.md)

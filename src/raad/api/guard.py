@@ -16,7 +16,9 @@ Errors have the shape of every other raad error (``error``, ``message``, ``field
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -57,8 +59,21 @@ def _bad_text(s: str) -> str | None:
     return None
 
 
+YEARS = (1850, 2200)
+DAY_RULE = f"a date in the years {YEARS[0]}-{YEARS[1]}"
+_DAY = re.compile(r"^(\d{4})-\d{2}-\d{2}")
+
+
+def _bad_day(v: str) -> bool:
+    """An ISO date or date-time outside the years raad records (0001 or 9999 overflow when a
+    time zone or a shift is applied)."""
+    m = _DAY.match(v)
+    return bool(m) and not YEARS[0] <= int(m.group(1)) <= YEARS[1]
+
+
 def check_json(value: Any) -> None:
-    """Depth, NUL and surrogate checks over a parsed JSON value (iterative, no recursion)."""
+    """Depth, NUL and surrogate checks over a parsed JSON value (iterative, no recursion); also
+    non-finite numbers, ids beyond the database and dates outside the years raad records."""
     stack: list[tuple[Any, str, int]] = [(value, "", 1)]
     while stack:
         v, path, depth = stack.pop()
@@ -70,6 +85,19 @@ def check_json(value: Any) -> None:
                 "(nested deeper)",
                 f"at most {MAX_DEPTH} levels of nesting",
             )
+        if isinstance(v, float) and not math.isfinite(v):
+            raise _RefusedError(422, "InvalidInput", path or "body", str(v), "a finite number")
+        if (
+            isinstance(v, int)
+            and not isinstance(v, bool)
+            and path.rsplit(".", 1)[-1].endswith("id")
+            and abs(v) > MAX_ID
+        ):
+            raise _RefusedError(
+                422, "InvalidInput", path or "body", str(v)[:40], f"an id up to {MAX_ID}"
+            )
+        if isinstance(v, str) and _bad_day(v):
+            raise _RefusedError(422, "InvalidInput", path or "body", v[:40], DAY_RULE)
         if isinstance(v, str):
             why = _bad_text(v)
             if why:
@@ -96,8 +124,15 @@ def check_json(value: Any) -> None:
             stack.extend((x, f"{path or 'body'}[{i}]", depth + 1) for i, x in enumerate(v))
 
 
-def _check(body: bytes, content_type: str) -> None:
+def _check(body: bytes, content_type: str, path: str) -> None:
     if not body:
+        return
+    content_type = content_type.lower()
+    if "multipart/" in content_type:
+        if b"\x00" in body and not path.startswith(IMPORT_PATHS):  # no file uploads elsewhere
+            raise _RefusedError(
+                422, "InvalidInput", "body", "(form)", "text without NUL characters"
+            )
         return
     if "json" in content_type:
         try:
@@ -141,16 +176,29 @@ def _check(body: bytes, content_type: str) -> None:
                     "(text)",
                     why,
                 )
+            if _bad_day(value):
+                raise _RefusedError(422, "InvalidInput", key[:80], value[:40], DAY_RULE)
+
+
+def _digits(s: str) -> bool:
+    """ASCII digits only ("²".isdigit() is true, and int("²") fails)."""
+    return s.isascii() and s.isdigit()
 
 
 def _check_ids(scope: dict) -> None:
     for segment in scope["path"].split("/"):
-        if segment.isdigit() and int(segment) > MAX_ID:
+        if _digits(segment) and int(segment) > MAX_ID:
             raise _RefusedError(404, "NotFound", "id", segment[:40], f"an id up to {MAX_ID}")
     query = scope.get("query_string", b"").decode("latin-1")
     for key, value in parse_qsl(query, keep_blank_values=True):
-        if key.endswith("id") and value.isdigit() and int(value) > MAX_ID:
-            raise _RefusedError(422, "InvalidInput", key, value[:40], f"an id up to {MAX_ID}")
+        if (
+            (key.endswith("id") or key in ("offset", "limit"))
+            and _digits(value)
+            and int(value) > MAX_ID
+        ):
+            raise _RefusedError(422, "InvalidInput", key, value[:40], f"a number up to {MAX_ID}")
+        if _bad_day(value):
+            raise _RefusedError(422, "InvalidInput", key, value[:40], DAY_RULE)
 
 
 class RequestGuard:
@@ -203,7 +251,7 @@ class RequestGuard:
                 chunks.append(chunk)
                 more = message.get("more_body", False)
             body = b"".join(chunks)
-            _check(body, headers.get("content-type", ""))
+            _check(body, headers.get("content-type", ""), scope["path"])
         except _RefusedError as refused:
             await _answer(send, refused)
             return

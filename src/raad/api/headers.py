@@ -23,7 +23,7 @@ _POLICY = (
 _STATIC = ("/static/", "/docs-static/")
 
 
-def _headers(path: str) -> list[tuple[bytes, bytes]]:
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
     docs = " 'unsafe-inline'" if path.startswith("/docs") and not path.startswith(_STATIC) else ""
     out = [
         (b"content-security-policy", _POLICY.format(docs=docs).encode()),
@@ -44,7 +44,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = _headers(scope["path"])
+        extra = security_headers(scope["path"])
 
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":

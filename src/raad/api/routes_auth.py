@@ -56,7 +56,12 @@ def login(
     status_code=204,
 )
 def change_password(request: Request, body: PasswordChangeIn) -> Response:
-    run(request, auth.change_own_password, body.current_password, body.new_password)
+    _throttled(request)
+    try:
+        run(request, auth.change_own_password, body.current_password, body.new_password)
+    except auth.WrongCurrentPassword:
+        run(request, auth.count_failed_attempt)  # its own transaction: the count is kept
+        raise
     return Response(status_code=204)
 
 

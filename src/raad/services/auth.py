@@ -52,7 +52,10 @@ def username_key(username: str) -> str:
     """The form a username is stored and compared in: lower case, so "ADM" is "adm". Only
     ASCII letters are allowed, so no look-alike from another script (a Cyrillic "a", U+0430) can pose
     as another user's name."""
-    return username.strip().lower()
+    key = username.strip()
+    # lower-casing only ASCII: "\u212a" (KELVIN SIGN) lower-cases to an ASCII "k" and must not
+    # log in as, or be created beside, a "k..." user
+    return key.lower() if key.isascii() else key
 
 
 def _check_username(username: str) -> str:
@@ -418,13 +421,35 @@ def update_user(
 def change_own_password(db: Session, actor: Actor, current: str, new: str) -> None:
     """A user's own password change: the current password first; other sessions end."""
     user = db.get(User, actor.user_id, with_for_update=True)
-    if user is None or not _verify(user.password_hash, current):
-        raise Unauthorized("the current password is wrong")
+    if user is None or (user.locked_until is not None and user.locked_until > utcnow()):
+        raise Unauthorized(WRONG)
+    if not _verify(user.password_hash, current):
+        # a failed attempt like a wrong login: the caller counts it in its own transaction
+        # (this one rolls back) with count_failed_attempt
+        raise WrongCurrentPassword("the current password is wrong")
     if _verify(user.password_hash, new):
         raise InvalidInput("new_password", "(hidden)", "a password other than the current one")
     user.password_hash = hash_password(passwords.check(new, user.username))
     _revoke_all(db, user.id)
     audit.record(db, actor, "update", "user", user.id, after={"password": "changed by the user"})
+
+
+class WrongCurrentPassword(Unauthorized):
+    """A wrong current password on a password change (counted toward the lock-out)."""
+
+
+def count_failed_attempt(db: Session, actor: Actor) -> None:
+    """Count a wrong current password as a failed login: the lock-out comes at the same count,
+    and a locked account's sessions end."""
+    user = db.get(User, actor.user_id, with_for_update=True)
+    if user is None:
+        return
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.locked_until = utcnow() + LOCKOUT
+        user.failed_logins = 0
+        _revoke_all(db, user.id)
+    audit.record(db, actor, "login-failed", "user", user.id, detail="password change")
 
 
 def _revoke_all(db: Session, user_id: int) -> None:
@@ -435,9 +460,16 @@ def _revoke_all(db: Session, user_id: int) -> None:
 
 
 def mfa_start(db: Session, actor: Actor) -> dict[str, Any]:
-    """Start two-factor enrolment for oneself: the secret and its otpauth URI."""
+    """Start two-factor enrolment for oneself: the secret and its otpauth URI. Refused while
+    two-factor is on (a stolen session must not be able to replace the second factor): a new
+    device goes through an admin's or the operator's reset."""
     user = db.get(User, actor.user_id, with_for_update=True)
     assert user is not None
+    if user.totp_enabled:
+        raise Conflict(
+            "two-factor is already on; to move it to a new device ask an admin to reset it "
+            f"(raad user mfa-reset {user.username})"
+        )
     return mfa.start(db, user, actor)
 
 

@@ -54,8 +54,25 @@ _TEXT_KEYS = frozenset(
         "unread",
         "unrecognised",  # screening: entries it could not match, as written
         "not_counted",
+        "unresolved",  # a session's unresolved effects, as typed
+        "missing",  # screening: what is missing, which may quote an unread record
+        "text",  # a screening reason's or a FHIR element's words, which quote facts as typed
+        "display",
+        "drug",  # a trial's drug as typed; its ATC code stays
     }
 )
+# code systems whose codes a researcher may see (their codes are short and have a fixed form)
+_CODE_SYSTEMS = frozenset(
+    {
+        "http://snomed.info/sct",
+        "http://hl7.org/fhir/sid/icd-10",
+        "http://hl7.org/fhir/sid/icd-10-cm",
+        "http://www.nlm.nih.gov/research/umls/rxnorm",
+        "http://loinc.org",
+        "http://www.whocc.no/atc",
+    }
+)
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,31}$")
 # who did something (staff); withheld for researchers
 _STAFF_KEYS = frozenset(
     {"discharged_by", "acknowledged_by", "acknowledged_by_username", "created_by", "username"}
@@ -81,7 +98,9 @@ def shift_date(value: str, days: int) -> str:
         out = (parsed + timedelta(days=days)).isoformat()
         return out.replace("+00:00", "Z") if value.endswith("Z") else out
     except ValueError:
-        return value
+        return WITHHELD_DATE  # reads as a date but is not one: never shown as written
+    except OverflowError:
+        return WITHHELD_DATE  # a date so far out that the shift leaves the calendar
 
 
 def top_coded_age(age: int | None) -> int | None:
@@ -136,11 +155,11 @@ def redact(data: Any, shift_days: int | None) -> Any:
             elif key == "deceased" and value:
                 out[key] = "yes"  # the record says so; when is withheld
             elif key in ("conditions", "medications", "allergies") and isinstance(value, list):
-                out[key] = [_entry(e, shift_days) for e in value]
+                out[key] = [_entry(e) for e in value]
+            elif key == "facts" and isinstance(value, list):
+                out[key] = _withheld(value)  # a reason's facts, as typed ("deceased: ...")
             elif key == "adverse_events" and isinstance(value, list):
                 out[key] = [_adverse_event(e) for e in value]
-            elif key == "drug" and isinstance(value, str):
-                out[key] = value if data.get("atc") else WITHHELD
             else:
                 out[key] = redact(value, shift_days)
         return out
@@ -162,18 +181,31 @@ def _withheld(value: Any) -> Any:
     return WITHHELD
 
 
-def _entry(e: Any, shift_days: int | None) -> Any:
-    """A condition, medication or allergy entry: its codes and status; its text only when it is
-    the display of a code (an uncoded entry is free text)."""
+def _coding(system: Any, code: Any) -> dict[str, str] | None:
+    """A code a researcher may see: from a known code system and of a code's form (a clinician
+    could type anything into ``system`` or ``code``)."""
+    if system in _CODE_SYSTEMS and isinstance(code, str) and _CODE.match(code):
+        return {"system": system, "code": code}
+    return None
+
+
+def _entry(e: Any) -> Any:
+    """A condition, medication or allergy entry: its codes (known systems, a code's form) and
+    status; never its text, which a clinician may have typed (the code says what it is)."""
     if not isinstance(e, Mapping):
-        return WITHHELD
-    coded = bool(e.get("code") or e.get("codings"))
-    kept = {
-        k: redact(v, shift_days)
-        for k, v in e.items()
-        if k in ("system", "code", "codings", "status", "active")
-    }
-    kept["text"] = e.get("text") if coded else WITHHELD
+        return {"text": WITHHELD}
+    kept: dict[str, Any] = {k: e[k] for k in ("status", "active") if k in e}
+    main = _coding(e.get("system"), e.get("code"))
+    if main:
+        kept.update(main)
+    codings = [
+        c
+        for x in e.get("codings") or []
+        if isinstance(x, Mapping) and (c := _coding(x.get("system"), x.get("code")))
+    ]
+    if codings:
+        kept["codings"] = codings
+    kept["text"] = WITHHELD
     return kept
 
 

@@ -50,7 +50,10 @@ def run(
         return status_code, action(), False
     if not 1 <= len(key) <= 128:
         raise InvalidInput("Idempotency-Key", key, "1-128 characters")
-    digest = request_hash(route, body)
+    # the caller's role and site are part of the request: a replay after either changed is a
+    # new request (checked again), never the first response handed to a caller who may no
+    # longer see it
+    digest = request_hash(route, {"body": body, "role": actor.role, "site": actor.site_id})
     prior = db.scalar(
         select(IdempotentRequest).where(
             IdempotentRequest.user_id == actor.user_id, IdempotentRequest.key == key

@@ -18,8 +18,8 @@ def page(
 ) -> dict[str, Any]:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput("limit", limit, f"1-{MAX_LIMIT}")
-    if offset < 0:
-        raise InvalidInput("offset", offset, ">= 0")
+    if not 0 <= offset <= 2**31 - 1:
+        raise InvalidInput("offset", offset, f"0-{2**31 - 1}")
     total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = db.scalars(query.limit(limit).offset(offset)).all()
     return {"items": [render(r) for r in rows], "total": total, "limit": limit, "offset": offset}

@@ -36,8 +36,13 @@ def _dated(new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, 
     freshness windows): one entered or changed without a date is dated today; an unchanged one
     keeps its date."""
     old = old or {}
-    dates = dict(new.get("fact_dates") or {})
+    given = new.get("fact_dates") or {}
+    if not isinstance(given, dict):
+        raise InvalidInput("facts.fact_dates", given, "an object of fact name -> date")
+    dates = dict(given)
     old_dates = old.get("fact_dates") or {}
+    if not isinstance(old_dates, dict):
+        old_dates = {}
     today = date.today().isoformat()
     for k in MEASURED_FACTS:
         if new.get(k) is None:

@@ -50,8 +50,8 @@ def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
     can_read(actor, p)
     key = {"patient_id": p.id}
     trials = [_trial(t) for t in db.execute(_TRIALS, key)]
-    if not actor.identified_access:  # a drug typed without its ATC code is free text
-        trials = [t if t.atc else t.model_copy(update={"drug": None}) for t in trials]
+    if not actor.identified_access:  # the drug as typed is free text; its ATC code says it
+        trials = [t.model_copy(update={"drug": None}) for t in trials]
     trd = trd_status(trials)
     course = db.execute(_LAST_COURSE, key).one_or_none()
     current = None

@@ -29,6 +29,8 @@ from sqlalchemy.engine import make_url
 from .db import Database
 
 SERVE_APPLICATION_NAME = "raad-serve"
+# a file holding these is a raad database (checked before anything is replaced)
+RAAD_TABLES = frozenset({"alembic_version", "audit_events", "patients", "users"})
 
 
 class BackupError(RuntimeError):
@@ -95,15 +97,21 @@ def restore(db: Database, source: Path) -> None:
         raise BackupError("raad is serving this database: stop it (all workers) before restoring")
     if db.dialect == "sqlite":
         target = _sqlite_path(db)
-        probe = sqlite3.connect(source)
+        probe = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         try:
             check = probe.execute("PRAGMA integrity_check").fetchone()[0]
+            tables = {r[0] for r in probe.execute("SELECT name FROM sqlite_master")}
         except sqlite3.DatabaseError as exc:
             raise BackupError(f"{source} is not a SQLite backup ({exc})") from None
         finally:
             probe.close()
         if check != "ok":
             raise BackupError(f"{source} fails SQLite's integrity check: {check}")
+        if not tables >= RAAD_TABLES:
+            raise BackupError(
+                f"{source} is a SQLite file but not a raad backup (no "
+                f"{', '.join(sorted(RAAD_TABLES - tables))}): the database was left as it was"
+            )
         db.dispose()
         staged = target.with_name(target.name + ".restoring")
         shutil.copyfile(source, staged)
@@ -111,6 +119,13 @@ def restore(db: Database, source: Path) -> None:
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         staged.replace(target)
     else:
+        listing = _run(["pg_restore", "--list", str(source)])
+        absent = [t for t in sorted(RAAD_TABLES) if f"TABLE public {t} " not in listing]
+        if absent:
+            raise BackupError(
+                f"{source} is not a raad backup (no {', '.join(absent)}): the database was "
+                "left as it was"
+            )
         db.dispose()
         _run(
             [
@@ -166,9 +181,10 @@ def serving_marker(db: Database) -> Iterator[None]:
         os.close(fd)
 
 
-def _run(cmd: list[str]) -> None:
+def _run(cmd: list[str]) -> str:
     if shutil.which(cmd[0]) is None:
         raise BackupError(f"{cmd[0]} not found: install the PostgreSQL client tools")
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BackupError(f"{cmd[0]} failed: {done.stderr.strip()[:500]}")
+    return done.stdout

@@ -124,12 +124,25 @@ def _field_error(exc: ValidationError, prefix: str = "") -> ServiceError:
     return InvalidInput(field or "form", e.get("input"), e["msg"])
 
 
+def _writers_only(request: Request) -> HTMLResponse | None:
+    """The error page for a role that does not record care (a researcher): the forms that plan
+    and record sessions show what screening says, which quotes the record as written."""
+    from raad.services.errors import Forbidden
+
+    actor = web_actor(request)
+    if actor.role == "researcher":
+        return error_page(
+            request, Forbidden("role 'researcher' does not record care; allowed: admin, clinician")
+        )
+    return None
+
+
 def _version(form) -> int:
     """The record version a form was filled from (the If-Match of the web pages)."""
     from raad.services.errors import InvalidInput
 
     v = str(form.get("version", "")).strip()
-    if not v.isdigit() or not 0 < int(v) < 2**31:
+    if not (v.isascii() and v.isdigit()) or not 0 < int(v) < 2**31:
         raise InvalidInput("version", v, "the record version the form was filled from (1, 2, ...)")
     return int(v)
 
@@ -407,6 +420,8 @@ def _override_error(request: Request, exc: ServiceError, value: Any) -> Response
 async def plan_preview(request: Request, pid: int) -> HTMLResponse:
     from raad.clinical.protocols import plan_course
 
+    if refused := _writers_only(request):
+        return refused
     form = await request.form()
     try:
         body = _course_in(form)
@@ -463,6 +478,8 @@ def _session_context(s, actor: Actor, course_id: int) -> dict[str, Any]:
 
 @router.get("/courses/{course_id}/sessions/new", response_class=HTMLResponse)
 async def new_session_page(request: Request, course_id: int) -> HTMLResponse:
+    if refused := _writers_only(request):
+        return refused
     try:
         ctx = await call(request, _session_context, course_id, write=False)
     except ServiceError as exc:
@@ -517,6 +534,8 @@ def _session_in(form, course_id: int) -> SessionIn:
 @router.post("/courses/{course_id}/sessions/preview", response_class=HTMLResponse)
 async def session_preview(request: Request, course_id: int) -> HTMLResponse:
     """Live safety alerts while the form is filled (nothing is written)."""
+    if refused := _writers_only(request):
+        return refused
     form = await request.form()
     try:
         result = await call(request, sessions.preview, _session_in(form, course_id), write=False)
