@@ -218,3 +218,28 @@ def test_no_payload_causes_a_500(api, course, path, field, value):
         headers=api.h("clinician", **{"Content-Type": "application/json"}),
     )
     assert r.status_code in (200, 201, 404, 409, 422), (url, field, value, r.status_code, r.text)
+
+
+def test_nothing_is_recorded_before_the_patient_was_born(api):
+    """A rating or a session dated before the year of birth is refused (a research export
+    showed an age of -1979)."""
+    from tests.api.helpers import new_course, session_body
+
+    p = new_patient(api)  # born 1980
+    r = api.client.post(
+        f"/patients/{p['id']}/assessments",
+        json={
+            "instrument": "PHQ-9",
+            "responses": {str(i): 0 for i in range(1, 10)},
+            "administered_at": "1975-01-05T09:00:00+00:00",
+        },
+        headers=api.h("clinician"),
+    )
+    assert r.status_code == 422 and "born 1980" in r.json()["allowed"]
+    c = new_course(api, p["id"])
+    s = api.client.post(
+        "/sessions",
+        json=session_body(c["id"], start="1979-12-31T10:00:00+00:00"),
+        headers=api.h("clinician"),
+    )
+    assert s.status_code == 422 and s.json()["field"] == "start"

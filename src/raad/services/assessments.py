@@ -35,6 +35,12 @@ def record(db: Executor, actor: Actor, patient_id: int, data: AssessmentIn) -> d
         raise InvalidInput(
             "administered_at", data.administered_at.isoformat(), "a time not in the future"
         )
+    if p.birth_year is not None and data.administered_at.year < p.birth_year:
+        raise InvalidInput(
+            "administered_at",
+            data.administered_at.isoformat(),
+            f"a time after the patient's birth (born {p.birth_year})",
+        )
     if data.administration_id is not None:
         owner = db.scalar(_SESSION_PATIENT, {"session_id": data.administration_id})
         if owner is None:

@@ -86,8 +86,13 @@ def _validate(a: Any) -> SessionRecord:
     return rec
 
 
-def _check_start(start: datetime) -> None:
-    """A session cannot start in the future (beyond raad's clock-skew allowance)."""
+def _check_start(start: datetime, birth_year: int | None = None) -> None:
+    """A session cannot start in the future (beyond raad's clock-skew allowance), nor before
+    the patient's year of birth."""
+    if birth_year is not None and start.year < birth_year:
+        raise InvalidInput(
+            "start", start.isoformat(), f"a time after the patient's birth (born {birth_year})"
+        )
     skew = monitoring().input_checks.clock_skew_min
     latest = utcnow() + timedelta(minutes=skew)
     if start > latest:
@@ -186,6 +191,7 @@ _COURSE_SITE = (
         _COURSE.c.status,
         _COURSE.c.plan,
         _PAT.c.site_id,
+        _PAT.c.birth_year,
     )
     .join(_PAT, _PAT.c.id == _COURSE.c.patient_id)
     .where(_COURSE.c.id == bindparam("course_id"))
@@ -233,7 +239,7 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
     _bp("bp_pre", data.bp_pre)
     _bp("bp_post", data.bp_post)
     rec = _validate(SimpleNamespace(**values))
-    _check_start(data.start)
+    _check_start(data.start, course.birth_year)
     override = check_override(db, course.patient_id, course.agent, data.override_reason)
     if override:
         values["override_reason"] = (data.override_reason or "").strip()
@@ -283,7 +289,7 @@ def preview(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
         cadss_total=data.cadss_total,
     )
     rec = _validate(a)
-    _check_start(data.start)
+    _check_start(data.start, course.birth_year)
     report = check_session(rec, *_history(db, a, course.plan))
     return {
         "alerts": [x.to_dict() for x in report.alerts],
