@@ -109,3 +109,21 @@ def test_cli_verify_and_client_address(api, database, tmp_path):
     db.dispose()
     bad = run.invoke(cli, ["audit", "verify", "--url", url])
     assert bad.exit_code == 1 and "does not match its hash" in bad.output
+
+
+def test_the_reason_for_a_change_is_kept_and_chained(api, database):
+    from tests.api.helpers import new_patient
+
+    p = new_patient(api)
+    r = api.client.patch(
+        f"/patients/{p['id']}",
+        json={"sex": "male", "reason": "registered with the wrong sex; corrected from the ID"},
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    )
+    assert r.status_code == 200, r.text
+    events = api.client.get(
+        "/audit", params={"patient_id": p["id"], "action": "update"}, headers=api.h("admin")
+    ).json()["items"]
+    assert events[-1]["reason"] == "registered with the wrong sex; corrected from the ID"
+    with database.transaction(write=False) as s:
+        assert audit.verify(s).ok

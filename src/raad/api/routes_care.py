@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from raad.services import alerts, courses, sessions
 from raad.services.schemas import AcknowledgeIn, SessionIn, SessionUpdate
@@ -19,6 +19,9 @@ router = APIRouter(tags=["care"])
 class CourseStatusIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["active", "completed", "stopped"]
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why (kept in the audit trail)"
+    )
 
 
 @router.get("/courses/{course_id}", summary="A course with its plan; ETag = version")
@@ -29,7 +32,9 @@ async def get_course(request: Request, course_id: int) -> JSONResponse:
 @router.patch("/courses/{course_id}", summary="Complete or stop a course (If-Match required)")
 async def set_course_status(request: Request, course_id: int, body: CourseStatusIn) -> JSONResponse:
     version = await aif_match(request)
-    return with_etag(await arun(request, courses.set_status, course_id, body.status, version))
+    return with_etag(
+        await arun(request, courses.set_status, course_id, body.status, version, body.reason)
+    )
 
 
 @router.post(

@@ -35,9 +35,10 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     detail: str | None = None,
+    reason: str | None = None,
 ) -> None:
     """Append one row, chained to the one before it (see :func:`row_hash`), with the caller's
-    address when a request is being served (``CLIENT``)."""
+    address when a request is being served (``CLIENT``) and the ``reason`` given for a change."""
     values: dict[str, Any] = {
         "at": utcnow(),
         "user_id": actor.user_id if actor else None,
@@ -50,6 +51,7 @@ def record(
         "after": after,
         "detail": detail,
         "client": CLIENT.get(),
+        "reason": reason,
     }
     conn = db.connection() if isinstance(db, Session) else db
     if conn.dialect.name == "postgresql":
@@ -91,6 +93,8 @@ def row_hash(values: dict[str, Any]) -> str:
     if isinstance(at, datetime):
         at = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     canonical = {k: values.get(k) for k in _HASHED} | {"at": at}
+    if values.get("reason") is not None:  # rows from before reasons were kept hash as they did
+        canonical["reason"] = values["reason"]
     text_ = json.dumps(
         canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str
     )
@@ -199,4 +203,6 @@ def _event(e: AuditEvent) -> dict[str, Any]:
         "before": e.before,
         "after": e.after,
         "detail": e.detail,
+        "reason": e.reason,
+        "client": e.client,
     }

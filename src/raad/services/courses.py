@@ -100,7 +100,12 @@ def list_for(db: Session, actor: Actor, patient_id: int) -> list[dict[str, Any]]
 
 
 def set_status(
-    db: Session, actor: Actor, course_id: int, status: str, if_match: int | IfMatch
+    db: Session,
+    actor: Actor,
+    course_id: int,
+    status: str,
+    if_match: int | IfMatch,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     c = load_course(db, course_id)
     p = load(db, c.patient_id)
@@ -124,5 +129,6 @@ def set_status(
         patient_id=p.id,
         before={"status": before["status"]},
         after={"status": status},
+        reason=(reason or "").strip() or None,
     )
     return views.course(c)

@@ -252,7 +252,17 @@ def update(
     p.updated_at = utcnow()
     db.flush()
     after = views.patient(p, identified=True)
-    audit.record(db, actor, "update", "patient", p.id, patient_id=p.id, before=before, after=after)
+    audit.record(
+        db,
+        actor,
+        "update",
+        "patient",
+        p.id,
+        patient_id=p.id,
+        before=before,
+        after=after,
+        reason=(data.reason or "").strip() or None,
+    )
     return after
 
 

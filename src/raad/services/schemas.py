@@ -35,6 +35,11 @@ class PatientUpdate(_In):
     identity: IdentityIn | None = None
     sex: Literal["female", "male", "other"] | None = None
     facts: dict[str, Any] | None = None
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Why the record is changed (kept in the audit trail)",
+    )
 
 
 class TrialIn(_In):
@@ -117,6 +122,11 @@ class SessionUpdate(_In):
     unresolved: list[str] | None = Field(default=None, max_length=20)
     cadss_total: float | None = None
     notes: str | None = Field(default=None, max_length=4000)
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Why the record is changed (kept in the audit trail)",
+    )
 
 
 class AssessmentIn(_In):

@@ -359,6 +359,7 @@ def update(
         patient_id=p.id,
         before=before,
         after=views.administration(a),
+        reason=(data.reason or "").strip() or None,
     )
     return _view(db, a, alerts)
 

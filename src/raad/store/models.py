@@ -283,6 +283,7 @@ class AuditEvent(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     detail: Mapped[str | None] = mapped_column(Text)
     client: Mapped[str | None] = mapped_column(String(64))  # the caller's address, if known
+    reason: Mapped[str | None] = mapped_column(Text)  # why a record was changed, as given
     # hash chain (services/audit.py): this row's SHA-256 over its fields and the previous hash
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     row_hash: Mapped[str | None] = mapped_column(String(64))
