@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from raad.scales import compare, get
 from raad.store.models import Assessment, Course, Patient
 
+from . import deid
 from .context import Actor
 
 
@@ -63,6 +64,10 @@ def outcomes(db: Session, actor: Actor) -> list[dict[str, Any]]:
                 "response_rate": g["response"] / n,
                 "remission_rate": g["remission"] / n,
             }
+        )
+    if not actor.identified_access:  # small cells would let a patient be picked out
+        out = deid.small_cells(
+            out, "courses", {"response": "response_rate", "remission": "remission_rate"}
         )
     return out
 

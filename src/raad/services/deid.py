@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from raad.knowledge.disclosure import load_disclosure
 from raad.knowledge.treatment import adverse_events
 from raad.store.core import Executor
 from raad.store.models import Patient
@@ -35,7 +36,8 @@ from raad.store.models import Patient
 from .context import Actor
 from .schemas import ADVERSE_EVENT_TERMS
 
-AGE_TOP_CODE = 90  # 45 CFR 164.514(b)(2)(i)(C)
+AGE_TOP_CODE = load_disclosure().age_top_code.value  # knowledge/disclosure.yaml (Safe Harbor)
+MIN_CELL = load_disclosure().min_cell_size.value  # knowledge/disclosure.yaml
 WITHHELD = "[withheld: free text]"
 WITHHELD_DATE = "[withheld: date]"
 
@@ -207,6 +209,25 @@ def _entry(e: Any) -> Any:
         kept["codings"] = codings
     kept["text"] = WITHHELD
     return kept
+
+
+def small_cells(
+    rows: list[dict[str, Any]], total: str, counts: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Aggregate rows as a researcher sees them: a row whose ``total`` is below the minimum cell
+    size is left out; a count (``counts``: count key -> its rate's key) from 1 to below the
+    minimum is shown as "<N" and its rate withheld (knowledge/disclosure.yaml)."""
+    out = []
+    for r in rows:
+        if r[total] < MIN_CELL:
+            continue
+        r = dict(r)
+        for count, rate in counts.items():
+            if 0 < r[count] < MIN_CELL:
+                r[count] = f"<{MIN_CELL}"
+                r[rate] = None
+        out.append(r)
+    return out
 
 
 def adverse_event_term(event: str) -> str:

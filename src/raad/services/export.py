@@ -22,7 +22,7 @@ from . import audit, deid
 from .context import Actor
 from .errors import Forbidden
 
-AGE_TOP_CODE = 90
+AGE_TOP_CODE = deid.AGE_TOP_CODE  # knowledge/disclosure.yaml (HIPAA Safe Harbor)
 
 DICTIONARY: dict[str, dict[str, str]] = {
     "assessments": {

@@ -716,7 +716,9 @@ async def trajectory(request: Request, pid: int) -> Response:
 @router.get("/cohort", response_class=HTMLResponse)
 async def cohort_page(request: Request) -> HTMLResponse:
     rows = await call(request, cohort.outcomes, write=False)
-    return render(request, "cohort.html", rows=rows)
+    from raad.services.deid import MIN_CELL
+
+    return render(request, "cohort.html", rows=rows, min_cell=MIN_CELL)
 
 
 @router.get("/evidence", response_class=HTMLResponse)
