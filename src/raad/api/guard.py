@@ -71,7 +71,13 @@ def _bad_day(v: str) -> bool:
     return bool(m) and not YEARS[0] <= int(m.group(1)) <= YEARS[1]
 
 
-def check_json(value: Any) -> None:
+# FHIR content (imports, CDS Hooks calls): the FHIR reader reports a bad element with its path
+# and reads the rest, so only what no part of raad can hold (NUL, surrogates, depth) is refused
+# here, not non-finite numbers, big ids or old dates
+FHIR_PATHS = ("/fhir/", "/cds-services/", "/ui/import")
+
+
+def check_json(value: Any, *, values: bool = True) -> None:
     """Depth, NUL and surrogate checks over a parsed JSON value (iterative, no recursion); also
     non-finite numbers, ids beyond the database and dates outside the years raad records."""
     stack: list[tuple[Any, str, int]] = [(value, "", 1)]
@@ -85,10 +91,11 @@ def check_json(value: Any) -> None:
                 "(nested deeper)",
                 f"at most {MAX_DEPTH} levels of nesting",
             )
-        if isinstance(v, float) and not math.isfinite(v):
+        if values and isinstance(v, float) and not math.isfinite(v):
             raise _RefusedError(422, "InvalidInput", path or "body", str(v), "a finite number")
         if (
-            isinstance(v, int)
+            values
+            and isinstance(v, int)
             and not isinstance(v, bool)
             and path.rsplit(".", 1)[-1].endswith("id")
             and abs(v) > MAX_ID
@@ -96,7 +103,7 @@ def check_json(value: Any) -> None:
             raise _RefusedError(
                 422, "InvalidInput", path or "body", str(v)[:40], f"an id up to {MAX_ID}"
             )
-        if isinstance(v, str) and _bad_day(v):
+        if values and isinstance(v, str) and _bad_day(v):
             raise _RefusedError(422, "InvalidInput", path or "body", v[:40], DAY_RULE)
         if isinstance(v, str):
             why = _bad_text(v)
@@ -162,7 +169,7 @@ def _check(body: bytes, content_type: str, path: str) -> None:
             parsed = json.loads(text)
         except (ValueError, RecursionError):
             return  # not JSON: the route's own parser reports it
-        check_json(parsed)
+        check_json(parsed, values=not path.startswith(FHIR_PATHS))
     elif "x-www-form-urlencoded" in content_type:
         for key, value in parse_qsl(
             body.decode("utf-8", "surrogateescape"), keep_blank_values=True
