@@ -188,3 +188,46 @@ def test_an_idempotent_replay_is_checked_again_after_a_role_change(api, account)
     h2 = _bearer(_token(api, account)) | {"Idempotency-Key": "replay-1"}
     r = api.client.post("/patients", json=body, headers=h2)
     assert r.status_code in (403, 422) and "identity" not in r.text
+
+
+def test_a_session_unused_past_the_idle_timeout_ends(api, account, database):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from raad.store.models import AuthToken, utcnow
+
+    r = _token(api, account)
+    h = _bearer(r)
+    assert api.client.get("/auth/me", headers=h).status_code == 200
+    token = r.json()["access_token"]
+    stale = utcnow() - auth.IDLE_TIMEOUT - timedelta(minutes=1)
+    with database.transaction() as s:
+        s.execute(
+            update(AuthToken)
+            .where(AuthToken.token_hash == auth._digest(token))
+            .values(last_seen_at=stale, created_at=stale)
+        )
+    ended = api.client.get("/auth/me", headers=h)
+    assert ended.status_code == 401 and "without use" in ended.json()["message"]
+
+
+def test_use_keeps_a_session_alive(api, account, database):
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from raad.store.models import AuthToken, utcnow
+
+    r = _token(api, account)
+    h = _bearer(r)
+    digest = auth._digest(r.json()["access_token"])
+    almost = utcnow() - auth.IDLE_TIMEOUT + timedelta(minutes=1)
+    with database.transaction() as s:
+        s.execute(
+            update(AuthToken).where(AuthToken.token_hash == digest).values(last_seen_at=almost)
+        )
+    assert api.client.get("/patients?limit=1", headers=h).status_code == 200  # touches it
+    with database.transaction(write=False) as s:
+        seen = s.scalar(select(AuthToken.last_seen_at).where(AuthToken.token_hash == digest))
+    assert seen > almost + timedelta(minutes=5)

@@ -52,11 +52,13 @@ def current_actor(request: Request, session: Any = None) -> Actor:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Authorization header must be 'Bearer <token>'")
-        actor = auth.resolve_token(session, token.strip(), "bearer")
+        secret = token.strip()
+        actor = auth.resolve_token(session, secret, "bearer")
     elif SESSION_COOKIE in request.cookies:
+        secret = request.cookies[SESSION_COOKIE]
         actor = auth.resolve_token(
             session,
-            request.cookies[SESSION_COOKIE],
+            secret,
             "cookie",
             csrf=request.headers.get(CSRF_HEADER),
             need_csrf=request.method not in SAFE_METHODS,
@@ -64,7 +66,20 @@ def current_actor(request: Request, session: Any = None) -> Actor:
     else:
         raise Unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
     request.state.actor = actor
+    if auth.needs_touch(session, secret):
+        request.state.touch = secret  # recorded after the request's own transaction
     return actor
+
+
+def touch_if_due(request: Request) -> None:
+    """Keep the token's last use (the idle timeout's clock) in a short write of its own, at
+    most every few minutes per token, so reads stay reads."""
+    secret = getattr(request.state, "touch", None)
+    if secret is None:
+        return
+    request.state.touch = None
+    with database(request).core_transaction(write=True) as c:
+        auth.touch(c, secret)
 
 
 def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True, **kw: Any) -> Any:
@@ -83,6 +98,7 @@ def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True
         raise PreconditionFailed(
             "the record was changed by someone else: reload and retry"
         ) from None
+    touch_if_due(request)
     actor = getattr(request.state, "actor", None)
     if actor is not None and actor.role == "researcher":
         # every researcher read is audited, in its own short write after the read

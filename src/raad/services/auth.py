@@ -16,7 +16,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from raad.store import Database
@@ -32,7 +32,10 @@ _hasher = PasswordHasher()
 
 MAX_FAILED_LOGINS = int(os.environ.get("RAAD_MAX_FAILED_LOGINS", "5"))
 LOCKOUT = timedelta(minutes=int(os.environ.get("RAAD_LOCKOUT_MINUTES", "15")))
-TOKEN_LIFETIME = timedelta(hours=int(os.environ.get("RAAD_TOKEN_HOURS", "8")))
+TOKEN_LIFETIME = timedelta(hours=int(os.environ.get("RAAD_TOKEN_HOURS", "8")))  # absolute
+# a token or session unused this long ends (its last use is kept to within TOUCH_EVERY)
+IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("RAAD_IDLE_MINUTES", "30")))
+TOUCH_EVERY = timedelta(minutes=2)
 MIN_PASSWORD = passwords.MIN_LENGTH
 
 
@@ -289,6 +292,8 @@ _TOKEN_ACTOR = (  # Core columns (not ORM attributes), so no ORM compilation or 
         _TOK.c.csrf_hash,
         _TOK.c.expires_at,
         _TOK.c.revoked,
+        _TOK.c.created_at,
+        _TOK.c.last_seen_at,
         _USER.c.id,
         _USER.c.username,
         _USER.c.role,
@@ -305,8 +310,14 @@ def resolve_token(
 ) -> Actor:
     """The actor a token belongs to (one indexed query joining the token to its user)."""
     row = db.execute(_TOKEN_ACTOR, {"digest": _digest(token)}).one_or_none()
-    if row is None or row.revoked or row.kind != kind or row.expires_at <= utcnow():
+    now = utcnow()
+    if row is None or row.revoked or row.kind != kind or row.expires_at <= now:
         raise Unauthorized("invalid or expired credentials")
+    seen = row.last_seen_at or row.created_at
+    if seen + IDLE_TIMEOUT <= now:
+        raise Unauthorized(
+            f"the session ended after {IDLE_TIMEOUT.seconds // 60} minutes without use: log in again"
+        )
     if not row.active:
         raise Unauthorized("user disabled")
     if need_csrf and (csrf is None or row.csrf_hash != _digest(csrf)):
@@ -314,6 +325,23 @@ def resolve_token(
 
         raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")
     return Actor(row.id, row.username, row.role, row.site_id)
+
+
+def needs_touch(db: Executor, token: str) -> bool:
+    """Whether the token's last use is older than ``TOUCH_EVERY`` (then :func:`touch` it)."""
+    seen = db.execute(
+        select(_TOK.c.last_seen_at, _TOK.c.created_at).where(_TOK.c.token_hash == _digest(token))
+    ).one_or_none()
+    return seen is not None and (seen[0] or seen[1]) + TOUCH_EVERY <= utcnow()
+
+
+def touch(db: Executor, token: str) -> None:
+    """Record a use of the token now (a short write of its own, after the request's work)."""
+    db.execute(
+        update(AuthToken)
+        .where(AuthToken.token_hash == _digest(token))
+        .values(last_seen_at=utcnow())
+    )
 
 
 def revoke_token(db: Session, token: str) -> None:

@@ -98,6 +98,8 @@ class AuthToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # when the token was last used (kept to within a few minutes): the idle timeout's clock
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship()
 

@@ -25,6 +25,7 @@ from raad.api.deps import (
     current_actor,
     database,
     set_session_cookies,
+    touch_if_due,
 )
 from raad.clinical.errors import ClinicalInputError
 from raad.knowledge.treatment import monitoring, regimens
@@ -92,6 +93,7 @@ async def call(request: Request, fn, *args: Any, write: bool = True, **kw: Any) 
     def work():
         with database(request).transaction(write=write) as s:
             result = fn(s, actor, *args, **kw)
+        touch_if_due(request)
         if actor.role == "researcher":  # every researcher read is audited
             with database(request).transaction(write=True) as s:
                 audit.researcher_read(s, actor, f"{request.method} {request.url.path}")
