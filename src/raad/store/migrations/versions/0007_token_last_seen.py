@@ -20,7 +20,9 @@ depends_on = None
 
 def upgrade() -> None:
     # existing tokens read as "last used when created" (NULL): the idle clock runs from then
-    op.add_column("auth_tokens", sa.Column("last_seen_at", UTCDateTime(timezone=True), nullable=True))
+    op.add_column(
+        "auth_tokens", sa.Column("last_seen_at", UTCDateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
