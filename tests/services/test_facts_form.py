@@ -82,3 +82,22 @@ def test_a_removed_line_removes_its_entries_and_a_new_line_is_text(database, wor
         None,
         "Glaucoma",
     ]
+
+
+def test_the_reason_given_in_the_form_is_audited(database, world):
+    from sqlalchemy import select
+
+    from raad.store.models import AuditEvent
+
+    p = register_patient(database, world, FACTS)
+    with database.transaction() as s:
+        patients.edit_facts(
+            s, world.clinician, p["id"], {}, {"conditions": ["Glaucoma"]}, 1, "new diagnosis letter"
+        )
+    with database.transaction(write=False) as s:
+        last = s.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.patient_id == p["id"])
+            .order_by(AuditEvent.id.desc())
+        ).first()
+    assert last.action == "update" and last.reason == "new diagnosis letter"

@@ -281,8 +281,10 @@ def edit_facts(
     scalars: dict[str, Any],
     lists: dict[str, list[str] | None],
     if_match: int | IfMatch,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    """Change facts from a form without losing what the form does not show: a line kept keeps
+    """Change facts from a form without losing what the form does not show (``reason``: why,
+    kept in the audit trail): a line kept keeps
     its stored entry (codes, status, dates, source), a new line is a new text entry, a removed
     line is removed; measured facts keep their date unless changed; allergies ``None`` leaves
     them unknown, ``[]`` records none known."""
@@ -301,7 +303,7 @@ def edit_facts(
         for line in dict.fromkeys(" ".join(x.split()) for x in lines):
             kept.extend(old.get(line) or [line])
         facts[key] = kept
-    return update(db, actor, patient_id, PatientUpdate(facts=facts), if_match)
+    return update(db, actor, patient_id, PatientUpdate(facts=facts, reason=reason), if_match)
 
 
 def add_trial(db: Session, actor: Actor, patient_id: int, data: TrialIn) -> dict[str, Any]:

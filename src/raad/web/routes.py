@@ -354,6 +354,7 @@ async def update_facts(request: Request, pid: int) -> Response:
                 "allergies": allergies if allergies or form.get("no_known_allergies") else None,
             },
             _version(form),
+            str(form.get("reason", "")).strip()[:500] or None,
         )
     except ServiceError as exc:
         return error_page(request, exc)
