@@ -116,6 +116,9 @@ def user_add(
     name: Annotated[str, typer.Argument(help="Username.")],
     role: Annotated[str, typer.Option(help="admin, clinician or researcher.")],
     site: Annotated[str | None, typer.Option(help="Site code (required for clinicians).")] = None,
+    full_name: Annotated[
+        str | None, typer.Option(help="The printed name on the user's e-signatures.")
+    ] = None,
     url: Annotated[
         str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
     ] = None,
@@ -130,7 +133,7 @@ def user_add(
     upgrade(db)
     try:
         with db.transaction() as s:
-            u = auth.create_user(s, name, password, role, site)
+            u = auth.create_user(s, name, password, role, site, full_name=full_name)
             uid = u.id
     except ServiceError as exc:
         _fail(exc.message)
@@ -171,10 +174,13 @@ def user_list(url: _URL = None) -> None:
 
     with Database(url).transaction(write=False) as s:
         users = auth.list_users(s, None)
-    table = Table("username", "role", "site", "active", "locked until", "failed logins")
+    table = Table(
+        "username", "full name", "role", "site", "active", "locked until", "failed logins"
+    )
     for u in users:
         table.add_row(
             u["username"],
+            u["full_name"] or "",
             u["role"],
             u["site"] or "",
             "yes" if u["active"] else "NO",
@@ -251,6 +257,17 @@ def user_mfa_reset(
         _fail(exc.message)
         return
     console.print(f"two-factor is off for {name}", markup=False)
+
+
+@user_app.command("set-name")
+def user_set_name(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    full_name: Annotated[str, typer.Argument(help="The printed name on e-signatures.")],
+    url: _URL = None,
+) -> None:
+    """Set the printed name a user's electronic signatures carry."""
+    u = _update_user(url, name, full_name=full_name)
+    console.print(f"user {name} signs as {u['full_name']}", markup=False)
 
 
 @user_app.command("set-role")

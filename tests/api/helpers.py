@@ -6,6 +6,13 @@ import secrets
 from typing import Any
 
 
+def signature(api, role: str = "clinician") -> dict[str, str]:
+    """The e-signature components of the world's ``role`` user (username and password again)."""
+    from tests.dbfixtures import PASSWORD
+
+    return {"username": api.world.usernames[role], "password": PASSWORD}
+
+
 def new_patient(api, role: str = "clinician", **facts: Any) -> dict[str, Any]:
     body = {
         "identity": {

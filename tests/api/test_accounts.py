@@ -112,6 +112,21 @@ def test_names_are_compared_without_case_and_look_alikes_refused(api, account):
     assert r.status_code == 422 and r.json()["field"] == "username"
 
 
+@pytest.mark.parametrize(
+    ("existing", "look_alike"),
+    # Unicode confusables.txt (UTS #39) prototypes among ASCII: 1 -> l, 0 -> O, m -> rn
+    [("admin.{t}", "adrnin.{t}"), ("nurse1.{t}", "nursel.{t}"), ("bob0.{t}", "bobo.{t}")],
+)
+def test_names_that_look_like_another_are_refused(api, database, existing, look_alike):
+    tag = secrets.token_hex(3)
+    first = {"username": existing.format(t=tag), "password": PASSWORD, "role": "researcher"}
+    assert api.client.post("/users", json=first, headers=api.h("admin")).status_code == 201
+    second = first | {"username": look_alike.format(t=tag).upper()}
+    r = api.client.post("/users", json=second, headers=api.h("admin"))
+    assert r.status_code == 409 and "would look like" in r.json()["message"], r.text
+    assert first["username"] in r.json()["message"]
+
+
 def test_unknown_wrong_and_locked_answer_alike(api, account):
     unknown = _token(api, f"nobody.{secrets.token_hex(4)}", "whatever it is 1")
     wrong = _token(api, account, "not the password at all")

@@ -10,6 +10,7 @@ from tests.api.helpers import (
     new_patient,
     post_rating,
     session_body,
+    signature,
 )
 
 KNOWN = {
@@ -81,7 +82,7 @@ def test_high_blood_pressure_blocks_discharge_until_acknowledged(api):
     assert refused.status_code == 409 and bp[0]["id"] in refused.json()["blocking_alerts"]
     ack = api.client.post(
         f"/alerts/{bp[0]['id']}/acknowledge",
-        json={"note": "repeat BP 150/90, doctor informed"},
+        json={"note": "repeat BP 150/90, doctor informed", "signature": signature(api)},
         headers=api.h("clinician"),
     )
     assert ack.status_code == 200 and ack.json()["acknowledged_by"] == api.world.clinician.user_id
@@ -91,9 +92,15 @@ def test_high_blood_pressure_blocks_discharge_until_acknowledged(api):
         ).status_code
         == 409
     )
-    ok = api.client.post(url, headers=api.h("clinician", **{"If-Match": '"1"'}))
+    ok = api.client.post(
+        url,
+        json={"signature": signature(api)},
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    )
     assert ok.status_code == 200 and ok.json()["discharged_at"]
-    again = api.client.post(url, headers=api.h("clinician", **{"If-Match": '"2"'}))
+    again = api.client.post(
+        url, json={"signature": signature(api)}, headers=api.h("clinician", **{"If-Match": '"2"'})
+    )
     assert again.status_code == 409
 
 
@@ -213,7 +220,7 @@ def test_the_issue_session_cannot_be_discharged_a_minute_after_it_started(api):
     for a in s["alerts"]:
         r = api.client.post(
             f"/alerts/{a['id']}/acknowledge",
-            json={"note": "seen by the doctor"},
+            json={"note": "seen by the doctor", "signature": signature(api)},
             headers=api.h("clinician"),
         )
         assert r.status_code == 200, r.text

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.api.helpers import hypertensive_ketamine_body, new_course, new_patient, session_body
+from tests.api.helpers import (
+    hypertensive_ketamine_body,
+    new_course,
+    new_patient,
+    session_body,
+    signature,
+)
 
 
 def _count(api, course_id):
@@ -97,7 +103,9 @@ def test_concurrent_acknowledgements_one_wins_no_note_lost(api):
         results = list(
             pool.map(
                 lambda n: api.client.post(
-                    url, json={"note": f"note {n}"}, headers=api.h("clinician")
+                    url,
+                    json={"note": f"note {n}", "signature": signature(api)},
+                    headers=api.h("clinician"),
                 ),
                 range(6),
             )

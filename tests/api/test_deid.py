@@ -17,7 +17,13 @@ from sqlalchemy import func, select, update
 
 from raad.services.deid import AGE_TOP_CODE
 from raad.store.models import AuditEvent, Patient
-from tests.api.helpers import hypertensive_ketamine_body, new_course, post_rating, web_login
+from tests.api.helpers import (
+    hypertensive_ketamine_body,
+    new_course,
+    post_rating,
+    signature,
+    web_login,
+)
 from tests.dbfixtures import PASSWORD
 
 PLANT = "Jane Planted, 42 Wallaby Way, 555-0142"
@@ -82,7 +88,11 @@ def planted(api, database):
     assert r.status_code == 201, r.text
     s = r.json()
     alert = next(a for a in s["alerts"] if a["blocks_discharge"])
-    ack = api.client.post(f"/alerts/{alert['id']}/acknowledge", json={"note": PLANT}, headers=h)
+    ack = api.client.post(
+        f"/alerts/{alert['id']}/acknowledge",
+        json={"note": PLANT, "signature": signature(api)},
+        headers=h,
+    )
     assert ack.status_code == 200, ack.text
     items = {str(i): 2 for i in range(1, 10)} | {"10": 0}
     post_rating(api, pid, "MADRS", items, f"{REAL_DAY}T09:00:00+00:00")

@@ -3,6 +3,9 @@ written and a nearly full disk give 503 "degraded" with the reason."""
 
 from __future__ import annotations
 
+import os
+import secrets
+
 from fastapi.testclient import TestClient
 
 from raad.api import create_app, routes_admin
@@ -58,3 +61,107 @@ def test_a_write_to_a_read_only_database_is_503_with_retry_after(tmp_path):
     assert (
         c.get("/patients?limit=1", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     )
+
+
+def _filling_writes(c: TestClient, token: str, site: str) -> list[int]:
+    """Register patients until the database refuses; the statuses seen."""
+    seen = []
+    for i in range(3000):
+        r = c.post(
+            "/patients",
+            json={
+                "identity": {
+                    "given_name": "Full" * 20,
+                    "family_name": f"Disk{i}-{secrets.token_hex(40)}",
+                    "mrn": f"FD-{secrets.token_hex(8)}",
+                },
+                "site": site,
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        seen.append(r.status_code)
+        if r.status_code != 201:
+            assert r.status_code == 503, r.text
+            assert r.headers["retry-after"] == "5" and "nothing was saved" in r.json()["message"]
+            break
+    return seen
+
+
+def _admin_token(db: Database) -> str:
+    from raad.services import auth
+
+    with db.transaction() as s:
+        auth.get_or_create_site(s, "S1")
+        u = auth.create_user(s, "full.admin", "correct horse battery staple", "admin")
+        return auth.issue_token(s, u).token
+
+
+def _count(db: Database) -> int:
+    from sqlalchemy import func, select
+
+    from raad.store.models import Patient
+
+    with db.transaction(write=False) as s:
+        return s.scalar(select(func.count()).select_from(Patient))
+
+
+def test_a_full_disk_gives_503_keeps_what_was_saved_and_recovers(tmp_path):
+    """A real full disk: a 4 MiB tmpfs mounted by the test (root only; otherwise skipped, and
+    the next test simulates one at the SQLite layer)."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)]).returncode:
+        import pytest
+
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        db = Database(f"sqlite:///{mnt / 'full.db'}")
+        upgrade(db)
+        token = _admin_token(db)
+        # leave about 96 KiB free: the writes reach a full disk soon
+        free = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize
+        filler = mnt / "filler"
+        filler.write_bytes(b"\0" * max(0, free - 96 * 1024))
+        c = _client(f"sqlite:///{mnt / 'full.db'}")
+        seen = _filling_writes(c, token, "S1")
+        assert seen[-1] == 503 and seen.count(201) == len(seen) - 1, seen
+        saved = _count(db)
+        assert saved == seen.count(201)  # every acknowledged write is there, the refused one not
+        h = c.get("/health")
+        assert h.status_code == 503 and h.json()["status"] == "degraded"
+        # room is made (the filler written before the writes is removed): writes work again
+        filler.unlink()
+        again = _filling_writes(c, token, "S1")
+        assert again[0] == 201, again
+        c.close()
+        db.dispose()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_a_full_database_at_the_sqlite_layer_gives_503(tmp_path):
+    """A full disk simulated at the SQLite layer (``PRAGMA max_page_count``): the same 503 with
+    Retry-After, nothing half-written, and the database usable once room is made."""
+    from sqlalchemy import event
+
+    path = tmp_path / "capped.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    token = _admin_token(db)
+    db.dispose()
+    capped = Database(f"sqlite:///{path}")
+
+    @event.listens_for(capped.engine, "connect")
+    def _cap(dbapi_conn, _record):  # the file may grow by 24 pages more
+        pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_conn.execute(f"PRAGMA max_page_count = {pages + 24}")
+
+    c = TestClient(create_app(capped), raise_server_exceptions=False)
+    seen = _filling_writes(c, token, "S1")
+    assert seen[-1] == 503 and 0 < seen.count(201) == len(seen) - 1, seen
+    assert _count(capped) == seen.count(201)
+    # reads still work
+    r = c.get("/patients?limit=1", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200

@@ -18,8 +18,10 @@ from raad.services.schemas import (
     PatientUpdate,
     SessionIn,
     SessionUpdate,
+    SignatureIn,
 )
 from raad.store.models import Administration, Course
+from tests.dbfixtures import PASSWORD
 from tests.services.helpers import register_patient
 
 KNOWN = {  # every fact screening asks for, so statuses come from the conditions alone
@@ -72,10 +74,17 @@ def count(database, model, **where: Any) -> int:
         return s.scalar(q)
 
 
+def sig(world) -> SignatureIn:
+    """The clinician's e-signature components (username and password again)."""
+    return SignatureIn(username=world.clinician.username, password=PASSWORD)
+
+
 def ack_all(database, world, view: dict[str, Any]) -> None:
     for a in view["alerts"]:
         with database.transaction() as s:
-            alerts.acknowledge(s, world.clinician, a["id"], "reviewed by the doctor on duty")
+            alerts.acknowledge(
+                s, world.clinician, a["id"], "reviewed by the doctor on duty", sig(world)
+            )
 
 
 ESK_POST = {"bp_post": BloodPressureIn(systolic=130, diastolic=84), "bp_post_min": 40}
@@ -285,7 +294,7 @@ def test_discharge_after_the_minimum_with_notes_succeeds(database, world, esketa
         sessions.discharge(tx, world.clinician, s["id"], 1)
     ack_all(database, world, s)
     with database.transaction() as tx:
-        done = sessions.discharge(tx, world.clinician, s["id"], 1)
+        done = sessions.discharge(tx, world.clinician, s["id"], 1, sig(world))
     assert done["discharged_at"] and done["discharged_by"] == world.clinician.user_id
 
 
@@ -302,7 +311,9 @@ def test_acknowledging_a_blocking_alert_needs_a_note_and_records_who_and_when(
             alerts.acknowledge(tx, world.clinician, blocking["id"], note)
         assert exc.value.detail["field"] == "note"
     with database.transaction() as tx:
-        view = alerts.acknowledge(tx, world.clinician, blocking["id"], "  CADSS 4, resolved  ")
+        view = alerts.acknowledge(
+            tx, world.clinician, blocking["id"], "  CADSS 4, resolved  ", sig(world)
+        )
     assert view["acknowledged_by"] == world.clinician.user_id
     assert view["acknowledged_by_username"] == world.clinician.username
     assert view["acknowledgement_note"] == "CADSS 4, resolved"
@@ -312,7 +323,9 @@ def test_acknowledging_a_blocking_alert_needs_a_note_and_records_who_and_when(
         events = audit.list_events(
             tx, world.admin, patient_id=_patient_of(tx, s["id"]), entity="alert"
         )["items"]
-    (event,) = [e for e in events if e["entity_id"] == str(blocking["id"])]
+    (event,) = [
+        e for e in events if e["entity_id"] == str(blocking["id"]) and e["action"] == "update"
+    ]
     assert event["user_id"] == world.clinician.user_id
     assert event["after"]["acknowledged_by"] == world.clinician.user_id
     assert event["after"]["acknowledged_at"] == view["acknowledged_at"]
@@ -331,7 +344,9 @@ def test_a_non_blocking_alert_may_be_acknowledged_without_a_note(database, world
     info = codes(s)["bp-pre-missing"]
     assert info["blocks_discharge"] is False
     with database.transaction() as tx:
-        assert alerts.acknowledge(tx, world.clinician, info["id"], None)["acknowledged_at"]
+        assert alerts.acknowledge(tx, world.clinician, info["id"], None, sig(world))[
+            "acknowledged_at"
+        ]
 
 
 # -- 6. overriding a contraindication -----------------------------------------------------------

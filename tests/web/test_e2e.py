@@ -83,14 +83,25 @@ def test_course_of_care(page, server):
     expect(discharge).to_be_disabled()
     expect(page.get_by_text("Discharge is blocked")).to_be_visible()
     for _ in range(page.get_by_role("button", name="Acknowledge").count()):
-        note = page.locator("#session-alerts form input[name=note]").first
-        note.fill("repeat BP 150/90 at 60 min, doctor informed")
-        page.get_by_role("button", name="Acknowledge").first.click()
+        form = page.locator("#session-alerts form.ack-form").first
+        # each acknowledgement is signed: the statement shown, the password typed again
+        expect(form).to_contain_text("I have reviewed this alert")
+        expect(form.get_by_label("Username")).to_have_value("nurse.e2e")
+        form.locator("input[name=note]").fill("repeat BP 150/90 at 60 min, doctor informed")
+        form.get_by_label("Password").fill(PASSWORD)
+        form.get_by_role("button", name="Acknowledge").click()
         page.wait_for_load_state("networkidle")
     expect(page.locator("#session-alerts")).to_contain_text("by nurse.e2e: repeat BP 150/90")
+    expect(page.locator("#session-alerts .signature").first).to_contain_text("review")
     expect(page.get_by_role("button", name="Discharge")).to_be_enabled()
+    # a wrong password signs nothing
+    page.locator("#sp-discharge").fill("not the password")
+    page.get_by_role("button", name="Discharge").click()
+    expect(page.locator("#session-alerts")).to_contain_text("nothing was signed")
+    page.locator("#sp-discharge").fill(PASSWORD)
     page.get_by_role("button", name="Discharge").click()
     expect(page.get_by_text("Discharged")).to_be_visible()
+    expect(page.locator("#session-alerts")).to_contain_text("responsibility")
 
     # two MADRS ratings: response shown
     page.goto(f"{server}/ui/patients")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
+from tests.dbfixtures import PASSWORD
 from tests.web.test_e2e import login, register
 
 
@@ -70,6 +71,7 @@ def test_contraindicated_agent_needs_an_override_and_blocking_alerts_need_a_note
     alert = page.locator(".alert", has_text="Not resolved: dissociation")
     note = alert.get_by_label("What was done (required)")
     expect(note).to_be_visible()
+    alert.get_by_label("Password").fill(PASSWORD)
     alert.get_by_role("button", name="Acknowledge").click()
     assert note.evaluate("el => el.validity.valueMissing")  # the browser asks for the note
     expect(alert).not_to_contain_text("Acknowledged")
@@ -81,10 +83,12 @@ def test_contraindicated_agent_needs_an_override_and_blocking_alerts_need_a_note
     expect(page.get_by_role("button", name="Discharge")).to_be_disabled()
     alert = page.locator(".alert", has_text="Not resolved: dissociation")
     alert.get_by_label("What was done (required)").fill("CADSS repeated: resolved at 40 min")
+    alert.get_by_label("Password").fill(PASSWORD)
     alert.get_by_role("button", name="Acknowledge").click()
     expect(page.locator("#session-alerts")).to_contain_text(
         "by nurse.e2e: CADSS repeated: resolved at 40 min"
     )
+    page.locator("#sp-discharge").fill(PASSWORD)
     page.get_by_role("button", name="Discharge").click()
     expect(page.get_by_text("Discharged")).to_be_visible()
 

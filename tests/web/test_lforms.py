@@ -145,6 +145,24 @@ def _choose(page, item: dict, value: int) -> None:
     expect(field).to_have_value(re.compile(re.escape(display)))
 
 
+_QR = "LForms.Util.getFormFHIRData('QuestionnaireResponse', 'R4', '#form')"
+
+
+def _response(page, answered: set[str]) -> dict:
+    """The form's QuestionnaireResponse once exactly the items ``answered`` carry answers
+    (LHC-Forms updates its model a moment after the field shows the choice; on a busy machine
+    reading it at once can miss the last answer)."""
+    page.wait_for_function(
+        f"""want => {{
+            const qr = {_QR};
+            const got = (qr.item || []).filter(i => i.answer).map(i => i.linkId).sort();
+            return JSON.stringify(got) === JSON.stringify(want);
+        }}""",
+        arg=sorted(answered),
+    )
+    return page.evaluate(_QR)
+
+
 @pytest.mark.parametrize(("nine", "item10", "band"), list(VECTORS.values()), ids=list(VECTORS))
 def test_lhc_forms_fills_raads_phq9_and_raad_scores_its_response(lforms_page, nine, item10, band):
     page, errors = lforms_page
@@ -176,7 +194,7 @@ def test_lhc_forms_fills_raads_phq9_and_raad_scores_its_response(lforms_page, ni
         expect(difficulty).to_have_count(0)
         assert item10 is None
 
-    qr = page.evaluate("LForms.Util.getFormFHIRData('QuestionnaireResponse', 'R4', '#form')")
+    qr = _response(page, {*responses, "total"} - ({"total"} if expected.total is None else set()))
     assert qr["resourceType"] == "QuestionnaireResponse"
     assert qr["status"] == "completed", qr.get("status")
     # each answer is the LOINC answer coding of the option clicked, not only an ordinalValue
@@ -216,7 +234,7 @@ def test_a_partly_filled_form_has_no_total_and_raad_refuses_it(lforms_page):
     for link in ("1", "2", "3"):
         _choose(page, items[link], 2)
     expect(_field(page, items["total"])).to_have_value("")
-    qr = page.evaluate("LForms.Util.getFormFHIRData('QuestionnaireResponse', 'R4', '#form')")
+    qr = _response(page, {"1", "2", "3"})
     assert "total" not in {i["linkId"] for i in qr["item"] if i.get("answer")}
     with pytest.raises(scales.ScaleInputError, match="missing 4, 5, 6, 7, 8, 9"):
         read_response(qr)

@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from raad.services import audit, auth
 from raad.services.context import Actor
 from raad.services.errors import (
+    Forbidden,
     InvalidInput,
     PreconditionFailed,
     PreconditionRequired,
@@ -98,6 +99,19 @@ def run(request: Request, fn: Callable[..., Any], *args: Any, write: bool = True
         raise PreconditionFailed(
             "the record was changed by someone else: reload and retry"
         ) from None
+    except Forbidden as exc:
+        # a refused read or write is kept: who asked for what
+        actor = getattr(request.state, "actor", None)
+        if actor is not None:
+            with db.transaction(write=True) as s:
+                audit.denied(s, actor, f"{request.method} {request.url.path}", exc.message)
+        raise
+    except auth.CredentialsRefused:
+        # a wrong password confirming an action (a signature, a password change) counts
+        # toward the lock-out like a wrong login, in a transaction of its own
+        with db.transaction(write=True) as s:
+            auth.count_failed_attempt(s, current_actor(request, s))
+        raise
     touch_if_due(request)
     actor = getattr(request.state, "actor", None)
     if actor is not None and actor.role == "researcher":

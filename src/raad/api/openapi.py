@@ -78,7 +78,7 @@ def install(app: FastAPI) -> None:
                 if (path, method) not in _PUBLIC:
                     op["security"] = [{"bearer": []}, {"session": []}]
                 params = op.setdefault("parameters", [])
-                if method in ("patch",) or path.endswith("/discharge"):
+                if method in ("patch",) or path.endswith(("/discharge", "/lock", "/unlock")):
                     params.append(
                         {
                             "name": "If-Match",

@@ -78,8 +78,22 @@ def ping() -> dict[str, bool]:
 def create_user(request: Request, body: UserIn) -> dict[str, Any]:
     actor = current_actor(request)
     with database(request).transaction() as s:
-        u = auth.create_user(s, body.username, body.password, body.role, body.site, actor=actor)
-        return {"id": u.id, "username": u.username, "role": u.role, "site_id": u.site_id}
+        u = auth.create_user(
+            s,
+            body.username,
+            body.password,
+            body.role,
+            body.site,
+            actor=actor,
+            full_name=body.full_name,
+        )
+        return {
+            "id": u.id,
+            "username": u.username,
+            "full_name": u.full_name,
+            "role": u.role,
+            "site_id": u.site_id,
+        }
 
 
 @router.get("/users", summary="Every user with role, site and state (admin)")
@@ -100,15 +114,19 @@ def update_user(request: Request, username: str, body: UserUpdate) -> dict[str, 
         site_code=body.site,
         unlock=body.unlock,
         password=body.password,
+        full_name=body.full_name,
     )
 
 
-@router.get("/audit", summary="The audit trail (admin)")
+@router.get(
+    "/audit", summary="The audit trail, or one record's (admin; the read is itself recorded)"
+)
 def list_audit(
     request: Request,
     patient_id: int | None = None,
-    entity: str | None = None,
-    action: str | None = None,
+    entity: str | None = Query(None, max_length=32),
+    entity_id: str | None = Query(None, max_length=64, description="with entity: one record"),
+    action: str | None = Query(None, max_length=16),
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
@@ -117,8 +135,8 @@ def list_audit(
         audit.list_events,
         patient_id=patient_id,
         entity=entity,
+        entity_id=entity_id,
         action=action,
         limit=limit,
         offset=offset,
-        write=False,
     )

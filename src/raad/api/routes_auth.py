@@ -57,11 +57,8 @@ def login(
 )
 def change_password(request: Request, body: PasswordChangeIn) -> Response:
     _throttled(request)
-    try:
-        run(request, auth.change_own_password, body.current_password, body.new_password)
-    except auth.WrongCurrentPassword:
-        run(request, auth.count_failed_attempt)  # its own transaction: the count is kept
-        raise
+    # a wrong current password is counted toward the lock-out (deps.run)
+    run(request, auth.change_own_password, body.current_password, body.new_password)
     return Response(status_code=204)
 
 

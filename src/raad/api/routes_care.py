@@ -8,8 +8,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from raad.services import alerts, courses, sessions
-from raad.services.schemas import AcknowledgeIn, SessionIn, SessionUpdate
+from raad.services import alerts, courses, sessions, signatures
+from raad.services.schemas import (
+    AcknowledgeIn,
+    DischargeIn,
+    LockIn,
+    SessionIn,
+    SessionUpdate,
+    UnlockIn,
+)
 
 from .deps import aidempotent, aif_match, arun, with_etag
 
@@ -35,6 +42,47 @@ async def set_course_status(request: Request, course_id: int, body: CourseStatus
     return with_etag(
         await arun(request, courses.set_status, course_id, body.status, version, body.reason)
     )
+
+
+@router.post(
+    "/courses/{course_id}/lock",
+    summary="Sign and lock a completed or stopped course whose sessions are all discharged "
+    "(If-Match required; e-signature: your username and password again)",
+)
+async def lock_course(request: Request, course_id: int, body: LockIn | None = None) -> JSONResponse:
+    version = await aif_match(request)
+    signature = body.signature if body else None
+    return with_etag(await arun(request, courses.lock, course_id, version, signature))
+
+
+@router.post(
+    "/courses/{course_id}/unlock",
+    summary="Unlock a locked course with a reason (admin; its lock signature is withdrawn, "
+    "kept); If-Match required",
+)
+async def unlock_course(request: Request, course_id: int, body: UnlockIn) -> JSONResponse:
+    version = await aif_match(request)
+    return with_etag(await arun(request, courses.unlock, course_id, version, body.reason))
+
+
+@router.get(
+    "/signatures",
+    summary="The e-signatures on a record, each checked against the record as it is now",
+)
+async def list_signatures(
+    request: Request,
+    entity: Literal["session", "alert", "course"],
+    entity_id: int = Query(ge=1, le=2**31 - 1),
+) -> dict[str, Any]:
+    return await arun(request, signatures.for_record, entity, entity_id, write=False)
+
+
+@router.get(
+    "/signatures/meanings",
+    summary="What each e-signature means: the statement a signer signs, to show before signing",
+)
+async def signature_meanings() -> dict[str, Any]:
+    return signatures.meanings()
 
 
 @router.post(
@@ -85,11 +133,14 @@ async def update_session(request: Request, session_id: int, body: SessionUpdate)
 @router.post(
     "/sessions/{session_id}/discharge",
     summary="Discharge (refused before the earliest time the label and the record allow, and "
-    "while a blocking alert is unacknowledged)",
+    "while a blocking alert is unacknowledged); signed: your username and password again",
 )
-async def discharge(request: Request, session_id: int) -> JSONResponse:
+async def discharge(
+    request: Request, session_id: int, body: DischargeIn | None = None
+) -> JSONResponse:
     version = await aif_match(request)
-    return with_etag(await arun(request, sessions.discharge, session_id, version))
+    signature = body.signature if body else None
+    return with_etag(await arun(request, sessions.discharge, session_id, version, signature))
 
 
 @router.get("/alerts", summary="Alerts, optionally only open ones")
@@ -114,9 +165,10 @@ async def list_alerts(
 @router.post(
     "/alerts/{alert_id}/acknowledge",
     summary="Acknowledge an alert (recorded with who and when; a discharge-blocking alert needs "
-    "a note)",
+    "a note); signed: your username and password again",
 )
 async def acknowledge(
     request: Request, alert_id: int, body: AcknowledgeIn | None = None
 ) -> dict[str, Any]:
-    return await arun(request, alerts.acknowledge, alert_id, body.note if body else None)
+    body = body or AcknowledgeIn()
+    return await arun(request, alerts.acknowledge, alert_id, body.note, body.signature)

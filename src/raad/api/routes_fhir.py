@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from raad.interop import cds_hooks, fhir_client
-from raad.services import ServiceError, export, fhir
+from raad.services import ServiceError, audit, export, fhir
 from raad.services.errors import InvalidInput, NotFound, PayloadTooLarge
 
 from .deps import current_actor, database, run
@@ -144,7 +144,7 @@ def discovery() -> dict[str, Any]:
 async def cds_call(request: Request, service_id: str) -> Response:
     from starlette.concurrency import run_in_threadpool
 
-    current_actor(request)
+    actor = current_actor(request)
     try:
         raw = await _read_body(request)
         payload = json.loads(raw or b"null")
@@ -172,7 +172,17 @@ async def cds_call(request: Request, service_id: str) -> Response:
         return JSONResponse(
             {"error": "InvalidInput", "message": str(exc), "field": exc.field}, status_code=400
         )
+    await run_in_threadpool(_audit_cds, request, actor, service_id, payload, cards)
     return JSONResponse(cards)
+
+
+def _audit_cds(request: Request, actor: Any, service_id: str, payload: Any, cards: Any) -> None:
+    """Every CDS Hooks call is kept: service, the EHR's patient id, how many cards."""
+    context = payload.get("context") if isinstance(payload, dict) else None
+    patient = context.get("patientId") if isinstance(context, dict) else None
+    n = len(cards.get("cards", [])) if isinstance(cards, dict) else 0
+    with database(request).transaction(write=True) as s:
+        audit.cds_call(s, actor, service_id, patient if isinstance(patient, str) else None, n)
 
 
 @router.get(

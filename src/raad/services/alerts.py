@@ -11,14 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raad.store.core import Executor, Inserter, table
-from raad.store.models import Alert, Patient, User, utcnow
+from raad.store.models import Administration, Alert, Course, Patient, User, utcnow
 
-from . import audit, deid, views
+from . import audit, deid, signatures, views
 from .authz import can_read, can_write
 from .context import Actor
 from .errors import Conflict, InvalidInput, NotFound
 from .paging import page
 from .patients import load
+from .schemas import SignatureIn
 
 _insert = Inserter(Alert)
 
@@ -78,8 +79,12 @@ def list_alerts(
 
     result = page(db, q.order_by(Alert.id), limit, offset, render)
     names = usernames(db, (x["acknowledged_by"] for x in result["items"]))
+    signed = signatures.of(
+        db, "alert", (x["id"] for x in result["items"] if x["acknowledged_at"] is not None)
+    )
     for x in result["items"]:
         x["acknowledged_by_username"] = names.get(x["acknowledged_by"])
+        x["signatures"] = signed.get(x["id"], [])
     if not actor.identified_access:
         shift = deid.shifts(db)
         result["items"] = [
@@ -88,9 +93,21 @@ def list_alerts(
     return result
 
 
-def acknowledge(db: Session, actor: Actor, alert_id: int, note: str | None) -> dict[str, Any]:
-    """Acknowledge an alert as ``actor`` now; a discharge-blocking alert needs a non-empty
-    ``note`` (what was done about it)."""
+def acknowledge(
+    db: Session,
+    actor: Actor,
+    alert_id: int,
+    note: str | None,
+    signature: SignatureIn | None = None,
+) -> dict[str, Any]:
+    """Acknowledge an alert as ``actor`` now, signed (meaning: review; see
+    :mod:`raad.services.signatures`); a discharge-blocking alert needs a non-empty ``note``
+    (what was done about it).
+
+    Raises:
+        NotFound, Conflict (already acknowledged, or its course is locked), InvalidInput (no
+        note where one is needed; no signature), SignatureRefused (wrong credentials).
+    """
     # locked until commit (PostgreSQL FOR UPDATE): of two concurrent acknowledgements the
     # second sees the first and gets 409, so no note is lost
     a = db.get(Alert, alert_id, with_for_update=True)
@@ -100,6 +117,17 @@ def acknowledge(db: Session, actor: Actor, alert_id: int, note: str | None) -> d
     can_write(actor, p.site_id)
     if a.acknowledged_at is not None:
         raise Conflict(f"alert {alert_id} was already acknowledged")
+    if a.administration_id is not None:
+        course = db.scalar(
+            select(Course)
+            .join(Administration, Administration.course_id == Course.id)
+            .where(Administration.id == a.administration_id)
+        )
+        if course is not None and course.locked_at is not None:
+            raise Conflict(
+                f"alert {alert_id} belongs to course {course.id}, which is signed and locked; "
+                "an admin must unlock it first"
+            )
     text = (note or "").strip() or None
     if a.blocks_discharge and text is None:
         raise InvalidInput(
@@ -108,11 +136,13 @@ def acknowledge(db: Session, actor: Actor, alert_id: int, note: str | None) -> d
             f"a note saying what was done: alert #{a.id} ({a.code}) blocks discharge, and "
             "acknowledging it needs one",
         )
+    signer = signatures.check_signer(db, actor, signature)
     a.acknowledged_at = utcnow()
     a.acknowledged_by = actor.user_id
     a.acknowledgement_note = text
     db.flush()
-    view = views.alert(a, {actor.user_id: actor.username})
+    signed = signatures.sign(db, actor, signer, "alert", a.id, "acknowledgement", patient_id=p.id)
+    view = {**views.alert(a, {actor.user_id: actor.username}), "signatures": [signed]}
     audit.record(
         db,
         actor,

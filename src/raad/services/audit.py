@@ -173,21 +173,56 @@ def list_events(
     *,
     patient_id: int | None = None,
     entity: str | None = None,
+    entity_id: int | str | None = None,
     action: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> dict[str, Any]:
+    """Audit rows, oldest first, filtered by patient, record (``entity`` and ``entity_id``) and
+    action (admins). The read is itself recorded (entity ``audit-trail``)."""
     require_admin(actor)
     q = select(AuditEvent)
     if patient_id is not None:
         q = q.where(AuditEvent.patient_id == patient_id)
     if entity:
         q = q.where(AuditEvent.entity == entity)
+    if entity_id is not None:
+        q = q.where(AuditEvent.entity_id == str(entity_id))
     if action:
         q = q.where(AuditEvent.action == action)
     from .paging import page
 
-    return page(db, q.order_by(AuditEvent.id), limit, offset, _event)
+    result = page(db, q.order_by(AuditEvent.id), limit, offset, _event)
+    # reading the trail is itself a read of who did what to whom: recorded
+    asked = {"patient_id": patient_id, "entity": entity, "entity_id": entity_id, "action": action}
+    record(
+        db,
+        actor,
+        "read",
+        "audit-trail",
+        None,
+        patient_id=patient_id,
+        detail=", ".join(f"{k}={v}" for k, v in asked.items() if v is not None) or "all",
+    )
+    return result
+
+
+def denied(db: Executor, actor: Actor, what: str, message: str) -> None:
+    """A request refused for the caller's role or site (403), kept with what was asked."""
+    record(db, actor, "denied", "request", None, detail=f"{what[:300]}: {message[:200]}")
+
+
+def cds_call(db: Executor, actor: Actor, service_id: str, patient: str | None, cards: int) -> None:
+    """A CDS Hooks call: which service, for which EHR patient (its id in the EHR), how many
+    cards came back. The patient's data came from the EHR, not raad's records."""
+    record(
+        db,
+        actor,
+        "read",
+        "cds-call",
+        service_id[:64],
+        detail=f"EHR patient {(patient or 'not given')[:64]}; {cards} card(s)",
+    )
 
 
 def _event(e: AuditEvent) -> dict[str, Any]:

@@ -61,6 +61,20 @@ def username_key(username: str) -> str:
     return key.lower() if key.isascii() else key
 
 
+# UTS #39 confusables among the characters a username may hold (after lower-casing), from
+# Unicode's confusables.txt (security data for UTS #39; the lines whose source and prototype are
+# both ASCII: "1" -> "l", "0" -> "O", "m" -> "rn"; "I" and "|" cannot occur here). Two names
+# with the same skeleton look alike ("adm1n" and "admln", "rnary" and "mary").
+# https://www.unicode.org/reports/tr39/#Confusable_Detection
+_CONFUSABLE = str.maketrans({"1": "l", "0": "o", "m": "rn"})
+
+
+def username_skeleton(key: str) -> str:
+    """The UTS #39 skeleton of a (lower-cased, ASCII) username: names with the same skeleton
+    look alike and cannot both exist."""
+    return key.translate(_CONFUSABLE)
+
+
 def _check_username(username: str) -> str:
     key = username_key(username) if isinstance(username, str) else ""
     if (
@@ -90,8 +104,10 @@ def create_user(
     site_code: str | None = None,
     *,
     actor: Actor | None = None,
+    full_name: str | None = None,
 ) -> User:
-    """A new user; ``actor`` None only for the command line run by the operator."""
+    """A new user; ``actor`` None only for the command line run by the operator. ``full_name``
+    is the printed name the user's electronic signatures carry."""
     if actor is not None:
         require_admin(actor)
     if role not in ROLES:
@@ -102,6 +118,13 @@ def create_user(
         raise InvalidInput("site", site_code, "a site code (clinicians belong to a site)")
     if _find(db, username) is not None:
         raise Conflict(f"user {username!r} already exists (names are compared without case)")
+    skeleton = username_skeleton(username)
+    for other in db.scalars(select(User.username)):
+        if username_skeleton(username_key(other)) == skeleton:
+            raise Conflict(
+                f"user {username!r} would look like the existing user {other!r} "
+                "(1/l, 0/o and rn/m are confused on screen; Unicode UTS #39): choose another name"
+            )
     site = get_or_create_site(db, site_code) if site_code else None
     user = User(
         username=username,
@@ -110,6 +133,7 @@ def create_user(
         site_id=site.id if site else None,
         active=True,
         failed_logins=0,
+        full_name=_full_name(full_name),
     )
     db.add(user)
     db.flush()
@@ -119,9 +143,19 @@ def create_user(
         "create",
         "user",
         user.id,
-        after={"username": username, "role": role, "site": site_code},
+        after={"username": username, "role": role, "site": site_code, "full_name": user.full_name},
     )
     return user
+
+
+def _full_name(value: str | None) -> str | None:
+    """A printed name: 1-200 characters, no control characters; blank means none."""
+    if value is None or not value.strip():
+        return None
+    name = " ".join(value.split())
+    if len(name) > 200 or any(not c.isprintable() for c in name):
+        raise InvalidInput("full_name", value, "a name of up to 200 printable characters")
+    return name
 
 
 @dataclass(frozen=True)
@@ -131,6 +165,11 @@ class PasswordCheck:
     username: str
     password_hash: str | None  # None: no such active user
     ok: bool
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches the stored argon2 hash."""
+    return _verify(password_hash, password)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -354,11 +393,13 @@ def revoke_token(db: Session, token: str) -> None:
 def _user_view(u: User, site_codes: dict[int, str]) -> dict[str, Any]:
     return {
         "username": u.username,
+        "full_name": u.full_name,
         "role": u.role,
         "site": site_codes.get(u.site_id) if u.site_id else None,
         "active": u.active,
         "locked_until": u.locked_until.isoformat() if u.locked_until else None,
         "failed_logins": u.failed_logins,
+        "mfa": bool(u.totp_enabled),
         "created_at": u.created_at.isoformat(),
     }
 
@@ -385,6 +426,7 @@ def update_user(
     site_code: str | None = None,
     unlock: bool = False,
     password: str | None = None,
+    full_name: str | None = None,
 ) -> dict[str, Any]:
     """Disable or enable an account, change its role or site, unlock it after failed logins or
     set a new password (admins, or the operator). Disabling, a new role or site, and a new
@@ -424,6 +466,8 @@ def update_user(
     if active is not None:
         end_sessions |= user.active and not active
         user.active = active
+    if full_name is not None:
+        user.full_name = _full_name(full_name)
     if unlock:
         user.locked_until = None
         user.failed_logins = 0
@@ -462,7 +506,13 @@ def change_own_password(db: Session, actor: Actor, current: str, new: str) -> No
     audit.record(db, actor, "update", "user", user.id, after={"password": "changed by the user"})
 
 
-class WrongCurrentPassword(Unauthorized):
+class CredentialsRefused(Unauthorized):
+    """A wrong password (or two-factor code) given to confirm an action by a logged-in user.
+    Nothing is changed; the API and web count it toward the lock-out, in a transaction of its
+    own (see :func:`count_failed_attempt`)."""
+
+
+class WrongCurrentPassword(CredentialsRefused):
     """A wrong current password on a password change (counted toward the lock-out)."""
 
 
@@ -477,7 +527,7 @@ def count_failed_attempt(db: Session, actor: Actor) -> None:
         user.locked_until = utcnow() + LOCKOUT
         user.failed_logins = 0
         _revoke_all(db, user.id)
-    audit.record(db, actor, "login-failed", "user", user.id, detail="password change")
+    audit.record(db, actor, "login-failed", "user", user.id, detail="password confirmation")
 
 
 def _revoke_all(db: Session, user_id: int) -> None:

@@ -12,15 +12,15 @@ from sqlalchemy.orm import Session
 from raad.clinical.errors import ClinicalInputError
 from raad.clinical.protocols import plan_course
 from raad.knowledge.treatment import knowledge_version
-from raad.store.models import Course
+from raad.store.models import Administration, Course, utcnow
 
-from . import audit, deid, views
-from .authz import can_read, can_write
+from . import audit, deid, signatures, views
+from .authz import can_read, can_write, require_admin
 from .context import Actor
-from .errors import InvalidInput, NotFound, PreconditionFailed
+from .errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from .patients import age_on, load
 from .preconditions import IfMatch, matches
-from .schemas import CourseIn
+from .schemas import CourseIn, SignatureIn
 from .screenings import check_override, contraindicated_now
 
 STATUSES = ("active", "completed", "stopped")
@@ -78,11 +78,15 @@ def load_course(db: Session, course_id: int) -> Course:
     return c
 
 
+def _shown(db: Session, c: Course) -> dict[str, Any]:
+    return {**views.course(c), "signatures": signatures.of(db, "course", [c.id]).get(c.id, [])}
+
+
 def get(db: Session, actor: Actor, course_id: int) -> dict[str, Any]:
     c = load_course(db, course_id)
     p = load(db, c.patient_id)
     can_read(actor, p)
-    return deid.view(actor, views.course(c), p.date_shift_days)
+    return deid.view(actor, _shown(db, c), p.date_shift_days)
 
 
 def contraindications(db: Session, actor: Actor, course_id: int) -> list[dict[str, Any]]:
@@ -96,7 +100,9 @@ def list_for(db: Session, actor: Actor, patient_id: int) -> list[dict[str, Any]]
     p = load(db, patient_id)
     can_read(actor, p)
     rows = db.scalars(select(Course).where(Course.patient_id == p.id).order_by(Course.id)).all()
-    return deid.view(actor, [views.course(c) for c in rows], p.date_shift_days)
+    signed = signatures.of(db, "course", (c.id for c in rows))
+    shown = [{**views.course(c), "signatures": signed.get(c.id, [])} for c in rows]
+    return deid.view(actor, shown, p.date_shift_days)
 
 
 def set_status(
@@ -112,11 +118,8 @@ def set_status(
     can_write(actor, p.site_id)
     if status not in STATUSES:
         raise InvalidInput("status", status, f"one of {', '.join(STATUSES)}")
-    if not matches(c.version, if_match):
-        raise PreconditionFailed(
-            f"course {course_id} is at version {c.version}, not {if_match}",
-            current_version=c.version,
-        )
+    _version(c, if_match)
+    _not_locked(c)
     before = views.course(c)
     c.status = status
     db.flush()
@@ -131,4 +134,110 @@ def set_status(
         after={"status": status},
         reason=(reason or "").strip() or None,
     )
-    return views.course(c)
+    return _shown(db, c)
+
+
+def _not_locked(c: Course) -> None:
+    if c.locked_at is not None:
+        raise Conflict(
+            f"course {c.id} is signed and locked; an admin must unlock it (with a reason) first"
+        )
+
+
+def _version(c: Course, if_match: int | IfMatch) -> None:
+    if not matches(c.version, if_match):
+        raise PreconditionFailed(
+            f"course {c.id} is at version {c.version}, not {if_match}",
+            current_version=c.version,
+        )
+
+
+def lock(
+    db: Session,
+    actor: Actor,
+    course_id: int,
+    if_match: int | IfMatch,
+    signature: SignatureIn | None = None,
+) -> dict[str, Any]:
+    """Sign and lock a finished course (meaning: approval): the course, its sessions and their
+    alerts can no longer change (no status change, no acknowledgement) until an admin unlocks
+    it. The course must be completed or stopped and every session discharged.
+
+    Raises:
+        PreconditionFailed (stale ``if_match``), Conflict (locked already, still active, a
+        session not discharged), InvalidInput (no signature), SignatureRefused.
+    """
+    c = load_course(db, course_id)
+    p = load(db, c.patient_id)
+    can_write(actor, p.site_id)
+    _version(c, if_match)
+    _not_locked(c)
+    if c.status == "active":
+        raise Conflict(
+            f"course {c.id} is active: set it completed or stopped before signing and locking it"
+        )
+    open_sessions = db.scalars(
+        select(Administration.id).where(
+            Administration.course_id == c.id, Administration.discharged_at.is_(None)
+        )
+    ).all()
+    if open_sessions:
+        raise Conflict(
+            f"course {c.id} has sessions not discharged: "
+            + ", ".join(f"#{i}" for i in open_sessions),
+            open_sessions=list(open_sessions),
+        )
+    signer = signatures.check_signer(db, actor, signature)
+    c.locked_at = utcnow()
+    c.locked_by = actor.user_id
+    db.flush()
+    signatures.sign(db, actor, signer, "course", c.id, "lock", patient_id=p.id)
+    audit.record(
+        db,
+        actor,
+        "update",
+        "course",
+        c.id,
+        patient_id=p.id,
+        before={"locked_at": None},
+        after={"locked_at": c.locked_at.isoformat(), "locked_by": actor.user_id},
+    )
+    return _shown(db, c)
+
+
+def unlock(
+    db: Session, actor: Actor, course_id: int, if_match: int | IfMatch, reason: str
+) -> dict[str, Any]:
+    """Unlock a locked course (admins only, with a reason): its lock signature is withdrawn
+    (kept, with who, when and why) and the course can change again.
+
+    Raises:
+        Forbidden (not an admin), PreconditionFailed, Conflict (not locked), InvalidInput (no
+        reason).
+    """
+    require_admin(actor)
+    c = load_course(db, course_id)
+    p = load(db, c.patient_id)
+    _version(c, if_match)
+    why = (reason or "").strip()
+    if not why:
+        raise InvalidInput("reason", reason, "why the locked course must change")
+    if c.locked_at is None:
+        raise Conflict(f"course {c.id} is not locked")
+    before = {"locked_at": c.locked_at.isoformat(), "locked_by": c.locked_by}
+    c.locked_at = None
+    c.locked_by = None
+    withdrawn = signatures.withdraw(db, actor, "course", c.id, "lock", why)
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "update",
+        "course",
+        c.id,
+        patient_id=p.id,
+        before=before,
+        after={"locked_at": None, "withdrawn_signatures": withdrawn},
+        reason=why,
+    )
+    return _shown(db, c)

@@ -47,6 +47,7 @@ _TEXT_KEYS = frozenset(
         "notes",
         "note",
         "acknowledgement_note",
+        "withdrawn_reason",  # why a signature was withdrawn (a course unlocked)
         "override_reason",
         "reason",  # override {"reason": ...}
         "stale_reason",
@@ -77,7 +78,17 @@ _CODE_SYSTEMS = frozenset(
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,31}$")
 # who did something (staff); withheld for researchers
 _STAFF_KEYS = frozenset(
-    {"discharged_by", "acknowledged_by", "acknowledged_by_username", "created_by", "username"}
+    {
+        "discharged_by",
+        "acknowledged_by",
+        "acknowledged_by_username",
+        "created_by",
+        "username",
+        "printed_name",  # an e-signature's signer
+        "full_name",
+        "locked_by",
+        "withdrawn_by",
+    }
 )
 # identifiers that have no place in a researcher view at all
 _DROP_KEYS = frozenset({"identity", "given_name", "family_name", "mrn", "birth_date"})

@@ -98,14 +98,14 @@ def seed(db: Session, now: datetime | None = None) -> dict[str, str]:
         return {}
     get_or_create_site(db, DEMO_SITE, "Demo clinic (synthetic patients)")
     passwords = {}
-    for username, role, site in (
-        ("demo.admin", "admin", None),
-        ("demo.clinician", "clinician", DEMO_SITE),
-        ("demo.researcher", "researcher", None),
+    for username, role, site, name in (
+        ("demo.admin", "admin", None, "Demo Admin"),
+        ("demo.clinician", "clinician", DEMO_SITE, "Demo Clinician"),
+        ("demo.researcher", "researcher", None, "Demo Researcher"),
     ):
         if db.scalar(select(User).where(User.username == username)) is None:
             passwords[username] = _password()
-            create_user(db, username, passwords[username], role, site)
+            create_user(db, username, passwords[username], role, site, full_name=name)
             if mfa.required(db.scalar(select(User).where(User.username == username))):
                 key = mfa_admin(db, None, username, enrol=True)["secret"]
                 passwords[username] += f"  (two-factor: add the key {key} to an authenticator app)"

@@ -141,11 +141,43 @@ class AssessmentIn(_In):
     allow_incomplete: bool = False
 
 
+class SignatureIn(_In):
+    """An electronic signature's components (21 CFR 11.200(a)): the signer's own username and
+    password again, and the two-factor code when two-factor is on."""
+
+    username: str = Field(max_length=64, description="Your own username")
+    password: str = Field(max_length=256, description="Your password")
+    otp: str | None = Field(
+        default=None, max_length=16, description="The 6-digit two-factor code, if enrolled"
+    )
+
+
 class AcknowledgeIn(_In):
     note: str | None = Field(
         default=None,
         max_length=2000,
         description="What was done; required to acknowledge a discharge-blocking alert",
+    )
+    signature: SignatureIn | None = Field(
+        default=None, description="Required: acknowledging an alert is signed (meaning: review)"
+    )
+
+
+class DischargeIn(_In):
+    signature: SignatureIn | None = Field(
+        default=None, description="Required: a discharge is signed (meaning: responsibility)"
+    )
+
+
+class LockIn(_In):
+    signature: SignatureIn | None = Field(
+        default=None, description="Required: locking a course is signed (meaning: approval)"
+    )
+
+
+class UnlockIn(_In):
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why the locked course must change"
     )
 
 
@@ -154,6 +186,9 @@ class UserIn(_In):
     password: str = Field(max_length=256)
     role: Literal["admin", "clinician", "researcher"]
     site: str | None = Field(default=None, max_length=32)
+    full_name: str | None = Field(
+        default=None, max_length=200, description="The printed name on the user's e-signatures"
+    )
 
 
 class UserUpdate(_In):
@@ -165,6 +200,9 @@ class UserUpdate(_In):
     site: str | None = Field(default=None, max_length=32)
     unlock: bool = False
     password: str | None = Field(default=None, max_length=256)
+    full_name: str | None = Field(
+        default=None, max_length=200, description="The printed name on the user's e-signatures"
+    )
 
 
 class MfaCodeIn(_In):

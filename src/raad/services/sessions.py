@@ -27,7 +27,7 @@ from raad.scales import get as get_instrument
 from raad.store.core import Executor, Inserter, core_only, table
 from raad.store.models import Administration, Alert, Course, Patient, utcnow
 
-from . import audit, deid, views
+from . import audit, deid, signatures, views
 from .alerts import alert_columns, store_alert, usernames
 from .authz import can_read, can_write
 from .context import Actor
@@ -35,7 +35,7 @@ from .errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from .paging import page
 from .patients import load
 from .preconditions import IfMatch, matches
-from .schemas import SessionIn, SessionUpdate
+from .schemas import SessionIn, SessionUpdate, SignatureIn
 from .screenings import check_override
 
 _ADM, _COURSE, _PAT = table(Administration), table(Course), table(Patient)
@@ -175,9 +175,11 @@ def _earliest(a: Any) -> DischargeTime:
 
 def _view(db: Executor, a: Any, alerts: list[Any]) -> dict[str, Any]:
     names = usernames(db, (x.acknowledged_by for x in alerts))
+    signed = signatures.of(db, "alert", (x.id for x in alerts if x.acknowledged_at is not None))
     return {
         **views.administration(a),
-        "alerts": [views.alert(x, names) for x in alerts],
+        "signatures": signatures.of(db, "session", [a.id]).get(a.id, []),
+        "alerts": [{**views.alert(x, names), "signatures": signed.get(x.id, [])} for x in alerts],
         "discharge_blocked": any(x.blocks_discharge and x.acknowledged_at is None for x in alerts),
         "discharge_not_before": _earliest(a).to_dict(),
     }
@@ -365,8 +367,20 @@ def update(
 
 
 def discharge(
-    db: Session, actor: Actor, session_id: int, if_match: int | IfMatch
+    db: Session,
+    actor: Actor,
+    session_id: int,
+    if_match: int | IfMatch,
+    signature: SignatureIn | None = None,
 ) -> dict[str, Any]:
+    """Discharge a session, signed by ``actor`` (meaning: responsibility; see
+    :mod:`raad.services.signatures`).
+
+    Raises:
+        PreconditionFailed: stale ``if_match``. Conflict: already discharged, before the
+            earliest discharge, or a discharge-blocking alert unacknowledged. InvalidInput: no
+            signature. SignatureRefused: wrong credentials (nothing changes).
+    """
     a = load_session(db, session_id)
     p = load(db, a.patient_id)
     can_write(actor, p.site_id)
@@ -395,9 +409,11 @@ def discharge(
             + "; ".join(f"#{x.id} {x.code}" for x in blocking),
             blocking_alerts=[x.id for x in blocking],
         )
+    signer = signatures.check_signer(db, actor, signature)
     a.discharged_at = now
     a.discharged_by = actor.user_id
     db.flush()
+    signatures.sign(db, actor, signer, "session", a.id, "discharge", patient_id=p.id)
     audit.record(
         db,
         actor,

@@ -96,6 +96,8 @@ def course(c: Course) -> dict[str, Any]:
         "agent": c.agent,
         "start": c.start_date.isoformat(),
         "status": c.status,
+        "locked_at": c.locked_at.isoformat() if c.locked_at else None,
+        "locked_by": c.locked_by,
         "version": c.version,
         "knowledge_version": c.knowledge_version,
         "override": override(c.override_reason, c.override_detail),

@@ -80,6 +80,8 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # the printed name an electronic signature carries (21 CFR 11.50(a)(1)); the username if none
+    full_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     site: Mapped[Site | None] = relationship()
@@ -188,6 +190,9 @@ class Course(Base):
     # planned although screening said the agent was contraindicated: why, and what was overridden
     override_reason: Mapped[str | None] = mapped_column(Text)
     override_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # signed and locked (services/signatures.py): no change until an admin unlocks it
+    locked_at: Mapped[datetime | None]
+    locked_by: Mapped[int | None] = mapped_column(Integer)  # user id (see migration 0008)
     version: Mapped[int] = mapped_column(Integer, default=1)
     __mapper_args__: ClassVar = {"version_id_col": version}  # UPDATE ... WHERE version = seen
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -306,3 +311,28 @@ class IdempotentRequest(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+
+
+class Signature(Base):
+    """An electronic signature on a record (21 CFR 11.50, 11.70): who (printed name), when, what
+    it means, and the SHA-256 of the record as signed, so that a later change shows. Withdrawn,
+    never deleted, when an admin unlocks what it locked."""
+
+    __tablename__ = "signatures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32))  # session | alert | course
+    entity_id: Mapped[int] = mapped_column(Integer)
+    meaning: Mapped[str] = mapped_column(String(32))  # knowledge/esignature.yaml
+    statement: Mapped[str] = mapped_column(Text)  # the words the signer signed
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[datetime]
+    record_sha256: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_signature_record", "entity", "entity_id"),)

@@ -31,6 +31,7 @@ from raad.clinical.errors import ClinicalInputError
 from raad.knowledge.treatment import monitoring, regimens
 from raad.scales import ScaleInputError, get, names
 from raad.services import (
+    Forbidden,
     ServiceError,
     Unauthorized,
     alerts,
@@ -42,6 +43,7 @@ from raad.services import (
     patients,
     screenings,
     sessions,
+    signatures,
     summary,
 )
 from raad.services.context import Actor
@@ -52,6 +54,7 @@ from raad.services.schemas import (
     IdentityIn,
     PatientIn,
     SessionIn,
+    SignatureIn,
     TrialIn,
 )
 from raad.store.models import Patient
@@ -62,6 +65,7 @@ from .plots import trajectory_svg
 router = APIRouter(prefix="/ui", include_in_schema=False)
 root = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.globals["sign_meanings"] = signatures.meanings()
 templates.env.filters["entry_line"] = (
     patients.entry_line
 )  # the line a facts form shows and sends back
@@ -91,8 +95,18 @@ async def call(request: Request, fn, *args: Any, write: bool = True, **kw: Any) 
     actor = web_actor(request)
 
     def work():
-        with database(request).transaction(write=write) as s:
-            result = fn(s, actor, *args, **kw)
+        try:
+            with database(request).transaction(write=write) as s:
+                result = fn(s, actor, *args, **kw)
+        except Forbidden as exc:  # a refused read or write is kept: who asked for what
+            with database(request).transaction(write=True) as s:
+                audit.denied(s, actor, f"{request.method} {request.url.path}", exc.message)
+            raise
+        except auth.CredentialsRefused:
+            # a wrong password confirming an action counts toward the lock-out (own transaction)
+            with database(request).transaction(write=True) as s:
+                auth.count_failed_attempt(s, actor)
+            raise
         touch_if_due(request)
         if actor.role == "researcher":  # every researcher read is audited
             with database(request).transaction(write=True) as s:
@@ -147,6 +161,27 @@ def _version(form) -> int:
     if not (v.isascii() and v.isdigit()) or not 0 < int(v) < 2**31:
         raise InvalidInput("version", v, "the record version the form was filled from (1, 2, ...)")
     return int(v)
+
+
+def _signature(form) -> SignatureIn | None:
+    """The e-signature fields of a form (``_sign.html``); None when no password was typed (the
+    service then says a signature is needed)."""
+    password = form.get("sign_password")
+    if not isinstance(password, str) or not password:
+        return None
+    try:
+        return SignatureIn(
+            username=str(form.get("sign_username") or ""),
+            password=password,
+            otp=str(form.get("sign_otp") or "").strip() or None,
+        )
+    except ValidationError as exc:
+        raise _field_error(exc, "signature.") from None
+
+
+def _text(form, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def _num(form, key: str) -> float | None:
@@ -591,7 +626,7 @@ async def acknowledge(request: Request, alert_id: int) -> Response:
     form = await request.form()
     session_id = form.get("session_id")
     try:
-        a = await call(request, alerts.acknowledge, alert_id, form.get("note"))
+        a = await call(request, alerts.acknowledge, alert_id, form.get("note"), _signature(form))
     except ServiceError as exc:
         if session_id and str(session_id).isdigit():
             ctx = await call(request, _session_page, int(str(session_id)), write=False)
@@ -608,11 +643,66 @@ async def discharge(request: Request, session_id: int) -> Response:
     form = await request.form()
     error = None
     try:
-        await call(request, sessions.discharge, session_id, _version(form))
+        await call(request, sessions.discharge, session_id, _version(form), _signature(form))
     except ServiceError as exc:
         error = exc
     ctx = await call(request, _session_page, session_id, write=False)
     return render(request, "_session_alerts.html", **ctx, discharge_error=error)
+
+
+async def reload_or_error(request: Request, build: Any) -> Response:
+    """Run ``build()`` (the service function and its arguments, read from the form) in a
+    transaction: the page reloads on success, the refusal shows beside the form otherwise."""
+    try:
+        fn, *args = build()
+        await call(request, fn, *args)
+    except ServiceError as exc:
+        return render(request, "_error.html", exc=exc)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+def _status_reason(form) -> str:
+    from raad.services.errors import InvalidInput
+
+    reason = _text(form, "reason").strip()
+    if not reason or len(reason) > 500:
+        raise InvalidInput("reason", reason, "why the status changes (1-500 characters)")
+    return reason
+
+
+@router.post("/courses/{course_id}/status", response_class=HTMLResponse)
+async def course_status(request: Request, course_id: int) -> Response:
+    """Complete, stop or reopen a course from the patient page, with the reason for the change
+    (required here: the web form is where a person edits the record)."""
+    form = await request.form()
+    return await reload_or_error(
+        request,
+        lambda: (
+            courses.set_status,
+            course_id,
+            _text(form, "status"),
+            _version(form),
+            _status_reason(form),
+        ),
+    )
+
+
+@router.post("/courses/{course_id}/lock", response_class=HTMLResponse)
+async def lock_course(request: Request, course_id: int) -> Response:
+    """Sign and lock a course from the patient page; the page reloads, or the refusal shows."""
+    form = await request.form()
+    return await reload_or_error(
+        request, lambda: (courses.lock, course_id, _version(form), _signature(form))
+    )
+
+
+@router.post("/courses/{course_id}/unlock", response_class=HTMLResponse)
+async def unlock_course(request: Request, course_id: int) -> Response:
+    """Unlock a course (admins) with a reason; the page reloads, or the refusal shows."""
+    form = await request.form()
+    return await reload_or_error(
+        request, lambda: (courses.unlock, course_id, _version(form), _text(form, "reason"))
+    )
 
 
 # -- ratings -------------------------------------------------------------------------------
