@@ -246,3 +246,22 @@ def test_use_keeps_a_session_alive(api, account, database):
     with database.transaction(write=False) as s:
         seen = s.scalar(select(AuthToken.last_seen_at).where(AuthToken.token_hash == digest))
     assert seen > almost + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("site", [":÷Ìz%~", "a b", "x" * 33, "\u0430site"])
+def test_a_new_site_needs_a_plain_code(api, site):
+    """Schemathesis: any string became a new site (and users were moved onto it)."""
+    body = {
+        "username": f"site.{secrets.token_hex(3)}",
+        "password": PASSWORD,
+        "role": "clinician",
+        "site": site,
+    }
+    r = api.client.post("/users", json=body, headers=api.h("admin"))
+    assert r.status_code == 422 and r.json()["field"] == "site", r.text
+    r = api.client.patch(
+        f"/users/{api.world.usernames['other_clinician']}",
+        json={"site": site},
+        headers=api.h("admin"),
+    )
+    assert r.status_code == 422 and r.json()["field"] == "site", r.text

@@ -144,3 +144,32 @@ def p_suffix() -> str:
     import secrets
 
     return secrets.token_hex(4)
+
+
+def test_wrong_password_confirmations_beside_reads_do_not_deadlock(api, database, monkeypatch):
+    """Issue 17 (schemathesis on PostgreSQL): a wrong current password (counted toward the
+    lock-out: the user row locked, then an audit row) beside audited reads of the same user (an
+    audit row naming the user by its foreign key) deadlocked and answered 500. Lock-out is
+    turned off here so that every request runs to the end."""
+    import secrets
+
+    from raad.services import auth
+    from tests.dbfixtures import PASSWORD
+
+    monkeypatch.setattr(auth, "MAX_FAILED_LOGINS", 10**6)
+    name = f"race.{secrets.token_hex(3)}"
+    with database.transaction() as s:
+        auth.create_user(s, name, PASSWORD, "researcher")
+    token = api.client.post("/auth/token", data={"username": name, "password": PASSWORD})
+    h = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    wrong = {"current_password": "not the password at all", "new_password": "Another-long-pass-42"}
+
+    def one(n: int) -> int:
+        if n % 2:
+            return api.client.post("/auth/password", json=wrong, headers=h).status_code
+        return api.client.get("/patients", params={"limit": 1}, headers=h).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(one, range(120)))
+    assert set(codes) <= {200, 401}, sorted(set(codes))
+    assert codes.count(200) == 60 and codes.count(401) == 60

@@ -20,6 +20,11 @@ from raad.api.guard import MAX_DEPTH, MAX_ID
         f"/courses/{2**40}/",
         f"/fhir/Patient/{2**63}/$everything",
         f"/ui/patients/{2**63}",
+        # negative ones too (schemathesis: 500 below -2^31 on PostgreSQL, -2^63 on SQLite)
+        f"/patients/-{2**63 + 1}",
+        f"/patients/-{2**31 + 1}",
+        f"/patients/{-(2**31) - 1}/summary",
+        f"/sessions/-{2**40}",
     ],
 )
 def test_ids_beyond_the_database_are_not_found(api, url):
@@ -32,6 +37,31 @@ def test_query_ids_beyond_the_database_are_refused(api):
     r = api.client.get(f"/alerts?patient_id={2**63}", headers=api.h("admin"))
     assert r.status_code == 422 and r.json()["field"] == "patient_id"
     assert api.client.get(f"/alerts?patient_id={MAX_ID}", headers=api.h("admin")).status_code == 404
+    for q in (f"patient_id=-{2**31 + 1}", f"course_id=-{2**63 + 1}", f"offset=-{2**40}"):
+        r = api.client.get(f"/sessions?{q}", headers=api.h("admin"))
+        assert r.status_code == 422 and r.json()["field"] == q.split("=")[0], r.text
+    # within the range a negative id is simply not there
+    assert api.client.get("/patients/-5", headers=api.h("admin")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/patients?site=a%00b",
+        "/patients?q=%00",
+        "/audit?entity=%00",
+        "/audit?action=x%00",
+        "/patients?%00=1",
+        "/users/%00",
+    ],
+)
+def test_nul_in_a_query_or_path_is_refused(api, url):
+    """Schemathesis on PostgreSQL: a NUL in a query or path parameter was a 500 (PostgreSQL text
+    cannot hold NUL)."""
+    r = api.client.request(
+        "PATCH" if url.startswith("/users") else "GET", url, json={}, headers=api.h("admin")
+    )
+    assert r.status_code == 422 and "NUL" in r.json()["allowed"], r.text
 
 
 def test_me_ignores_a_stray_query_parameter(api):

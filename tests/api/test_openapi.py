@@ -49,3 +49,26 @@ def test_openapi_declares_authentication_headers_and_errors(client):
     assert "security" not in spec["paths"]["/health"]["get"]
     err = client.get("/patients/999999999", headers={"Authorization": "Bearer nope"})
     assert set(err.json()) >= {"error", "message"}  # the declared Error shape
+
+
+def test_the_header_and_media_declarations_name_real_routes(client):
+    """Every route the OpenAPI generator treats specially exists (a renamed route would
+    silently lose its If-Match, Idempotency-Key, media type or body declaration)."""
+    from raad.api import openapi
+
+    spec = client.get("/openapi.json").json()
+    listed = {(p, m) for p, item in spec["paths"].items() for m in item}
+    for group in (
+        openapi._IF_MATCH,
+        openapi._IDEMPOTENT,
+        set(openapi._MEDIA),
+        set(openapi._BODIES),
+    ):
+        assert group <= listed, group - listed
+    assert openapi._EXPORT in listed
+    patch_user = spec["paths"]["/users/{username}"]["patch"]
+    assert "If-Match" not in {p["name"] for p in patch_user.get("parameters", [])}
+    fhir = spec["paths"]["/fhir/Questionnaire"]["get"]["responses"]["200"]["content"]
+    assert list(fhir) == ["application/fhir+json"]
+    for code in ("400", "412", "422", "428"):
+        assert spec["paths"]["/sessions/{session_id}"]["patch"]["responses"][code]["content"]

@@ -83,6 +83,7 @@ _UNAVAILABLE = (
     "no space left on device",
     "could not extend file",
     "the database system is starting up",
+    "deadlock detected",  # PostgreSQL broke a lock cycle: this transaction was rolled back
     "the database system is shutting down",
     "connection refused",
     "server closed the connection",

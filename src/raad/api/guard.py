@@ -192,17 +192,27 @@ def _digits(s: str) -> bool:
     return s.isascii() and s.isdigit()
 
 
+def _too_big(s: str) -> bool:
+    """A whole number, signed or not, beyond the ids a database column holds (PostgreSQL's
+    integer: -2^31 .. 2^31-1; a wider negative number fails in the driver, not as a 404)."""
+    digits = s[1:] if s[:1] in ("-", "+") else s
+    return _digits(digits) and int(digits) > MAX_ID
+
+
 def _check_ids(scope: dict) -> None:
     for segment in scope["path"].split("/"):
-        if _digits(segment) and int(segment) > MAX_ID:
+        if (bad := _bad_text(segment)) is not None:
+            raise _RefusedError(422, "InvalidInput", "path", segment[:40], bad)
+        if _too_big(segment):
             raise _RefusedError(404, "NotFound", "id", segment[:40], f"an id up to {MAX_ID}")
     query = scope.get("query_string", b"").decode("latin-1")
     for key, value in parse_qsl(query, keep_blank_values=True):
-        if (
-            (key.endswith("id") or key in ("offset", "limit"))
-            and _digits(value)
-            and int(value) > MAX_ID
-        ):
+        for text in (key, value):
+            if "\x00" in text:  # PostgreSQL text cannot hold NUL
+                raise _RefusedError(
+                    422, "InvalidInput", key[:40], text[:40], "text without NUL characters"
+                )
+        if (key.endswith("id") or key in ("offset", "limit")) and _too_big(value):
             raise _RefusedError(422, "InvalidInput", key, value[:40], f"a number up to {MAX_ID}")
         if _bad_day(value):
             raise _RefusedError(422, "InvalidInput", key, value[:40], DAY_RULE)

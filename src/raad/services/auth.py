@@ -48,6 +48,12 @@ def hash_password(password: str) -> str:
 
 
 USERNAME_RULE = "1-64 ASCII letters, digits, '.', '-' or '_' (case does not matter)"
+# A user row is locked with PostgreSQL's FOR NO KEY UPDATE, not FOR UPDATE: every audit row
+# (and signature) names its user by a foreign key, whose check takes FOR KEY SHARE on the user
+# row; FOR UPDATE would block that check while this transaction waits for the audit trail's
+# lock, and two requests of one user would deadlock (found under load by schemathesis).
+USER_LOCK = {"key_share": True}
+
 WRONG = "wrong username or password, or the account is locked after repeated failures"
 
 
@@ -87,9 +93,25 @@ def _check_username(username: str) -> str:
     return key
 
 
+SITE_RULE = "1-32 ASCII letters, digits, '.', '-' or '_'"
+
+
 def get_or_create_site(db: Session, code: str, name: str | None = None) -> Site:
+    """The site with this code, created if new (a code of 1-32 ASCII letters, digits, '.',
+    '-' or '_': it is shown and typed wherever a site is named).
+
+    Raises:
+        InvalidInput: a code outside that rule (field ``site``).
+    """
     site = db.scalar(select(Site).where(Site.code == code))
     if site is None:
+        if (
+            not isinstance(code, str)
+            or not 1 <= len(code) <= 32
+            or not code.isascii()
+            or not code.replace(".", "").replace("-", "").replace("_", "").isalnum()
+        ):
+            raise InvalidInput("site", echo(code), SITE_RULE)
         site = Site(code=code, name=name or code)
         db.add(site)
         db.flush()
@@ -189,7 +211,7 @@ def _find(db: Executor, username: str, *, lock: bool = False) -> User | None:
     key = username_key(username)
     q = select(User).where(func.lower(User.username) == key)
     if lock:
-        q = q.with_for_update()
+        q = q.with_for_update(key_share=True)
     found = list(db.scalars(q))
     return next((u for u in found if u.username == username), found[0] if found else None)
 
@@ -492,7 +514,7 @@ def update_user(
 
 def change_own_password(db: Session, actor: Actor, current: str, new: str) -> None:
     """A user's own password change: the current password first; other sessions end."""
-    user = db.get(User, actor.user_id, with_for_update=True)
+    user = db.get(User, actor.user_id, with_for_update=USER_LOCK)
     if user is None or (user.locked_until is not None and user.locked_until > utcnow()):
         raise Unauthorized(WRONG)
     if not _verify(user.password_hash, current):
@@ -519,7 +541,7 @@ class WrongCurrentPassword(CredentialsRefused):
 def count_failed_attempt(db: Session, actor: Actor) -> None:
     """Count a wrong current password as a failed login: the lock-out comes at the same count,
     and a locked account's sessions end."""
-    user = db.get(User, actor.user_id, with_for_update=True)
+    user = db.get(User, actor.user_id, with_for_update=USER_LOCK)
     if user is None:
         return
     user.failed_logins += 1
@@ -541,7 +563,7 @@ def mfa_start(db: Session, actor: Actor) -> dict[str, Any]:
     """Start two-factor enrolment for oneself: the secret and its otpauth URI. Refused while
     two-factor is on (a stolen session must not be able to replace the second factor): a new
     device goes through an admin's or the operator's reset."""
-    user = db.get(User, actor.user_id, with_for_update=True)
+    user = db.get(User, actor.user_id, with_for_update=USER_LOCK)
     assert user is not None
     if user.totp_enabled:
         raise Conflict(
@@ -552,7 +574,7 @@ def mfa_start(db: Session, actor: Actor) -> dict[str, Any]:
 
 
 def mfa_confirm(db: Session, actor: Actor, code: str) -> None:
-    user = db.get(User, actor.user_id, with_for_update=True)
+    user = db.get(User, actor.user_id, with_for_update=USER_LOCK)
     assert user is not None
     mfa.confirm(db, user, code, actor)
 

@@ -24,7 +24,7 @@ from raad.store.core import Executor, table
 from raad.store.models import Administration, Alert, Course, Signature, User, utcnow
 
 from . import audit, mfa, views
-from .auth import WRONG, CredentialsRefused, password_matches, username_key
+from .auth import USER_LOCK, WRONG, CredentialsRefused, password_matches, username_key
 from .authz import can_write
 from .context import Actor
 from .errors import InvalidInput, NotFound
@@ -112,7 +112,7 @@ def check_signer(db: Session, actor: Actor, credentials: SignatureIn | None) -> 
             "your username and password (and two-factor code, if on) to sign: "
             + "; ".join(f"{k}: {m['statement']}" for k, m in meanings().items()),
         )
-    user = db.get(User, actor.user_id, with_for_update=True)
+    user = db.get(User, actor.user_id, with_for_update=USER_LOCK)
     if user is None or not user.active:
         raise SignatureRefused(WRONG)
     if username_key(credentials.username) != username_key(user.username):
