@@ -284,6 +284,38 @@ def user_set_role(
     )
 
 
+def _upgrade_or_read_only(db) -> bool:
+    """Migrate the schema; on a read-only database at the newest schema say so and serve
+    reads (every change answers 503), and on one that needs migrating stop with one line.
+    Returns whether the database is read-only."""
+    from sqlalchemy.exc import OperationalError
+
+    from raad.store.migrate import current_revision, head_revision, upgrade
+    from raad.store.probe import write_problem
+
+    try:
+        upgrade(db)
+        if write_problem(db) is None:
+            return False
+    except OperationalError as exc:
+        text = str(exc.orig if exc.orig is not None else exc).lower()
+        if "readonly" not in text and "read-only" not in text:
+            _fail(f"the database cannot be opened or migrated: {str(exc.orig or exc)[:300]}")
+    at, head = current_revision(db), head_revision(db)
+    if at != head:
+        _fail(
+            f"the database is read-only and its schema is at {at or 'nothing'}, not {head}: "
+            "make it writable once so raad can migrate it, then start again"
+        )
+    err.print(
+        "warning: the database is read-only: raad serves reads, and every change answers "
+        "503 until it is writable again (GET /health says so)",
+        soft_wrap=True,
+        markup=False,
+    )
+    return True
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
@@ -304,10 +336,11 @@ def serve(
     from raad.services import demo as demo_data
     from raad.store import Database
     from raad.store.backup import serving_marker
-    from raad.store.migrate import upgrade
 
     db = Database()
-    upgrade(db)
+    read_only = _upgrade_or_read_only(db)
+    if demo and read_only:
+        _fail("--demo needs a writable database (the demo data is written at first start)")
     if demo:
         with db.transaction() as s:
             passwords = demo_data.seed(s)

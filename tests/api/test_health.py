@@ -165,3 +165,60 @@ def test_a_full_database_at_the_sqlite_layer_gives_503(tmp_path):
     # reads still work
     r = c.get("/patients?limit=1", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
+
+
+def test_serve_on_a_read_only_database(tmp_path, capsys):
+    """Issue 17: a read-only database gave a traceback at start. At the newest schema raad
+    serves reads with a warning; one that needs migrating stops with one line saying why."""
+    import pytest
+    import typer
+
+    from raad.cli_service import _upgrade_or_read_only
+
+    path = tmp_path / "ro-start.db"
+    upgrade(Database(f"sqlite:///{path}"), "0007")
+    ro = Database(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(typer.Exit) as stopped:
+        _upgrade_or_read_only(ro)
+    assert stopped.value.exit_code == 2
+    said = capsys.readouterr().err
+    assert "read-only" in said and "0007" in said and "Traceback" not in said
+    upgrade(Database(f"sqlite:///{path}"))
+    assert _upgrade_or_read_only(Database(f"sqlite:///file:{path}?mode=ro&uri=true")) is True
+    assert "serves reads" in capsys.readouterr().err
+    assert _upgrade_or_read_only(Database(f"sqlite:///{path}")) is False
+
+
+def test_web_pages_answer_a_database_fault_with_a_page_not_json(tmp_path):
+    """A web page's write on a read-only database: the web's own 503 page (or, for htmx, the
+    message beside the form), with Retry-After; never the API's JSON."""
+    from raad.services import auth
+
+    path = tmp_path / "ro-web.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    with db.transaction() as s:
+        auth.get_or_create_site(s, "W1")
+        u = auth.create_user(s, "ro.nurse", "correct horse battery staple", "clinician", "W1")
+        issued = auth.issue_token(s, u, "cookie")
+    db.dispose()
+    c = _client(f"sqlite:///file:{path}?mode=ro&uri=true")
+    c.cookies.set("raad_session", issued.token)
+    c.cookies.set("raad_csrf", issued.csrf)
+    form = {"given_name": "Ro", "family_name": "Only", "mrn": "RO-9", "birth_date": "1980-01-01"}
+    page = c.post("/ui/patients/new", data=form, headers={"X-CSRF-Token": issued.csrf})
+    assert page.status_code == 503 and page.headers["retry-after"] == "5"
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Try again shortly" in page.text and "nothing was saved" in page.text
+    fragment = c.post(
+        "/ui/patients/new", data=form, headers={"X-CSRF-Token": issued.csrf, "HX-Request": "true"}
+    )
+    assert fragment.status_code == 200 and fragment.headers["content-type"].startswith("text/html")
+    assert "nothing was saved" in fragment.text and "<html" not in fragment.text
+    # the API on the same app still answers JSON
+    api = c.post(
+        "/patients",
+        json={"identity": {"given_name": "R", "family_name": "O", "mrn": "RO-1"}},
+        headers={"Authorization": f"Bearer {issued.token}"},
+    )
+    assert api.status_code in (401, 503) and api.headers["content-type"] == "application/json"

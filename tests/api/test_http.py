@@ -47,3 +47,12 @@ def test_if_match_strong_comparison_lists_and_star(api):
     assert _patch(api, p["id"], "*", sex="female").status_code == 200  # any current version
     bad = _patch(api, p["id"], '"1", banana')
     assert bad.status_code == 422 and bad.json()["field"] == "If-Match"
+
+
+def test_a_405_lists_every_method_the_path_takes(api):
+    """Schemathesis (ST205): on a path with two methods, a 405 named only one."""
+    r = api.client.put("/patients", headers=api.h("admin"))
+    assert r.status_code == 405
+    assert set(r.headers["allow"].split(", ")) >= {"GET", "POST"}
+    r = api.client.delete("/sessions/1", headers=api.h("admin"))
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) >= {"GET", "PATCH"}

@@ -7,9 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from raad.services.errors import ServiceError, echo
 from raad.store import Database
@@ -63,11 +64,24 @@ def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
     return error_response(exc)
 
 
-def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        # every method the path takes (Starlette names only those of the first route matched)
+        methods = [
+            m
+            for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+            if any(
+                r.matches({**request.scope, "method": m})[0] == Match.FULL
+                for r in request.app.router.routes
+            )
+        ]
+        if methods:
+            headers["Allow"] = ", ".join(methods)
     return JSONResponse(
         {"error": "HTTPError", "message": str(exc.detail)},
         status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        headers=headers or None,
     )
 
 
@@ -98,15 +112,24 @@ def _database_unavailable(request: Request, exc: OperationalError) -> JSONRespon
     if reason is None:
         return _unexpected(request, exc)
     log.warning("database unavailable: %s", reason)
-    return JSONResponse(
-        {
-            "error": "ServiceUnavailable",
-            "message": f"the database cannot take this now ({reason}); nothing was saved: "
-            f"try again in {RETRY_AFTER_S} s",
-        },
-        status_code=503,
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
+    body = {
+        "error": "ServiceUnavailable",
+        "message": f"the database cannot take this now ({reason}); nothing was saved: "
+        f"try again in {RETRY_AFTER_S} s",
+    }
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    page = _web_page(request, 503, body, headers)
+    return page or JSONResponse(body, status_code=503, headers=headers)
+
+
+def _web_page(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str]
+) -> Response | None:
+    """The web app's own error page for its pages (``/ui``), when the web app is mounted."""
+    render = getattr(request.app.state, "error_page", None)
+    if render is None or not request.url.path.startswith("/ui"):
+        return None
+    return render(request, status, body, headers)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
@@ -114,9 +137,12 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no
     # answered by Starlette's outermost error middleware, past the security-header middleware:
     # the headers are added here too
     headers = {k.decode(): v.decode() for k, v in security_headers(request.url.path)}
-    return JSONResponse(
-        {"error": "InternalError", "message": "internal error"}, status_code=500, headers=headers
-    )
+    body = {"error": "InternalError", "message": "internal error"}
+    try:
+        page = _web_page(request, 500, body, headers)
+    except Exception:  # the page itself failed: the plain answer below
+        page = None
+    return page or JSONResponse(body, status_code=500, headers=headers)
 
 
 SWAGGER = "swagger-ui-5.35.0"  # vendored in api/static (see its README.md)
@@ -187,6 +213,7 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
         app.include_router(web_admin.router)
         app.include_router(web_routes.root)
         app.add_exception_handler(web_routes.LoginRequired, web_routes.login_redirect)
+        app.state.error_page = web_routes.fault_page
         static = Path(web_routes.__file__).parent / "static"
         app.mount("/static", StaticFiles(directory=static), name="static")
     return app

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from raad.knowledge.treatment import knowledge_version
 from raad.services import audit, auth
 from raad.services.schemas import UserIn, UserUpdate
+from raad.store.probe import write_problem
 
 from .deps import current_actor, database, run
 
@@ -34,23 +35,10 @@ def health(request: Request) -> JSONResponse:
     with db.transaction(write=False) as s:
         s.execute(text("SELECT 1"))
         revision = s.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    writable = True
-    try:
-        with db.transaction(write=True) as s:  # takes the write lock
-            if db.dialect == "postgresql":
-                standby = s.execute(text("SELECT pg_is_in_recovery()")).scalar()
-                ro = s.execute(text("SHOW transaction_read_only")).scalar()
-                if standby or ro == "on":
-                    writable = False
-            # a write that changes nothing: needs the file (or server) to accept writes
-            s.execute(text("UPDATE alembic_version SET version_num = version_num"))
-    except Exception as exc:  # what the database says is the reason shown
-        writable = False
-        problems.append(
-            f"database not writable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-        )
-    if not writable and not problems:
-        problems.append("database not writable (read-only or a standby)")
+    problem = write_problem(db)
+    writable = problem is None
+    if problem:
+        problems.append(problem)
     free = None
     path = make_url(db.url).database if db.dialect == "sqlite" else None
     if path and path != ":memory:":

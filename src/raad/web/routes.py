@@ -126,6 +126,22 @@ def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> H
     )
 
 
+def fault_page(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str]
+) -> HTMLResponse:
+    """A database fault or an unexpected error on a web page: the page's own HTML (a fragment
+    beside the form for htmx requests), never the API's JSON."""
+    exc = ServiceError(body["message"])
+    exc.status = status
+    if request.headers.get("hx-request"):
+        # htmx swaps 2xx answers only: 200 so the message shows beside the form
+        page = render(request, "_error.html", exc=exc, status_code=200)
+    else:
+        page = render(request, "error.html", exc=exc, status_code=status)
+    page.headers.update(headers)
+    return page
+
+
 def error_page(request: Request, exc: ServiceError) -> HTMLResponse:
     if request.headers.get("hx-request"):
         return render(request, "_error.html", exc=exc, status_code=200)
