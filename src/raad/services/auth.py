@@ -430,6 +430,14 @@ def _sites(db: Session) -> dict[int, str]:
     return {s.id: s.code for s in db.scalars(select(Site))}
 
 
+def own_account(db: Session, actor: Actor) -> dict[str, Any]:
+    """The caller's own account as an admin sees it in the user list (any role)."""
+    user = db.get(User, actor.user_id)
+    if user is None:
+        raise Unauthorized(WRONG)
+    return _user_view(user, _sites(db))
+
+
 def list_users(db: Session, actor: Actor | None) -> list[dict[str, Any]]:
     """Every user (admins; ``actor`` None: the operator on the command line)."""
     if actor is not None:
