@@ -45,3 +45,24 @@ def test_core_rooms_import_only_what_they_may(room):
 
 def test_the_check_sees_imports():
     assert _raad_imports(SRC / "clinical" / "safety.py") >= {"knowledge"}
+
+
+def _imports(path: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and not node.level:
+            out.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+    return out
+
+
+def test_no_sql_in_the_web_pages():
+    """DESIGN.md: keep SQL out of web pages; a page calls services, which own the queries."""
+    bad = {
+        str(path.relative_to(SRC)): sorted(
+            m for m in _imports(path) if m.startswith(("sqlalchemy", "raad.store"))
+        )
+        for path in (SRC / "web").rglob("*.py")
+    }
+    assert {k: v for k, v in bad.items() if v} == {}

@@ -4,6 +4,7 @@ refused requests, CDS Hooks calls and reads of the trail itself."""
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import pytest
@@ -160,3 +161,32 @@ def test_cds_hooks_calls_are_kept(api):
     assert mine["entity_id"] == "raad-screening"
     assert mine["detail"].endswith(f"{len(ok.json()['cards'])} card(s)")
     assert mine["username"] == api.world.usernames["clinician"]
+
+
+def test_the_patient_list_pages_by_name(api, database):
+    """Issue 18: the list stopped silently at 100, oldest first. Now by name, 100 a page,
+    with the total and a link to the next page."""
+    from raad.services import patients
+    from raad.services.schemas import IdentityIn, PatientIn
+
+    tag = secrets.token_hex(2)
+    with database.transaction() as s:
+        for i in range(103):
+            patients.register(
+                s,
+                api.world.clinician,
+                PatientIn(
+                    identity=IdentityIn(
+                        given_name="P", family_name=f"Zpage{tag}-{i:03d}", mrn=f"ZP-{tag}-{i}"
+                    )
+                ),
+            )
+    web = _browser(api, "clinician")
+    first = web.get("/ui/patients", params={"q": f"Zpage{tag}"})
+    assert first.status_code == 200
+    names = re.findall(rf"Zpage{tag}-(\d+)", first.text)
+    assert names[:3] == ["000", "001", "002"] and len(set(names)) == 100
+    assert "1\u2013100 of 103 patients, by name" in first.text and "offset=100" in first.text
+    second = web.get("/ui/patients", params={"q": f"Zpage{tag}", "offset": 100})
+    assert sorted(set(re.findall(rf"Zpage{tag}-(\d+)", second.text))) == ["100", "101", "102"]
+    assert "101\u2013103 of 103" in second.text

@@ -206,13 +206,9 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
 
         from fastapi.staticfiles import StaticFiles
 
-        from raad.web import account as web_account
-        from raad.web import admin as web_admin
         from raad.web import routes as web_routes
 
         app.include_router(web_routes.router)
-        app.include_router(web_admin.router)
-        app.include_router(web_account.router)
         app.include_router(web_routes.root)
         app.add_exception_handler(web_routes.LoginRequired, web_routes.login_redirect)
         app.state.error_page = web_routes.fault_page

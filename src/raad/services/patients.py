@@ -6,7 +6,7 @@ import secrets
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from raad.clinical.errors import ClinicalInputError
@@ -176,6 +176,11 @@ def get(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
     return view
 
 
+def patient_id_of(db: Executor, research_id: str) -> int | None:
+    """The internal id of the patient with this research id (None if none)."""
+    return db.scalar(select(Patient.id).where(Patient.research_id == research_id))
+
+
 def list_patients(
     db: Session,
     actor: Actor,
@@ -184,9 +189,11 @@ def list_patients(
     site: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    order: str = "id",
 ) -> dict[str, Any]:
     """Patients the caller may see: identified for clinicians (own site) and admins,
-    de-identified for researchers (search by research id only)."""
+    de-identified for researchers (search by research id only). ``order``: "id" (the order
+    they were registered) or "name" (family then given name; research id for researchers)."""
     query = select(Patient).options(selectinload(Patient.identity), selectinload(Patient.site))
     if actor.role == "clinician":
         query = query.where(Patient.site_id == actor.site_id)
@@ -206,9 +213,23 @@ def list_patients(
         else:
             query = query.where(Patient.research_id.ilike(like))
     identified = actor.identified_access
+    if order not in ("id", "name"):
+        raise InvalidInput("order", order, "id or name")
+    if order == "name" and identified:
+        if not q:
+            query = query.join(PatientIdentity)
+        ordering: tuple[Any, ...] = (
+            func.lower(PatientIdentity.family_name),
+            func.lower(PatientIdentity.given_name),
+            Patient.id,
+        )
+    elif order == "name":
+        ordering = (Patient.research_id,)
+    else:
+        ordering = (Patient.id,)
     result = page(
         db,
-        query.order_by(Patient.id),
+        query.order_by(*ordering),
         limit,
         offset,
         lambda p: (

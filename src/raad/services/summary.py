@@ -108,3 +108,22 @@ def _trial(t: Any) -> Trial:
     d = views.trial(t)
     d.pop("id")
     return Trial.model_validate(d)
+
+
+PAGE_ROWS = 100
+
+
+def patient_rows(db: Any, actor: Actor, q: str | None = None, offset: int = 0) -> dict[str, Any]:
+    """One page (``PAGE_ROWS``) of the patients the caller may see, in name order (research id
+    for researchers), each with its summary: ``{"rows": [{"patient", "summary"}], "total",
+    "offset", "limit"}``."""
+    from .patients import list_patients, patient_id_of
+
+    listing = list_patients(db, actor, q=q, limit=PAGE_ROWS, offset=offset, order="name")
+    rows = []
+    for p in listing["items"]:
+        pid = p.get("id")
+        if pid is None:  # researchers: de-identified rows are keyed by research id
+            pid = patient_id_of(db, p["research_id"])
+        rows.append({"patient": p, "summary": summary(db, actor, pid)})
+    return {"rows": rows, "total": listing["total"], "offset": offset, "limit": PAGE_ROWS}

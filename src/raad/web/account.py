@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from raad.services import ServiceError, auth
 from raad.services.errors import InvalidInput
 
-from .routes import call, error_page, render
+from .common import call, error_page, render
 
 router = APIRouter(prefix="/ui/account", include_in_schema=False)
 

@@ -14,7 +14,7 @@ from raad.services import ServiceError, audit, auth
 from raad.services.context import Actor
 from raad.services.errors import InvalidInput
 
-from .routes import call, error_page, reload_or_error, render
+from .common import call, error_page, reload_or_error, render
 
 router = APIRouter(prefix="/ui/admin", include_in_schema=False)
 

@@ -1,0 +1,209 @@
+"""What every page of the web app shares: the templates, the logged-in user, running a service
+function in a transaction, rendering, error pages and reading form fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from raad.api.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    current_actor,
+    database,
+    touch_if_due,
+)
+from raad.services import (
+    Forbidden,
+    ServiceError,
+    Unauthorized,
+    audit,
+    auth,
+    patients,
+    signatures,
+)
+from raad.services.context import Actor
+from raad.services.schemas import (
+    SignatureIn,
+)
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.globals["sign_meanings"] = signatures.meanings()
+templates.env.filters["entry_line"] = (
+    patients.entry_line
+)  # the line a facts form shows and sends back
+
+
+class LoginRequired(Exception):  # noqa: N818 - a redirect, not an error
+    """No valid browser session: go to the login page."""
+
+
+def login_redirect(request: Request, _exc: Exception) -> Response:
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": "/ui/login"})
+    return RedirectResponse("/ui/login", status_code=303)
+
+
+def web_actor(request: Request) -> Actor:
+    if SESSION_COOKIE not in request.cookies:
+        raise LoginRequired
+    try:
+        return current_actor(request)
+    except Unauthorized:
+        raise LoginRequired from None
+
+
+async def call(request: Request, fn, *args: Any, write: bool = True, **kw: Any) -> Any:
+    """Run a service function in its own transaction, off the event loop."""
+    actor = web_actor(request)
+
+    def work():
+        try:
+            with database(request).transaction(write=write) as s:
+                result = fn(s, actor, *args, **kw)
+        except Forbidden as exc:  # a refused read or write is kept: who asked for what
+            with database(request).transaction(write=True) as s:
+                audit.denied(s, actor, f"{request.method} {request.url.path}", exc.message)
+            raise
+        except auth.CredentialsRefused:
+            # a wrong password confirming an action counts toward the lock-out (own transaction)
+            with database(request).transaction(write=True) as s:
+                auth.count_failed_attempt(s, actor)
+            raise
+        touch_if_due(request)
+        if actor.role == "researcher":  # every researcher read is audited
+            with database(request).transaction(write=True) as s:
+                audit.researcher_read(s, actor, f"{request.method} {request.url.path}")
+        return result
+
+    return await run_in_threadpool(work)
+
+
+def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    actor = getattr(request.state, "actor", None)
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"actor": actor, "csrf": request.cookies.get(CSRF_COOKIE, ""), **ctx},
+        status_code=status_code,
+    )
+
+
+def fault_page(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str]
+) -> HTMLResponse:
+    """A database fault or an unexpected error on a web page: the page's own HTML (a fragment
+    beside the form for htmx requests), never the API's JSON."""
+    exc = ServiceError(body["message"])
+    exc.status = status
+    if request.headers.get("hx-request"):
+        # htmx swaps 2xx answers only: 200 so the message shows beside the form
+        page = render(request, "_error.html", exc=exc, status_code=200)
+    else:
+        page = render(request, "error.html", exc=exc, status_code=status)
+    page.headers.update(headers)
+    return page
+
+
+def error_page(request: Request, exc: ServiceError) -> HTMLResponse:
+    if request.headers.get("hx-request"):
+        return render(request, "_error.html", exc=exc, status_code=200)
+    return render(request, "error.html", exc=exc, status_code=exc.status)
+
+
+def field_error(exc: ValidationError, prefix: str = "") -> ServiceError:
+    from raad.services.errors import InvalidInput
+
+    e = exc.errors()[0]
+    field = prefix + ".".join(str(p) for p in e["loc"])
+    return InvalidInput(field or "form", e.get("input"), e["msg"])
+
+
+def writers_only(request: Request) -> HTMLResponse | None:
+    """The error page for a role that does not record care (a researcher): the forms that plan
+    and record sessions show what screening says, which quotes the record as written."""
+    from raad.services.errors import Forbidden
+
+    actor = web_actor(request)
+    if actor.role == "researcher":
+        return error_page(
+            request, Forbidden("role 'researcher' does not record care; allowed: admin, clinician")
+        )
+    return None
+
+
+def form_version(form) -> int:
+    """The record version a form was filled from (the If-Match of the web pages)."""
+    from raad.services.errors import InvalidInput
+
+    v = str(form.get("version", "")).strip()
+    if not (v.isascii() and v.isdigit()) or not 0 < int(v) < 2**31:
+        raise InvalidInput("version", v, "the record version the form was filled from (1, 2, ...)")
+    return int(v)
+
+
+def form_signature(form) -> SignatureIn | None:
+    """The e-signature fields of a form (``_sign.html``); None when no password was typed (the
+    service then says a signature is needed)."""
+    password = form.get("sign_password")
+    if not isinstance(password, str) or not password:
+        return None
+    try:
+        return SignatureIn(
+            username=str(form.get("sign_username") or ""),
+            password=password,
+            otp=str(form.get("sign_otp") or "").strip() or None,
+        )
+    except ValidationError as exc:
+        raise field_error(exc, "signature.") from None
+
+
+def form_text(form, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def form_num(form, key: str) -> float | None:
+    v = (form.get(key) or "").strip()
+    if not v:
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        from raad.services.errors import InvalidInput
+
+        raise InvalidInput(key, v, "a number") from None
+
+
+async def reload_or_error(request: Request, build: Any) -> Response:
+    """Run ``build()`` (the service function and its arguments, read from the form) in a
+    transaction: the page reloads on success, the refusal shows beside the form otherwise."""
+    try:
+        fn, *args = build()
+        await call(request, fn, *args)
+    except ServiceError as exc:
+        return render(request, "_error.html", exc=exc)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+def override_error(request: Request, exc: ServiceError, value: Any) -> Response:
+    """The error, and (when the service asked for an override) the override field with the
+    contraindications it gave, swapped into the form."""
+    reasons = exc.detail.get("contraindications")
+    if exc.detail.get("field") != "override_reason" or not reasons:
+        return error_page(request, exc)
+    return render(
+        request,
+        "_override_error.html",
+        exc=exc,
+        agent=exc.detail.get("agent"),
+        reasons=reasons,
+        value=value,
+        oob=True,
+    )

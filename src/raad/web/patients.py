@@ -1,0 +1,190 @@
+"""The patient list, registering a patient and the patient page (facts, history, screening)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from raad.knowledge.treatment import regimens
+from raad.scales import names
+from raad.services import (
+    ServiceError,
+    alerts,
+    assessments,
+    courses,
+    patients,
+    screenings,
+    sessions,
+    summary,
+)
+from raad.services.context import Actor
+from raad.services.schemas import (
+    IdentityIn,
+    PatientIn,
+    TrialIn,
+)
+
+from .common import (
+    call,
+    error_page,
+    field_error,
+    form_num,
+    form_version,
+    render,
+    web_actor,
+)
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+# -- patients ------------------------------------------------------------------------------
+
+
+@router.get("/patients", response_class=HTMLResponse)
+async def patient_list(request: Request, q: str | None = None, offset: int = 0) -> HTMLResponse:
+    try:
+        data = await call(request, summary.patient_rows, q, offset)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    template = "_patient_rows.html" if request.headers.get("hx-request") else "patients.html"
+    return render(request, template, q=q or "", **data)
+
+
+@router.get("/patients/new", response_class=HTMLResponse)
+def new_patient_page(request: Request) -> HTMLResponse:
+    web_actor(request)
+    return render(request, "patient_new.html", error=None, form={})
+
+
+@router.post("/patients/new", response_class=HTMLResponse)
+async def register_patient(request: Request) -> Response:
+    form = await request.form()
+    try:
+        body = PatientIn(
+            identity=IdentityIn(
+                given_name=form.get("given_name", ""),
+                family_name=form.get("family_name", ""),
+                mrn=form.get("mrn", ""),
+                birth_date=form.get("birth_date") or None,
+            ),
+            sex=form.get("sex") or None,
+            site=form.get("site") or None,
+        )
+        p = await call(request, patients.register, body)
+    except ValidationError as exc:
+        return render(request, "_error.html", exc=field_error(exc, "identity."))
+    except ServiceError as exc:
+        return render(request, "_error.html", exc=exc)
+    return Response(status_code=204, headers={"HX-Redirect": f"/ui/patients/{p['id']}"})
+
+
+def _patient_page(s, actor: Actor, pid: int) -> dict[str, Any]:
+    record = patients.get(s, actor, pid)
+    return {
+        "p": record,
+        "summary": summary.summary(s, actor, pid),
+        "screening": screenings.latest(s, actor, pid),
+        "contraindicated": screenings.contraindicated_now(s, actor, pid),
+        "courses": courses.list_for(s, actor, pid),
+        "sessions": sessions.list_sessions(s, actor, patient_id=pid, limit=200)["items"],
+        "ratings": assessments.list_for(s, actor, pid),
+        "alerts": alerts.list_alerts(s, actor, patient_id=pid, limit=200)["items"],
+    }
+
+
+@router.get("/patients/{pid}", response_class=HTMLResponse)
+async def patient_page(request: Request, pid: int) -> HTMLResponse:
+    try:
+        data = await call(request, _patient_page, pid)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return render(
+        request,
+        "patient.html",
+        **data,
+        regimens=list(regimens().values()),
+        instruments=names(),
+        today=date.today().isoformat(),
+        needs=_missing_questions(data),
+    )
+
+
+def _missing_questions(data: dict[str, Any]) -> list[str]:
+    """The facts the latest screening lacks, to ask for on the page."""
+    scr = data.get("screening")
+    if not scr:
+        return []
+    out: list[str] = []
+    for a in scr["agents"].values():
+        for m in a["missing"]:
+            if m not in out:
+                out.append(m)
+    return out
+
+
+@router.post("/patients/{pid}/facts", response_class=HTMLResponse)
+async def update_facts(request: Request, pid: int) -> Response:
+    form = await request.form()
+    scalars: dict[str, Any] = {}
+    if form.get("b12_status"):
+        scalars["b12_status"] = form["b12_status"]
+    for key in ("pregnant", "breastfeeding", "opioid_use"):
+        if form.get(key) in ("yes", "no"):
+            scalars[key] = form[key] == "yes"
+
+    def lines(name: str) -> list[str]:
+        return [c.strip() for c in (form.get(name) or "").splitlines() if c.strip()]
+
+    allergies = lines("allergies")
+    try:
+        for key in ("systolic_mmhg", "diastolic_mmhg"):
+            scalars[key] = form_num(form, key)
+        await call(
+            request,
+            patients.edit_facts,
+            pid,
+            scalars,
+            {
+                "conditions": lines("conditions"),
+                "medications": lines("medications"),
+                "allergies": allergies if allergies or form.get("no_known_allergies") else None,
+            },
+            form_version(form),
+            str(form.get("reason", "")).strip()[:500] or None,
+        )
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+@router.post("/patients/{pid}/history", response_class=HTMLResponse)
+async def add_trial(request: Request, pid: int) -> Response:
+    form = await request.form()
+    try:
+        body = TrialIn(
+            drug=form.get("drug") or None,
+            atc=form.get("atc") or None,
+            weeks=form_num(form, "weeks"),
+            adequate_dose={"yes": True, "no": False}.get(form.get("adequate_dose", "")),
+            outcome=form.get("outcome") or None,
+            current_episode={"yes": True, "no": False}.get(form.get("current_episode", "")),
+        )
+        await call(request, patients.add_trial, pid, body)
+    except ValidationError as exc:
+        return error_page(request, field_error(exc))
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+@router.post("/patients/{pid}/screen", response_class=HTMLResponse)
+async def screen(request: Request, pid: int) -> Response:
+    try:
+        await call(request, screenings.screen_patient, pid)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})

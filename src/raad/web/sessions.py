@@ -1,0 +1,195 @@
+"""Recording a session (with live alerts), the session page, acknowledging alerts and
+discharging."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from raad.knowledge.treatment import monitoring
+from raad.services import (
+    ServiceError,
+    alerts,
+    courses,
+    screenings,
+    sessions,
+)
+from raad.services.context import Actor
+from raad.services.schemas import (
+    ADVERSE_EVENT_TERMS,
+    SessionIn,
+)
+
+from .common import (
+    call,
+    error_page,
+    field_error,
+    form_num,
+    form_signature,
+    form_version,
+    override_error,
+    render,
+    writers_only,
+)
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+def _session_context(s, actor: Actor, course_id: int) -> dict[str, Any]:
+    c = courses.get(s, actor, course_id)
+    done = sessions.list_sessions(s, actor, course_id=course_id, limit=200)["items"]
+    return {
+        "course": c,
+        "done": done,
+        "reasons": courses.contraindications(s, actor, course_id),
+        "open": screenings.open_items(
+            s, actor, courses.load_course(s, course_id).patient_id, c["agent"]
+        ),
+    }
+
+
+@router.get("/courses/{course_id}/sessions/new", response_class=HTMLResponse)
+async def new_session_page(request: Request, course_id: int) -> HTMLResponse:
+    if refused := writers_only(request):
+        return refused
+    try:
+        ctx = await call(request, _session_context, course_id, write=False)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    nxt = len(ctx["done"])
+    planned = ctx["course"]["plan"]["sessions"]
+    return render(
+        request,
+        "session_new.html",
+        **ctx,
+        planned=planned[nxt] if nxt < len(planned) else None,
+        checks=ctx["course"]["plan"]["sessions"][0]["checks"] if planned else [],
+        reading=monitoring().blood_pressure.reading_for(ctx["course"]["agent"]),
+        ae_terms=ADVERSE_EVENT_TERMS,
+        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+    )
+
+
+def _session_in(form, course_id: int) -> SessionIn:
+    def bp(prefix: str):
+        s_, d_ = form_num(form, f"{prefix}_systolic"), form_num(form, f"{prefix}_diastolic")
+        return None if s_ is None and d_ is None else {"systolic": s_, "diastolic": d_}
+
+    start = form.get("start", "")
+    if start and len(start) == 16:  # datetime-local gives minutes, local time read as UTC
+        start = start + ":00+00:00"
+    events = [
+        {"event": e, "severity": form.get(f"severity_{e}") or "mild"}
+        for e in form.getlist("adverse_event")
+        if e
+    ]
+    fraction = form_num(form, "n2o_percent")
+    return SessionIn(
+        course_id=course_id,
+        start=start,
+        duration_min=form_num(form, "duration_min"),
+        n2o_fraction=None if fraction is None else fraction / 100,
+        dose_mg=form_num(form, "dose_mg"),
+        dose_mg_per_kg=form_num(form, "dose_mg_per_kg"),
+        bp_pre=bp("bp_pre"),
+        bp_post=bp("bp_post"),
+        bp_post_min=form_num(form, "bp_post_min"),
+        observation_min=form_num(form, "observation_min"),
+        adverse_events=events,
+        unresolved=["dissociation"] if form.get("dissociation_unresolved") else [],
+        cadss_total=form_num(form, "cadss_total"),
+        notes=form.get("notes") or None,
+        override_reason=form.get("override_reason") or None,
+    )
+
+
+@router.post("/courses/{course_id}/sessions/preview", response_class=HTMLResponse)
+async def session_preview(request: Request, course_id: int) -> HTMLResponse:
+    """Live safety alerts while the form is filled (nothing is written)."""
+    if refused := writers_only(request):
+        return refused
+    form = await request.form()
+    try:
+        result = await call(request, sessions.preview, _session_in(form, course_id), write=False)
+    except ValidationError as exc:
+        return render(request, "_error.html", exc=field_error(exc))
+    except ServiceError as exc:
+        return render(request, "_error.html", exc=exc)
+    return render(
+        request,
+        "_alerts_preview.html",
+        alerts=result["alerts"],
+        discharge=result["discharge_not_before"],
+    )
+
+
+@router.post("/courses/{course_id}/sessions", response_class=HTMLResponse)
+async def record_session(request: Request, course_id: int) -> Response:
+    form = await request.form()
+    try:
+        data = _session_in(form, course_id)
+        s = await call(request, sessions.record, data)
+    except ValidationError as exc:
+        return error_page(request, field_error(exc))
+    except ServiceError as exc:
+        return override_error(request, exc, form.get("override_reason"))
+    return Response(status_code=204, headers={"HX-Redirect": f"/ui/sessions/{s['id']}"})
+
+
+def _session_page(s, actor: Actor, session_id: int) -> dict[str, Any]:
+    rec = sessions.get(s, actor, session_id)
+    c = courses.get(s, actor, rec["course_id"])
+    return {"s": rec, "course": c}
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+async def session_page(request: Request, session_id: int) -> HTMLResponse:
+    try:
+        ctx = await call(request, _session_page, session_id, write=False)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    template = "_session_alerts.html" if request.headers.get("hx-request") else "session.html"
+    return render(request, template, **ctx)
+
+
+@router.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)
+async def acknowledge(request: Request, alert_id: int) -> Response:
+    """Acknowledge with the note typed beside the alert. On the session page the alerts are
+    shown again (with the refusal beside the alert when the note is missing); on the patient
+    page the page is reloaded, or the refusal shown beside the alert."""
+    form = await request.form()
+    session_id = form.get("session_id")
+    try:
+        a = await call(
+            request, alerts.acknowledge, alert_id, form.get("note"), form_signature(form)
+        )
+    except ServiceError as exc:
+        if session_id and str(session_id).isdigit():
+            ctx = await call(request, _session_page, int(str(session_id)), write=False)
+            return render(request, "_session_alerts.html", **ctx, ack_error={alert_id: exc})
+        return error_page(request, exc)
+    if a.get("administration_id") and form.get("from") != "patient":
+        ctx = await call(request, _session_page, a["administration_id"], write=False)
+        return render(request, "_session_alerts.html", **ctx)
+    return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+@router.post("/sessions/{session_id}/discharge", response_class=HTMLResponse)
+async def discharge(request: Request, session_id: int) -> Response:
+    form = await request.form()
+    error = None
+    try:
+        await call(
+            request, sessions.discharge, session_id, form_version(form), form_signature(form)
+        )
+    except ServiceError as exc:
+        error = exc
+    ctx = await call(request, _session_page, session_id, write=False)
+    return render(request, "_session_alerts.html", **ctx, discharge_error=error)
