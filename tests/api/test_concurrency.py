@@ -173,3 +173,24 @@ def test_wrong_password_confirmations_beside_reads_do_not_deadlock(api, database
         codes = list(pool.map(one, range(120)))
     assert set(codes) <= {200, 401}, sorted(set(codes))
     assert codes.count(200) == 60 and codes.count(401) == 60
+
+
+def test_concurrent_retries_of_a_registration_replay_not_refuse(api):
+    """On PostgreSQL the twin's patient (same record number) failed this request's own check
+    before its key was seen: 409 instead of the first response. Now the first is replayed."""
+    import secrets
+
+    body = {
+        "identity": {
+            "given_name": "Twin",
+            "family_name": "Retry",
+            "mrn": f"TW-{secrets.token_hex(3)}",
+        },
+    }
+    h = api.h("clinician", **{"Idempotency-Key": f"twin-{secrets.token_hex(4)}"})
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(lambda _: api.client.post("/patients", json=body, headers=h), range(4))
+        )
+    assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1

@@ -229,8 +229,22 @@ def idempotent(
             # a concurrent request with the same key committed first: replay its response
             if key is None or attempt == 1:
                 raise
+        except ServiceError:
+            # a refusal the concurrent twin's commit may explain (its record failing this one's
+            # checks before its key was seen): its response if it committed, else the refusal
+            with database(request).transaction(write=False) as s:
+                done = idempotency.replay(s, current_actor(request, s), key, route, body)
+            if done is None:
+                raise
+            (status, response), replayed = done, True
+            break
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse(response, status_code=status, headers=headers)
+
+
+# what a transaction raises when a concurrent request with the same idempotency key (or form
+# token) committed first: run it again and the first response is replayed
+DuplicateKey = IntegrityError
 
 
 def error_response(exc: ServiceError) -> JSONResponse:

@@ -36,6 +36,33 @@ def request_hash(route: str, body: Any) -> str:
     ).hexdigest()
 
 
+def _digest(actor: Actor, route: str, body: Any) -> str:
+    return request_hash(route, {"body": body, "role": actor.role, "site": actor.site_id})
+
+
+def replay(
+    db: Session, actor: Actor, key: str | None, route: str, body: Any
+) -> tuple[int, dict[str, Any]] | None:
+    """The stored first response for this key and request, if a request with it committed
+    (used after a refusal that a concurrent twin's commit may explain: on PostgreSQL the twin's
+    record can make this one's own checks fail before its key is seen)."""
+    if key is None:
+        return None
+    prior = db.scalar(
+        select(IdempotentRequest).where(
+            IdempotentRequest.user_id == actor.user_id, IdempotentRequest.key == key
+        )
+    )
+    if (
+        prior is None
+        or prior.created_at < utcnow() - TTL
+        or prior.route != route
+        or prior.request_hash != _digest(actor, route, body)
+    ):
+        return None
+    return prior.status_code, prior.response
+
+
 def run(
     db: Session,
     actor: Actor,
@@ -53,7 +80,7 @@ def run(
     # the caller's role and site are part of the request: a replay after either changed is a
     # new request (checked again), never the first response handed to a caller who may no
     # longer see it
-    digest = request_hash(route, {"body": body, "role": actor.role, "site": actor.site_id})
+    digest = _digest(actor, route, body)
     prior = db.scalar(
         select(IdempotentRequest).where(
             IdempotentRequest.user_id == actor.user_id, IdempotentRequest.key == key

@@ -3,6 +3,7 @@ function in a transaction, rendering, error pages and reading form fields."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from raad.api.deps import (
     CSRF_COOKIE,
     SESSION_COOKIE,
+    DuplicateKey,
     current_actor,
     database,
     touch_if_due,
@@ -34,6 +36,8 @@ from raad.services.schemas import (
 )
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# a fresh token in every form that creates a record (see call_once)
+templates.env.globals["form_token"] = lambda: secrets.token_urlsafe(18)
 templates.env.globals["sign_meanings"] = signatures.meanings()
 templates.env.filters["entry_line"] = (
     patients.entry_line
@@ -83,6 +87,36 @@ async def call(request: Request, fn, *args: Any, write: bool = True, **kw: Any) 
         return result
 
     return await run_in_threadpool(work)
+
+
+async def call_once(request: Request, form: Any, fn, *args: Any) -> Any:
+    """:func:`call`, at most once per filled-in form: the form's ``form_token`` (a fresh one on
+    every page) is used as an idempotency key, so a double click or a resubmitted form creates
+    one record and the second submission gets the first one's result. The token goes with the
+    form's fields: the same token with other fields is refused."""
+    from raad.services import idempotency
+
+    key = form.get("form_token")
+    if not isinstance(key, str) or not key:
+        return await call(request, fn, *args)
+    fields = {k: v for k, v in form.multi_items() if k != "form_token" and isinstance(v, str)}
+    route = f"web {request.url.path}"
+
+    def once(s, actor: Actor) -> Any:
+        return idempotency.run(s, actor, key, route, fields, lambda: fn(s, actor, *args))[1]
+
+    def first(s, actor: Actor) -> Any:
+        return idempotency.replay(s, actor, key, route, fields)
+
+    try:
+        return await call(request, once)
+    except (DuplicateKey, ServiceError):
+        # the other click may have committed first (its record can fail this one's checks
+        # before its token is seen): then its result, else this refusal
+        done = await call(request, first, write=False)
+        if done is None:
+            raise
+        return done[1]
 
 
 def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:

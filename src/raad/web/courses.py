@@ -18,6 +18,7 @@ from raad.services.schemas import (
 
 from .common import (
     call,
+    call_once,
     error_page,
     field_error,
     form_num,
@@ -81,7 +82,7 @@ async def plan_preview(request: Request, pid: int) -> HTMLResponse:
 async def create_course(request: Request, pid: int) -> Response:
     form = await request.form()
     try:
-        c = await call(request, courses.plan, pid, _course_in(form))
+        c = await call_once(request, form, courses.plan, pid, _course_in(form))
     except ValidationError as exc:
         return error_page(request, field_error(exc))
     except ServiceError as exc:

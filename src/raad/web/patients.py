@@ -30,6 +30,7 @@ from raad.services.schemas import (
 
 from .common import (
     call,
+    call_once,
     error_page,
     field_error,
     form_num,
@@ -74,7 +75,7 @@ async def register_patient(request: Request) -> Response:
             sex=form.get("sex") or None,
             site=form.get("site") or None,
         )
-        p = await call(request, patients.register, body)
+        p = await call_once(request, form, patients.register, body)
     except ValidationError as exc:
         return render(request, "_error.html", exc=field_error(exc, "identity."))
     except ServiceError as exc:
@@ -173,7 +174,7 @@ async def add_trial(request: Request, pid: int) -> Response:
             outcome=form.get("outcome") or None,
             current_episode={"yes": True, "no": False}.get(form.get("current_episode", "")),
         )
-        await call(request, patients.add_trial, pid, body)
+        await call_once(request, form, patients.add_trial, pid, body)
     except ValidationError as exc:
         return error_page(request, field_error(exc))
     except ServiceError as exc:

@@ -22,6 +22,7 @@ from raad.services.schemas import (
 
 from .common import (
     call,
+    call_once,
     error_page,
     field_error,
     render,
@@ -102,7 +103,7 @@ async def record_rating(request: Request, pid: int, instrument: str) -> Response
         body = AssessmentIn(
             instrument=instr.name, responses=_responses(instr, form), administered_at=when
         )
-        await call(request, assessments.record, pid, body)
+        await call_once(request, form, assessments.record, pid, body)
     except ValidationError as exc:
         return render(request, "_error.html", exc=field_error(exc))
     except ScaleInputError as exc:

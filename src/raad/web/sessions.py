@@ -26,6 +26,7 @@ from raad.services.schemas import (
 
 from .common import (
     call,
+    call_once,
     error_page,
     field_error,
     form_num,
@@ -135,7 +136,7 @@ async def record_session(request: Request, course_id: int) -> Response:
     form = await request.form()
     try:
         data = _session_in(form, course_id)
-        s = await call(request, sessions.record, data)
+        s = await call_once(request, form, sessions.record, data)
     except ValidationError as exc:
         return error_page(request, field_error(exc))
     except ServiceError as exc:
