@@ -194,3 +194,40 @@ def test_concurrent_retries_of_a_registration_replay_not_refuse(api):
         )
     assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
+
+
+def test_one_record_number_per_site_even_when_registered_at_once(api):
+    """Issue 18: the same record number was accepted twice at a site. The service refuses it,
+    and a unique index holds against two registrations at the same moment (409, never 500)."""
+    import secrets
+
+    mrn = f"ONE-{secrets.token_hex(3)}"
+
+    def register(n: int):
+        body = {"identity": {"given_name": f"N{n}", "family_name": "Same", "mrn": mrn}}
+        return api.client.post("/patients", json=body, headers=api.h("clinician"))
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(r.status_code for r in pool.map(register, range(6)))
+    assert codes == [201, 409, 409, 409, 409, 409], codes
+    # changing another patient's record number to this one is refused too
+    other = register(99)
+    assert other.status_code == 409
+    p = api.client.post(
+        "/patients",
+        json={"identity": {"given_name": "X", "family_name": "Other", "mrn": mrn + "-b"}},
+        headers=api.h("clinician"),
+    ).json()
+    r = api.client.patch(
+        f"/patients/{p['id']}",
+        json={"identity": {"given_name": "X", "family_name": "Other", "mrn": mrn}},
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    )
+    assert r.status_code == 409 and "already registered" in r.json()["message"], r.text
+    # the same number at another site is another patient
+    elsewhere = api.client.post(
+        "/patients",
+        json={"identity": {"given_name": "Y", "family_name": "Else", "mrn": mrn}},
+        headers=api.h("other_clinician"),
+    )
+    assert elsewhere.status_code == 201

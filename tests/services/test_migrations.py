@@ -47,7 +47,7 @@ def test_0002_keeps_old_rows_and_round_trips(empty_database):
         for statement in _ROWS:
             conn.execute(text(statement))
     upgrade(db)
-    assert current_revision(db) == head_revision(db) == "0008"
+    assert current_revision(db) == head_revision(db) == "0009"
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         # 0003: each existing patient was given its own date shift for researchers, 1-365 back
@@ -67,4 +67,33 @@ def test_0002_keeps_old_rows_and_round_trips(empty_database):
         assert "bp_post_min" not in cols and "override_reason" not in cols
         assert conn.execute(text("SELECT dose_mg FROM administrations")).scalar() == 56
     upgrade(db)
+    assert current_revision(db) == "0009"
+
+
+def test_0009_refuses_duplicate_record_numbers_with_their_names(empty_database):
+    """A record number registered twice at a site (possible before 0009) stops the upgrade with
+    the duplicates named, instead of failing on the index or losing a row."""
+    import pytest
+
+    db = empty_database
+    upgrade(db, "0008")
+    with db.engine.begin() as conn:
+        for statement in _ROWS:
+            conn.execute(text(statement))
+        conn.execute(
+            text(
+                "INSERT INTO patients (id, research_id, site_id, sex, birth_year, facts, version, "
+                "created_at, updated_at, created_by) SELECT 2, 'R-DUP', site_id, sex, birth_year, "
+                "facts, 1, created_at, updated_at, created_by FROM patients WHERE id = 1"
+            )
+        )
+        for pid in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO patient_identities (patient_id, given_name, family_name, mrn) "
+                    f"VALUES ({pid}, 'Dup', 'Licate', 'MRN-TWICE')"
+                )
+            )
+    with pytest.raises(Exception, match="registered more than once at a site"):
+        upgrade(db)
     assert current_revision(db) == "0008"

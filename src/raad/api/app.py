@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -132,6 +132,19 @@ def _web_page(
     return render(request, status, body, headers)
 
 
+def _conflicting_write(request: Request, exc: IntegrityError) -> Response:
+    """A unique index refused a row a concurrent request saved first (the services check
+    before writing, so only a race reaches here): 409, nothing saved."""
+    log.info("write refused by a constraint: %s", str(exc.orig)[:200])
+    body = {
+        "error": "Conflict",
+        "message": "another request saved a conflicting record at the same moment (for "
+        "example the same record number at this site); nothing was saved: reload and check",
+    }
+    page = _web_page(request, 409, body, {})
+    return page or JSONResponse(body, status_code=409)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
     log.exception("unhandled error", exc_info=exc)
     # answered by Starlette's outermost error middleware, past the security-header middleware:
@@ -198,6 +211,7 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(IntegrityError, _conflicting_write)
     app.add_exception_handler(Exception, _unexpected)
     for module in (routes_auth, routes_patients, routes_care, routes_admin, routes_fhir):
         app.include_router(module.router)

@@ -120,6 +120,22 @@ def brief(db: Executor, patient_id: int) -> Any:
     return row
 
 
+def _mrn_free(db: Session, mrn: str, site_id: int) -> None:
+    """Refuse a record number already registered at the site (the unique index on
+    (site, record number) holds it against a concurrent registration too)."""
+    same = db.scalar(
+        select(Patient.id)
+        .join(PatientIdentity)
+        .where(PatientIdentity.mrn == mrn, Patient.site_id == site_id)
+    )
+    if same is not None:
+        raise Conflict(
+            f"record number {mrn} is already registered at this site "
+            f"(patient {same}): open that record instead",
+            existing_patient=same,
+        )
+
+
 def register(db: Session, actor: Actor, data: PatientIn) -> dict[str, Any]:
     if actor.role == "researcher":
         raise Forbidden(
@@ -137,17 +153,7 @@ def register(db: Session, actor: Actor, data: PatientIn) -> dict[str, Any]:
             raise InvalidInput("site", data.site, "an existing site code")
     assert site is not None
     _check_birth_date(data.identity.birth_date)
-    same = db.scalar(
-        select(Patient.id)
-        .join(PatientIdentity)
-        .where(PatientIdentity.mrn == data.identity.mrn, Patient.site_id == site.id)
-    )
-    if same is not None:
-        raise Conflict(
-            f"record number {data.identity.mrn} is already registered at this site "
-            f"(patient {same}): open that record instead",
-            existing_patient=same,
-        )
+    _mrn_free(db, data.identity.mrn, site.id)
     facts = _clean_facts(_dated(data.facts))
     p = Patient(
         research_id=_research_id(),
@@ -158,7 +164,7 @@ def register(db: Session, actor: Actor, data: PatientIn) -> dict[str, Any]:
         version=1,
         created_by=actor.user_id,
     )
-    p.identity = PatientIdentity(**data.identity.model_dump())
+    p.identity = PatientIdentity(**data.identity.model_dump(), site_id=site.id)
     db.add(p)
     db.flush()
     view = views.patient(p, identified=True)
@@ -263,6 +269,8 @@ def update(
     before = views.patient(p, identified=True)
     if data.identity is not None:
         _check_birth_date(data.identity.birth_date)
+        if data.identity.mrn != p.identity.mrn:
+            _mrn_free(db, data.identity.mrn, p.site_id)
         for k, v in data.identity.model_dump().items():
             setattr(p.identity, k, v)
         p.birth_year = data.identity.birth_date.year if data.identity.birth_date else None

@@ -140,10 +140,15 @@ class PatientIdentity(Base):
     family_name: Mapped[str] = mapped_column(String(100))
     mrn: Mapped[str] = mapped_column(String(64))
     birth_date: Mapped[date | None] = mapped_column(Date)
+    # the patient's site (equal to patients.site_id): a record number is unique within a site
+    site_id: Mapped[int | None] = mapped_column(Integer)
 
     patient: Mapped[Patient] = relationship(back_populates="identity")
 
-    __table_args__ = (Index("ix_identity_mrn", "mrn"),)
+    __table_args__ = (
+        Index("ix_identity_mrn", "mrn"),
+        Index("uq_identity_site_mrn", "site_id", "mrn", unique=True),
+    )
 
 
 class AntidepressantTrial(Base):
