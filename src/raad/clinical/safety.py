@@ -66,6 +66,36 @@ class BloodPressure:
 
 
 @dataclass(frozen=True)
+class VitalSigns:
+    """One timed set of vital signs: ``minutes`` after dosing began (negative or 0: before
+    dosing), blood pressure, heart rate (/min), SpO2 (%) and the MOAA/S sedation level (0-5).
+    Any of the measurements may be missing, not all of them."""
+
+    minutes: float
+    bp: BloodPressure | None = None
+    heart_rate: float | None = None
+    spo2: float | None = None
+    moaas: int | None = None
+
+    def __post_init__(self) -> None:
+        r = monitoring().plausible_ranges
+        _check("vitals.minutes", self.minutes, r.vitals_minutes)
+        if self.heart_rate is not None:
+            _check("vitals.heart_rate", self.heart_rate, r.heart_rate_per_min)
+        if self.spo2 is not None:
+            _check("vitals.spo2", self.spo2, r.spo2_percent)
+        levels = monitoring().sedation_scale.levels
+        if self.moaas is not None and (isinstance(self.moaas, bool) or self.moaas not in levels):
+            raise ClinicalInputError(
+                "vitals.moaas", self.moaas, f"a MOAA/S level {min(levels)}-{max(levels)}"
+            )
+        if (self.bp, self.heart_rate, self.spo2, self.moaas) == (None, None, None, None):
+            raise ClinicalInputError(
+                "vitals", None, "at least one of blood pressure, heart rate, SpO2 or MOAA/S"
+            )
+
+
+@dataclass(frozen=True)
 class SessionRecord:
     """What happened at one session (times are aware UTC)."""
 
@@ -83,6 +113,23 @@ class SessionRecord:
     unresolved: tuple[str, ...] = ()  # e.g. ("dissociation",) still present at discharge
     cadss_total: float | None = None
     scores: tuple[Score, ...] = ()
+    vitals: tuple[VitalSigns, ...] = ()  # the timed series, beside bp_pre and bp_post
+
+    def pre_dose_bp(self) -> BloodPressure | None:
+        """``bp_pre``, else the last reading of the series taken before dosing began."""
+        if self.bp_pre is not None:
+            return self.bp_pre
+        before = [v for v in self.vitals if v.bp is not None and v.minutes <= 0]
+        return max(before, key=lambda v: v.minutes).bp if before else None
+
+    def post_dose_bp(self) -> list[tuple[float | None, BloodPressure]]:
+        """Every blood pressure taken after dosing began, (minutes after dosing or None, BP):
+        ``bp_post`` and the series' readings after the start."""
+        out: list[tuple[float | None, BloodPressure]] = []
+        if self.bp_post is not None:
+            out.append((self.bp_post_min, self.bp_post))
+        out += [(v.minutes, v.bp) for v in self.vitals if v.bp is not None and v.minutes > 0]
+        return out
 
     def __post_init__(self) -> None:
         if self.agent not in agents():
@@ -416,6 +463,20 @@ def _bp_reading(record: SessionRecord) -> list[Alert]:
     if rule is None:
         return []
     due = rule.minutes_after_dose
+    posts = record.post_dose_bp()
+    if record.vitals and posts:
+        # a series: the reading the label asks for is any taken at or after the due time
+        timed = [(at, bp) for at, bp in posts if at is not None]
+        on_time = [(at, bp) for at, bp in timed if at >= due]
+        if on_time:
+            return []
+        if len(timed) < len(posts):
+            at, reading = None, next(bp for at, bp in posts if at is None)
+        else:
+            at, reading = max(timed, key=lambda t: t[0])
+        record = SessionRecord(
+            agent=record.agent, start=record.start, bp_post=reading, bp_post_min=at
+        )
     facts = {
         "bp_post": str(record.bp_post) if record.bp_post else None,
         "bp_post_min": record.bp_post_min,
@@ -551,21 +612,22 @@ def check_session(
     mon = monitoring()
     alerts: list[Alert] = []
     bp = mon.blood_pressure
+    pre = record.pre_dose_bp()
     for rule in bp.pre_dose:
-        if rule.agent == record.agent and record.bp_pre is not None:
-            hits = _bp_hits(rule, record.bp_pre, None)
+        if rule.agent == record.agent and pre is not None:
+            hits = _bp_hits(rule, pre, None)
             if hits:
                 alerts.append(
                     Alert(
                         "bp-pre-dose",
                         rule.level,
                         f"Before dosing: {'; '.join(hits)}. {rule.action}",
-                        {"bp_pre": str(record.bp_pre)},
+                        {"bp_pre": str(pre)},
                         _src(rule),
                         blocks_discharge=False,
                     )
                 )
-    if record.bp_pre is None and any(r.agent == record.agent for r in bp.pre_dose):
+    if pre is None and any(r.agent == record.agent for r in bp.pre_dose):
         rule = next(r for r in bp.pre_dose if r.agent == record.agent)
         alerts.append(
             Alert(
@@ -577,22 +639,34 @@ def check_session(
             )
         )
     for rule in bp.post_dose:
-        if rule.agent == record.agent and record.bp_post is not None:
-            hits = _bp_hits(rule, record.bp_post, record.bp_pre)
-            if hits:
-                alerts.append(
-                    Alert(
-                        "bp-post-dose",
-                        rule.level,
-                        f"After dosing: {'; '.join(hits)}. {rule.action}",
-                        {
-                            "bp_pre": str(record.bp_pre) if record.bp_pre else None,
-                            "bp_post": str(record.bp_post),
-                        },
-                        _src(rule),
-                        blocks_discharge=True,
-                    )
+        if rule.agent != record.agent:
+            continue
+        # every reading after dosing is checked; the alert names the one with the most
+        # findings (the highest systolic among equals) and how many readings had any
+        found = [
+            (hits, at, reading)
+            for at, reading in record.post_dose_bp()
+            if (hits := _bp_hits(rule, reading, pre))
+        ]
+        if found:
+            hits, at, worst = max(found, key=lambda f: (len(f[0]), f[2].systolic))
+            when = f" (at {at:g} min)" if at is not None else ""
+            more = f"; {len(found)} readings after dosing had findings" if len(found) > 1 else ""
+            alerts.append(
+                Alert(
+                    "bp-post-dose",
+                    rule.level,
+                    f"After dosing{when}: {'; '.join(hits)}{more}. {rule.action}",
+                    {
+                        "bp_pre": str(pre) if pre else None,
+                        "bp_post": str(worst),
+                        "bp_post_min": at,
+                        "readings_with_findings": len(found),
+                    },
+                    _src(rule),
+                    blocks_discharge=True,
                 )
+            )
     alerts += _same_day(record, history)
     alerts += _bp_reading(record)
     alerts += _dose_alerts(record, planned)

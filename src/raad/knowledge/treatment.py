@@ -171,6 +171,9 @@ class PlausibleRanges(_M):
     dose_mg: tuple[float, float]
     observation_min: tuple[float, float]
     bp_post_min: tuple[float, float]
+    heart_rate_per_min: tuple[float, float]
+    spo2_percent: tuple[float, float]
+    vitals_minutes: tuple[float, float]
     note: str
 
 
@@ -188,6 +191,17 @@ class NotFound(_M):
     cite: tuple[Citation, ...]
 
 
+class SedationScale(_M):
+    """The sedation scale a session's vital-signs series records (MOAA/S), its levels and
+    sources; raad raises no alert on it (no discharge level was found in the sources)."""
+
+    name: str
+    title: str
+    levels: dict[int, str]
+    note: str
+    cite: tuple[Citation, ...]
+
+
 class Monitoring(_M):
     plausible_ranges: PlausibleRanges
     input_checks: InputChecks
@@ -198,6 +212,7 @@ class Monitoring(_M):
     n2o_exposure: N2oExposure
     n2o_step_down: StepDown
     dissociation: Dissociation
+    sedation_scale: SedationScale
 
     def observation_for(self, agent: str) -> ObservationRule | None:
         return next((o for o in self.observation if o.agent == agent), None)

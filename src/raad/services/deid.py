@@ -48,6 +48,7 @@ _TEXT_KEYS = frozenset(
         "note",
         "acknowledgement_note",
         "withdrawn_reason",  # why a signature was withdrawn (a course unlocked)
+        "lot_numbers",  # typed by hand: withheld like any free text
         "override_reason",
         "reason",  # override {"reason": ...}
         "stale_reason",
@@ -85,6 +86,8 @@ _STAFF_KEYS = frozenset(
         "created_by",
         "username",
         "printed_name",  # an e-signature's signer
+        "observed_by",  # who monitored a session
+        "rems_submitted_by",
         "full_name",
         "locked_by",
         "withdrawn_by",

@@ -89,7 +89,48 @@ class AdverseEventIn(_In):
     severity: Literal["mild", "moderate", "severe"]
 
 
-class SessionIn(_In):
+class VitalsIn(_In):
+    """One timed set of vital signs; any of the measurements, not none."""
+
+    time: AwareDatetime = Field(description="When it was taken (with its UTC offset)")
+    systolic: float | None = Field(default=None, description="mmHg")
+    diastolic: float | None = Field(default=None, description="mmHg")
+    heart_rate: float | None = Field(default=None, description="beats per minute")
+    spo2: float | None = Field(default=None, description="oxygen saturation, %")
+    moaas: StrictInt | None = Field(
+        default=None, description="sedation on the MOAA/S, 0 (no response to pain) to 5 (alert)"
+    )
+
+
+REMS_FIELDS_HELP = "the REMS-grade record (esketamine; kept for every agent)"
+
+
+class SessionRecordIn(_In):
+    """The fields of the REMS-grade session record (``POST /sessions``, ``PATCH``)."""
+
+    vitals: list[VitalsIn] | None = Field(
+        default=None, max_length=50, description="timed vital signs (" + REMS_FIELDS_HELP + ")"
+    )
+    lot_numbers: list[str] | None = Field(
+        default=None, max_length=10, description="the lot number(s) of what was given"
+    )
+    concomitant: dict[str, bool] | None = Field(
+        default=None,
+        description="concomitant medicines that may cause sedation or blood-pressure changes, "
+        "yes/no by key (GET /knowledge/rems: benzodiazepines, ...)",
+    )
+    checklist: dict[str, bool] | None = Field(
+        default=None, description="the pre-session checklist of the course's plan, done or not"
+    )
+    observed_by: str | None = Field(
+        default=None, max_length=100, description="who monitored the patient (printed name)"
+    )
+    ready_to_leave_at: AwareDatetime | None = Field(
+        default=None, description="when the patient was assessed ready to leave"
+    )
+
+
+class SessionIn(SessionRecordIn):
     course_id: int
     start: AwareDatetime
     route: (
@@ -113,7 +154,7 @@ class SessionIn(_In):
     override_reason: str | None = Field(default=None, max_length=2000, description=OVERRIDE_HELP)
 
 
-class SessionUpdate(_In):
+class SessionUpdate(SessionRecordIn):
     duration_min: float | None = None
     bp_post: BloodPressureIn | None = None
     bp_post_min: float | None = None

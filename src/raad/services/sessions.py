@@ -6,7 +6,7 @@ override reason, stored on the session and audited; a start in the future is ref
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,9 +19,11 @@ from raad.clinical.safety import (
     DischargeTime,
     PlannedDose,
     SessionRecord,
+    VitalSigns,
     check_session,
     earliest_discharge,
 )
+from raad.knowledge.rems import load_rems
 from raad.knowledge.treatment import agents, monitoring
 from raad.scales import get as get_instrument
 from raad.store.core import Executor, Inserter, core_only, table
@@ -52,6 +54,31 @@ def _bp(field: str, bp: Any) -> BloodPressure | None:
         ) from None
 
 
+def _vital(v: dict[str, Any], start: datetime, i: int) -> VitalSigns:
+    """A stored vitals row as the safety monitor reads it (minutes after the start)."""
+    at = datetime.fromisoformat(v["time"])
+    sys_, dia = v.get("systolic"), v.get("diastolic")
+    if (sys_ is None) != (dia is None):
+        raise ClinicalInputError(
+            f"vitals[{i}]", f"{sys_}/{dia}", "both systolic and diastolic, or neither"
+        )
+    try:
+        return VitalSigns(
+            minutes=(at - start).total_seconds() / 60,
+            bp=BloodPressure(sys_, dia) if sys_ is not None else None,
+            heart_rate=v.get("heart_rate"),
+            spo2=v.get("spo2"),
+            moaas=v.get("moaas"),
+        )
+    except ClinicalInputError as exc:
+        field = exc.field.replace("vitals.", f"vitals[{i}].").replace(
+            "blood_pressure", f"vitals[{i}].blood_pressure"
+        )
+        if field == "vitals":
+            field = f"vitals[{i}]"
+        raise ClinicalInputError(field, exc.value, exc.allowed) from None
+
+
 def _record(a: Any) -> SessionRecord:
     return SessionRecord(
         agent=a.agent,
@@ -71,7 +98,59 @@ def _record(a: Any) -> SessionRecord:
         adverse_events=tuple(e["event"] for e in a.adverse_events),
         unresolved=tuple(a.unresolved),
         cadss_total=a.cadss_total,
+        vitals=tuple(_vital(v, a.start, i) for i, v in enumerate(a.vitals or ())),
     )
+
+
+def _record_fields(data: Any, agent: str, plan: dict[str, Any] | None) -> dict[str, Any]:
+    """The REMS-grade fields given in ``data`` (a SessionIn or SessionUpdate), checked and in
+    their stored form; only the fields that were given."""
+    given = data.model_dump(exclude_unset=True) if hasattr(data, "model_dump") else {}
+    out: dict[str, Any] = {}
+    if "vitals" in given:
+        rows = []
+        for v in data.vitals or []:
+            row = v.model_dump(mode="json")
+            row["time"] = v.time.astimezone(UTC).isoformat()
+            rows.append(row)
+        out["vitals"] = sorted(rows, key=lambda r: r["time"])
+    if "lot_numbers" in given:
+        lots = [str(x).strip() for x in data.lot_numbers or []]
+        for i, lot in enumerate(lots):
+            if not 1 <= len(lot) <= 40 or not lot.isprintable():
+                raise InvalidInput(f"lot_numbers[{i}]", lot, "a lot number of 1-40 characters")
+        out["lot_numbers"] = lots
+    if "concomitant" in given:
+        known = load_rems().medicine_keys()
+        for key in data.concomitant or {}:
+            if key not in known:
+                raise InvalidInput("concomitant", key, f"keys {', '.join(known)}")
+        out["concomitant"] = dict(data.concomitant) if data.concomitant is not None else None
+    if "checklist" in given:
+        checks = set((plan or {}).get("check_sources") or {})
+        for key in data.checklist or {}:
+            if key not in checks:
+                raise InvalidInput(
+                    "checklist", key, "the pre-session checks of the course's plan, as written"
+                )
+        out["checklist"] = dict(data.checklist) if data.checklist is not None else None
+    if "observed_by" in given:
+        out["observed_by"] = (data.observed_by or "").strip() or None
+    if "ready_to_leave_at" in given:
+        out["ready_to_leave_at"] = data.ready_to_leave_at
+    return out
+
+
+def _check_times(a: Any) -> None:
+    """Ready to leave: after the start, not in the future."""
+    ready = getattr(a, "ready_to_leave_at", None)
+    if ready is None:
+        return
+    skew = monitoring().input_checks.clock_skew_min
+    if ready < a.start or ready > utcnow() + timedelta(minutes=skew):
+        raise InvalidInput(
+            "ready_to_leave_at", ready.isoformat(), "a time after the start, not in the future"
+        )
 
 
 def _validate(a: Any) -> SessionRecord:
@@ -79,6 +158,7 @@ def _validate(a: Any) -> SessionRecord:
         rec = _record(a)
     except ClinicalInputError as exc:
         raise InvalidInput(exc.field, exc.value, exc.allowed) from None
+    _check_times(a)
     if a.cadss_total is not None:
         lo, hi = get_instrument("CADSS").total_range
         if not lo <= a.cadss_total <= hi:
@@ -237,6 +317,13 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
         "override_detail": None,
         "version": 1,
         "created_by": actor.user_id,
+        "vitals": None,
+        "lot_numbers": None,
+        "concomitant": None,
+        "checklist": None,
+        "observed_by": None,
+        "ready_to_leave_at": None,
+        **_record_fields(data, course.agent, course.plan),
     }
     _bp("bp_pre", data.bp_pre)
     _bp("bp_post", data.bp_post)
@@ -349,6 +436,8 @@ def update(
         a.adverse_events = [e.model_dump() for e in data.adverse_events or []]
     if "unresolved" in fields:
         a.unresolved = list(data.unresolved or [])
+    for k, v in _record_fields(data, a.agent, _plan_of(db, a)).items():
+        setattr(a, k, v)
     _validate(a)
     db.flush()
     alerts = _sync_alerts(db, a)

@@ -229,6 +229,16 @@ class Administration(Base):
     unresolved: Mapped[list[Any]] = mapped_column(default=list)
     cadss_total: Mapped[float | None] = mapped_column(Float)
     notes: Mapped[str | None] = mapped_column(Text)
+    # the REMS-grade record (migration 0010): [{time, systolic, diastolic, heart_rate, spo2,
+    # moaas}], lot numbers, {medicine key: bool} (knowledge/rems.yaml), {check key: bool}
+    vitals: Mapped[list[Any] | None] = mapped_column(JSON)
+    lot_numbers: Mapped[list[Any] | None] = mapped_column(JSON)
+    concomitant: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    checklist: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    observed_by: Mapped[str | None] = mapped_column(String(100))  # who monitored (printed)
+    ready_to_leave_at: Mapped[datetime | None]
+    rems_submitted_at: Mapped[datetime | None]
+    rems_submitted_by: Mapped[int | None] = mapped_column(Integer)  # user id
     discharged_at: Mapped[datetime | None]
     discharged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # given although screening said the agent was contraindicated: why, and what was overridden

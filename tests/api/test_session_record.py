@@ -1,0 +1,154 @@
+"""The session record to REMS grade (issue 18): a timed vital-signs series (BP, heart rate, SpO2,
+MOAA/S) read by the safety monitor, lot numbers, concomitant sedating medicines (the REMS
+Patient Monitoring Form's list), the pre-session checklist, who observed and when the patient was
+ready to leave; refused values name their field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.api.helpers import new_course, new_patient, session_body
+
+START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
+def _at(minutes: float) -> str:
+    return (START + timedelta(minutes=minutes)).isoformat()
+
+
+def _esketamine(api, **over):
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    body = session_body(
+        c["id"],
+        start=START.isoformat(),
+        n2o_fraction=None,
+        dose_mg=56,
+        bp_pre=None,
+        bp_post=None,
+        observation_min=130,
+        route=None,
+        **over,
+    )
+    r = api.client.post("/sessions", json=body, headers=api.h("clinician"))
+    return c, r
+
+
+def _codes(s):
+    return {a["code"]: a for a in s["alerts"]}
+
+
+def test_the_series_is_stored_and_read_by_the_safety_monitor(api):
+    _, r = _esketamine(
+        api,
+        vitals=[
+            {
+                "time": _at(41),
+                "systolic": 186,
+                "diastolic": 104,
+                "heart_rate": 88,
+                "spo2": 97,
+                "moaas": 4,
+            },
+            {"time": _at(-5), "systolic": 128, "diastolic": 78, "heart_rate": 72, "spo2": 99},
+            {"time": _at(90), "systolic": 138, "diastolic": 84, "moaas": 5},
+        ],
+        lot_numbers=["LOT-A1 ", "LOT-B2"],
+        concomitant={"benzodiazepines": True, "maois": False},
+        observed_by="  Nurse Kim ",
+        ready_to_leave_at=_at(125),
+    )
+    assert r.status_code == 201, r.text
+    s = r.json()
+    # stored in time order, as given
+    assert [v["time"] for v in s["vitals"]] == [_at(-5), _at(41), _at(90)]
+    assert s["vitals"][1]["moaas"] == 4 and s["vitals"][0]["spo2"] == 99
+    assert s["lot_numbers"] == ["LOT-A1", "LOT-B2"] and s["observed_by"] == "Nurse Kim"
+    assert s["concomitant"] == {"benzodiazepines": True, "maois": False}
+    assert s["ready_to_leave_at"] == _at(125)
+    codes = _codes(s)
+    # the reading before dosing counts as the pre-dose BP; the one at 41 min is the label's
+    # 40-minute reading and is above the threshold
+    assert "bp-pre-missing" not in codes and "bp-post-missing" not in codes
+    assert "bp-post-early" not in codes
+    post = codes["bp-post-dose"]
+    assert post["facts"]["bp_post"] == "186/104 mmHg" and post["facts"]["bp_post_min"] == 41
+    assert post["blocks_discharge"] is True
+
+
+def test_a_series_taken_only_before_40_minutes_is_early(api):
+    _, r = _esketamine(
+        api,
+        vitals=[
+            {"time": _at(-2), "systolic": 125, "diastolic": 80},
+            {"time": _at(20), "systolic": 130, "diastolic": 82},
+        ],
+    )
+    codes = _codes(r.json())
+    assert "bp-post-early" in codes and codes["bp-post-early"]["facts"]["bp_post_min"] == 20
+
+
+def test_the_checklist_is_the_plans(api):
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    checks = c["plan"]["sessions"][0]["checks"]
+    body = session_body(
+        c["id"],
+        n2o_fraction=None,
+        dose_mg=56,
+        route=None,
+        checklist={checks[0]: True, checks[1]: False},
+    )
+    r = api.client.post("/sessions", json=body, headers=api.h("clinician"))
+    assert r.status_code == 201 and r.json()["checklist"] == {checks[0]: True, checks[1]: False}
+    bad = api.client.post(
+        "/sessions",
+        json=dict(body, checklist={"something else": True}),
+        headers=api.h("clinician"),
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "checklist"
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"vitals": [{"time": _at(10), "moaas": 6}]}, "vitals[0].moaas"),
+        ({"vitals": [{"time": _at(10), "spo2": 120}]}, "vitals[0].spo2"),
+        ({"vitals": [{"time": _at(10), "systolic": 120}]}, "vitals[0]"),
+        ({"vitals": [{"time": _at(10)}]}, "vitals[0]"),
+        ({"vitals": [{"time": _at(3000), "heart_rate": 80}]}, "vitals[0].minutes"),
+        ({"lot_numbers": [""]}, "lot_numbers[0]"),
+        ({"concomitant": {"alcohol": True}}, "concomitant"),
+        ({"ready_to_leave_at": _at(-30)}, "ready_to_leave_at"),
+    ],
+)
+def test_bad_values_name_their_field_and_save_nothing(api, over, field):
+    c, r = _esketamine(api, **over)
+    assert r.status_code == 422 and r.json()["field"] == field, r.text
+    listed = api.client.get(
+        "/sessions", params={"course_id": c["id"]}, headers=api.h("clinician")
+    ).json()
+    assert listed["total"] == 0
+
+
+def test_the_series_can_be_completed_later(api):
+    _, r = _esketamine(api, vitals=[{"time": _at(-5), "systolic": 128, "diastolic": 78}])
+    s = r.json()
+    assert "bp-post-missing" in _codes(s)
+    more = s["vitals"] + [{"time": _at(45), "systolic": 132, "diastolic": 80, "spo2": 98}]
+    fixed = api.client.patch(
+        f"/sessions/{s['id']}",
+        json={"vitals": more, "reason": "40-minute reading entered"},
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert "bp-post-missing" not in _codes(fixed.json())
+    assert len(fixed.json()["vitals"]) == 2
+
+
+def test_researchers_see_no_lot_numbers_or_observer(api):
+    _, r = _esketamine(api, lot_numbers=["Smith John 555-0101"], observed_by="Nurse Kim", vitals=[])
+    got = api.client.get(f"/sessions/{r.json()['id']}", headers=api.h("researcher")).json()
+    assert got["observed_by"] is None and "Smith" not in str(got)
