@@ -152,3 +152,96 @@ def test_researchers_see_no_lot_numbers_or_observer(api):
     _, r = _esketamine(api, lot_numbers=["Smith John 555-0101"], observed_by="Nurse Kim", vitals=[])
     got = api.client.get(f"/sessions/{r.json()['id']}", headers=api.h("researcher")).json()
     assert got["observed_by"] is None and "Smith" not in str(got)
+
+
+def _pdf_text(content: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def test_the_rems_form_is_filled_from_the_record(api):
+    c, r = _esketamine(
+        api,
+        vitals=[
+            {"time": _at(-5), "systolic": 128, "diastolic": 78, "spo2": 99},
+            {"time": _at(42), "systolic": 150, "diastolic": 92, "moaas": 4},
+            {"time": _at(110), "systolic": 134, "diastolic": 82, "moaas": 5},
+        ],
+        lot_numbers=["ESK-2201"],
+        concomitant={"benzodiazepines": True, "psychostimulants": False},
+        observed_by="Nurse Kim",
+        ready_to_leave_at=_at(118),
+    )
+    s = r.json()
+    assert s["rems"]["due_by"] == "2026-01-12" and s["rems"]["submitted_at"] is None
+    pdf = api.client.get(f"/sessions/{s['id']}/rems-form.pdf", headers=api.h("clinician"))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = _pdf_text(pdf.content)
+    patient = api.client.get(
+        f"/patients/{_pid_of_course(api, c['id'])}", headers=api.h("clinician")
+    ).json()
+    for expected in (
+        patient["identity"]["family_name"],
+        "ESK-2201",
+        "Nurse Kim",
+        "56 mg",
+        "128/78 mmHg",  # before administration
+        "150/92 mmHg at 42 min",  # the 40-minute reading
+        "134/82 mmHg at 110 min",  # before completion
+        "118 minutes",  # ready to leave
+        "2026-01-12",  # due by
+        "4 at 42 min",  # MOAA/S
+    ):
+        assert expected in text, expected
+    # unknown is printed as such, never as "No"
+    assert "Opioids" in text
+    lines = text.splitlines()
+    at = lines.index("Opioids")
+    assert lines[at + 1] == "not recorded", lines[at : at + 2]
+    assert "Benzodiazepines Yes" in text or "Benzodiazepines\nYes" in text, text
+    # marking it submitted
+    done = api.client.post(f"/sessions/{s['id']}/rems-submitted", headers=api.h("clinician"))
+    assert done.status_code == 200 and done.json()["rems"]["submitted_at"]
+    assert done.json()["rems"]["days_left"] is None
+    again = api.client.post(f"/sessions/{s['id']}/rems-submitted", headers=api.h("clinician"))
+    assert again.status_code == 409
+
+
+def _pid_of_course(api, course_id: int) -> int:
+    events = api.client.get(
+        "/audit", params={"entity": "course", "entity_id": course_id}, headers=api.h("admin")
+    ).json()["items"]
+    return events[0]["patient_id"]
+
+
+def test_the_record_pdf_and_who_may_print(api):
+    p = new_patient(api)
+    c = new_course(api, p["id"])
+    s = api.client.post(
+        "/sessions", json=session_body(c["id"], lot_numbers=["N2O-77"]), headers=api.h("clinician")
+    ).json()
+    pdf = api.client.get(f"/sessions/{s['id']}/record.pdf", headers=api.h("clinician"))
+    assert pdf.status_code == 200
+    text = _pdf_text(pdf.content)
+    assert p["identity"]["family_name"] in text and "N2O-77" in text and "n2o" in text
+    assert (
+        api.client.get(f"/sessions/{s['id']}/record.pdf", headers=api.h("researcher")).status_code
+        == 403
+    )
+    assert (
+        api.client.get(
+            f"/sessions/{s['id']}/record.pdf", headers=api.h("other_clinician")
+        ).status_code
+        == 403
+    )
+    # the REMS form is for esketamine sessions only
+    r = api.client.get(f"/sessions/{s['id']}/rems-form.pdf", headers=api.h("clinician"))
+    assert r.status_code == 409 and "esketamine" in r.json()["message"]
+    # printing is an identified read, kept in the audit trail
+    reads = api.client.get(
+        "/audit", params={"entity": "session-pdf", "entity_id": s["id"]}, headers=api.h("admin")
+    ).json()["items"]
+    assert [e["detail"] for e in reads] == ["record"]

@@ -85,6 +85,14 @@ _MEDIA = {
         {"type": "object"},
     ),
 }
+_MEDIA[("/sessions/{session_id}/rems-form.pdf", "get")] = (
+    "application/pdf",
+    {"type": "string", "format": "binary"},
+)
+_MEDIA[("/sessions/{session_id}/record.pdf", "get")] = (
+    "application/pdf",
+    {"type": "string", "format": "binary"},
+)
 _EXPORT = ("/research/export/{table}.{fmt}", "get")
 # bodies the routes read themselves (FHIR and CDS Hooks content, read by raad's FHIR reader)
 _BODIES = {

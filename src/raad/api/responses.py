@@ -117,6 +117,7 @@ class Session(SessionRow):
     discharge_blocked: bool
     discharge_not_before: dict[str, Any]
     signatures: list[Signature]
+    rems: dict[str, Any] | None
 
 
 class Assessment(_Open):
@@ -257,6 +258,7 @@ RESPONSES: dict[tuple[str, str], tuple[str, type[BaseModel]]] = {
     ("/sessions/{session_id}", "get"): ("200", Session),
     ("/sessions/{session_id}", "patch"): ("200", Session),
     ("/sessions/{session_id}/discharge", "post"): ("200", Session),
+    ("/sessions/{session_id}/rems-submitted", "post"): ("200", Session),
     ("/alerts", "get"): ("200", AlertPage),
     ("/alerts/{alert_id}/acknowledge", "post"): ("200", Alert),
 }

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from raad.services import alerts, courses, sessions, signatures
+from raad.services import alerts, courses, documents, sessions, signatures
 from raad.services.schemas import (
     AcknowledgeIn,
     DischargeIn,
@@ -141,6 +141,38 @@ async def discharge(
     version = await aif_match(request)
     signature = body.signature if body else None
     return with_etag(await arun(request, sessions.discharge, session_id, version, signature))
+
+
+def _pdf(content: bytes, name: str) -> Response:
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/sessions/{session_id}/rems-form.pdf",
+    summary="The SPRAVATO REMS Patient Monitoring Form's data filled from an esketamine "
+    "session (PDF, to submit through the REMS)",
+)
+async def rems_form(request: Request, session_id: int) -> Response:
+    pdf = await arun(request, documents.rems_form, session_id)
+    return _pdf(pdf, f"rems-session-{session_id}.pdf")
+
+
+@router.get("/sessions/{session_id}/record.pdf", summary="The printable session record (PDF)")
+async def session_record(request: Request, session_id: int) -> Response:
+    pdf = await arun(request, documents.session_record, session_id)
+    return _pdf(pdf, f"session-{session_id}.pdf")
+
+
+@router.post(
+    "/sessions/{session_id}/rems-submitted",
+    summary="Record that the REMS monitoring form of an esketamine session was submitted",
+)
+async def rems_submitted(request: Request, session_id: int) -> dict[str, Any]:
+    return await arun(request, sessions.rems_submitted, session_id)
 
 
 @router.get("/alerts", summary="Alerts, optionally only open ones")

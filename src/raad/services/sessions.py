@@ -253,6 +253,54 @@ def _earliest(a: Any) -> DischargeTime:
     return earliest_discharge(rec)
 
 
+def _rems(a: Any) -> dict[str, Any] | None:
+    """Where the REMS monitoring form of an esketamine session stands: due by (the session's
+    day + the form's deadline, knowledge/rems.yaml), submitted when, days left (negative:
+    overdue)."""
+    if a.agent != "esketamine":
+        return None
+    due = a.start.astimezone(UTC).date() + timedelta(days=load_rems().submit_within_days.value)
+    submitted = getattr(a, "rems_submitted_at", None)
+    return {
+        "due_by": due.isoformat(),
+        "submitted_at": submitted.isoformat() if submitted else None,
+        "days_left": None if submitted else (due - utcnow().date()).days,
+    }
+
+
+def rems_submitted(db: Session, actor: Actor, session_id: int) -> dict[str, Any]:
+    """Record that the REMS monitoring form of an esketamine session was submitted (now, by
+    ``actor``); allowed after discharge (it is not part of the clinical record), audited.
+
+    Raises:
+        Conflict: not an esketamine session, already marked, or its course is locked.
+    """
+    a = load_session(db, session_id)
+    p = load(db, a.patient_id)
+    can_write(actor, p.site_id)
+    if a.agent != "esketamine":
+        raise Conflict(f"session {session_id} is not an esketamine session: no REMS form")
+    if a.rems_submitted_at is not None:
+        raise Conflict(f"the REMS form of session {session_id} was already marked submitted")
+    course = db.get(Course, a.course_id)
+    if course is not None and course.locked_at is not None:
+        raise Conflict(f"course {course.id} is signed and locked")
+    a.rems_submitted_at = utcnow()
+    a.rems_submitted_by = actor.user_id
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "update",
+        "session",
+        a.id,
+        patient_id=p.id,
+        before={"rems_submitted_at": None},
+        after={"rems_submitted_at": a.rems_submitted_at.isoformat()},
+    )
+    return _view(db, a, _open_alerts(db, a))
+
+
 def _view(db: Executor, a: Any, alerts: list[Any]) -> dict[str, Any]:
     names = usernames(db, (x.acknowledged_by for x in alerts))
     signed = signatures.of(db, "alert", (x.id for x in alerts if x.acknowledged_at is not None))
@@ -260,6 +308,7 @@ def _view(db: Executor, a: Any, alerts: list[Any]) -> dict[str, Any]:
         **views.administration(a),
         "signatures": signatures.of(db, "session", [a.id]).get(a.id, []),
         "alerts": [{**views.alert(x, names), "signatures": signed.get(x.id, [])} for x in alerts],
+        "rems": _rems(a),
         "discharge_blocked": any(x.blocks_discharge and x.acknowledged_at is None for x in alerts),
         "discharge_not_before": _earliest(a).to_dict(),
     }

@@ -1,0 +1,369 @@
+"""PDF documents from a session record (ReportLab): the data of the SPRAVATO REMS Patient
+Monitoring Form, filled from the record for the clinic to submit, and the printable session
+record for the paper chart.
+
+Both take plain dicts (the services' views) and return the PDF as bytes; nothing here reads a
+database or a file. What the record does not hold is printed as "not recorded", never left out
+or guessed.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Any
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from raad.knowledge.rems import load_rems
+
+NOT_RECORDED = "not recorded"
+_STYLES = getSampleStyleSheet()
+
+
+def _p(text: Any, style: str = "BodyText") -> Paragraph:
+    """A paragraph of plain text (escaped: a name with "<" is text, not markup)."""
+    safe = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return Paragraph(safe, _STYLES[style])
+
+
+def _table(rows: list[tuple[Any, Any]], widths: tuple[float, float] = (62 * mm, 108 * mm)) -> Table:
+    t = Table([[_p(k), _p(v)] for k, v in rows], colWidths=list(widths))
+    t.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
+            ]
+        )
+    )
+    return t
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return NOT_RECORDED
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _minutes(start: str, end: str | None) -> float | None:
+    if not end:
+        return None
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 60
+
+
+def _bp(v: dict[str, Any] | None) -> str:
+    if not v or v.get("systolic") is None:
+        return NOT_RECORDED
+    return f"{v['systolic']:g}/{v['diastolic']:g} mmHg"
+
+
+def _readings(session: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every blood pressure of the record with its minutes after the start: the series and the
+    single before/after fields."""
+    start = session["start"]
+    out = [
+        {**v, "min": _minutes(start, v["time"])}
+        for v in session.get("vitals") or []
+        if v.get("systolic") is not None
+    ]
+    if session.get("bp_pre"):
+        out.append({**session["bp_pre"], "min": 0.0, "time": start})
+    if session.get("bp_post"):
+        out.append({**session["bp_post"], "min": session.get("bp_post_min"), "time": None})
+    return out
+
+
+def rems_points(session: dict[str, Any], due_min: float = 40) -> dict[str, str]:
+    """The form's three blood pressures from the record: the last before dosing, the first
+    at or after ``due_min`` minutes, and the last one taken (before completion)."""
+    readings = _readings(session)
+    before = [r for r in readings if r["min"] is not None and r["min"] <= 0]
+    after = [r for r in readings if r["min"] is not None and r["min"] > 0]
+    on_time = [r for r in after if r["min"] >= due_min]
+    last = max(after, key=lambda r: r["min"]) if after else None
+    first_due = min(on_time, key=lambda r: r["min"]) if on_time else None
+
+    def show(r: dict[str, Any] | None) -> str:
+        if r is None:
+            return NOT_RECORDED
+        return f"{_bp(r)} at {r['min']:g} min" if r["min"] else _bp(r)
+
+    return {
+        "before_administration": show(max(before, key=lambda r: r["min"]) if before else None),
+        "at_40_min": show(first_due),
+        "before_completion": show(last),
+    }
+
+
+def _build(story: list[Any], title: str) -> bytes:
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buf,
+        pagesize=A4,
+        title=title,
+        author="raad",
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+    )
+    doc.build(story)
+    return buf.getvalue()
+
+
+def rems_form_pdf(
+    session: dict[str, Any],
+    patient: dict[str, Any],
+    site: str,
+    due_by: str,
+    generated_at: str,
+) -> bytes:
+    """The REMS Patient Monitoring Form's data for one esketamine session.
+
+    ``session``: the session view (with alerts); ``patient``: the identified patient view;
+    ``site``: the healthcare setting's name; ``due_by``: the submission deadline (ISO date);
+    ``generated_at``: when (ISO). Field list and deadline: ``knowledge/rems.yaml``.
+    """
+    rems = load_rems()
+    ident = patient.get("identity") or {}
+    med = session.get("concomitant") or {}
+    points = rems_points(session)
+    monitored_to = session.get("ready_to_leave_at") or session.get("discharged_at")
+    total = _minutes(session["start"], monitored_to)
+    ready = _minutes(session["start"], session.get("ready_to_leave_at"))
+    dose = session.get("dose_mg")
+    moaas = [
+        f"{v['moaas']} at {_minutes(session['start'], v['time']):g} min"
+        for v in session.get("vitals") or []
+        if v.get("moaas") is not None
+    ]
+    story: list[Any] = [
+        _p("SPRAVATO REMS Patient Monitoring Form: data from the session record", "Title"),
+        _p(
+            f"Prepared by raad on {_when(generated_at)} from session #{session['id']}. Submit it "
+            f"through the SPRAVATO REMS (online or by fax) by {due_by} "
+            f"({rems.submit_within_days.note}); raad does not submit it.",
+        ),
+        Spacer(1, 4 * mm),
+        _p("Patient", "Heading2"),
+        _table(
+            [
+                ("First name", ident.get("given_name") or NOT_RECORDED),
+                ("Last name", ident.get("family_name") or NOT_RECORDED),
+                ("Birthdate", ident.get("birth_date") or NOT_RECORDED),
+                ("Sex", patient.get("sex") or NOT_RECORDED),
+            ]
+        ),
+        _p("Concomitant medications that may cause sedation or blood pressure changes", "Heading2"),
+        _table(
+            [
+                (
+                    m.label,
+                    {True: "Yes", False: "No"}.get(med.get(m.key), NOT_RECORDED),
+                )
+                for m in rems.concomitant_medicines
+            ]
+        ),
+        _p("Healthcare provider conducting the monitoring", "Heading2"),
+        _table([("Name", session.get("observed_by") or NOT_RECORDED)]),
+        _p("Healthcare setting", "Heading2"),
+        _table([("Name", site), ("Address", "not held by raad: add it on the form")]),
+        _p("Treatment session", "Heading2"),
+        _table(
+            [
+                ("Treatment date", session["start"][:10]),
+                (
+                    "Dose administered",
+                    f"{dose:g} mg" if dose is not None else NOT_RECORDED,
+                ),
+                ("Lot number(s)", ", ".join(session.get("lot_numbers") or []) or NOT_RECORDED),
+                (
+                    "Total time from 1st device administration to completion of monitoring",
+                    f"{total:g} minutes" if total is not None else NOT_RECORDED,
+                ),
+                (
+                    "Ready to leave (minutes from start of administration)",
+                    f"{ready:g} minutes" if ready is not None else NOT_RECORDED,
+                ),
+            ]
+        ),
+        _p("Blood pressure", "Heading2"),
+        _table([(p.label, points[p.key]) for p in rems.blood_pressure_points]),
+        _p(
+            "Whether vital signs were in an acceptable range before administration and before "
+            "completion is the clinician's answer on the form; raad's blood-pressure alerts on "
+            "this session: "
+            + (
+                ", ".join(
+                    f"{a['code']} ({a['message'][:80]})"
+                    for a in session.get("alerts", [])
+                    if a["code"].startswith("bp-")
+                )
+                or "none"
+            )
+            + "."
+        ),
+        _p("Sedation, dissociation and respiratory depression (as recorded)", "Heading2"),
+        _table(
+            [
+                ("Sedation (MOAA/S)", "; ".join(moaas) or NOT_RECORDED),
+                (
+                    "Dissociation (CADSS total)",
+                    f"{session['cadss_total']:g}"
+                    if session.get("cadss_total") is not None
+                    else NOT_RECORDED,
+                ),
+                (
+                    "Adverse events",
+                    ", ".join(
+                        f"{e['event']} ({e.get('severity') or 'severity not given'})"
+                        for e in session.get("adverse_events") or []
+                    )
+                    or "none recorded",
+                ),
+                (
+                    "Not resolved at the last entry",
+                    ", ".join(session.get("unresolved") or []) or "none",
+                ),
+            ]
+        ),
+        Spacer(1, 3 * mm),
+        _p(rems.not_found, "Italic"),
+        _p(
+            "Sources: " + "; ".join(dict.fromkeys(c.source for c in rems.citations())),
+            "Italic",
+        ),
+    ]
+    return _build(story, f"REMS monitoring data, session {session['id']}")
+
+
+def session_record_pdf(
+    session: dict[str, Any],
+    patient: dict[str, Any],
+    course: dict[str, Any],
+    site: str,
+    generated_at: str,
+) -> bytes:
+    """The whole session record for the paper chart: what was given, the vital signs, the
+    alerts with who acknowledged them, the e-signatures, and the record's times."""
+    ident = patient.get("identity") or {}
+    start = session["start"]
+    story: list[Any] = [
+        _p(f"Session record #{session['id']}", "Title"),
+        _p(
+            f"{ident.get('family_name', '')}, {ident.get('given_name', '')} · record number "
+            f"{ident.get('mrn') or NOT_RECORDED} · born {ident.get('birth_date') or NOT_RECORDED}"
+            f" · {site} · printed {_when(generated_at)}"
+        ),
+        Spacer(1, 3 * mm),
+        _p("Treatment", "Heading2"),
+        _table(
+            [
+                ("Course", f"{course['regimen']} from {course['start']} ({course['status']})"),
+                ("Agent and route", f"{session['agent']} ({session['route']})"),
+                ("Start", _when(start)),
+                (
+                    "Dose",
+                    "; ".join(
+                        x
+                        for x in (
+                            f"{session['dose_mg']:g} mg" if session.get("dose_mg") else "",
+                            f"{session['dose_mg_per_kg']:g} mg/kg"
+                            if session.get("dose_mg_per_kg")
+                            else "",
+                            f"{session['n2o_fraction'] * 100:g}% N2O"
+                            if session.get("n2o_fraction")
+                            else "",
+                        )
+                        if x
+                    )
+                    or NOT_RECORDED,
+                ),
+                (
+                    "Duration",
+                    f"{session['duration_min']:g} min"
+                    if session.get("duration_min") is not None
+                    else NOT_RECORDED,
+                ),
+                ("Lot number(s)", ", ".join(session.get("lot_numbers") or []) or NOT_RECORDED),
+                ("Observed by", session.get("observed_by") or NOT_RECORDED),
+                (
+                    "Observation",
+                    f"{session['observation_min']:g} min"
+                    if session.get("observation_min") is not None
+                    else NOT_RECORDED,
+                ),
+                ("Ready to leave", _when(session.get("ready_to_leave_at"))),
+                ("Discharged", _when(session.get("discharged_at"))),
+                ("Notes", session.get("notes") or "none"),
+            ]
+        ),
+        _p("Vital signs", "Heading2"),
+    ]
+    vitals = session.get("vitals") or []
+    rows = [["Time (UTC)", "Min", "BP (mmHg)", "Heart rate", "SpO2 %", "MOAA/S"]]
+    for v in vitals:
+        rows.append(
+            [
+                _when(v["time"])[11:16],
+                f"{_minutes(start, v['time']):g}",
+                _bp(v) if v.get("systolic") is not None else "",
+                f"{v['heart_rate']:g}" if v.get("heart_rate") is not None else "",
+                f"{v['spo2']:g}" if v.get("spo2") is not None else "",
+                str(v["moaas"]) if v.get("moaas") is not None else "",
+            ]
+        )
+    if session.get("bp_pre"):
+        rows.append(["before dosing", "", _bp(session["bp_pre"]), "", "", ""])
+    if session.get("bp_post"):
+        at = session.get("bp_post_min")
+        rows.append(
+            [
+                "after dosing",
+                f"{at:g}" if at is not None else "?",
+                _bp(session["bp_post"]),
+                "",
+                "",
+                "",
+            ]
+        )
+    if len(rows) == 1:
+        story.append(_p(NOT_RECORDED))
+    else:
+        t = Table(rows, repeatRows=1)
+        t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey)]))
+        story.append(t)
+    story.append(_p("Alerts", "Heading2"))
+    alerts = session.get("alerts") or []
+    if not alerts:
+        story.append(_p("none"))
+    for a in alerts:
+        line = f"[{a['level']}] {a['message']} (sources: {', '.join(a['sources'])})"
+        if a.get("acknowledged_at"):
+            line += (
+                f" Acknowledged {_when(a['acknowledged_at'])} by "
+                f"{a.get('acknowledged_by_username') or a.get('acknowledged_by')}"
+                + (f": {a['acknowledgement_note']}" if a.get("acknowledgement_note") else "")
+            )
+        story.append(_p(line))
+    story.append(_p("Electronic signatures", "Heading2"))
+    sigs = list(session.get("signatures") or []) + [
+        g for a in alerts for g in a.get("signatures") or []
+    ]
+    if not sigs:
+        story.append(_p("none"))
+    for g in sigs:
+        story.append(
+            _p(
+                f"{g['printed_name']} ({g['username']}), {_when(g['signed_at'])}, "
+                f"{g['meaning_label']}: \u201c{g['statement']}\u201d"
+                + (f" (withdrawn: {g['withdrawn_reason']})" if g.get("withdrawn_at") else "")
+            )
+        )
+    return _build(story, f"Session record {session['id']}")
