@@ -425,6 +425,8 @@ def preview(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
         adverse_events=[e.model_dump() for e in data.adverse_events],
         unresolved=list(data.unresolved),
         cadss_total=data.cadss_total,
+        **{"vitals": None, "ready_to_leave_at": None}
+        | _record_fields(data, course.agent, course.plan),
     )
     rec = _validate(a)
     _check_start(data.start, course.birth_year)
@@ -450,6 +452,24 @@ def _open_alerts(db: Session, a: Administration) -> list[Alert]:
             .order_by(Alert.id)
         )
     )
+
+
+def whose(db: Session, actor: Actor, session_id: int) -> dict[str, Any]:
+    """Whose session this is: id, name and record number for roles that see identifiers (an
+    audited read), the research id alone for researchers."""
+    a = load_session(db, session_id)
+    p = load(db, a.patient_id)
+    can_read(actor, p)
+    if not actor.identified_access:
+        return {"research_id": p.research_id}
+    audit.record(db, actor, "read", "patient", p.id, patient_id=p.id, detail="session page")
+    i = p.identity
+    return {
+        "id": p.id,
+        "research_id": p.research_id,
+        "name": f"{i.family_name}, {i.given_name}",
+        "mrn": i.mrn,
+    }
 
 
 def get(db: Session, actor: Actor, session_id: int) -> dict[str, Any]:

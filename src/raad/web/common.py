@@ -36,6 +36,19 @@ from raad.services.schemas import (
 )
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _one(value: Any) -> Any:
+    """A form field's value from a plan's value: the first of a list of choices (the label's
+    56 or 84 mg shows 56), '' for none, numbers without a trailing ".0"."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else value
+
+
+templates.env.filters["one"] = _one
 # a fresh token in every form that creates a record (see call_once)
 templates.env.globals["form_token"] = lambda: secrets.token_urlsafe(18)
 templates.env.globals["sign_meanings"] = signatures.meanings()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from raad.knowledge.rems import load_rems
 from raad.knowledge.treatment import monitoring
 from raad.services import (
     ServiceError,
@@ -33,6 +34,7 @@ from .common import (
     form_signature,
     form_version,
     override_error,
+    reload_or_error,
     render,
     writers_only,
 )
@@ -75,7 +77,56 @@ async def new_session_page(request: Request, course_id: int) -> HTMLResponse:
         reading=monitoring().blood_pressure.reading_for(ctx["course"]["agent"]),
         ae_terms=ADVERSE_EVENT_TERMS,
         now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+        vital_rows=VITAL_ROWS,
+        rems=load_rems(),
+        moaas=monitoring().sedation_scale,
     )
+
+
+# rows of the vital-signs series on the form: the REMS form's three readings and two more
+VITAL_ROWS = ("before dosing", "40 min after dosing", "later", "later", "before leaving")
+
+
+def _moment(value: Any) -> str | None:
+    """A datetime-local field (minutes, read as UTC) as an ISO time with its offset."""
+    text = (value or "").strip() if isinstance(value, str) else ""
+    if not text:
+        return None
+    return text + ":00+00:00" if len(text) == 16 else text
+
+
+def _vitals(form) -> list[dict[str, Any]] | None:
+    """The filled rows of the series (a row with nothing typed is skipped)."""
+    rows = []
+    for i in range(len(VITAL_ROWS)):
+        keys = ("systolic", "diastolic", "heart_rate", "spo2")
+        row: dict[str, Any] = {k: form_num(form, f"v{i}_{k}") for k in keys}
+        level = (form.get(f"v{i}_moaas") or "").strip()
+        row["moaas"] = int(level) if level.isdigit() else None
+        if all(v is None for v in row.values()):
+            continue
+        row["time"] = _moment(form.get(f"v{i}_time"))
+        if row["time"] is None:
+            from raad.services.errors import InvalidInput
+
+            raise InvalidInput(f"vitals[{i}].time", "", "the time the reading was taken")
+        rows.append(row)
+    return rows or None
+
+
+def _concomitant(form) -> dict[str, bool] | None:
+    answers = {
+        m.key: form.get(f"cm_{m.key}") == "yes"
+        for m in load_rems().concomitant_medicines
+        if form.get(f"cm_{m.key}") in ("yes", "no")
+    }
+    return answers or None
+
+
+def _checklist(form) -> dict[str, bool] | None:
+    shown = form.getlist("check_shown")
+    done = set(form.getlist("check"))
+    return {c: c in done for c in shown} or None
 
 
 def _session_in(form, course_id: int) -> SessionIn:
@@ -108,6 +159,13 @@ def _session_in(form, course_id: int) -> SessionIn:
         cadss_total=form_num(form, "cadss_total"),
         notes=form.get("notes") or None,
         override_reason=form.get("override_reason") or None,
+        vitals=_vitals(form),
+        lot_numbers=[x.strip() for x in (form.get("lot_numbers") or "").split(",") if x.strip()]
+        or None,
+        concomitant=_concomitant(form),
+        checklist=_checklist(form),
+        observed_by=(form.get("observed_by") or "").strip() or None,
+        ready_to_leave_at=_moment(form.get("ready_to_leave_at")),
     )
 
 
@@ -144,20 +202,33 @@ async def record_session(request: Request, course_id: int) -> Response:
     return Response(status_code=204, headers={"HX-Redirect": f"/ui/sessions/{s['id']}"})
 
 
-def _session_page(s, actor: Actor, session_id: int) -> dict[str, Any]:
+def _session_page(s, actor: Actor, session_id: int, whole: bool = False) -> dict[str, Any]:
+    """The session with its course; for the whole page also whose session it is (an
+    identified, audited read for clinicians and admins; the research id for researchers)."""
     rec = sessions.get(s, actor, session_id)
     c = courses.get(s, actor, rec["course_id"])
-    return {"s": rec, "course": c}
+    out: dict[str, Any] = {"s": rec, "course": c}
+    if whole:
+        out["patient"] = sessions.whose(s, actor, session_id)
+    return out
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
 async def session_page(request: Request, session_id: int) -> HTMLResponse:
+    partial = bool(request.headers.get("hx-request"))
     try:
-        ctx = await call(request, _session_page, session_id, write=False)
+        ctx = await call(request, _session_page, session_id, not partial)
     except ServiceError as exc:
         return error_page(request, exc)
-    template = "_session_alerts.html" if request.headers.get("hx-request") else "session.html"
-    return render(request, template, **ctx)
+    template = "_session_alerts.html" if partial else "session.html"
+    return render(
+        request, template, **ctx, moaas=monitoring().sedation_scale, rems_form=load_rems()
+    )
+
+
+@router.post("/sessions/{session_id}/rems-submitted", response_class=HTMLResponse)
+async def rems_submitted(request: Request, session_id: int) -> Response:
+    return await reload_or_error(request, lambda: (sessions.rems_submitted, session_id))
 
 
 @router.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)

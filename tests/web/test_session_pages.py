@@ -1,0 +1,108 @@
+"""The session form and page (issue 18): the vital-signs series, lot numbers, concomitant
+medicines, the checklist (inside the form now, saved), who monitored and when the patient was
+ready to leave go through the web form; the esketamine dose is prefilled as a number (it showed
+"[56]" and saving the default failed); the page names the patient, links back, shows what was
+stored and links the PDFs."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from tests.api.helpers import new_course, new_patient, web_login
+from tests.dbfixtures import PASSWORD
+
+
+def _browser(api, role="clinician") -> TestClient:
+    web = TestClient(api.client.app, raise_server_exceptions=False)
+    assert web_login(web, api.world.usernames[role], PASSWORD).status_code == 303
+    web.headers["X-CSRF-Token"] = web.cookies.get("raad_csrf")
+    return web
+
+
+def test_an_esketamine_session_through_the_web_form(api):
+    web = _browser(api)
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    page = web.get(f"/ui/courses/{c['id']}/sessions/new").text
+    assert 'name="dose_mg" inputmode="decimal" value="56"' in page  # not "[56]"
+    token = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    checks = re.findall(r'name="check_shown" value="([^"]+)"', page)
+    assert checks and '<form id="session-form"' in page.split("Before the session")[0]
+    form = {
+        "form_token": token,
+        "start": "2026-01-05T10:00",
+        "dose_mg": "56",
+        "observation_min": "125",
+        "check_shown": checks,
+        "check": [checks[0]],
+        "v0_time": "2026-01-05T09:55",
+        "v0_systolic": "128",
+        "v0_diastolic": "79",
+        "v0_spo2": "99",
+        "v1_time": "2026-01-05T10:41",
+        "v1_systolic": "138",
+        "v1_diastolic": "84",
+        "v1_moaas": "4",
+        "lot_numbers": "ESK-1, ESK-2",
+        "cm_benzodiazepines": "no",
+        "cm_opioids": "yes",
+        "observed_by": "Nurse Kim",
+        "ready_to_leave_at": "2026-01-05T12:05",
+    }
+    r = web.post(f"/ui/courses/{c['id']}/sessions", data=form)
+    assert r.status_code == 204, r.text
+    sid = int(r.headers["hx-redirect"].rsplit("/", 1)[1])
+    s = api.client.get(f"/sessions/{sid}", headers=api.h("clinician")).json()
+    assert [v["moaas"] for v in s["vitals"]] == [None, 4] and s["dose_mg"] == 56
+    assert s["checklist"] == {checks[0]: True, **{x: False for x in checks[1:]}}
+    assert s["concomitant"] == {"benzodiazepines": False, "opioids": True}
+    assert s["lot_numbers"] == ["ESK-1", "ESK-2"] and s["observed_by"] == "Nurse Kim"
+    codes = {a["code"] for a in s["alerts"]}
+    assert "bp-pre-missing" not in codes and "bp-post-missing" not in codes
+    # the page
+    shown = web.get(f"/ui/sessions/{sid}").text
+    assert f'href="/ui/patients/{p["id"]}"' in shown and p["identity"]["family_name"] in shown
+    assert "ESK-1, ESK-2" in shown and "Nurse Kim" in shown and "4 (lethargic" in shown
+    assert f'href="/sessions/{sid}/rems-form.pdf"' in shown and "Due by 2026-01-12" in shown
+    assert f'href="/sessions/{sid}/record.pdf"' in shown
+    pdf = web.get(f"/sessions/{sid}/rems-form.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    done = web.post(f"/ui/sessions/{sid}/rems-submitted")
+    assert done.status_code == 204
+    assert "Submitted" in web.get(f"/ui/sessions/{sid}").text
+
+
+def test_a_reading_without_its_time_is_refused_by_name(api):
+    web = _browser(api)
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    page = web.get(f"/ui/courses/{c['id']}/sessions/new").text
+    token = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    r = web.post(
+        f"/ui/courses/{c['id']}/sessions",
+        data={"form_token": token, "start": "2026-01-05T10:00", "dose_mg": "56", "v2_spo2": "97"},
+    )
+    assert "vitals[2].time" in r.text
+
+
+def test_the_live_alerts_read_the_series(api):
+    web = _browser(api)
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    r = web.post(
+        f"/ui/courses/{c['id']}/sessions/preview",
+        data={
+            "start": "2026-01-05T10:00",
+            "dose_mg": "56",
+            "v0_time": "2026-01-05T09:58",
+            "v0_systolic": "130",
+            "v0_diastolic": "80",
+            "v1_time": "2026-01-05T10:41",
+            "v1_systolic": "190",
+            "v1_diastolic": "112",
+        },
+    )
+    assert r.status_code == 200 and "After dosing (at 41 min)" in r.text, r.text[:500]
+    assert "No blood pressure recorded before dosing" not in r.text
