@@ -100,3 +100,11 @@ def test_adding_a_trial_never_removes_trd(history, extra):
     assert rank[after.status] >= rank[before.status] or before.status == "indeterminate"
     if before.status == "TRD":
         assert after.status == "TRD"
+
+
+def test_no_history_recorded_is_not_read_as_not_trd():
+    """Issue 18: "not TRD" was shown where no history was recorded; unknown is never normal."""
+    r = trd_status([])
+    assert r.status == "indeterminate"
+    assert r.missing == ("no antidepressant trial recorded: take the treatment history",)
+    assert set(r.alternatives.values()) == {"indeterminate"}

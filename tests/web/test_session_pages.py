@@ -106,3 +106,15 @@ def test_the_live_alerts_read_the_series(api):
     )
     assert r.status_code == 200 and "After dosing (at 41 min)" in r.text, r.text[:500]
     assert "No blood pressure recorded before dosing" not in r.text
+
+
+def test_the_plan_preview_uses_the_recorded_birth_date(api):
+    """Issue 18: the preview said "age not given" although the birth date was recorded."""
+    web = _browser(api)
+    p = new_patient(api)  # born 1980-05-01
+    r = web.post(
+        f"/ui/patients/{p['id']}/plan-preview",
+        data={"regimen": "esketamine-label", "start": "2026-12-01"},
+    )
+    assert r.status_code == 200 and "2026-12-01" in r.text
+    assert "age not given" not in r.text.lower() and "56 mg" in r.text

@@ -116,9 +116,12 @@ def trd_status(
         else:
             failed.setdefault(group, label)
     groups = tuple(failed)
+    if not trials:
+        # nothing recorded is not "no failed trials": the history has not been taken
+        missing.append("no antidepressant trial recorded: take the treatment history")
     if len(groups) >= d.distinct_mechanisms:
         status = "TRD"
-    elif len(groups) + len(set(possible) - set(groups)) >= d.distinct_mechanisms:
+    elif not trials or len(groups) + len(set(possible) - set(groups)) >= d.distinct_mechanisms:
         status = "indeterminate"
     else:
         status = "not TRD"

@@ -26,6 +26,32 @@ from .screenings import check_override, contraindicated_now
 STATUSES = ("active", "completed", "stopped")
 
 
+def preview(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[str, Any]:
+    """The schedule ``data`` would plan for this patient (age from the recorded birth date),
+    without storing anything: ``{"course": plan, "agent", "reasons": contraindications now,
+    "open": what screening still asks}``."""
+    from .screenings import open_items
+
+    p = load(db, patient_id)
+    can_read(actor, p)
+    try:
+        c = plan_course(
+            data.regimen,
+            data.start,
+            weight_kg=data.weight_kg,
+            age_years=age_on(p, data.start),
+            maintenance_sessions=data.maintenance_sessions,
+        )
+    except ClinicalInputError as exc:
+        raise InvalidInput(exc.field, exc.value, exc.allowed) from None
+    return {
+        "course": c.to_dict(),
+        "agent": c.agent,
+        "reasons": contraindicated_now(db, actor, p.id).get(c.agent, []),
+        "open": open_items(db, actor, p.id, c.agent),
+    }
+
+
 def plan(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[str, Any]:
     p = load(db, patient_id)
     can_write(actor, p.site_id)

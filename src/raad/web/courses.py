@@ -6,11 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from raad.clinical.errors import ClinicalInputError
 from raad.services import (
     ServiceError,
     courses,
-    screenings,
 )
 from raad.services.schemas import (
     CourseIn,
@@ -48,31 +46,19 @@ def _course_in(form) -> CourseIn:
 
 @router.post("/patients/{pid}/plan-preview", response_class=HTMLResponse)
 async def plan_preview(request: Request, pid: int) -> HTMLResponse:
-    from raad.clinical.protocols import plan_course
-
     if refused := writers_only(request):
         return refused
     form = await request.form()
     try:
-        body = _course_in(form)
-        contraindicated = await call(request, screenings.contraindicated_now, pid, write=False)
-        course = plan_course(body.regimen, body.start, weight_kg=body.weight_kg)
-        open_now = await call(request, screenings.open_items, pid, course.agent, write=False)
+        shown = await call(request, courses.preview, pid, _course_in(form), write=False)
     except ValidationError as exc:
         return error_page(request, field_error(exc))
-    except ClinicalInputError as exc:
-        from raad.services.errors import InvalidInput
-
-        return error_page(request, InvalidInput(exc.field, exc.value, exc.allowed))
     except ServiceError as exc:
         return error_page(request, exc)
     return render(
         request,
         "_plan.html",
-        course=course.to_dict(),
-        agent=course.agent,
-        reasons=contraindicated.get(course.agent, []),
-        open=open_now,
+        **shown,
         value=form.get("override_reason") or "",
         oob=True,
     )
