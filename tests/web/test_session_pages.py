@@ -118,3 +118,21 @@ def test_the_plan_preview_uses_the_recorded_birth_date(api):
     )
     assert r.status_code == 200 and "2026-12-01" in r.text
     assert "age not given" not in r.text.lower() and "56 mg" in r.text
+
+
+def test_pages_speak_plainly_not_python(api):
+    """Issue 18: Python values leaked onto pages ("True", "8.0", "[]")."""
+    web = _browser(api)
+    p = new_patient(api, systolic_mmhg=128, diastolic_mmhg=82)
+    r = api.client.post(
+        f"/patients/{p['id']}/history",
+        json={"drug": "sertraline", "weeks": 8, "adequate_dose": True, "current_episode": None},
+        headers=api.h("clinician"),
+    )
+    assert r.status_code == 201, r.text
+    page = web.get(f"/ui/patients/{p['id']}").text
+    at = page.index("<td>sertraline</td>")
+    row = page[at : page.index("</tr>", at)]
+    assert "<td>8</td><td>yes</td>" in row and "<td>unknown</td>" in row, row
+    for leak in ("True", "False", "None", "8.0", "[]", "128.0"):
+        assert f">{leak}<" not in page and f'value="{leak}"' not in page, leak

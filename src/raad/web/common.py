@@ -49,6 +49,24 @@ def _one(value: Any) -> Any:
 
 
 templates.env.filters["one"] = _one
+
+
+def _show(value: Any, none: str = "unknown") -> str:
+    """A stored value as a person reads it: yes/no for booleans, numbers without a trailing
+    ".0", a list as its items (or "none"), ``none`` for a missing value; never Python's own
+    spelling ("True", "8.0", "[]")."""
+    if value is None:
+        return none
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_show(v) for v in value) or "none"
+    return str(value)
+
+
+templates.env.filters["show"] = _show
 # a fresh token in every form that creates a record (see call_once)
 templates.env.globals["form_token"] = lambda: secrets.token_urlsafe(18)
 templates.env.globals["sign_meanings"] = signatures.meanings()
