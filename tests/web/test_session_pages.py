@@ -136,3 +136,23 @@ def test_pages_speak_plainly_not_python(api):
     assert "<td>8</td><td>yes</td>" in row and "<td>unknown</td>" in row, row
     for leak in ("True", "False", "None", "8.0", "[]", "128.0"):
         assert f">{leak}<" not in page and f'value="{leak}"' not in page, leak
+
+
+def test_the_evidence_explorer_refuses_unknown_choices_with_a_page(api):
+    """Issue 18: the evidence explorer showed raw JSON errors and accepted an unknown agent."""
+    web = _browser(api)
+    assert web.get("/ui/evidence").status_code == 200
+    for params, field in (
+        ({"agent": "lsd"}, "agent"),
+        ({"time": "1y"}, "time"),
+        ({"dose": "lots"}, "dose"),
+        ({"dose": "500"}, "dose"),
+    ):
+        r = web.get("/ui/evidence", params=params)
+        assert r.status_code == 422 and r.headers["content-type"].startswith("text/html"), params
+        assert field in r.text and '"error":' not in r.text
+    svg = web.get("/ui/evidence/forest.svg", params={"agent": "lsd"})
+    assert svg.status_code == 422 and "agent" in svg.text
+    # a bad path parameter on a web page: the page, not JSON
+    r = web.get("/ui/patients/not-a-number")
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")

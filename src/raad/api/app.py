@@ -36,7 +36,7 @@ creating POSTs accept an `Idempotency-Key`.
 """
 
 
-def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     errors = []
     for e in exc.errors():
         loc = [str(p) for p in e["loc"] if p not in ("body", "query", "path", "header")]
@@ -49,19 +49,19 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
             {"field": ".".join(loc) or e["loc"][0], "value": echo(value), "allowed": allowed}
         )
     first = errors[0] if errors else {"field": "?", "value": None, "allowed": "?"}
-    return JSONResponse(
-        {
-            "error": "InvalidInput",
-            "message": f"{first['field']}: got {first['value']!r}; allowed: {first['allowed']}",
-            **first,
-            "errors": errors,
-        },
-        status_code=422,
-    )
+    body = {
+        "error": "InvalidInput",
+        "message": f"{first['field']}: got {first['value']!r}; allowed: {first['allowed']}",
+        **first,
+        "errors": errors,
+    }
+    # a web page's bad query or path parameter: its page, not this JSON
+    return _web_page(request, 422, body, {}) or JSONResponse(body, status_code=422)
 
 
-def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-    return error_response(exc)
+def _service_error(request: Request, exc: ServiceError) -> Response:
+    page = _web_page(request, exc.status, exc.to_dict(), {})
+    return page or error_response(exc)
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -10,6 +10,27 @@ from raad.evidence.pooling import as_arrays, md_rows
 from raad.knowledge.trials import trial_base
 
 TIMES = ("2h", "24h", "1w", "2w", "4w")
+AGENTS = ("n2o", "ketamine", "esketamine", "naltrexone")
+
+
+def check(agent: str, dose: str | None, time: str) -> float | None:
+    """The explorer's choices, checked: the dose (N2O %) as a number, or InvalidInput naming
+    the field and what is allowed."""
+    from raad.services.errors import InvalidInput
+
+    if agent not in AGENTS:
+        raise InvalidInput("agent", agent, f"one of {', '.join(AGENTS)}")
+    if time not in TIMES:
+        raise InvalidInput("time", time, f"one of {', '.join(TIMES)}")
+    if dose in (None, ""):
+        return None
+    try:
+        value = float(dose)
+    except ValueError:
+        raise InvalidInput("dose", dose, "an N2O concentration in % (e.g. 25 or 50)") from None
+    if not 0 < value <= 100:
+        raise InvalidInput("dose", dose, "an N2O concentration in % (0-100)")
+    return value
 
 
 def _pool(agent: str, dose: float | None, time: str):
@@ -48,7 +69,7 @@ def context(agent: str, dose: float | None, time: str) -> dict[str, Any]:
         "dose": dose,
         "time": time,
         "times": TIMES,
-        "agents": ("n2o", "ketamine", "esketamine", "naltrexone"),
+        "agents": AGENTS,
     }
 
 

@@ -6,16 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from raad.services import (
-    cohort,
-)
+from raad.services import ServiceError, cohort
 
 from . import evidence_view
-from .common import (
-    call,
-    render,
-    web_actor,
-)
+from .common import call, error_page, render, web_actor
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -33,19 +27,27 @@ async def cohort_page(request: Request) -> HTMLResponse:
 
 @router.get("/evidence", response_class=HTMLResponse)
 async def evidence_page(
-    request: Request, agent: str = "n2o", dose: float | None = 50, time: str = "24h"
+    request: Request, agent: str = "n2o", dose: str | None = "50", time: str = "24h"
 ) -> HTMLResponse:
     web_actor(request)
-    ctx = await run_in_threadpool(evidence_view.context, agent, dose, time)
+    try:
+        value = evidence_view.check(agent, dose, time)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    ctx = await run_in_threadpool(evidence_view.context, agent, value, time)
     return render(request, "evidence.html", **ctx)
 
 
 @router.get("/evidence/forest.svg")
 async def evidence_forest(
-    request: Request, agent: str = "n2o", dose: float | None = 50, time: str = "24h"
+    request: Request, agent: str = "n2o", dose: str | None = "50", time: str = "24h"
 ) -> Response:
     web_actor(request)
-    svg = await run_in_threadpool(evidence_view.forest_svg, agent, dose, time)
+    try:
+        value = evidence_view.check(agent, dose, time)
+    except ServiceError as exc:
+        return Response(exc.message, status_code=exc.status, media_type="text/plain")
+    svg = await run_in_threadpool(evidence_view.forest_svg, agent, value, time)
     if svg is None:
         return Response("fewer than two trials: nothing to pool", status_code=404)
     return Response(svg, media_type="image/svg+xml")
