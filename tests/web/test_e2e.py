@@ -12,7 +12,7 @@ from tests.dbfixtures import PASSWORD
 
 def login(page, base, user):
     page.goto(f"{base}/")
-    expect(page).to_have_url(re.compile(r"/ui/login$"))
+    expect(page).to_have_url(re.compile(r"/ui/login(\?.*)?$"))
     page.get_by_label("Username").fill(user)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()

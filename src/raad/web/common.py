@@ -79,10 +79,32 @@ class LoginRequired(Exception):  # noqa: N818 - a redirect, not an error
     """No valid browser session: go to the login page."""
 
 
+def safe_next(value: str | None) -> str:
+    """Where to go after logging in: a page of the web app only (never another site)."""
+    if (
+        not value
+        or not value.startswith("/ui/")
+        or value.startswith("//")
+        or "\\" in value
+        or value.startswith("/ui/login")
+    ):
+        return "/ui/patients"
+    return value
+
+
 def login_redirect(request: Request, _exc: Exception) -> Response:
+    """To the login page, then back to the page the user was on: for a form sent with an
+    expired session, the page it was sent from (htmx's HX-Current-URL), where raad.js puts back
+    what was typed (kept in the tab's sessionStorage, passwords excepted)."""
+    from urllib.parse import quote, urlsplit
+
     if request.headers.get("hx-request"):
-        return Response(status_code=204, headers={"HX-Redirect": "/ui/login"})
-    return RedirectResponse("/ui/login", status_code=303)
+        current = urlsplit(request.headers.get("hx-current-url", "")).path or "/ui/patients"
+        target = f"/ui/login?next={quote(safe_next(current))}&expired=1"
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    nxt = safe_next(here) if request.method == "GET" else "/ui/patients"
+    return RedirectResponse(f"/ui/login?next={quote(nxt)}", status_code=303)
 
 
 def web_actor(request: Request) -> Actor:

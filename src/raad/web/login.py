@@ -22,6 +22,7 @@ from raad.services import (
 
 from .common import (
     render,
+    safe_next,
     web_actor,
 )
 
@@ -80,7 +81,7 @@ async def login(request: Request) -> Response:
         )
     except ServiceError as exc:
         return _login_form(request, exc.message, 401)
-    response = RedirectResponse("/ui/patients", status_code=303)
+    response = RedirectResponse(safe_next(str(form.get("next") or "")), status_code=303)
     set_session_cookies(request, response, issued)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui/login")
     return response
