@@ -306,5 +306,5 @@ def test_researchers_see_no_signer(api):
 
 def test_the_meanings_are_published_with_their_source(api):
     m = api.client.get("/signatures/meanings").json()
-    assert set(m) == {"discharge", "acknowledgement", "lock"}
+    assert set(m) == {"discharge", "acknowledgement", "lock", "consent"}
     assert {v["meaning"] for v in m.values()} == {"responsibility", "review", "approval"}

@@ -15,7 +15,15 @@ from starlette.routing import Match
 from raad.services.errors import ServiceError, echo
 from raad.store import Database
 
-from . import openapi, routes_admin, routes_auth, routes_care, routes_fhir, routes_patients
+from . import (
+    openapi,
+    routes_admin,
+    routes_auth,
+    routes_care,
+    routes_consent,
+    routes_fhir,
+    routes_patients,
+)
 from .deps import error_response
 from .guard import RequestGuard
 from .headers import SecurityHeaders, security_headers
@@ -213,7 +221,14 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(IntegrityError, _conflicting_write)
     app.add_exception_handler(Exception, _unexpected)
-    for module in (routes_auth, routes_patients, routes_care, routes_admin, routes_fhir):
+    for module in (
+        routes_auth,
+        routes_patients,
+        routes_care,
+        routes_consent,
+        routes_admin,
+        routes_fhir,
+    ):
         app.include_router(module.router)
     if web:
         from pathlib import Path

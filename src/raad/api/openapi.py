@@ -93,6 +93,10 @@ _MEDIA[("/sessions/{session_id}/record.pdf", "get")] = (
     "application/pdf",
     {"type": "string", "format": "binary"},
 )
+_MEDIA[("/consents/{consent_id}.pdf", "get")] = (
+    "application/pdf",
+    {"type": "string", "format": "binary"},
+)
 _EXPORT = ("/research/export/{table}.{fmt}", "get")
 # bodies the routes read themselves (FHIR and CDS Hooks content, read by raad's FHIR reader)
 _BODIES = {

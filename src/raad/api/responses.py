@@ -28,7 +28,7 @@ class Signature(_Open):
     """An e-signature as shown with its record (21 CFR 11.50): printed name, time, meaning."""
 
     id: int
-    meaning: Literal["discharge", "acknowledgement", "lock"]
+    meaning: Literal["discharge", "acknowledgement", "lock", "consent"]
     meaning_label: Literal["review", "approval", "responsibility", "authorship"]
     statement: str
     printed_name: str | None  # None in a researcher's view
@@ -44,7 +44,7 @@ class CheckedSignature(Signature):
 
 
 class SignaturesOfRecord(_Open):
-    entity: Literal["session", "alert", "course"]
+    entity: Literal["session", "alert", "course", "consent"]
     entity_id: int
     record_sha256: str
     signatures: list[CheckedSignature]

@@ -71,7 +71,7 @@ async def unlock_course(request: Request, course_id: int, body: UnlockIn) -> JSO
 )
 async def list_signatures(
     request: Request,
-    entity: Literal["session", "alert", "course"],
+    entity: Literal["session", "alert", "course", "consent"],
     entity_id: int = Query(ge=1, le=2**31 - 1),
 ) -> dict[str, Any]:
     return await arun(request, signatures.for_record, entity, entity_id, write=False)

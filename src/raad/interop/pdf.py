@@ -367,3 +367,45 @@ def session_record_pdf(
             )
         )
     return _build(story, f"Session record {session['id']}")
+
+
+def consent_pdf(
+    document: dict[str, Any],
+    patient: dict[str, Any],
+    patient_name: str,
+    site: str,
+    signer: dict[str, str],
+) -> bytes:
+    """A signed consent as archived: the document's text and version, whose consent, and the
+    clinician's e-signature (printed name, time, meaning and the words signed).
+
+    ``signer``: printed_name, username, signed_at (ISO), meaning_label, statement.
+    """
+    ident = patient.get("identity") or {}
+    story: list[Any] = [
+        _p(document["title"], "Title"),
+        _p(f"{site} · {document['agent']} · consent document version {document['version']}"),
+        Spacer(1, 3 * mm),
+    ]
+    for para in document["body"].split("\n\n"):
+        story.append(_p(para.strip()))
+    story += [
+        Spacer(1, 4 * mm),
+        _p("Patient", "Heading2"),
+        _table(
+            [
+                ("Name (as given)", patient_name),
+                ("Record number", ident.get("mrn") or NOT_RECORDED),
+                ("Birthdate", ident.get("birth_date") or NOT_RECORDED),
+            ]
+        ),
+        _p("Consent obtained by (electronic signature)", "Heading2"),
+        _table(
+            [
+                ("Printed name", f"{signer['printed_name']} ({signer['username']})"),
+                ("Date and time", _when(signer["signed_at"])),
+                ("Meaning", f"{signer['meaning_label']}: \u201c{signer['statement']}\u201d"),
+            ]
+        ),
+    ]
+    return _build(story, f"Consent, {document['title']}")

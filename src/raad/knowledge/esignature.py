@@ -27,7 +27,7 @@ class Rule(_M):
 
 
 class ESignature(_M):
-    meanings: dict[Literal["discharge", "acknowledgement", "lock"], Meaning]
+    meanings: dict[Literal["discharge", "acknowledgement", "lock", "consent"], Meaning]
     rules: dict[str, Rule]
 
     def citations(self) -> list[Citation]:

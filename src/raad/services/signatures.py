@@ -21,7 +21,16 @@ from sqlalchemy.orm import Session
 
 from raad.knowledge.esignature import load_esignature
 from raad.store.core import Executor, table
-from raad.store.models import Administration, Alert, Course, Signature, User, utcnow
+from raad.store.models import (
+    Administration,
+    Alert,
+    Consent,
+    ConsentDocument,
+    Course,
+    Signature,
+    User,
+    utcnow,
+)
 
 from . import audit, mfa, views
 from .auth import USER_LOCK, WRONG, CredentialsRefused, password_matches, username_key
@@ -31,7 +40,7 @@ from .errors import InvalidInput, NotFound
 from .patients import load
 from .schemas import SignatureIn
 
-ENTITIES = ("session", "alert", "course")
+ENTITIES = ("session", "alert", "course", "consent")
 
 
 class SignatureRefused(CredentialsRefused):
@@ -94,6 +103,28 @@ def content(db: Session, entity: str, entity_id: int) -> dict[str, Any]:
             "sessions": [views.administration(s) for s in sessions],
             "alerts": [views.alert(x) for x in alerts],
         }
+    if entity == "consent":
+        c = db.get(Consent, entity_id)
+        if c is None:
+            raise NotFound(f"consent {entity_id} not found")
+        d = db.get(ConsentDocument, c.document_id)
+        assert d is not None
+        return {
+            "consent": {
+                "id": c.id,
+                "patient_id": c.patient_id,
+                "patient_name": c.patient_name,
+                "signed_at": c.signed_at.isoformat(),
+                "pdf_sha256": c.pdf_sha256,
+            },
+            "document": {
+                "id": d.id,
+                "agent": d.agent,
+                "version": d.version,
+                "title": d.title,
+                "body": d.body,
+            },
+        }
     raise InvalidInput("entity", entity, f"one of {', '.join(ENTITIES)}")
 
 
@@ -141,6 +172,7 @@ def sign(
     meaning: str,
     *,
     patient_id: int | None = None,
+    at: Any = None,
 ) -> dict[str, Any]:
     """Sign the record (its changes flushed) as ``user`` (from :func:`check_signer`) with the
     meaning ``meaning`` (a key of ``knowledge/esignature.yaml``); audited. Returns the
@@ -155,7 +187,7 @@ def sign(
         user_id=user.id,
         username=user.username,
         printed_name=(user.full_name or "").strip() or user.username,
-        signed_at=utcnow(),
+        signed_at=at or utcnow(),
         record_sha256=digest(content(db, entity, entity_id)),
         client=audit.CLIENT.get(),
     )
@@ -207,7 +239,12 @@ def of(db: Executor, entity: str, ids: Iterable[int]) -> dict[int, list[dict[str
 
 
 def _patient_of(db: Session, entity: str, entity_id: int) -> int:
-    row: Any = {"session": Administration, "alert": Alert, "course": Course}.get(entity)
+    row: Any = {
+        "session": Administration,
+        "alert": Alert,
+        "course": Course,
+        "consent": Consent,
+    }.get(entity)
     if row is None:
         raise InvalidInput("entity", entity, f"one of {', '.join(ENTITIES)}")
     found = db.get(row, entity_id)

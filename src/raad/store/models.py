@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -351,3 +352,44 @@ class Signature(Base):
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_signature_record", "entity", "entity_id"),)
+
+
+class ConsentDocument(Base):
+    """A consent document of a site for one agent; a new text is a new version, never an
+    edit (the signed consents point at the version they were signed on)."""
+
+    __tablename__ = "consent_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    agent: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "agent", "version", name="uq_consent_document_version"),
+    )
+
+
+class Consent(Base):
+    """A patient's consent, signed in raad by the clinician who obtained it (an e-signature
+    with its meaning), with the PDF as signed kept and its SHA-256; withdrawn, never deleted."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("consent_documents.id"))
+    patient_name: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[datetime]
+    signed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_consent_patient", "patient_id"),)

@@ -15,6 +15,7 @@ from raad.services import (
     ServiceError,
     alerts,
     assessments,
+    consent,
     courses,
     patients,
     screenings,
@@ -94,7 +95,17 @@ def _patient_page(s, actor: Actor, pid: int) -> dict[str, Any]:
         "sessions": sessions.list_sessions(s, actor, patient_id=pid, limit=200)["items"],
         "ratings": assessments.list_for(s, actor, pid),
         "alerts": alerts.list_alerts(s, actor, patient_id=pid, limit=200)["items"],
+        "consents": consent.for_patient(s, actor, pid),
+        "consent_documents": _latest(consent.documents(s, actor, record["site"])),
     }
+
+
+def _latest(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest version of each agent's document (the list comes newest first)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for d in documents:
+        seen.setdefault(d["agent"], d)
+    return list(seen.values())
 
 
 @router.get("/patients/{pid}", response_class=HTMLResponse)

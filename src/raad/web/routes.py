@@ -9,11 +9,33 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import account, admin, clinic, courses, login, patients, ratings, research, sessions
+from . import (
+    account,
+    admin,
+    clinic,
+    consent,
+    courses,
+    login,
+    patients,
+    ratings,
+    research,
+    sessions,
+)
 from .common import LoginRequired, fault_page, login_redirect
 
 router = APIRouter()
-for _page in (login, clinic, patients, courses, sessions, ratings, research, admin, account):
+for _page in (
+    login,
+    clinic,
+    patients,
+    courses,
+    sessions,
+    ratings,
+    research,
+    consent,
+    admin,
+    account,
+):
     router.include_router(_page.router)
 root = login.root
 
