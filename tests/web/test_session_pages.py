@@ -156,3 +156,39 @@ def test_the_evidence_explorer_refuses_unknown_choices_with_a_page(api):
     # a bad path parameter on a web page: the page, not JSON
     r = web.get("/ui/patients/not-a-number")
     assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+
+
+def test_details_and_history_are_edited_with_a_reason(api):
+    """Issue 18: demographics and history could not be edited in the UI."""
+    web = _browser(api)
+    p = new_patient(api)
+    form = {
+        "version": "1",
+        "given_name": "Edited",
+        "family_name": p["identity"]["family_name"],
+        "mrn": p["identity"]["mrn"],
+        "birth_date": "1981-06-02",
+        "sex": "male",
+    }
+    assert "reason" in web.post(f"/ui/patients/{p['id']}/details", data=form).text
+    ok = web.post(f"/ui/patients/{p['id']}/details", data=dict(form, reason="name misspelt"))
+    assert ok.status_code == 204, ok.text
+    got = api.client.get(f"/patients/{p['id']}", headers=api.h("clinician")).json()
+    assert got["identity"]["given_name"] == "Edited" and got["sex"] == "male"
+    # the same page sent again (version 1) is refused: the record changed meanwhile
+    stale = web.post(f"/ui/patients/{p['id']}/details", data=dict(form, reason="again"))
+    assert "version" in stale.text
+    t = api.client.post(
+        f"/patients/{p['id']}/history", json={"drug": "citalopram"}, headers=api.h("clinician")
+    ).json()
+    r = web.post(
+        f"/ui/patients/{p['id']}/history/{t['id']}/remove", data={"reason": "wrong patient"}
+    )
+    assert r.status_code == 204
+    assert (
+        api.client.get(f"/patients/{p['id']}", headers=api.h("clinician")).json()["history"] == []
+    )
+    trail = api.client.get(
+        "/audit", params={"patient_id": p["id"], "action": "delete"}, headers=api.h("admin")
+    ).json()["items"]
+    assert [e["reason"] for e in trail] == ["wrong patient"]

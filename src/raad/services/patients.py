@@ -350,7 +350,10 @@ def add_trial(db: Session, actor: Actor, patient_id: int, data: TrialIn) -> dict
     return view
 
 
-def delete_trial(db: Session, actor: Actor, patient_id: int, trial_id: int) -> None:
+def delete_trial(
+    db: Session, actor: Actor, patient_id: int, trial_id: int, reason: str | None = None
+) -> None:
+    """Remove a trial recorded in error (the audit trail keeps it, with the reason given)."""
     p = load(db, patient_id)
     can_write(actor, p.site_id)
     t = db.get(AntidepressantTrial, trial_id)
@@ -359,7 +362,14 @@ def delete_trial(db: Session, actor: Actor, patient_id: int, trial_id: int) -> N
     before = views.trial(t)
     db.delete(t)
     audit.record(
-        db, actor, "delete", "antidepressant-trial", trial_id, patient_id=p.id, before=before
+        db,
+        actor,
+        "delete",
+        "antidepressant-trial",
+        trial_id,
+        patient_id=p.id,
+        before=before,
+        reason=(reason or "").strip() or None,
     )
 
 

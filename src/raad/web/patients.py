@@ -26,6 +26,7 @@ from raad.services.context import Actor
 from raad.services.schemas import (
     IdentityIn,
     PatientIn,
+    PatientUpdate,
     TrialIn,
 )
 
@@ -35,7 +36,9 @@ from .common import (
     error_page,
     field_error,
     form_num,
+    form_text,
     form_version,
+    reload_or_error,
     render,
     web_actor,
 )
@@ -191,6 +194,48 @@ async def add_trial(request: Request, pid: int) -> Response:
     except ServiceError as exc:
         return error_page(request, exc)
     return Response(status_code=204, headers={"HX-Refresh": "true"})
+
+
+def _reason(form) -> str:
+    from raad.services.errors import InvalidInput
+
+    reason = form_text(form, "reason").strip()
+    if not reason or len(reason) > 500:
+        raise InvalidInput("reason", reason, "why the record changes (1-500 characters)")
+    return reason
+
+
+@router.post("/patients/{pid}/details", response_class=HTMLResponse)
+async def edit_details(request: Request, pid: int) -> Response:
+    """Name, record number, birth date and sex, with the reason for the change (the record's
+    version from the page: a change made meanwhile by someone else is refused, not lost)."""
+    form = await request.form()
+
+    def build():
+        try:
+            body = PatientUpdate(
+                identity=IdentityIn(
+                    given_name=form_text(form, "given_name"),
+                    family_name=form_text(form, "family_name"),
+                    mrn=form_text(form, "mrn"),
+                    birth_date=form_text(form, "birth_date") or None,
+                ),
+                sex=form_text(form, "sex") or None,
+                reason=_reason(form),
+            )
+        except ValidationError as exc:
+            raise field_error(exc) from None
+        return (patients.update, pid, body, form_version(form))
+
+    return await reload_or_error(request, build)
+
+
+@router.post("/patients/{pid}/history/{trial_id}/remove", response_class=HTMLResponse)
+async def remove_trial(request: Request, pid: int, trial_id: int) -> Response:
+    form = await request.form()
+    return await reload_or_error(
+        request, lambda: (patients.delete_trial, pid, trial_id, _reason(form))
+    )
 
 
 @router.post("/patients/{pid}/screen", response_class=HTMLResponse)
