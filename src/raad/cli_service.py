@@ -22,6 +22,7 @@ db_app = typer.Typer(
     no_args_is_help=True,
 )
 user_app = typer.Typer(help="Users of the registry service.", no_args_is_help=True)
+site_app = typer.Typer(help="Sites (clinics) of the registry service.", no_args_is_help=True)
 _URL = Annotated[str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")]
 
 
@@ -270,6 +271,25 @@ def user_set_name(
     console.print(f"user {name} signs as {u['full_name']}", markup=False)
 
 
+@site_app.command("time-zone")
+def site_time_zone(
+    code: Annotated[str, typer.Argument(help="Site code.")],
+    zone: Annotated[str, typer.Argument(help="IANA time zone, e.g. Europe/London.")],
+    url: _URL = None,
+) -> None:
+    """Set the time zone a site's times are shown and typed in (they are stored in UTC)."""
+    from raad.services import ServiceError, auth
+    from raad.store import Database
+
+    try:
+        with Database(url).transaction() as s:
+            out = auth.set_time_zone(s, None, code, zone)
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    console.print(f"site {out['code']} shows times in {out['time_zone']}", markup=False)
+
+
 @user_app.command("set-role")
 def user_set_role(
     name: Annotated[str, typer.Argument(help="Username.")],
@@ -439,6 +459,7 @@ def audit_verify(url: _URL = None) -> None:
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(user_app, name="user")
+    app.add_typer(site_app, name="site")
     app.add_typer(audit_app, name="audit")
     app.command("serve")(serve)
     app.command("export")(export)

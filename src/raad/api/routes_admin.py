@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -104,6 +105,19 @@ def update_user(request: Request, username: str, body: UserUpdate) -> dict[str, 
         password=body.password,
         full_name=body.full_name,
     )
+
+
+class SiteUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    time_zone: str = Field(max_length=64, description="IANA time zone, e.g. Europe/London")
+
+
+@router.patch(
+    "/sites/{code}",
+    summary="A site's time zone (admin): times are stored in UTC, shown and typed in it",
+)
+def update_site(request: Request, code: str, body: SiteUpdate) -> dict[str, Any]:
+    return run(request, auth.set_time_zone, code, body.time_zone)
 
 
 @router.get(

@@ -343,10 +343,46 @@ def login(
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(user.id, user.username, user.role, user.site_id)  # type: ignore[arg-type]
+    zone = (user.site.time_zone if user.site is not None else None) or "UTC"
+    return Actor(user.id, user.username, user.role, user.site_id, zone)  # type: ignore[arg-type]
 
 
-_TOK, _USER = table(AuthToken), table(User)
+def set_time_zone(db: Session, actor: Actor | None, code: str, zone: str) -> dict[str, Any]:
+    """A site's time zone (an IANA name such as Europe/London; admins or the operator); times
+    stay stored in UTC and are shown and typed in it. Audited."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+    from .errors import NotFound
+
+    if actor is not None:
+        require_admin(actor)
+    site = db.scalar(select(Site).where(Site.code == code))
+    if site is None:
+        raise NotFound(f"site {code!r} not found")
+    try:
+        if zone not in available_timezones():
+            raise ZoneInfoNotFoundError(zone)
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            "time_zone", zone, "an IANA time zone name, e.g. Europe/London or America/New_York"
+        ) from None
+    before = site.time_zone
+    site.time_zone = zone
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "update",
+        "site",
+        site.id,
+        before={"time_zone": before},
+        after={"time_zone": zone},
+    )
+    return {"code": site.code, "name": site.name, "time_zone": zone}
+
+
+_TOK, _USER, _SITE = table(AuthToken), table(User), table(Site)
 _TOKEN_ACTOR = (  # Core columns (not ORM attributes), so no ORM compilation or loading
     select(
         _TOK.c.kind,
@@ -360,8 +396,10 @@ _TOKEN_ACTOR = (  # Core columns (not ORM attributes), so no ORM compilation or 
         _USER.c.role,
         _USER.c.site_id,
         _USER.c.active,
+        _SITE.c.time_zone,
     )
     .join(_USER, _USER.c.id == _TOK.c.user_id)
+    .outerjoin(_SITE, _SITE.c.id == _USER.c.site_id)
     .where(_TOK.c.token_hash == bindparam("digest"))
 )
 
@@ -385,7 +423,7 @@ def resolve_token(
         from .errors import Forbidden
 
         raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")
-    return Actor(row.id, row.username, row.role, row.site_id)
+    return Actor(row.id, row.username, row.role, row.site_id, row.time_zone or "UTC")
 
 
 def needs_touch(db: Executor, token: str) -> bool:

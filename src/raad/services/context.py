@@ -15,6 +15,7 @@ class Actor:
     username: str
     role: Role
     site_id: int | None
+    time_zone: str = "UTC"  # the site's (IANA name): times are shown and typed in it
 
     @property
     def identified_access(self) -> bool:

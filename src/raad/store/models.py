@@ -63,6 +63,8 @@ class Site(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # IANA time zone (e.g. Europe/London): times are shown and typed in it; None = UTC
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
 
 class User(Base):

@@ -4,8 +4,10 @@ function in a transaction, rendering, error pages and reading form fields."""
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -67,6 +69,43 @@ def _show(value: Any, none: str = "unknown") -> str:
 
 
 templates.env.filters["show"] = _show
+
+
+def zone_of(actor: Any) -> ZoneInfo:
+    """The time zone times are shown and typed in: the user's site's (UTC without one)."""
+    try:
+        return ZoneInfo(getattr(actor, "time_zone", None) or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _local(iso: str | None, actor: Any = None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    """A stored UTC time (ISO) in the site's time zone, with the zone's abbreviation."""
+    if not iso:
+        return ""
+    return datetime.fromisoformat(iso).astimezone(zone_of(actor)).strftime(fmt)
+
+
+def typed_time(value: Any, actor: Any) -> str | None:
+    """A datetime-local field (typed in the site's time zone) as an ISO time with its offset."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text  # the schema names the field and what is allowed
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone_of(actor))
+    return moment.isoformat()
+
+
+def now_typed(actor: Any) -> str:
+    """Now, as a datetime-local field shows it in the site's time zone."""
+    return datetime.now(zone_of(actor)).strftime("%Y-%m-%dT%H:%M")
+
+
+templates.env.filters["local"] = _local
 # a fresh token in every form that creates a record (see call_once)
 templates.env.globals["form_token"] = lambda: secrets.token_urlsafe(18)
 templates.env.globals["sign_meanings"] = signatures.meanings()

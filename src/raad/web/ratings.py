@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
@@ -25,7 +23,9 @@ from .common import (
     call_once,
     error_page,
     field_error,
+    now_typed,
     render,
+    typed_time,
     web_actor,
 )
 from .plots import trajectory_svg
@@ -47,9 +47,7 @@ async def rating_page(request: Request, pid: int, instrument: str) -> HTMLRespon
         return error_page(request, NotFound(str(exc)))
     except ServiceError as exc:
         return error_page(request, exc)
-    return render(
-        request, "rate.html", p=p, instr=instr, now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
-    )
+    return render(request, "rate.html", p=p, instr=instr, now=now_typed(web_actor(request)))
 
 
 def _responses(instr, form) -> dict[str, int]:
@@ -96,9 +94,7 @@ async def record_rating(request: Request, pid: int, instrument: str) -> Response
         return render(
             request, "_error.html", exc=InvalidInput("instrument", exc.value, exc.allowed)
         )
-    when = form.get("administered_at", "")
-    if len(when) == 16:
-        when += ":00+00:00"
+    when = typed_time(form.get("administered_at", ""), web_actor(request)) or ""
     try:
         body = AssessmentIn(
             instrument=instr.name, responses=_responses(instr, form), administered_at=when

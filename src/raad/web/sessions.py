@@ -3,7 +3,6 @@ discharging."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,9 +32,12 @@ from .common import (
     form_num,
     form_signature,
     form_version,
+    now_typed,
     override_error,
     reload_or_error,
     render,
+    typed_time,
+    web_actor,
     writers_only,
 )
 
@@ -76,7 +78,7 @@ async def new_session_page(request: Request, course_id: int) -> HTMLResponse:
         checks=ctx["course"]["plan"]["sessions"][0]["checks"] if planned else [],
         reading=monitoring().blood_pressure.reading_for(ctx["course"]["agent"]),
         ae_terms=ADVERSE_EVENT_TERMS,
-        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+        now=now_typed(web_actor(request)),
         vital_rows=VITAL_ROWS,
         rems=load_rems(),
         moaas=monitoring().sedation_scale,
@@ -87,15 +89,7 @@ async def new_session_page(request: Request, course_id: int) -> HTMLResponse:
 VITAL_ROWS = ("before dosing", "40 min after dosing", "later", "later", "before leaving")
 
 
-def _moment(value: Any) -> str | None:
-    """A datetime-local field (minutes, read as UTC) as an ISO time with its offset."""
-    text = (value or "").strip() if isinstance(value, str) else ""
-    if not text:
-        return None
-    return text + ":00+00:00" if len(text) == 16 else text
-
-
-def _vitals(form) -> list[dict[str, Any]] | None:
+def _vitals(form, actor: Any) -> list[dict[str, Any]] | None:
     """The filled rows of the series (a row with nothing typed is skipped)."""
     rows = []
     for i in range(len(VITAL_ROWS)):
@@ -105,7 +99,7 @@ def _vitals(form) -> list[dict[str, Any]] | None:
         row["moaas"] = int(level) if level.isdigit() else None
         if all(v is None for v in row.values()):
             continue
-        row["time"] = _moment(form.get(f"v{i}_time"))
+        row["time"] = typed_time(form.get(f"v{i}_time"), actor)
         if row["time"] is None:
             from raad.services.errors import InvalidInput
 
@@ -129,14 +123,12 @@ def _checklist(form) -> dict[str, bool] | None:
     return {c: c in done for c in shown} or None
 
 
-def _session_in(form, course_id: int) -> SessionIn:
+def _session_in(form, course_id: int, actor: Any = None) -> SessionIn:
     def bp(prefix: str):
         s_, d_ = form_num(form, f"{prefix}_systolic"), form_num(form, f"{prefix}_diastolic")
         return None if s_ is None and d_ is None else {"systolic": s_, "diastolic": d_}
 
-    start = form.get("start", "")
-    if start and len(start) == 16:  # datetime-local gives minutes, local time read as UTC
-        start = start + ":00+00:00"
+    start = typed_time(form.get("start", ""), actor) or ""  # typed in the site's time zone
     events = [
         {"event": e, "severity": form.get(f"severity_{e}") or "mild"}
         for e in form.getlist("adverse_event")
@@ -159,13 +151,13 @@ def _session_in(form, course_id: int) -> SessionIn:
         cadss_total=form_num(form, "cadss_total"),
         notes=form.get("notes") or None,
         override_reason=form.get("override_reason") or None,
-        vitals=_vitals(form),
+        vitals=_vitals(form, actor),
         lot_numbers=[x.strip() for x in (form.get("lot_numbers") or "").split(",") if x.strip()]
         or None,
         concomitant=_concomitant(form),
         checklist=_checklist(form),
         observed_by=(form.get("observed_by") or "").strip() or None,
-        ready_to_leave_at=_moment(form.get("ready_to_leave_at")),
+        ready_to_leave_at=typed_time(form.get("ready_to_leave_at"), actor),
     )
 
 
@@ -176,7 +168,9 @@ async def session_preview(request: Request, course_id: int) -> HTMLResponse:
         return refused
     form = await request.form()
     try:
-        result = await call(request, sessions.preview, _session_in(form, course_id), write=False)
+        result = await call(
+            request, sessions.preview, _session_in(form, course_id, web_actor(request)), write=False
+        )
     except ValidationError as exc:
         return render(request, "_error.html", exc=field_error(exc))
     except ServiceError as exc:
@@ -193,7 +187,7 @@ async def session_preview(request: Request, course_id: int) -> HTMLResponse:
 async def record_session(request: Request, course_id: int) -> Response:
     form = await request.form()
     try:
-        data = _session_in(form, course_id)
+        data = _session_in(form, course_id, web_actor(request))
         s = await call_once(request, form, sessions.record, data)
     except ValidationError as exc:
         return error_page(request, field_error(exc))
