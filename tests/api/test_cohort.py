@@ -1,0 +1,40 @@
+"""Cohort outcomes (issue 18: the cohort page grew faster than the cohort): two queries and a
+memory of the result while the rows read are unchanged. The numbers are those of the instrument's
+own response and remission rules, and a new rating is seen at once."""
+
+from __future__ import annotations
+
+from raad.scales import compare
+from tests.api.helpers import new_course, new_patient, post_rating
+
+
+def _madrs(total: int) -> dict[str, int]:
+    items = {str(i): 0 for i in range(1, 11)}
+    for i in range(total):
+        items[str(1 + i % 10)] += 1
+    return items
+
+
+def test_outcomes_follow_the_ratings(api, database):
+    from raad.services import cohort
+
+    p = new_patient(api)
+    new_course(api, p["id"], regimen="ketamine-iv-weekly", weight_kg=70, start="2026-02-02")
+    post_rating(api, p["id"], "MADRS", _madrs(30), "2026-02-01T09:00:00+00:00")
+    post_rating(api, p["id"], "MADRS", _madrs(20), "2026-02-09T09:00:00+00:00")
+
+    def mine():
+        with database.transaction(write=False) as s:
+            rows = cohort.outcomes(s, api.world.clinician)
+        return next(r for r in rows if r["regimen"] == "ketamine-iv-weekly")
+
+    first = mine()
+    expected = compare("MADRS", 30, 20)
+    assert first["courses"] == 1
+    assert first["response"] == int(bool(expected.response))
+    assert mine() == first  # served again, unchanged
+    post_rating(api, p["id"], "MADRS", _madrs(6), "2026-02-16T09:00:00+00:00")
+    after = mine()
+    expected = compare("MADRS", 30, 6, history=[20])
+    assert after["response"] == int(bool(expected.response)) == 1
+    assert after["remission"] == int(bool(expected.remission)) == 1
