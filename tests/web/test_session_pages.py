@@ -192,3 +192,64 @@ def test_details_and_history_are_edited_with_a_reason(api):
         "/audit", params={"patient_id": p["id"], "action": "delete"}, headers=api.h("admin")
     ).json()["items"]
     assert [e["reason"] for e in trail] == ["wrong patient"]
+
+
+def test_readings_and_observation_are_added_as_the_session_goes_on(api):
+    """The 40-minute reading comes after the session was saved: added from the session page,
+    it clears the missing-reading alert; observation and ready-to-leave follow."""
+    web = _browser(api)
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    s = api.client.post(
+        "/sessions",
+        json={
+            "course_id": c["id"],
+            "start": "2026-01-05T10:00:00+00:00",
+            "dose_mg": 56,
+            "vitals": [{"time": "2026-01-05T09:55:00+00:00", "systolic": 126, "diastolic": 78}],
+        },
+        headers=api.h("clinician"),
+    ).json()
+    assert "bp-post-missing" in {a["code"] for a in s["alerts"]}
+    page = web.get(f"/ui/sessions/{s['id']}").text
+    assert "Add a reading" in page and "Observation and leaving" in page
+    r = web.post(
+        f"/ui/sessions/{s['id']}/reading",
+        data={
+            "version": "1",
+            "time": "2026-01-05T10:42",
+            "systolic": "134",
+            "diastolic": "82",
+            "spo2": "98",
+            "moaas": "5",
+        },
+    )
+    assert r.status_code == 204, r.text
+    got = api.client.get(f"/sessions/{s['id']}", headers=api.h("clinician")).json()
+    assert len(got["vitals"]) == 2 and got["vitals"][1]["moaas"] == 5
+    assert "bp-post-missing" not in {a["code"] for a in got["alerts"]}
+    stale = web.post(
+        f"/ui/sessions/{s['id']}/reading",
+        data={"version": "1", "time": "2026-01-05T11:00", "heart_rate": "70"},
+    )
+    assert "version" in stale.text  # the page was stale: refused, nothing lost
+    r = web.post(
+        f"/ui/sessions/{s['id']}/observation",
+        data={
+            "version": str(got["version"]),
+            "observation_min": "125",
+            "ready_to_leave_at": "2026-01-05T12:06",
+        },
+    )
+    assert r.status_code == 204, r.text
+    got = api.client.get(f"/sessions/{s['id']}", headers=api.h("clinician")).json()
+    assert got["observation_min"] == 125 and got["ready_to_leave_at"] == "2026-01-05T12:06:00+00:00"
+    trail = api.client.get(
+        "/audit",
+        params={"entity": "session", "entity_id": s["id"], "action": "update"},
+        headers=api.h("admin"),
+    ).json()["items"]
+    assert [e["reason"] for e in trail] == [
+        "reading added during the session",
+        "observation recorded during the session",
+    ]

@@ -22,6 +22,8 @@ from raad.services.context import Actor
 from raad.services.schemas import (
     ADVERSE_EVENT_TERMS,
     SessionIn,
+    SessionUpdate,
+    VitalsIn,
 )
 
 from .common import (
@@ -31,6 +33,7 @@ from .common import (
     field_error,
     form_num,
     form_signature,
+    form_text,
     form_version,
     now_typed,
     override_error,
@@ -216,8 +219,73 @@ async def session_page(request: Request, session_id: int) -> HTMLResponse:
         return error_page(request, exc)
     template = "_session_alerts.html" if partial else "session.html"
     return render(
-        request, template, **ctx, moaas=monitoring().sedation_scale, rems_form=load_rems()
+        request,
+        template,
+        **ctx,
+        moaas=monitoring().sedation_scale,
+        rems_form=load_rems(),
+        now=now_typed(web_actor(request)),
     )
+
+
+def _add_reading(s_, actor: Actor, session_id: int, row: dict[str, Any], version: int) -> Any:
+    """The session's series with one more reading (the services check it with the rest)."""
+    current = sessions.get(s_, actor, session_id)
+    readings = [
+        {k: v for k, v in r.items() if k in VitalsIn.model_fields} for r in current["vitals"]
+    ]
+    try:
+        body = SessionUpdate(vitals=[*readings, row], reason="reading added during the session")
+    except ValidationError as exc:
+        raise field_error(exc, "vitals.") from None
+    return sessions.update(s_, actor, session_id, body, version)
+
+
+@router.post("/sessions/{session_id}/reading", response_class=HTMLResponse)
+async def add_reading(request: Request, session_id: int) -> Response:
+    """One more timed reading (BP, heart rate, SpO2, MOAA/S), as the session goes on; the page
+    reloads with the alerts it raises or clears."""
+    form = await request.form()
+    actor = web_actor(request)
+
+    def build():
+        row: dict[str, Any] = {
+            k: form_num(form, k) for k in ("systolic", "diastolic", "heart_rate", "spo2")
+        }
+        level = form_text(form, "moaas").strip()
+        row["moaas"] = int(level) if level.isdigit() else None
+        row["time"] = typed_time(form.get("time"), actor)
+        if row["time"] is None:
+            from raad.services.errors import InvalidInput
+
+            raise InvalidInput("time", "", "the time the reading was taken")
+        return (_add_reading, session_id, row, form_version(form))
+
+    return await reload_or_error(request, build)
+
+
+@router.post("/sessions/{session_id}/observation", response_class=HTMLResponse)
+async def update_observation(request: Request, session_id: int) -> Response:
+    """Observation time, whether dissociation has resolved, the CADSS and when the patient was
+    ready to leave, as they become known (with the record's version; audited)."""
+    form = await request.form()
+    actor = web_actor(request)
+
+    def build():
+        fields: dict[str, Any] = {
+            "observation_min": form_num(form, "observation_min"),
+            "cadss_total": form_num(form, "cadss_total"),
+            "unresolved": ["dissociation"] if form.get("dissociation_unresolved") else [],
+            "ready_to_leave_at": typed_time(form.get("ready_to_leave_at"), actor),
+            "reason": "observation recorded during the session",
+        }
+        try:
+            body = SessionUpdate(**fields)
+        except ValidationError as exc:
+            raise field_error(exc) from None
+        return (sessions.update, session_id, body, form_version(form))
+
+    return await reload_or_error(request, build)
 
 
 @router.post("/sessions/{session_id}/rems-submitted", response_class=HTMLResponse)
