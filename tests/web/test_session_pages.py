@@ -253,3 +253,41 @@ def test_readings_and_observation_are_added_as_the_session_goes_on(api):
         "reading added during the session",
         "observation recorded during the session",
     ]
+
+
+def test_the_rems_time_points_show_what_is_missing_and_the_course_prints(api):
+    web = _browser(api)
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    s = api.client.post(
+        "/sessions",
+        json={
+            "course_id": c["id"],
+            "start": "2026-01-05T10:00:00+00:00",
+            "dose_mg": 56,
+            "vitals": [{"time": "2026-01-05T09:55:00+00:00", "systolic": 126, "diastolic": 78}],
+        },
+        headers=api.h("clinician"),
+    ).json()
+    page = web.get(f"/ui/sessions/{s['id']}").text
+    points = page[
+        page.index('<ul class="points">') : page.index("</ul>", page.index('<ul class="points">'))
+    ]
+    assert "Prior to administration: 126/78 mmHg" in points
+    assert '40 min post-administration: <strong class="error">missing</strong>' in points
+    pdf = web.get(f"/courses/{c['id']}/summary.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    import io
+
+    from pypdf import PdfReader
+
+    text = "\n".join(pg.extract_text() for pg in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert (
+        "esketamine-label" in text
+        and "126/78 mmHg" in text
+        and p["identity"]["family_name"] in text
+    )
+    assert (
+        api.client.get(f"/courses/{c['id']}/summary.pdf", headers=api.h("researcher")).status_code
+        == 403
+    )

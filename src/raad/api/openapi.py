@@ -93,6 +93,10 @@ _MEDIA[("/sessions/{session_id}/record.pdf", "get")] = (
     "application/pdf",
     {"type": "string", "format": "binary"},
 )
+_MEDIA[("/courses/{course_id}/summary.pdf", "get")] = (
+    "application/pdf",
+    {"type": "string", "format": "binary"},
+)
 _MEDIA[("/consents/{consent_id}.pdf", "get")] = (
     "application/pdf",
     {"type": "string", "format": "binary"},

@@ -167,6 +167,12 @@ async def session_record(request: Request, session_id: int) -> Response:
     return _pdf(pdf, f"session-{session_id}.pdf")
 
 
+@router.get("/courses/{course_id}/summary.pdf", summary="The printable course summary (PDF)")
+async def course_summary(request: Request, course_id: int) -> Response:
+    pdf = await arun(request, documents.course_summary, course_id)
+    return _pdf(pdf, f"course-{course_id}.pdf")
+
+
 @router.post(
     "/sessions/{session_id}/rems-submitted",
     summary="Record that the REMS monitoring form of an esketamine session was submitted",

@@ -409,3 +409,84 @@ def consent_pdf(
         ),
     ]
     return _build(story, f"Consent, {document['title']}")
+
+
+def course_summary_pdf(
+    course: dict[str, Any],
+    sessions: list[dict[str, Any]],
+    ratings: list[dict[str, Any]],
+    patient: dict[str, Any],
+    site: str,
+    generated_at: str,
+) -> bytes:
+    """A course for the paper chart: the plan, every session recorded (dose, blood pressures,
+    alerts, discharge), the ratings over the course, and the course's signatures."""
+    ident = patient.get("identity") or {}
+    story: list[Any] = [
+        _p(f"Course summary: {course['regimen']}", "Title"),
+        _p(
+            f"{ident.get('family_name', '')}, {ident.get('given_name', '')} · record number "
+            f"{ident.get('mrn') or NOT_RECORDED} · {site} · printed {_when(generated_at)}"
+        ),
+        _table(
+            [
+                ("Agent", course["agent"]),
+                ("Start", course["start"]),
+                (
+                    "Status",
+                    course["status"] + (" (signed and locked)" if course.get("locked_at") else ""),
+                ),
+                ("Sessions planned", str(len(course["plan"].get("sessions", [])))),
+                ("Sessions recorded", str(len(sessions))),
+            ]
+        ),
+        _p("Sessions", "Heading2"),
+    ]
+    rows = [["Start (UTC)", "Dose", "BP before / after", "Discharged"]]
+    for s in sessions:
+        dose = (
+            f"{s['dose_mg']:g} mg"
+            if s.get("dose_mg")
+            else f"{s['n2o_fraction'] * 100:g}% N2O"
+            if s.get("n2o_fraction")
+            else NOT_RECORDED
+        )
+        points = rems_points(s)
+        rows.append(
+            [
+                _when(s["start"])[:16],
+                dose,
+                f"{points['before_administration']} / {points['before_completion']}",
+                _when(s.get("discharged_at"))[:16] if s.get("discharged_at") else "no",
+            ]
+        )
+    if len(rows) == 1:
+        story.append(_p("none"))
+    else:
+        t = Table([[_p(c) for c in r] for r in rows], repeatRows=1)
+        t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey)]))
+        story.append(t)
+    story.append(_p("Ratings", "Heading2"))
+    if not ratings:
+        story.append(_p("none"))
+    for r in ratings:
+        story.append(
+            _p(
+                f"{_when(r['administered_at'])[:16]}: {r['instrument']} "
+                + (f"{r['total']:g}" if r.get("total") is not None else "incomplete")
+                + (f" ({r['severity']})" if r.get("severity") else "")
+            )
+        )
+    story.append(_p("Electronic signatures", "Heading2"))
+    sigs = course.get("signatures") or []
+    if not sigs:
+        story.append(_p("none"))
+    for g in sigs:
+        story.append(
+            _p(
+                f"{g['printed_name']} ({g['username']}), {_when(g['signed_at'])}, "
+                f"{g['meaning_label']}: \u201c{g['statement']}\u201d"
+                + (f" (withdrawn: {g['withdrawn_reason']})" if g.get("withdrawn_at") else "")
+            )
+        )
+    return _build(story, f"Course summary {course['id']}")

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from raad.interop.pdf import rems_form_pdf, session_record_pdf
+from raad.interop.pdf import course_summary_pdf, rems_form_pdf, session_record_pdf
 from raad.store.models import utcnow
 
-from . import audit, courses, patients, sessions
+from . import assessments, audit, courses, patients, sessions
 from .authz import can_read_identified
 from .context import Actor
 from .errors import Conflict
@@ -53,3 +53,25 @@ def session_record(db: Session, actor: Actor, session_id: int) -> bytes:
     course = courses.get(db, actor, view["course_id"])
     audit.record(db, actor, "read", "session-pdf", session_id, patient_id=p.id, detail="record")
     return session_record_pdf(view, person, course, p.site.name, utcnow().isoformat())
+
+
+def course_summary(db: Session, actor: Actor, course_id: int) -> bytes:
+    """The printable course summary (PDF bytes): plan, sessions, ratings from the course's
+    start, signatures.
+
+    Raises:
+        NotFound, Forbidden (researchers; another site).
+    """
+    c = courses.load_course(db, course_id)
+    p = patients.load(db, c.patient_id)
+    can_read_identified(actor, p)
+    course = courses.get(db, actor, course_id)
+    person = patients.get(db, actor, p.id)
+    done = sessions.list_sessions(db, actor, course_id=course_id, limit=200)["items"]
+    ratings = [
+        r
+        for r in assessments.list_for(db, actor, p.id)
+        if r["administered_at"][:10] >= course["start"]
+    ]
+    audit.record(db, actor, "read", "course-pdf", course_id, patient_id=p.id)
+    return course_summary_pdf(course, done, ratings, person, p.site.name, utcnow().isoformat())

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from raad.interop.pdf import rems_points
 from raad.knowledge.rems import load_rems
 from raad.knowledge.treatment import monitoring
 from raad.services import (
@@ -225,6 +226,7 @@ async def session_page(request: Request, session_id: int) -> HTMLResponse:
         moaas=monitoring().sedation_scale,
         rems_form=load_rems(),
         now=now_typed(web_actor(request)),
+        points=rems_points(ctx["s"]) if ctx["s"].get("rems") else None,
     )
 
 
