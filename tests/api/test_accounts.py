@@ -265,3 +265,15 @@ def test_a_new_site_needs_a_plain_code(api, site):
         headers=api.h("admin"),
     )
     assert r.status_code == 422 and r.json()["field"] == "site", r.text
+
+
+def test_an_admin_cannot_make_a_new_site_by_a_typo(api):
+    body = {
+        "username": f"typo.{secrets.token_hex(3)}",
+        "password": PASSWORD,
+        "role": "clinician",
+        "site": f"NEWSITE{secrets.token_hex(2)}",
+    }
+    r = api.client.post("/users", json=body, headers=api.h("admin"))
+    assert r.status_code == 422 and r.json()["field"] == "site"
+    assert api.world.site in r.json()["allowed"]  # the existing codes are named

@@ -227,3 +227,32 @@ def test_researchers_get_no_clinical_forms(client, api, planted):
     assert web.get(f"/ui/courses/{planted['course']}/sessions/new").status_code == 403
     r = web.post(f"/ui/patients/{planted['patient']}/plan-preview", data={}, headers=csrf)
     assert r.status_code == 403
+
+
+def test_dates_inside_alert_messages_are_shifted_for_researchers(api):
+    """A break test: "2 esketamine sessions on 2026-11-30" gave the real day (and so the
+    patient's shift) away."""
+    from tests.api.helpers import new_patient, session_body
+
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    for hour in (9, 13):
+        api.client.post(
+            "/sessions",
+            json=session_body(
+                c["id"],
+                start=f"2026-01-05T{hour:02d}:00:00+00:00",
+                n2o_fraction=None,
+                dose_mg=56,
+                route=None,
+            ),
+            headers=api.h("clinician"),
+        )
+    mine = api.client.get(
+        "/alerts", params={"patient_id": p["id"]}, headers=api.h("clinician")
+    ).json()["items"]
+    assert any("2026-01-05" in a["message"] for a in mine)
+    theirs = api.client.get(
+        "/alerts", params={"patient_id": p["id"]}, headers=api.h("researcher")
+    ).json()["items"]
+    assert theirs and not any("2026-01-05" in a["message"] for a in theirs)

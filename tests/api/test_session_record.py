@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.api.helpers import new_course, new_patient, session_body
+from tests.api.helpers import new_course, new_patient, session_body, signature
 
 START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -202,7 +202,22 @@ def test_the_rems_form_is_filled_from_the_record(api):
     at = lines.index("Opioids")
     assert lines[at + 1] == "not recorded", lines[at : at + 2]
     assert "Benzodiazepines Yes" in text or "Benzodiazepines\nYes" in text, text
-    # marking it submitted
+    # the form is completed after the session: not before discharge
+    early = api.client.post(f"/sessions/{s['id']}/rems-submitted", headers=api.h("clinician"))
+    assert early.status_code == 409 and "not discharged" in early.json()["message"]
+    for a in s["alerts"]:
+        if a["blocks_discharge"]:
+            api.client.post(
+                f"/alerts/{a['id']}/acknowledge",
+                json={"note": "reviewed", "signature": signature(api)},
+                headers=api.h("clinician"),
+            )
+    gone = api.client.post(
+        f"/sessions/{s['id']}/discharge",
+        json={"signature": signature(api)},
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    )
+    assert gone.status_code == 200, gone.text
     done = api.client.post(f"/sessions/{s['id']}/rems-submitted", headers=api.h("clinician"))
     assert done.status_code == 200 and done.json()["rems"]["submitted_at"]
     assert done.json()["rems"]["days_left"] is None
@@ -245,3 +260,44 @@ def test_the_record_pdf_and_who_may_print(api):
         "/audit", params={"entity": "session-pdf", "entity_id": s["id"]}, headers=api.h("admin")
     ).json()["items"]
     assert [e["detail"] for e in reads] == ["record"]
+
+
+def test_two_findings_of_one_code_do_not_overwrite_each_other(api):
+    """A break test: the warning and the critical blood pressure after dosing share a code;
+    keyed by code alone they cleared each other on unrelated edits (a lot number)."""
+    _, r = _esketamine(
+        api,
+        vitals=[
+            {"time": _at(-5), "systolic": 130, "diastolic": 80},
+            {"time": _at(40), "systolic": 190, "diastolic": 80},
+        ],
+    )
+    s = r.json()
+    before = sorted((a["id"], a["level"]) for a in s["alerts"] if a["code"] == "bp-post-dose")
+    assert before, s["alerts"]
+    edited = api.client.patch(
+        f"/sessions/{s['id']}",
+        json={"lot_numbers": ["A1"]},
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    )
+    assert edited.status_code == 200, edited.text
+    after = sorted(
+        (a["id"], a["level"]) for a in edited.json()["alerts"] if a["code"] == "bp-post-dose"
+    )
+    assert after == before
+
+
+def test_a_reading_cannot_be_in_the_future(api):
+    p = new_patient(api)
+    c = new_course(api, p["id"], regimen="esketamine-label")
+    now = datetime.now(UTC)
+    body = session_body(
+        c["id"],
+        start=(now - timedelta(minutes=10)).isoformat(),
+        n2o_fraction=None,
+        dose_mg=56,
+        route=None,
+        vitals=[{"time": (now + timedelta(minutes=60)).isoformat(), "heart_rate": 80}],
+    )
+    r = api.client.post("/sessions", json=body, headers=api.h("clinician"))
+    assert r.status_code == 422 and r.json()["field"] == "vitals[0].time", r.text

@@ -190,3 +190,12 @@ def test_the_patient_list_pages_by_name(api, database):
     second = web.get("/ui/patients", params={"q": f"Zpage{tag}", "offset": 100})
     assert sorted(set(re.findall(rf"Zpage{tag}-(\d+)", second.text))) == ["100", "101", "102"]
     assert "101\u2013103 of 103" in second.text
+
+
+def test_search_words_are_not_wildcards(api, database):
+    web = _browser(api, "clinician")
+    p = new_patient(api)
+    page = web.get("/ui/patients", params={"q": "%"}).text
+    assert p["identity"]["family_name"] not in page  # "%" matches itself, not everyone
+    page = web.get("/ui/patients", params={"offset": 99999}).text
+    assert "No patients on this page" in page

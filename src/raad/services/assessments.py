@@ -11,18 +11,22 @@ from raad.clinical.safety import score_alerts
 from raad.scales import ScaleInputError, get
 from raad.scales.scoring import rating_value
 from raad.store.core import Executor, Inserter, core_only, table
-from raad.store.models import Administration, Assessment, utcnow
+from raad.store.models import Administration, Assessment, Course, utcnow
 
 from . import audit, deid, views
 from .alerts import store_alert
 from .authz import can_read, can_write
 from .context import Actor
-from .errors import InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound
 from .patients import brief, load
 from .schemas import AssessmentIn
 
-_ADM = table(Administration)
-_SESSION_PATIENT = select(_ADM.c.patient_id).where(_ADM.c.id == bindparam("session_id"))
+_ADM, _COURSE = table(Administration), table(Course)
+_SESSION_PATIENT = (
+    select(_ADM.c.patient_id, _COURSE.c.id.label("course_id"), _COURSE.c.locked_at)
+    .join(_COURSE, _COURSE.c.id == _ADM.c.course_id)
+    .where(_ADM.c.id == bindparam("session_id"))
+)
 _insert_assessment = Inserter(Assessment)
 
 
@@ -42,12 +46,18 @@ def record(db: Executor, actor: Actor, patient_id: int, data: AssessmentIn) -> d
             f"a time after the patient's birth (born {p.birth_year})",
         )
     if data.administration_id is not None:
-        owner = db.scalar(_SESSION_PATIENT, {"session_id": data.administration_id})
+        owner = db.execute(_SESSION_PATIENT, {"session_id": data.administration_id}).first()
         if owner is None:
             raise NotFound(f"session {data.administration_id} not found")
-        if owner != p.id:
+        if owner.patient_id != p.id:
             raise InvalidInput(
                 "administration_id", data.administration_id, "a session of this patient"
+            )
+        if owner.locked_at is not None:
+            raise Conflict(
+                f"session {data.administration_id} belongs to course {owner.course_id}, which "
+                "is signed and locked: record the rating without the session, or have an admin "
+                "unlock the course"
             )
     try:
         instr = get(data.instrument)

@@ -96,6 +96,18 @@ def _check_username(username: str) -> str:
 SITE_RULE = "1-32 ASCII letters, digits, '.', '-' or '_'"
 
 
+def _site_for(db: Session, actor: Actor | None, code: str) -> Site:
+    """The site a user is put in: an existing one when an admin does it (a typo must not make a
+    new clinic); the operator on the command line may create it."""
+    if actor is None:
+        return get_or_create_site(db, code)
+    site = db.scalar(select(Site).where(Site.code == code))
+    if site is None:
+        known = ", ".join(db.scalars(select(Site.code).order_by(Site.code)).all()[:50])
+        raise InvalidInput("site", echo(code), f"an existing site code ({known})")
+    return site
+
+
 def get_or_create_site(db: Session, code: str, name: str | None = None) -> Site:
     """The site with this code, created if new (a code of 1-32 ASCII letters, digits, '.',
     '-' or '_': it is shown and typed wherever a site is named).
@@ -147,7 +159,7 @@ def create_user(
                 f"user {username!r} would look like the existing user {other!r} "
                 "(1/l, 0/o and rn/m are confused on screen; Unicode UTS #39): choose another name"
             )
-    site = get_or_create_site(db, site_code) if site_code else None
+    site = _site_for(db, actor, site_code) if site_code else None
     user = User(
         username=username,
         password_hash=hash_password(password),
@@ -526,7 +538,7 @@ def update_user(
         end_sessions |= role != user.role
         user.role = role
     if site_code is not None:
-        site = get_or_create_site(db, site_code)
+        site = _site_for(db, actor, site_code)
         end_sessions |= site.id != user.site_id
         user.site_id = site.id
     if user.role == "clinician" and user.site_id is None:

@@ -31,7 +31,8 @@ def _site_id(db: Session, actor: Actor, site: str | None) -> int:
             role=actor.role,
         )
     if not site:
-        raise InvalidInput("site", site, "a site code (admins name the site)")
+        codes = ", ".join(db.scalars(select(Site.code).order_by(Site.code)).all()[:50])
+        raise InvalidInput("site", site, f"a site code (admins name the site): {codes}")
     found = db.scalar(select(Site.id).where(Site.code == site))
     if found is None:
         raise InvalidInput("site", site, "an existing site code")

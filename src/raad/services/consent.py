@@ -42,7 +42,8 @@ def _site(db: Session, actor: Actor, site: str | None) -> Site:
             raise Forbidden("clinicians keep the documents of their own site", role=actor.role)
     elif actor.role == "admin":
         if not site:
-            raise InvalidInput("site", site, "a site code (admins name the site)")
+            codes = ", ".join(db.scalars(select(Site.code).order_by(Site.code)).all()[:50])
+            raise InvalidInput("site", site, f"a site code (admins name the site): {codes}")
         found = db.scalar(select(Site).where(Site.code == site))
     else:
         raise Forbidden(

@@ -176,6 +176,8 @@ def redact(data: Any, shift_days: int | None) -> Any:
                 out[key] = _withheld(value)  # a reason's facts, as typed ("deceased: ...")
             elif key == "adverse_events" and isinstance(value, list):
                 out[key] = [_adverse_event(e) for e in value]
+            elif key == "message" and isinstance(value, str):
+                out[key] = _dates_in_text(value, shift_days)  # an alert's words name days
             else:
                 out[key] = redact(value, shift_days)
         return out
@@ -184,6 +186,20 @@ def redact(data: Any, shift_days: int | None) -> Any:
     if isinstance(data, str) and _ISO.match(data):
         return WITHHELD_DATE if shift_days is None else shift_date(data, shift_days)
     return data
+
+
+_DATE_IN_TEXT = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+
+
+def _dates_in_text(text: str, shift_days: int | None) -> str:
+    """Raad's own words (an alert's message) with every date in them moved like the record's
+    dates (withheld without a shift): a real day in a message would give the shift away."""
+    return _DATE_IN_TEXT.sub(
+        lambda m: WITHHELD_DATE if shift_days is None else shift_date(m.group(0), shift_days),
+        text,
+    )
 
 
 def _withheld(value: Any) -> Any:

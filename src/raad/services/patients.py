@@ -206,18 +206,20 @@ def list_patients(
     if site:
         query = query.join(Site, Patient.site_id == Site.id).where(Site.code == site)
     if q:
-        like = f"%{q.strip()}%"
+        # the words typed, not LIKE's wildcards: "%" or "_" match themselves
+        text = q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{text}%"
         if actor.identified_access:
             query = query.join(PatientIdentity).where(
                 or_(
-                    PatientIdentity.family_name.ilike(like),
-                    PatientIdentity.given_name.ilike(like),
-                    PatientIdentity.mrn.ilike(like),
-                    Patient.research_id.ilike(like),
+                    PatientIdentity.family_name.ilike(like, escape="\\"),
+                    PatientIdentity.given_name.ilike(like, escape="\\"),
+                    PatientIdentity.mrn.ilike(like, escape="\\"),
+                    Patient.research_id.ilike(like, escape="\\"),
                 )
             )
         else:
-            query = query.where(Patient.research_id.ilike(like))
+            query = query.where(Patient.research_id.ilike(like, escape="\\"))
     identified = actor.identified_access
     if order not in ("id", "name"):
         raise InvalidInput("order", order, "id or name")

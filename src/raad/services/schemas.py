@@ -117,7 +117,8 @@ class SessionRecordIn(_In):
     concomitant: dict[str, bool] | None = Field(
         default=None,
         description="concomitant medicines that may cause sedation or blood-pressure changes, "
-        "yes/no by key (GET /knowledge/rems: benzodiazepines, ...)",
+        "yes/no by key (knowledge/rems.yaml: benzodiazepines, "
+        "non_benzodiazepine_sedative_hypnotics, psychostimulants, maois, opioids)",
     )
     checklist: dict[str, bool] | None = Field(
         default=None, description="the pre-session checklist of the course's plan, done or not"

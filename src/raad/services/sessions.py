@@ -142,11 +142,17 @@ def _record_fields(data: Any, agent: str, plan: dict[str, Any] | None) -> dict[s
 
 
 def _check_times(a: Any) -> None:
-    """Ready to leave: after the start, not in the future."""
+    """Ready to leave: after the start, not in the future; readings not in the future."""
+    skew = monitoring().input_checks.clock_skew_min
+    latest = utcnow() + timedelta(minutes=skew)
+    for i, v in enumerate(getattr(a, "vitals", None) or ()):
+        if datetime.fromisoformat(v["time"]) > latest:
+            raise InvalidInput(
+                f"vitals[{i}].time", v["time"], "a time not in the future (a reading taken)"
+            )
     ready = getattr(a, "ready_to_leave_at", None)
     if ready is None:
         return
-    skew = monitoring().input_checks.clock_skew_min
     if ready < a.start or ready > utcnow() + timedelta(minutes=skew):
         raise InvalidInput(
             "ready_to_leave_at", ready.isoformat(), "a time after the start, not in the future"
@@ -215,14 +221,17 @@ def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
     """Run the safety monitor; store new alerts, clear open ones it no longer raises."""
     report = check_session(_validate(a), *_history(db, a, _plan_of(db, a)))
     existing = db.scalars(select(Alert).where(Alert.administration_id == a.id)).all()
-    live = {x.code: x for x in existing if x.cleared_at is None}
-    raised = {x.code for x in report.alerts}
+    # an alert is one finding: its code and level (two rules can share a code at two levels,
+    # e.g. the warning and the critical blood pressure after dosing; keyed by code alone they
+    # overwrote each other and flipped on unrelated edits)
+    live = {(x.code, x.level): x for x in existing if x.cleared_at is None}
+    raised = {(x.code, x.level) for x in report.alerts}
     now = utcnow()
-    for code, row in live.items():
-        if code not in raised:
+    for key, row in live.items():
+        if key not in raised:
             row.cleared_at = now
     for x in report.alerts:
-        row = live.get(x.code)
+        row = live.get((x.code, x.level))
         if row is not None and row.message == x.message:
             continue
         if row is not None:  # same alert, new facts: replace the open one
@@ -282,6 +291,11 @@ def rems_submitted(db: Session, actor: Actor, session_id: int) -> dict[str, Any]
         raise Conflict(f"session {session_id} is not an esketamine session: no REMS form")
     if a.rems_submitted_at is not None:
         raise Conflict(f"the REMS form of session {session_id} was already marked submitted")
+    if a.discharged_at is None:
+        raise Conflict(
+            f"session {session_id} is not discharged yet: the REMS form is completed after the "
+            "treatment session"
+        )
     course = db.get(Course, a.course_id)
     if course is not None and course.locked_at is not None:
         raise Conflict(f"course {course.id} is signed and locked")

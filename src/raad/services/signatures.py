@@ -160,6 +160,7 @@ def check_signer(db: Session, actor: Actor, credentials: SignatureIn | None) -> 
         raise SignatureRefused(
             "the password (or two-factor code) is wrong: nothing was signed or changed"
         )
+    user.failed_logins = 0  # the right password, as at a login
     return user
 
 
