@@ -301,3 +301,29 @@ def test_a_reading_cannot_be_in_the_future(api):
     )
     r = api.client.post("/sessions", json=body, headers=api.h("clinician"))
     assert r.status_code == 422 and r.json()["field"] == "vitals[0].time", r.text
+
+
+def test_a_check_recorded_as_not_done_is_a_cited_warning(api):
+    """A break test: an unticked pre-session check raised nothing. Now a warning names it with
+    the check's own sources; an unanswered check is not called "not done"."""
+    p = new_patient(api)
+    c = new_course(api, p["id"])  # N2O: its checks come with their sources in the plan
+    checks = c["plan"]["sessions"][0]["checks"]
+    body = session_body(c["id"], checklist={checks[0]: False, checks[1]: True})
+    s = api.client.post("/sessions", json=body, headers=api.h("clinician")).json()
+    (alert,) = [a for a in s["alerts"] if a["code"] == "check-not-done"]
+    assert alert["level"] == "warning" and not alert["blocks_discharge"]
+    assert checks[0] in alert["message"] and checks[1] not in alert["message"]
+    assert alert["sources"] == c["plan"]["check_sources"][checks[0]]
+    done = api.client.patch(
+        f"/sessions/{s['id']}",
+        json={"checklist": {checks[0]: True, checks[1]: True}, "reason": "check done late"},
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    ).json()
+    assert "check-not-done" not in {a["code"] for a in done["alerts"]}
+    unanswered = api.client.post(
+        "/sessions",
+        json=session_body(c["id"], start="2026-01-08T10:00:00+00:00"),
+        headers=api.h("clinician"),
+    ).json()
+    assert "check-not-done" not in {a["code"] for a in unanswered["alerts"]}

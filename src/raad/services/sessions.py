@@ -14,10 +14,12 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from raad.clinical.errors import ClinicalInputError
+from raad.clinical.safety import Alert as SafetyAlert
 from raad.clinical.safety import (
     BloodPressure,
     DischargeTime,
     PlannedDose,
+    SafetyReport,
     SessionRecord,
     VitalSigns,
     check_session,
@@ -141,6 +143,27 @@ def _record_fields(data: Any, agent: str, plan: dict[str, Any] | None) -> dict[s
     return out
 
 
+def _with_checklist(report: SafetyReport, a: Any, plan: dict[str, Any] | None) -> SafetyReport:
+    """The safety monitor's report plus a warning naming the pre-session checks recorded as
+    not done, with each check's own sources (the course's plan, from knowledge/monitoring.yaml).
+    Checks not answered are not called "not done"."""
+    checklist = getattr(a, "checklist", None) or {}
+    not_done = [text for text, done in checklist.items() if done is False]
+    if not not_done:
+        return report
+    sources = (plan or {}).get("check_sources") or {}
+    cited = tuple(dict.fromkeys(src for t in not_done for src in sources.get(t, [])))
+    alert = SafetyAlert(
+        "check-not-done",
+        "warning",
+        "Pre-session check recorded as not done: " + "; ".join(not_done),
+        {"checks": not_done},
+        cited,
+        blocks_discharge=False,
+    )
+    return SafetyReport((*report.alerts, alert))
+
+
 def _check_times(a: Any) -> None:
     """Ready to leave: after the start, not in the future; readings not in the future."""
     skew = monitoring().input_checks.clock_skew_min
@@ -219,7 +242,8 @@ def _plan_of(db: Session, a: Administration) -> dict[str, Any] | None:
 
 def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
     """Run the safety monitor; store new alerts, clear open ones it no longer raises."""
-    report = check_session(_validate(a), *_history(db, a, _plan_of(db, a)))
+    plan = _plan_of(db, a)
+    report = _with_checklist(check_session(_validate(a), *_history(db, a, plan)), a, plan)
     existing = db.scalars(select(Alert).where(Alert.administration_id == a.id)).all()
     # an alert is one finding: its code and level (two rules can share a code at two levels,
     # e.g. the warning and the critical blood pressure after dosing; keyed by code alone they
@@ -397,7 +421,7 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
         values["override_reason"] = (data.override_reason or "").strip()
         values["override_detail"] = override
     a = _insert_session(db, **values)
-    report = check_session(rec, *_history(db, a, course.plan))
+    report = _with_checklist(check_session(rec, *_history(db, a, course.plan)), a, course.plan)
     stored = [
         store_alert(db, x, patient_id=a.patient_id, administration_id=a.id) for x in report.alerts
     ]
@@ -444,7 +468,7 @@ def preview(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
     )
     rec = _validate(a)
     _check_start(data.start, course.birth_year)
-    report = check_session(rec, *_history(db, a, course.plan))
+    report = _with_checklist(check_session(rec, *_history(db, a, course.plan)), a, course.plan)
     return {
         "alerts": [x.to_dict() for x in report.alerts],
         "discharge_not_before": earliest_discharge(rec).to_dict(),
