@@ -101,6 +101,20 @@ def rems_points(session: dict[str, Any], due_min: float = 40) -> dict[str, str]:
     }
 
 
+def _signature_lines(sigs: list[dict[str, Any]]) -> list[Any]:
+    """E-signatures as printed with a record (21 CFR 11.50): name, time, meaning, words."""
+    if not sigs:
+        return [_p("none")]
+    return [
+        _p(
+            f"{g['printed_name']} ({g['username']}), {_when(g['signed_at'])}, "
+            f"{g['meaning_label']}: \u201c{g['statement']}\u201d"
+            + (f" (withdrawn: {g['withdrawn_reason']})" if g.get("withdrawn_at") else "")
+        )
+        for g in sigs
+    ]
+
+
 def _build(story: list[Any], title: str) -> bytes:
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -356,16 +370,7 @@ def session_record_pdf(
     sigs = list(session.get("signatures") or []) + [
         g for a in alerts for g in a.get("signatures") or []
     ]
-    if not sigs:
-        story.append(_p("none"))
-    for g in sigs:
-        story.append(
-            _p(
-                f"{g['printed_name']} ({g['username']}), {_when(g['signed_at'])}, "
-                f"{g['meaning_label']}: \u201c{g['statement']}\u201d"
-                + (f" (withdrawn: {g['withdrawn_reason']})" if g.get("withdrawn_at") else "")
-            )
-        )
+    story += _signature_lines(sigs)
     return _build(story, f"Session record {session['id']}")
 
 
@@ -479,14 +484,5 @@ def course_summary_pdf(
         )
     story.append(_p("Electronic signatures", "Heading2"))
     sigs = course.get("signatures") or []
-    if not sigs:
-        story.append(_p("none"))
-    for g in sigs:
-        story.append(
-            _p(
-                f"{g['printed_name']} ({g['username']}), {_when(g['signed_at'])}, "
-                f"{g['meaning_label']}: \u201c{g['statement']}\u201d"
-                + (f" (withdrawn: {g['withdrawn_reason']})" if g.get("withdrawn_at") else "")
-            )
-        )
+    story += _signature_lines(sigs)
     return _build(story, f"Course summary {course['id']}")

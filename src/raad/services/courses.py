@@ -26,16 +26,10 @@ from .screenings import check_override, contraindicated_now
 STATUSES = ("active", "completed", "stopped")
 
 
-def preview(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[str, Any]:
-    """The schedule ``data`` would plan for this patient (age from the recorded birth date),
-    without storing anything: ``{"course": plan, "agent", "reasons": contraindications now,
-    "open": what screening still asks}``."""
-    from .screenings import open_items
-
-    p = load(db, patient_id)
-    can_read(actor, p)
+def _schedule(p: Any, data: CourseIn) -> Any:
+    """The regimen's dated schedule for this patient (age from the recorded birth date)."""
     try:
-        c = plan_course(
+        return plan_course(
             data.regimen,
             data.start,
             weight_kg=data.weight_kg,
@@ -44,6 +38,17 @@ def preview(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[
         )
     except ClinicalInputError as exc:
         raise InvalidInput(exc.field, exc.value, exc.allowed) from None
+
+
+def preview(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[str, Any]:
+    """The schedule ``data`` would plan for this patient (age from the recorded birth date),
+    without storing anything: ``{"course": plan, "agent", "reasons": contraindications now,
+    "open": what screening still asks}``."""
+    from .screenings import open_items
+
+    p = load(db, patient_id)
+    can_read(actor, p)
+    c = _schedule(p, data)
     return {
         "course": c.to_dict(),
         "agent": c.agent,
@@ -55,16 +60,7 @@ def preview(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[
 def plan(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[str, Any]:
     p = load(db, patient_id)
     can_write(actor, p.site_id)
-    try:
-        c = plan_course(
-            data.regimen,
-            data.start,
-            weight_kg=data.weight_kg,
-            age_years=age_on(p, data.start),
-            maintenance_sessions=data.maintenance_sessions,
-        )
-    except ClinicalInputError as exc:
-        raise InvalidInput(exc.field, exc.value, exc.allowed) from None
+    c = _schedule(p, data)
     override = check_override(db, p.id, c.agent, data.override_reason)
     row = Course(
         patient_id=p.id,
