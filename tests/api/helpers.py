@@ -100,3 +100,16 @@ def web_login(client, username: str, password: str) -> Any:
         data={"username": username, "password": password, "login_csrf": token},
         follow_redirects=False,
     )
+
+
+def browser_as(api, role: str = "clinician"):
+    """A web-app client logged in as ``role`` (cookie session; the CSRF header set)."""
+    from fastapi.testclient import TestClient
+
+    from tests.dbfixtures import PASSWORD
+
+    web = TestClient(api.client.app, raise_server_exceptions=False)
+    r = web_login(web, api.world.usernames[role], PASSWORD)
+    assert r.status_code == 303, r.text
+    web.headers["X-CSRF-Token"] = web.cookies.get("raad_csrf")
+    return web

@@ -48,7 +48,8 @@ def test_signing_a_consent(api):
     d = _document(api)
     p = new_patient(api)
     url = f"/patients/{p['id']}/consents"
-    body = {"document_id": d["id"], "patient_name": "Test Synthetic"}
+    name = f"Test {p['identity']['family_name']}"
+    body = {"document_id": d["id"], "patient_name": name}
     assert api.client.post(url, json=body, headers=api.h("clinician")).status_code == 422
     wrong = dict(
         body, signature={"username": api.world.usernames["clinician"], "password": "nope nope nope"}
@@ -68,7 +69,7 @@ def test_signing_a_consent(api):
     for expected in (
         "Consent to esketamine",
         "observed for at least two hours",
-        "Test Synthetic",
+        name,
         api.world.usernames["clinician"],
         "I explained this consent document",
     ):
@@ -115,3 +116,45 @@ def test_a_document_of_another_site_cannot_be_signed(api):
         headers=api.h("clinician"),
     )
     assert r.status_code == 409 and "another site" in r.json()["message"]
+
+
+def test_the_name_given_must_be_the_patients(api):
+    """A break test: a consent was signed for any name typed (a wrong-patient risk). The name
+    given must hold the family name on the record; case, accents and hyphens aside."""
+    d = _document(api)
+    p = new_patient(api)
+    family = p["identity"]["family_name"]  # "Synthetic-xxxxxx"
+    url = f"/patients/{p['id']}/consents"
+    other = {"document_id": d["id"], "patient_name": "Jane Doe", "signature": signature(api)}
+    r = api.client.post(url, json=other, headers=api.h("clinician"))
+    assert r.status_code == 422 and r.json()["field"] == "patient_name"
+    assert family in r.json()["allowed"]
+    assert api.client.get(url, headers=api.h("clinician")).json() == []
+    spelled = family.upper().replace("-", " ")
+    ok = dict(other, patient_name=f"test {spelled}")
+    assert api.client.post(url, json=ok, headers=api.h("clinician")).status_code == 201
+
+
+def test_names_outside_latin_print_as_written(api):
+    """A break test: the consent PDF drew non-Latin names as boxes (Helvetica has no
+    Cyrillic or Greek). DejaVu Sans draws them; the text layer holds the same letters."""
+    d = _document(api)
+    p = new_patient(api)
+    family = p["identity"]["family_name"]
+    name = f"Анна Ωμέγα {family}"
+    r = api.client.post(
+        f"/patients/{p['id']}/consents",
+        json={"document_id": d["id"], "patient_name": name, "signature": signature(api)},
+        headers=api.h("clinician"),
+    )
+    assert r.status_code == 201, r.text
+    pdf = api.client.get(f"/consents/{r.json()['id']}.pdf", headers=api.h("clinician")).content
+    reader = PdfReader(io.BytesIO(pdf))
+    assert name in "\n".join(pg.extract_text() for pg in reader.pages)
+    fonts = {
+        str(f["/BaseFont"])
+        for pg in reader.pages
+        for f in pg["/Resources"]["/Font"].values()
+        if "/BaseFont" in f.get_object()
+    }
+    assert any("DejaVuSans" in f for f in fonts), fonts

@@ -124,7 +124,14 @@ def test_a_wrong_password_signs_nothing_and_counts_toward_the_lock_out(api, sign
     assert got["discharged_at"] is None and got["signatures"] == []
     with database.transaction(write=False) as tx:
         assert tx.scalar(select(User.failed_logins).where(User.username == name)) == 1
-        assert tx.scalar(select(Signature.id).where(Signature.entity_id == s["id"])) is None
+        assert (
+            tx.scalar(
+                select(Signature.id).where(
+                    Signature.entity == "session", Signature.entity_id == s["id"]
+                )
+            )
+            is None
+        )
     for _ in range(auth.MAX_FAILED_LOGINS - 1):
         api.client.post(url, json=bad, headers={**h, "If-Match": '"1"'})
     # locked out: the session token no longer works and the right password is refused too

@@ -21,17 +21,17 @@ def _at(minutes: float) -> str:
 def _esketamine(api, **over):
     p = new_patient(api)
     c = new_course(api, p["id"], regimen="esketamine-label")
-    body = session_body(
-        c["id"],
-        start=START.isoformat(),
-        n2o_fraction=None,
-        dose_mg=56,
-        bp_pre=None,
-        bp_post=None,
-        observation_min=130,
-        route=None,
+    fields = {
+        "start": START.isoformat(),
+        "n2o_fraction": None,
+        "dose_mg": 56,
+        "bp_pre": None,
+        "bp_post": None,
+        "observation_min": 130,
+        "route": None,
         **over,
-    )
+    }
+    body = session_body(c["id"], **fields)
     r = api.client.post("/sessions", json=body, headers=api.h("clinician"))
     return c, r
 
@@ -327,3 +327,89 @@ def test_a_check_recorded_as_not_done_is_a_cited_warning(api):
         headers=api.h("clinician"),
     ).json()
     assert "check-not-done" not in {a["code"] for a in unanswered["alerts"]}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"vitals": "drop-critical"}, id="a reading removed"),
+        pytest.param({"vitals": "edit-critical"}, id="a reading changed"),
+        pytest.param({"lot_numbers": []}, id="a lot number removed"),
+        pytest.param({"unresolved": []}, id="an unresolved effect taken off"),
+        pytest.param({"cadss_total": 3}, id="a recorded score changed"),
+        pytest.param({"notes": "rewritten"}, id="notes rewritten"),
+    ],
+)
+def test_changing_what_was_recorded_needs_a_reason(api, change):
+    """A break test: PATCH replaced the readings and could take off the reading behind a
+    critical alert, clearing the alert, with no reason given. A correction now needs a reason
+    (WHO GCP 1995, Annex 3, 10.1(c); 21 CFR 11.10(e)); without one nothing changes."""
+    critical = {"time": _at(40), "systolic": 190, "diastolic": 80}
+    pre = {"time": _at(-5), "systolic": 130, "diastolic": 80}
+    _, r = _esketamine(
+        api,
+        vitals=[pre, critical],
+        lot_numbers=["LOT-1"],
+        unresolved=["dissociation"],
+        cadss_total=12,
+        notes="calm",
+    )
+    s = r.json()
+    assert r.status_code == 201, r.text
+    body = dict(change)
+    if body.get("vitals") == "drop-critical":
+        body["vitals"] = [pre]
+    elif body.get("vitals") == "edit-critical":
+        body["vitals"] = [pre, dict(critical, systolic=150)]
+    url, h = f"/sessions/{s['id']}", api.h("clinician", **{"If-Match": '"1"'})
+    refused = api.client.patch(url, json=body, headers=h)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "reason"
+    assert next(iter(change)) in refused.json()["allowed"]
+    kept = api.client.get(url, headers=api.h("clinician")).json()
+    assert kept["version"] == 1 and kept["vitals"] == s["vitals"]
+    assert {a["id"] for a in kept["alerts"]} == {a["id"] for a in s["alerts"]}
+    done = api.client.patch(url, json={**body, "reason": "entered on the wrong patient"}, headers=h)
+    assert done.status_code == 200, done.text
+    trail = api.client.get(
+        "/audit", params={"entity": "session", "entity_id": s["id"]}, headers=api.h("admin")
+    ).json()
+    update = next(e for e in trail["items"] if e["action"] == "update")
+    assert update["reason"] == "entered on the wrong patient"
+
+
+def test_adding_to_the_record_needs_no_reason(api):
+    pre = {"time": _at(-5), "systolic": 130, "diastolic": 80}
+    _, r = _esketamine(api, vitals=[pre], notes="calm", observation_min=60)
+    s = r.json()
+    more = api.client.patch(
+        f"/sessions/{s['id']}",
+        json={
+            "vitals": [pre, {"time": _at(40), "systolic": 135, "diastolic": 82}],
+            "lot_numbers": ["LOT-2"],
+            "notes": "calm; talking at 40 min",
+            "observation_min": 125,
+        },
+        headers=api.h("clinician", **{"If-Match": '"1"'}),
+    )
+    assert more.status_code == 200, more.text
+    assert len(more.json()["vitals"]) == 2
+
+
+def test_the_rems_deadline_counts_the_sites_days(api):
+    """7 days from the session's day at the site: 11:00 UTC on 5 January is 6 January at
+    UTC+14, so the form is due by 13 January there (12 January at a UTC site)."""
+    _, r = _esketamine(api, start="2026-01-05T11:00:00+00:00")
+    assert r.json()["rems"]["due_by"] == "2026-01-12"
+    moved = api.client.patch(
+        f"/sites/{api.world.site}", json={"time_zone": "Pacific/Kiritimati"}, headers=api.h("admin")
+    )
+    assert moved.status_code == 200
+    try:
+        got = api.client.get(f"/sessions/{r.json()['id']}", headers=api.h("clinician")).json()
+        assert got["rems"]["due_by"] == "2026-01-13"
+        assert got["rems"]["time_zone"] == "Pacific/Kiritimati"
+    finally:
+        api.client.patch(
+            f"/sites/{api.world.site}", json={"time_zone": "UTC"}, headers=api.h("admin")
+        )

@@ -8,19 +8,10 @@ import re
 import secrets
 
 import pytest
-from fastapi.testclient import TestClient
 
 from raad.interop.cds_hooks import PREFETCH
-from tests.api.helpers import new_course, new_patient, session_body, web_login
+from tests.api.helpers import browser_as, new_course, new_patient, session_body
 from tests.dbfixtures import PASSWORD
-
-
-def _browser(api, role: str) -> TestClient:
-    web = TestClient(api.client.app, raise_server_exceptions=False)
-    r = web_login(web, api.world.usernames[role], PASSWORD)
-    assert r.status_code == 303, r.text
-    web.headers["X-CSRF-Token"] = web.cookies.get("raad_csrf")
-    return web
 
 
 def _events(api, **params) -> list[dict]:
@@ -36,7 +27,7 @@ def _events(api, **params) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def admin_web(api):
-    return _browser(api, "admin")
+    return browser_as(api, "admin")
 
 
 def test_the_users_page_lists_accounts_and_changes_them(api, admin_web, database):
@@ -93,7 +84,7 @@ def test_creating_a_user_from_the_page(api, admin_web):
 
 
 def test_clinicians_are_refused_and_the_refusal_is_kept(api):
-    web = _browser(api, "clinician")
+    web = browser_as(api, "clinician")
     for url in ("/ui/admin/users", "/ui/admin/audit"):
         r = web.get(url)
         assert r.status_code == 403 and "allowed: admin" in r.text
@@ -181,7 +172,7 @@ def test_the_patient_list_pages_by_name(api, database):
                     )
                 ),
             )
-    web = _browser(api, "clinician")
+    web = browser_as(api, "clinician")
     first = web.get("/ui/patients", params={"q": f"Zpage{tag}"})
     assert first.status_code == 200
     names = re.findall(rf"Zpage{tag}-(\d+)", first.text)
@@ -193,7 +184,7 @@ def test_the_patient_list_pages_by_name(api, database):
 
 
 def test_search_words_are_not_wildcards(api, database):
-    web = _browser(api, "clinician")
+    web = browser_as(api, "clinician")
     p = new_patient(api)
     page = web.get("/ui/patients", params={"q": "%"}).text
     assert p["identity"]["family_name"] not in page  # "%" matches itself, not everyone

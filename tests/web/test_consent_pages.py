@@ -3,13 +3,12 @@ signed with the clinician's password, shows it with its PDF, and records a withd
 
 from __future__ import annotations
 
-from tests.api.helpers import new_patient
+from tests.api.helpers import browser_as, new_patient
 from tests.dbfixtures import PASSWORD
-from tests.web.test_session_pages import _browser
 
 
 def test_consent_from_document_to_withdrawal(api):
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api)
     page = web.get(f"/ui/patients/{p['id']}").text
     assert "No consent recorded." in page and 'href="/ui/consent-documents"' in page
@@ -28,14 +27,15 @@ def test_consent_from_document_to_withdrawal(api):
     assert "Record consent" in page and "I explained this consent document" in page
     doc_id = page.split('name="document_id"><option value="')[1].split('"')[0]
     no_pw = web.post(
-        f"/ui/patients/{p['id']}/consents", data={"document_id": doc_id, "patient_name": "Test S"}
+        f"/ui/patients/{p['id']}/consents",
+        data={"document_id": doc_id, "patient_name": f"Test {p['identity']['family_name']}"},
     )
     assert "signature" in no_pw.text
     ok = web.post(
         f"/ui/patients/{p['id']}/consents",
         data={
             "document_id": doc_id,
-            "patient_name": "Test S",
+            "patient_name": f"Test {p['identity']['family_name']}",
             "sign_username": api.world.usernames["clinician"],
             "sign_password": PASSWORD,
         },

@@ -4,21 +4,18 @@ admin unlocks it with a reason. Through the web routes as a browser posts them."
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
-
-from tests.api.helpers import new_course, new_patient, session_body, signature, web_login
+from tests.api.helpers import (
+    browser_as,
+    new_course,
+    new_patient,
+    session_body,
+    signature,
+)
 from tests.dbfixtures import PASSWORD
 
 
-def _browser(api, role: str) -> TestClient:
-    web = TestClient(api.client.app, raise_server_exceptions=False)
-    assert web_login(web, api.world.usernames[role], PASSWORD).status_code == 303
-    web.headers["X-CSRF-Token"] = web.cookies.get("raad_csrf")
-    return web
-
-
 def test_status_lock_and_unlock_from_the_patient_page(api):
-    web = _browser(api, "clinician")
+    web = browser_as(api, "clinician")
     p = new_patient(api)
     c = new_course(api, p["id"])
     s = api.client.post("/sessions", json=session_body(c["id"]), headers=api.h("clinician")).json()
@@ -73,7 +70,7 @@ def test_status_lock_and_unlock_from_the_patient_page(api):
 
     # clinicians have no unlock; an admin unlocks with a reason
     assert "Unlock (admin)" not in page.text
-    admin = _browser(api, "admin")
+    admin = browser_as(api, "admin")
     page = admin.get(f"/ui/patients/{p['id']}")
     assert "Unlock (admin)" in page.text
     version = api.client.get(f"/courses/{c['id']}", headers=api.h("admin")).json()["version"]

@@ -8,17 +8,7 @@ import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
-from fastapi.testclient import TestClient
-
-from tests.api.helpers import new_course, new_patient, web_login
-from tests.dbfixtures import PASSWORD
-
-
-def _browser(api) -> TestClient:
-    web = TestClient(api.client.app, raise_server_exceptions=False)
-    assert web_login(web, api.world.usernames["clinician"], PASSWORD).status_code == 303
-    web.headers["X-CSRF-Token"] = web.cookies.get("raad_csrf")
-    return web
+from tests.api.helpers import browser_as, new_course, new_patient
 
 
 def _token(page: str) -> str:
@@ -26,7 +16,7 @@ def _token(page: str) -> str:
 
 
 def test_registering_twice_with_one_token_makes_one_patient(api):
-    web = _browser(api)
+    web = browser_as(api)
     page = web.get("/ui/patients/new").text
     assert 'hx-disabled-elt="find button"' in page
     mrn = f"DBL-{secrets.token_hex(3)}"
@@ -45,7 +35,7 @@ def test_registering_twice_with_one_token_makes_one_patient(api):
 
 
 def test_saving_a_session_twice_makes_one_session(api):
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api)
     c = new_course(api, p["id"])
     page = web.get(f"/ui/courses/{c['id']}/sessions/new").text

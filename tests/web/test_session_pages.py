@@ -8,21 +8,11 @@ from __future__ import annotations
 
 import re
 
-from fastapi.testclient import TestClient
-
-from tests.api.helpers import new_course, new_patient, web_login
-from tests.dbfixtures import PASSWORD
-
-
-def _browser(api, role="clinician") -> TestClient:
-    web = TestClient(api.client.app, raise_server_exceptions=False)
-    assert web_login(web, api.world.usernames[role], PASSWORD).status_code == 303
-    web.headers["X-CSRF-Token"] = web.cookies.get("raad_csrf")
-    return web
+from tests.api.helpers import browser_as, new_course, new_patient
 
 
 def test_an_esketamine_session_through_the_web_form(api):
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api)
     c = new_course(api, p["id"], regimen="esketamine-label")
     page = web.get(f"/ui/courses/{c['id']}/sessions/new").text
@@ -74,7 +64,7 @@ def test_an_esketamine_session_through_the_web_form(api):
 
 
 def test_a_reading_without_its_time_is_refused_by_name(api):
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api)
     c = new_course(api, p["id"], regimen="esketamine-label")
     page = web.get(f"/ui/courses/{c['id']}/sessions/new").text
@@ -87,7 +77,7 @@ def test_a_reading_without_its_time_is_refused_by_name(api):
 
 
 def test_the_live_alerts_read_the_series(api):
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api)
     c = new_course(api, p["id"], regimen="esketamine-label")
     r = web.post(
@@ -109,7 +99,7 @@ def test_the_live_alerts_read_the_series(api):
 
 def test_the_plan_preview_uses_the_recorded_birth_date(api):
     """Issue 18: the preview said "age not given" although the birth date was recorded."""
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api)  # born 1980-05-01
     r = web.post(
         f"/ui/patients/{p['id']}/plan-preview",
@@ -121,7 +111,7 @@ def test_the_plan_preview_uses_the_recorded_birth_date(api):
 
 def test_pages_speak_plainly_not_python(api):
     """Issue 18: Python values leaked onto pages ("True", "8.0", "[]")."""
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api, systolic_mmhg=128, diastolic_mmhg=82)
     r = api.client.post(
         f"/patients/{p['id']}/history",
@@ -139,7 +129,7 @@ def test_pages_speak_plainly_not_python(api):
 
 def test_the_evidence_explorer_refuses_unknown_choices_with_a_page(api):
     """Issue 18: the evidence explorer showed raw JSON errors and accepted an unknown agent."""
-    web = _browser(api)
+    web = browser_as(api)
     assert web.get("/ui/evidence").status_code == 200
     for params, field in (
         ({"agent": "lsd"}, "agent"),
@@ -159,7 +149,7 @@ def test_the_evidence_explorer_refuses_unknown_choices_with_a_page(api):
 
 def test_details_and_history_are_edited_with_a_reason(api):
     """Issue 18: demographics and history could not be edited in the UI."""
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api)
     form = {
         "version": "1",
@@ -196,7 +186,7 @@ def test_details_and_history_are_edited_with_a_reason(api):
 def test_readings_and_observation_are_added_as_the_session_goes_on(api):
     """The 40-minute reading comes after the session was saved: added from the session page,
     it clears the missing-reading alert; observation and ready-to-leave follow."""
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api)
     c = new_course(api, p["id"], regimen="esketamine-label")
     s = api.client.post(
@@ -255,7 +245,7 @@ def test_readings_and_observation_are_added_as_the_session_goes_on(api):
 
 
 def test_the_rems_time_points_show_what_is_missing_and_the_course_prints(api):
-    web = _browser(api)
+    web = browser_as(api)
     p = new_patient(api)
     c = new_course(api, p["id"], regimen="esketamine-label")
     s = api.client.post(

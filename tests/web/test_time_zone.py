@@ -7,8 +7,7 @@ import re
 
 from typer.testing import CliRunner
 
-from tests.api.helpers import new_course, new_patient
-from tests.web.test_session_pages import _browser
+from tests.api.helpers import browser_as, new_course, new_patient
 
 
 def test_times_are_typed_and_shown_in_the_sites_zone(api):
@@ -17,7 +16,7 @@ def test_times_are_typed_and_shown_in_the_sites_zone(api):
     )
     assert r.status_code == 200 and r.json()["time_zone"] == "Europe/Paris"
     try:
-        web = _browser(api)
+        web = browser_as(api)
         p = new_patient(api)
         c = new_course(api, p["id"])
         page = web.get(f"/ui/courses/{c['id']}/sessions/new").text

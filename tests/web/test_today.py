@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi.testclient import TestClient
-
-from tests.api.helpers import new_course, new_patient, session_body, signature, web_login
-from tests.dbfixtures import PASSWORD
-
-
-def _browser(api, role="clinician") -> TestClient:
-    web = TestClient(api.client.app, raise_server_exceptions=False)
-    assert web_login(web, api.world.usernames[role], PASSWORD).status_code == 303
-    web.headers["X-CSRF-Token"] = web.cookies.get("raad_csrf")
-    return web
+from tests.api.helpers import (
+    browser_as,
+    new_course,
+    new_patient,
+    session_body,
+    signature,
+)
 
 
 def _row(page: str, name: str) -> str:
@@ -64,7 +60,7 @@ def test_the_day_view_shows_each_state(api):
         headers=api.h("clinician", **{"If-Match": '"1"'}),
     )
     assert r.status_code == 200, r.text
-    page = _browser(api).get("/ui/today")
+    page = browser_as(api).get("/ui/today")
     assert page.status_code == 200
     text = page.text
     for patient, state in (
@@ -77,7 +73,7 @@ def test_the_day_view_shows_each_state(api):
         assert f">{state}</span>" in row, (state, row)
     assert "record session" in _row(text, due["identity"]["family_name"])
     # another day shows none of them
-    other = _browser(api).get("/ui/today", params={"day": "2020-01-01"}).text
+    other = browser_as(api).get("/ui/today", params={"day": "2020-01-01"}).text
     assert due["identity"]["family_name"] not in other
 
 
@@ -89,19 +85,73 @@ def test_the_inbox_and_who_may_see_the_day(api):
         json=session_body(c["id"], unresolved=["dissociation"]),
         headers=api.h("clinician"),
     )
-    web = _browser(api)
+    web = browser_as(api)
     page = web.get("/ui/today").text
     inbox = page[page.index("Alert inbox") :]
     assert p["identity"]["family_name"] in inbox and "blocks discharge" in inbox
     # another clinic's clinician does not see it; researchers see no clinic list
     assert (
-        p["identity"]["family_name"] not in _browser(api, "other_clinician").get("/ui/today").text
+        p["identity"]["family_name"] not in browser_as(api, "other_clinician").get("/ui/today").text
     )
-    assert _browser(api, "researcher").get("/ui/today").status_code == 403
+    assert browser_as(api, "researcher").get("/ui/today").status_code == 403
     assert web.get("/ui/today", params={"site": api.world.other_site}).status_code == 403
     assert web.get("/ui/today", params={"day": "yesterday"}).status_code == 422
-    admin = _browser(api, "admin")
+    admin = browser_as(api, "admin")
     assert admin.get("/ui/today").status_code == 422  # admins name the site
     assert (
         p["identity"]["family_name"] in admin.get("/ui/today", params={"site": api.world.site}).text
     )
+
+
+def test_the_day_is_the_sites_calendar_day(api):
+    """A site at UTC+14 (Pacific/Kiritimati, no summer time): a session at 11:00 UTC on
+    5 January is at 01:00 on 6 January there, so it belongs to the 6th (the day was a UTC day
+    before, and showed it on the 5th)."""
+    r = api.client.patch(
+        f"/sites/{api.world.site}", json={"time_zone": "Pacific/Kiritimati"}, headers=api.h("admin")
+    )
+    assert r.status_code == 200
+    try:
+        p = new_patient(api)
+        c = new_course(api, p["id"], start="2026-01-05")
+        s = api.client.post(
+            "/sessions",
+            json=session_body(c["id"], start="2026-01-05T11:00:00+00:00"),
+            headers=api.h("clinician"),
+        )
+        assert s.status_code == 201, s.text
+        name = p["identity"]["family_name"]
+        web = browser_as(api)
+        sixth = web.get("/ui/today", params={"day": "2026-01-06"}).text
+        assert "01:00" in _row(sixth, name) and "in Pacific/Kiritimati" in sixth
+        fifth = web.get("/ui/today", params={"day": "2026-01-05"}).text
+        # on the 5th the course's first planned session shows as due, not the recorded one
+        assert ">due</span>" in _row(fifth, name) and "01:00" not in _row(fifth, name)
+        # an admin (no site of their own) sees the site's day and times in the site's zone
+        admin = browser_as(api, "admin").get(
+            "/ui/today", params={"day": "2026-01-06", "site": api.world.site}
+        )
+        assert "01:00" in _row(admin.text, name)
+    finally:
+        api.client.patch(
+            f"/sites/{api.world.site}", json={"time_zone": "UTC"}, headers=api.h("admin")
+        )
+
+
+def test_ready_to_leave_says_when_an_alert_still_holds_discharge(api):
+    now = datetime.now(UTC)
+    p = new_patient(api)
+    c = new_course(api, p["id"], start=now.date().isoformat())
+    s = api.client.post(
+        "/sessions",
+        json=session_body(
+            c["id"],
+            start=(now - timedelta(minutes=120)).isoformat(),
+            ready_to_leave_at=(now - timedelta(minutes=5)).isoformat(),
+            unresolved=["dissociation"],
+        ),
+        headers=api.h("clinician"),
+    )
+    assert s.status_code == 201, s.text
+    row = _row(browser_as(api).get("/ui/today").text, p["identity"]["family_name"])
+    assert ">ready to leave</span>" in row and "discharge blocked" in row

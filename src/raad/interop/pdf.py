@@ -2,8 +2,9 @@
 Monitoring Form, filled from the record for the clinic to submit, and the printable session
 record for the paper chart.
 
-Both take plain dicts (the services' views) and return the PDF as bytes; nothing here reads a
-database or a file. What the record does not hold is printed as "not recorded", never left out
+Each takes plain dicts (the services' views) and the site's time zone, and returns the PDF as
+bytes; nothing here reads a database or a file. Times are printed in the site's zone with its
+abbreviation, dates are the site's calendar days. What the record does not hold is printed as "not recorded", never left out
 or guessed.
 """
 
@@ -11,24 +12,113 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import matplotlib
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.pdfmetrics import registerFontFamily
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from raad.knowledge.rems import load_rems
 
 NOT_RECORDED = "not recorded"
-_STYLES = getSampleStyleSheet()
+_FONT = "DejaVuSans"
+# ReportLab's CID fonts for what DejaVu Sans does not draw: Korean, Japanese kana, Chinese
+# (the PDF names the font; the reader's own CJK fonts draw it, nothing is embedded)
+_CJK = (
+    ("HYSMyeongJo-Medium", ((0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF))),
+    ("HeiseiMin-W3", ((0x3040, 0x30FF), (0x31F0, 0x31FF))),
+    (
+        "STSong-Light",
+        (
+            (0x2E80, 0x2FDF),
+            (0x3000, 0x303F),
+            (0x3400, 0x4DBF),
+            (0x4E00, 0x9FFF),
+            (0xF900, 0xFAFF),
+            (0xFF00, 0xFFEF),
+        ),
+    ),
+)
+
+
+@cache
+def _styles() -> Any:
+    """The sample styles in DejaVu Sans (Latin, Greek, Cyrillic, Hebrew, Arabic and more; the
+    copy matplotlib ships), so names outside Latin-1 print as written, not as boxes."""
+    base = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    faces = {
+        "": "DejaVuSans",
+        "-Bold": "DejaVuSans-Bold",
+        "-Oblique": "DejaVuSans-Oblique",
+        "-BoldOblique": "DejaVuSans-BoldOblique",
+    }
+    for suffix, file in faces.items():
+        pdfmetrics.registerFont(TTFont(_FONT + suffix, str(base / f"{file}.ttf")))
+    registerFontFamily(
+        _FONT,
+        normal=_FONT,
+        bold=_FONT + "-Bold",
+        italic=_FONT + "-Oblique",
+        boldItalic=_FONT + "-BoldOblique",
+    )
+    for name, _ in _CJK:
+        pdfmetrics.registerFont(UnicodeCIDFont(name))
+    styles = getSampleStyleSheet()
+    for style in styles.byName.values():
+        font = getattr(style, "fontName", "")
+        if "Bold" in font and ("Italic" in font or "Oblique" in font):
+            style.fontName = _FONT + "-BoldOblique"
+        elif "Bold" in font:
+            style.fontName = _FONT + "-Bold"
+        elif "Italic" in font or "Oblique" in font:
+            style.fontName = _FONT + "-Oblique"
+        elif hasattr(style, "fontName"):
+            style.fontName = _FONT
+    return styles
+
+
+def _cjk_font(ch: str) -> str | None:
+    code = ord(ch)
+    for name, ranges in _CJK:
+        if any(lo <= code <= hi for lo, hi in ranges):
+            return name
+    return None
+
+
+def _markup(text: str) -> str:
+    """Plain text as paragraph markup: escaped (a name with "<" is text, not markup), and runs
+    of CJK characters set in a CID font."""
+    drawn = pdfmetrics.getFont(_FONT).face.charToGlyph
+    out: list[str] = []
+    run_font: str | None = None
+    for ch in text:
+        font = None if ord(ch) in drawn else _cjk_font(ch)
+        if font != run_font:
+            if run_font:
+                out.append("</font>")
+            if font:
+                out.append(f'<font name="{font}">')
+            run_font = font
+        out.append({"&": "&amp;", "<": "&lt;", ">": "&gt;"}.get(ch, ch))
+    if run_font:
+        out.append("</font>")
+    return "".join(out)
 
 
 def _p(text: Any, style: str = "BodyText") -> Paragraph:
-    """A paragraph of plain text (escaped: a name with "<" is text, not markup)."""
-    safe = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return Paragraph(safe, _STYLES[style])
+    """A paragraph of plain text in the document's fonts."""
+    styles = _styles()  # registers the fonts
+    return Paragraph(_markup(str(text)), styles[style])
 
 
 def _table(rows: list[tuple[Any, Any]], widths: tuple[float, float] = (62 * mm, 108 * mm)) -> Table:
@@ -45,10 +135,16 @@ def _table(rows: list[tuple[Any, Any]], widths: tuple[float, float] = (62 * mm, 
     return t
 
 
-def _when(iso: str | None) -> str:
+def _when(iso: str | None, zone: str) -> str:
+    """A stored time in the site's time zone (IANA name), with the zone's abbreviation."""
     if not iso:
         return NOT_RECORDED
-    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _day(iso: str, zone: str) -> str:
+    """The site's calendar day of a stored time (ISO date)."""
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(zone)).date().isoformat()
 
 
 def _minutes(start: str, end: str | None) -> float | None:
@@ -81,33 +177,47 @@ def _readings(session: dict[str, Any]) -> list[dict[str, Any]]:
 
 def rems_points(session: dict[str, Any], due_min: float = 40) -> dict[str, str]:
     """The form's three blood pressures from the record: the last before dosing, the first
-    at or after ``due_min`` minutes, and the last one taken (before completion)."""
-    readings = _readings(session)
-    before = [r for r in readings if r["min"] is not None and r["min"] <= 0]
-    after = [r for r in readings if r["min"] is not None and r["min"] > 0]
+    at or after ``due_min`` minutes, and the last one taken (before completion). Readings
+    taken at the same minute are all shown ("130/80 mmHg and 150/95 mmHg at 40 min"): the
+    record does not say which one the clinician would report, so none is dropped."""
+    timed = [r for r in _readings(session) if r["min"] is not None]
+    before = [r for r in timed if r["min"] <= 0]
+    after = [r for r in timed if r["min"] > 0]
     on_time = [r for r in after if r["min"] >= due_min]
-    last = max(after, key=lambda r: r["min"]) if after else None
-    first_due = min(on_time, key=lambda r: r["min"]) if on_time else None
 
-    def show(r: dict[str, Any] | None) -> str:
-        if r is None:
+    def at(group: list[dict[str, Any]], pick: Any) -> str:
+        if not group:
             return NOT_RECORDED
-        return f"{_bp(r)} at {r['min']:g} min" if r["min"] else _bp(r)
+        minute = pick(r["min"] for r in group)
+        text = " and ".join(_bp(r) for r in group if r["min"] == minute)
+        return f"{text} at {minute:g} min" if minute else text
 
     return {
-        "before_administration": show(max(before, key=lambda r: r["min"]) if before else None),
-        "at_40_min": show(first_due),
-        "before_completion": show(last),
+        "before_administration": at(before, max),
+        "at_40_min": at(on_time, min),
+        "before_completion": at(after, max),
     }
 
 
-def _signature_lines(sigs: list[dict[str, Any]]) -> list[Any]:
+def _series(session: dict[str, Any], key: str, unit: str) -> str:
+    """One vital sign of the series as "value unit at N min; ..." (or not recorded)."""
+    return (
+        "; ".join(
+            f"{v[key]:g}{unit} at {_minutes(session['start'], v['time']):g} min"
+            for v in session.get("vitals") or []
+            if v.get(key) is not None
+        )
+        or NOT_RECORDED
+    )
+
+
+def _signature_lines(sigs: list[dict[str, Any]], zone: str) -> list[Any]:
     """E-signatures as printed with a record (21 CFR 11.50): name, time, meaning, words."""
     if not sigs:
         return [_p("none")]
     return [
         _p(
-            f"{g['printed_name']} ({g['username']}), {_when(g['signed_at'])}, "
+            f"{g['printed_name']} ({g['username']}), {_when(g['signed_at'], zone)}, "
             f"{g['meaning_label']}: \u201c{g['statement']}\u201d"
             + (f" (withdrawn: {g['withdrawn_reason']})" if g.get("withdrawn_at") else "")
         )
@@ -137,19 +247,22 @@ def rems_form_pdf(
     site: str,
     due_by: str,
     generated_at: str,
+    zone: str = "UTC",
 ) -> bytes:
     """The REMS Patient Monitoring Form's data for one esketamine session.
 
     ``session``: the session view (with alerts); ``patient``: the identified patient view;
     ``site``: the healthcare setting's name; ``due_by``: the submission deadline (ISO date);
-    ``generated_at``: when (ISO). Field list and deadline: ``knowledge/rems.yaml``.
+    ``generated_at``: when (ISO); ``zone``: the site's IANA time zone, in which the treatment
+    date and every time are printed. Field list and deadline: ``knowledge/rems.yaml``.
     """
     rems = load_rems()
     ident = patient.get("identity") or {}
     med = session.get("concomitant") or {}
     points = rems_points(session)
-    monitored_to = session.get("ready_to_leave_at") or session.get("discharged_at")
-    total = _minutes(session["start"], monitored_to)
+    # monitoring completes at discharge (at least 2 hours); "ready to leave" answers the
+    # form's separate evaluation question and may come earlier
+    total = _minutes(session["start"], session.get("discharged_at"))
     ready = _minutes(session["start"], session.get("ready_to_leave_at"))
     dose = session.get("dose_mg")
     moaas = [
@@ -160,7 +273,7 @@ def rems_form_pdf(
     story: list[Any] = [
         _p("SPRAVATO REMS Patient Monitoring Form: data from the session record", "Title"),
         _p(
-            f"Prepared by raad on {_when(generated_at)} from session #{session['id']}. Submit it "
+            f"Prepared by raad on {_when(generated_at, zone)} from session #{session['id']}. Submit it "
             f"through the SPRAVATO REMS (online or by fax) by {due_by} "
             f"({rems.submit_within_days.note}); raad does not submit it.",
         ),
@@ -191,7 +304,7 @@ def rems_form_pdf(
         _p("Treatment session", "Heading2"),
         _table(
             [
-                ("Treatment date", session["start"][:10]),
+                ("Treatment date", _day(session["start"], zone)),
                 (
                     "Dose administered",
                     f"{dose:g} mg" if dose is not None else NOT_RECORDED,
@@ -227,6 +340,8 @@ def rems_form_pdf(
         _table(
             [
                 ("Sedation (MOAA/S)", "; ".join(moaas) or NOT_RECORDED),
+                ("Respiratory status: pulse oximetry (SpO2)", _series(session, "spo2", "%")),
+                ("Heart rate", _series(session, "heart_rate", "/min")),
                 (
                     "Dissociation (CADSS total)",
                     f"{session['cadss_total']:g}"
@@ -263,6 +378,7 @@ def session_record_pdf(
     course: dict[str, Any],
     site: str,
     generated_at: str,
+    zone: str = "UTC",
 ) -> bytes:
     """The whole session record for the paper chart: what was given, the vital signs, the
     alerts with who acknowledged them, the e-signatures, and the record's times."""
@@ -273,7 +389,7 @@ def session_record_pdf(
         _p(
             f"{ident.get('family_name', '')}, {ident.get('given_name', '')} · record number "
             f"{ident.get('mrn') or NOT_RECORDED} · born {ident.get('birth_date') or NOT_RECORDED}"
-            f" · {site} · printed {_when(generated_at)}"
+            f" · {site} · printed {_when(generated_at, zone)}"
         ),
         Spacer(1, 3 * mm),
         _p("Treatment", "Heading2"),
@@ -281,7 +397,7 @@ def session_record_pdf(
             [
                 ("Course", f"{course['regimen']} from {course['start']} ({course['status']})"),
                 ("Agent and route", f"{session['agent']} ({session['route']})"),
-                ("Start", _when(start)),
+                ("Start", _when(start, zone)),
                 (
                     "Dose",
                     "; ".join(
@@ -313,19 +429,19 @@ def session_record_pdf(
                     if session.get("observation_min") is not None
                     else NOT_RECORDED,
                 ),
-                ("Ready to leave", _when(session.get("ready_to_leave_at"))),
-                ("Discharged", _when(session.get("discharged_at"))),
+                ("Ready to leave", _when(session.get("ready_to_leave_at"), zone)),
+                ("Discharged", _when(session.get("discharged_at"), zone)),
                 ("Notes", session.get("notes") or "none"),
             ]
         ),
         _p("Vital signs", "Heading2"),
     ]
     vitals = session.get("vitals") or []
-    rows = [["Time (UTC)", "Min", "BP (mmHg)", "Heart rate", "SpO2 %", "MOAA/S"]]
+    rows = [[f"Time ({zone})", "Min", "BP (mmHg)", "Heart rate", "SpO2 %", "MOAA/S"]]
     for v in vitals:
         rows.append(
             [
-                _when(v["time"])[11:16],
+                _when(v["time"], zone)[11:16],
                 f"{_minutes(start, v['time']):g}",
                 _bp(v) if v.get("systolic") is not None else "",
                 f"{v['heart_rate']:g}" if v.get("heart_rate") is not None else "",
@@ -361,7 +477,7 @@ def session_record_pdf(
         line = f"[{a['level']}] {a['message']} (sources: {', '.join(a['sources'])})"
         if a.get("acknowledged_at"):
             line += (
-                f" Acknowledged {_when(a['acknowledged_at'])} by "
+                f" Acknowledged {_when(a['acknowledged_at'], zone)} by "
                 f"{a.get('acknowledged_by_username') or a.get('acknowledged_by')}"
                 + (f": {a['acknowledgement_note']}" if a.get("acknowledgement_note") else "")
             )
@@ -370,7 +486,7 @@ def session_record_pdf(
     sigs = list(session.get("signatures") or []) + [
         g for a in alerts for g in a.get("signatures") or []
     ]
-    story += _signature_lines(sigs)
+    story += _signature_lines(sigs, zone)
     return _build(story, f"Session record {session['id']}")
 
 
@@ -380,6 +496,7 @@ def consent_pdf(
     patient_name: str,
     site: str,
     signer: dict[str, str],
+    zone: str = "UTC",
 ) -> bytes:
     """A signed consent as archived: the document's text and version, whose consent, and the
     clinician's e-signature (printed name, time, meaning and the words signed).
@@ -400,6 +517,10 @@ def consent_pdf(
         _table(
             [
                 ("Name (as given)", patient_name),
+                (
+                    "Name on record",
+                    f"{ident.get('family_name', '')}, {ident.get('given_name', '')}",
+                ),
                 ("Record number", ident.get("mrn") or NOT_RECORDED),
                 ("Birthdate", ident.get("birth_date") or NOT_RECORDED),
             ]
@@ -408,7 +529,7 @@ def consent_pdf(
         _table(
             [
                 ("Printed name", f"{signer['printed_name']} ({signer['username']})"),
-                ("Date and time", _when(signer["signed_at"])),
+                ("Date and time", _when(signer["signed_at"], zone)),
                 ("Meaning", f"{signer['meaning_label']}: \u201c{signer['statement']}\u201d"),
             ]
         ),
@@ -423,6 +544,7 @@ def course_summary_pdf(
     patient: dict[str, Any],
     site: str,
     generated_at: str,
+    zone: str = "UTC",
 ) -> bytes:
     """A course for the paper chart: the plan, every session recorded (dose, blood pressures,
     alerts, discharge), the ratings over the course, and the course's signatures."""
@@ -431,7 +553,7 @@ def course_summary_pdf(
         _p(f"Course summary: {course['regimen']}", "Title"),
         _p(
             f"{ident.get('family_name', '')}, {ident.get('given_name', '')} · record number "
-            f"{ident.get('mrn') or NOT_RECORDED} · {site} · printed {_when(generated_at)}"
+            f"{ident.get('mrn') or NOT_RECORDED} · {site} · printed {_when(generated_at, zone)}"
         ),
         _table(
             [
@@ -447,7 +569,7 @@ def course_summary_pdf(
         ),
         _p("Sessions", "Heading2"),
     ]
-    rows = [["Start (UTC)", "Dose", "BP before / after", "Discharged"]]
+    rows = [[f"Start ({zone})", "Dose", "BP before / after", "Discharged"]]
     for s in sessions:
         dose = (
             f"{s['dose_mg']:g} mg"
@@ -459,10 +581,10 @@ def course_summary_pdf(
         points = rems_points(s)
         rows.append(
             [
-                _when(s["start"])[:16],
+                _when(s["start"], zone)[:16],
                 dose,
                 f"{points['before_administration']} / {points['before_completion']}",
-                _when(s.get("discharged_at"))[:16] if s.get("discharged_at") else "no",
+                _when(s.get("discharged_at"), zone)[:16] if s.get("discharged_at") else "no",
             ]
         )
     if len(rows) == 1:
@@ -477,12 +599,12 @@ def course_summary_pdf(
     for r in ratings:
         story.append(
             _p(
-                f"{_when(r['administered_at'])[:16]}: {r['instrument']} "
+                f"{_when(r['administered_at'], zone)[:16]}: {r['instrument']} "
                 + (f"{r['total']:g}" if r.get("total") is not None else "incomplete")
                 + (f" ({r['severity']})" if r.get("severity") else "")
             )
         )
     story.append(_p("Electronic signatures", "Heading2"))
     sigs = course.get("signatures") or []
-    story += _signature_lines(sigs)
+    story += _signature_lines(sigs, zone)
     return _build(story, f"Course summary {course['id']}")

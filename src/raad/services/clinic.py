@@ -1,11 +1,13 @@
 """Today's clinic at a site: the sessions the active courses plan for the day and those
 recorded, each with its state (due, in progress, observing, ready to leave, discharged), and the
-open alerts of the site's patients (the alert inbox). Days are UTC days."""
+open alerts of the site's patients (the alert inbox). A day is the site's calendar day in its
+time zone (``sites.time_zone``; UTC for a site without one)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -43,6 +45,14 @@ def _code(db: Session, site_id: int | None) -> str | None:
     return db.scalar(select(Site.code).where(Site.id == site_id))
 
 
+def _zone(db: Session, site_id: int) -> ZoneInfo:
+    """The site's time zone (UTC when none is set or the stored name is not known here)."""
+    try:
+        return ZoneInfo(db.scalar(select(Site.time_zone).where(Site.id == site_id)) or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def state(a: Administration, now: datetime) -> str:
     """Where a recorded session stands now."""
     if a.discharged_at is not None:
@@ -57,13 +67,17 @@ def today(
     db: Session, actor: Actor, day: date | None = None, site: str | None = None
 ) -> dict[str, Any]:
     """The day's clinic at the caller's site (admins name it): ``{"day", "site", "rows":
-    [{"state", "patient", "course", "session", "planned"}], "alerts": [...]}``, rows ordered
-    by time (planned sessions without a time last). Identified (clinicians and admins)."""
+    [{"state", "patient", "course", "session", "planned"}], "alerts": [...], "time_zone"}``,
+    rows ordered by time (planned sessions without a time last). ``day`` is the site's calendar
+    day (today there when not given). A session ready to leave that an open alert still holds
+    carries ``session.discharge_blocked``. Identified (clinicians and admins)."""
     site_id = _site_id(db, actor, site)
-    day = day or utcnow().date()
-    start = datetime.combine(day, time.min, tzinfo=UTC)
-    end = start + timedelta(days=1)
+    zone = _zone(db, site_id)
     now = utcnow()
+    day = day or now.astimezone(zone).date()
+    # the site's midnight to its next midnight (23 or 25 hours on a clock-change day)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     patients = {
         p.id: p
         for p in db.scalars(
@@ -94,6 +108,17 @@ def today(
             .where(Patient.site_id == site_id)
         )
     }
+    alerts = db.scalars(
+        select(Alert)
+        .join(Patient, Patient.id == Alert.patient_id)
+        .where(
+            Patient.site_id == site_id,
+            Alert.acknowledged_at.is_(None),
+            Alert.cleared_at.is_(None),
+        )
+        .order_by(Alert.blocks_discharge.desc(), Alert.raised_at)
+    ).all()
+    held = {x.administration_id for x in alerts if x.blocks_discharge}
     rows: list[dict[str, Any]] = []
     seen_courses = set()
     for a in recorded:
@@ -111,6 +136,7 @@ def today(
                     "ready_to_leave_at": a.ready_to_leave_at.isoformat()
                     if a.ready_to_leave_at
                     else None,
+                    "discharge_blocked": a.discharged_at is None and a.id in held,
                 },
                 "planned": None,
             }
@@ -130,16 +156,6 @@ def today(
                         "planned": {"number": planned.get("number"), "dose": planned.get("dose")},
                     }
                 )
-    alerts = db.scalars(
-        select(Alert)
-        .join(Patient, Patient.id == Alert.patient_id)
-        .where(
-            Patient.site_id == site_id,
-            Alert.acknowledged_at.is_(None),
-            Alert.cleared_at.is_(None),
-        )
-        .order_by(Alert.blocks_discharge.desc(), Alert.raised_at)
-    ).all()
     audit.record(
         db,
         actor,
@@ -151,6 +167,7 @@ def today(
     return {
         "day": day.isoformat(),
         "site": _code(db, site_id),
+        "time_zone": zone.key,
         "rows": sorted(rows, key=lambda r: (r["time"] is None, r["time"] or "")),
         "counts": {s: sum(1 for r in rows if r["state"] == s) for s in STATES},
         "alerts": [{**views.alert(x), "patient": who(x.patient_id)} for x in alerts],

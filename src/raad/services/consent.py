@@ -7,6 +7,7 @@ SHA-256 kept. A consent is withdrawn with a reason, never deleted."""
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from raad.store.models import Consent, ConsentDocument, Site, utcnow
 from . import audit, patients, signatures
 from .authz import can_read, can_read_identified, can_write
 from .context import Actor
+from .documents import site_zone
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .schemas import SignatureIn
 
@@ -119,6 +121,25 @@ def _consent_view(db: Session, c: Consent) -> dict[str, Any]:
     }
 
 
+def _fold(text: str) -> list[str]:
+    """Words of a name compared as people write them: case, accents and punctuation ignored
+    ("Muller" matches "Müller", "O'Brien" matches "OBrien")."""
+    plain = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    ).casefold()
+    words = "".join(c if c.isalnum() or c.isspace() or c == "-" else "" for c in plain)
+    return words.replace("-", " ").split()
+
+
+def same_person(given: str, family_name: str) -> bool:
+    """Whether the name a patient gave contains the family name on their record (every word
+    of it, in order). A consent signed for a name that does not is a wrong-patient risk."""
+    want, words = _fold(family_name), _fold(given)
+    if not want:
+        return True  # no family name on record: nothing to compare
+    return any(words[i : i + len(want)] == want for i in range(len(words) - len(want) + 1))
+
+
 def sign(
     db: Session,
     actor: Actor,
@@ -144,8 +165,16 @@ def sign(
     name = " ".join((patient_name or "").split())
     if not 1 <= len(name) <= 200:
         raise InvalidInput("patient_name", patient_name, "the patient's name as they gave it")
-    signer = signatures.check_signer(db, actor, signature)
     person = patients.get(db, actor, p.id)
+    family = (person.get("identity") or {}).get("family_name") or ""
+    if not same_person(name, family):
+        raise InvalidInput(
+            "patient_name",
+            patient_name,
+            f"the name of the patient whose record this is, with the family name on record "
+            f"({family}); if the name has changed, correct the record first",
+        )
+    signer = signatures.check_signer(db, actor, signature)
     now = utcnow()
     meaning = signatures.meanings()["consent"]
     site = db.get(Site, p.site_id)
@@ -161,6 +190,7 @@ def sign(
             "meaning_label": meaning["meaning"],
             "statement": meaning["statement"],
         },
+        zone=site_zone(site),
     )
     c = Consent(
         patient_id=p.id,

@@ -5,6 +5,7 @@ reads (clinicians of the patient's site and admins), audited like any other."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
@@ -15,6 +16,16 @@ from . import assessments, audit, courses, patients, sessions
 from .authz import can_read_identified
 from .context import Actor
 from .errors import Conflict
+
+
+def site_zone(site: Any) -> str:
+    """The IANA zone a site's documents are printed in (UTC without one, or if unknown)."""
+    name = getattr(site, "time_zone", None) or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
 
 
 def _gather(db: Session, actor: Actor, session_id: int) -> tuple[Any, dict, dict]:
@@ -40,7 +51,9 @@ def rems_form(db: Session, actor: Actor, session_id: int) -> bytes:
         )
     due = view["rems"]["due_by"]
     audit.record(db, actor, "read", "session-pdf", session_id, patient_id=p.id, detail="rems-form")
-    return rems_form_pdf(view, person, p.site.name, due, utcnow().isoformat())
+    return rems_form_pdf(
+        view, person, p.site.name, due, utcnow().isoformat(), zone=site_zone(p.site)
+    )
 
 
 def session_record(db: Session, actor: Actor, session_id: int) -> bytes:
@@ -52,7 +65,9 @@ def session_record(db: Session, actor: Actor, session_id: int) -> bytes:
     p, view, person = _gather(db, actor, session_id)
     course = courses.get(db, actor, view["course_id"])
     audit.record(db, actor, "read", "session-pdf", session_id, patient_id=p.id, detail="record")
-    return session_record_pdf(view, person, course, p.site.name, utcnow().isoformat())
+    return session_record_pdf(
+        view, person, course, p.site.name, utcnow().isoformat(), zone=site_zone(p.site)
+    )
 
 
 def course_summary(db: Session, actor: Actor, course_id: int) -> bytes:
@@ -74,4 +89,12 @@ def course_summary(db: Session, actor: Actor, course_id: int) -> bytes:
         if r["administered_at"][:10] >= course["start"]
     ]
     audit.record(db, actor, "read", "course-pdf", course_id, patient_id=p.id)
-    return course_summary_pdf(course, done, ratings, person, p.site.name, utcnow().isoformat())
+    return course_summary_pdf(
+        course,
+        done,
+        ratings,
+        person,
+        p.site.name,
+        utcnow().isoformat(),
+        zone=site_zone(p.site),
+    )

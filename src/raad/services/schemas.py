@@ -167,7 +167,10 @@ class SessionUpdate(SessionRecordIn):
     reason: str | None = Field(
         default=None,
         max_length=500,
-        description="Why the record is changed (kept in the audit trail)",
+        description=(
+            "Why the record is changed (kept in the audit trail); required when a recorded "
+            "value is changed or removed, not when one is added"
+        ),
     )
 
 

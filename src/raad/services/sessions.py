@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ from raad.knowledge.rems import load_rems
 from raad.knowledge.treatment import agents, monitoring
 from raad.scales import get as get_instrument
 from raad.store.core import Executor, Inserter, core_only, table
-from raad.store.models import Administration, Alert, Course, Patient, utcnow
+from raad.store.models import Administration, Alert, Course, Patient, Site, utcnow
 
 from . import audit, deid, signatures, views
 from .alerts import alert_columns, store_alert, usernames
@@ -43,6 +44,7 @@ from .schemas import SessionIn, SessionUpdate, SignatureIn
 from .screenings import check_override
 
 _ADM, _COURSE, _PAT = table(Administration), table(Course), table(Patient)
+_SITE = table(Site)
 
 
 def _bp(field: str, bp: Any) -> BloodPressure | None:
@@ -286,18 +288,35 @@ def _earliest(a: Any) -> DischargeTime:
     return earliest_discharge(rec)
 
 
-def _rems(a: Any) -> dict[str, Any] | None:
+_SITE_ZONE = (
+    select(_SITE.c.time_zone)
+    .join(_PAT, _PAT.c.site_id == _SITE.c.id)
+    .where(_PAT.c.id == bindparam("patient_id"))
+)
+
+
+def _site_zone(db: Executor, patient_id: int) -> ZoneInfo:
+    """The time zone of the patient's site (UTC when none is set or it is unknown here)."""
+    try:
+        return ZoneInfo(db.execute(_SITE_ZONE, {"patient_id": patient_id}).scalar() or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _rems(db: Executor, a: Any) -> dict[str, Any] | None:
     """Where the REMS monitoring form of an esketamine session stands: due by (the session's
-    day + the form's deadline, knowledge/rems.yaml), submitted when, days left (negative:
-    overdue)."""
+    calendar day at the patient's site + the form's deadline, knowledge/rems.yaml), submitted
+    when, days left counted in the site's days (negative: overdue)."""
     if a.agent != "esketamine":
         return None
-    due = a.start.astimezone(UTC).date() + timedelta(days=load_rems().submit_within_days.value)
+    zone = _site_zone(db, a.patient_id)
+    due = a.start.astimezone(zone).date() + timedelta(days=load_rems().submit_within_days.value)
     submitted = getattr(a, "rems_submitted_at", None)
     return {
         "due_by": due.isoformat(),
         "submitted_at": submitted.isoformat() if submitted else None,
-        "days_left": None if submitted else (due - utcnow().date()).days,
+        "days_left": None if submitted else (due - utcnow().astimezone(zone).date()).days,
+        "time_zone": zone.key,
     }
 
 
@@ -346,7 +365,7 @@ def _view(db: Executor, a: Any, alerts: list[Any]) -> dict[str, Any]:
         **views.administration(a),
         "signatures": signatures.of(db, "session", [a.id]).get(a.id, []),
         "alerts": [{**views.alert(x, names), "signatures": signed.get(x.id, [])} for x in alerts],
-        "rems": _rems(a),
+        "rems": _rems(db, a),
         "discharge_blocked": any(x.blocks_discharge and x.acknowledged_at is None for x in alerts),
         "discharge_not_before": _earliest(a).to_dict(),
     }
@@ -546,6 +565,17 @@ def update(
     for k, v in _record_fields(data, a.agent, _plan_of(db, a)).items():
         setattr(a, k, v)
     _validate(a)
+    after = views.administration(a)
+    reason = (data.reason or "").strip() or None
+    changed = corrected(before, after)
+    if changed and reason is None:
+        raise InvalidInput(
+            "reason",
+            data.reason,
+            "a reason for changing or removing recorded values ("
+            + ", ".join(changed)
+            + "); the values before are kept in the audit trail",
+        )
     db.flush()
     alerts = _sync_alerts(db, a)
     audit.record(
@@ -556,10 +586,41 @@ def update(
         a.id,
         patient_id=p.id,
         before=before,
-        after=views.administration(a),
-        reason=(data.reason or "").strip() or None,
+        after=after,
+        reason=reason,
     )
     return _view(db, a, alerts)
+
+
+_NOT_CORRECTIONS = frozenset(
+    {"id", "course_id", "agent", "version", "rems_submitted_at", "discharged_at", "discharged_by"}
+)
+
+
+def corrected(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The fields of a session view whose recorded values a change alters or removes (a
+    reading, adverse event or lot number taken off a list; a recorded value changed or
+    cleared; notes rewritten rather than added to). Adding what was not recorded is not a
+    correction, nor is a longer observation time (it grows while the patient is watched).
+    Rule: ``esignature.yaml`` rules.corrections (WHO GCP 1995 10.1(c))."""
+    out = []
+    for key, old in before.items():
+        new = after.get(key)
+        if key in _NOT_CORRECTIONS or old in (None, [], {}, "") or new == old:
+            continue
+        if key == "observation_min" and isinstance(new, int | float) and new > old:
+            continue
+        if isinstance(old, list):
+            kept = list(new or [])
+            if all(item in kept for item in old):
+                continue
+        elif isinstance(old, dict) and isinstance(new, dict):
+            if all(new.get(k) == v for k, v in old.items() if v is not None):
+                continue
+        elif isinstance(old, str) and isinstance(new, str) and new.startswith(old):
+            continue
+        out.append(key)
+    return out
 
 
 def discharge(

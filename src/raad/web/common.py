@@ -72,9 +72,11 @@ templates.env.filters["show"] = _show
 
 
 def zone_of(actor: Any) -> ZoneInfo:
-    """The time zone times are shown and typed in: the user's site's (UTC without one)."""
+    """The time zone times are shown and typed in: the user's site's (UTC without one), or
+    the zone named when ``actor`` is a zone name (a page about another site)."""
+    name = actor if isinstance(actor, str) else getattr(actor, "time_zone", None)
     try:
-        return ZoneInfo(getattr(actor, "time_zone", None) or "UTC")
+        return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
 
