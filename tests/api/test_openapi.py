@@ -63,6 +63,7 @@ def test_the_header_and_media_declarations_name_real_routes(client):
         openapi._IDEMPOTENT,
         set(openapi._MEDIA),
         set(openapi._BODIES),
+        openapi._CREATED,
     ):
         assert group <= listed, group - listed
     assert openapi._EXPORT in listed

@@ -5,6 +5,7 @@ ready to leave; refused values name their field."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -335,8 +336,8 @@ def test_a_check_recorded_as_not_done_is_a_cited_warning(api):
         pytest.param({"vitals": "drop-critical"}, id="a reading removed"),
         pytest.param({"vitals": "edit-critical"}, id="a reading changed"),
         pytest.param({"lot_numbers": []}, id="a lot number removed"),
-        pytest.param({"unresolved": []}, id="an unresolved effect taken off"),
-        pytest.param({"cadss_total": 3}, id="a recorded score changed"),
+        pytest.param({"observed_by": "Nurse B"}, id="who observed changed"),
+        pytest.param({"ready_to_leave_at": None}, id="the time ready to leave cleared"),
         pytest.param({"notes": "rewritten"}, id="notes rewritten"),
     ],
 )
@@ -350,9 +351,9 @@ def test_changing_what_was_recorded_needs_a_reason(api, change):
         api,
         vitals=[pre, critical],
         lot_numbers=["LOT-1"],
-        unresolved=["dissociation"],
-        cadss_total=12,
         notes="calm",
+        ready_to_leave_at=_at(110),
+        observed_by="Nurse A",
     )
     s = r.json()
     assert r.status_code == 201, r.text
@@ -380,7 +381,14 @@ def test_changing_what_was_recorded_needs_a_reason(api, change):
 
 def test_adding_to_the_record_needs_no_reason(api):
     pre = {"time": _at(-5), "systolic": 130, "diastolic": 80}
-    _, r = _esketamine(api, vitals=[pre], notes="calm", observation_min=60)
+    _, r = _esketamine(
+        api,
+        vitals=[pre],
+        notes="calm",
+        observation_min=60,
+        unresolved=["dissociation"],
+        cadss_total=12,
+    )
     s = r.json()
     more = api.client.patch(
         f"/sessions/{s['id']}",
@@ -389,6 +397,8 @@ def test_adding_to_the_record_needs_no_reason(api):
             "lot_numbers": ["LOT-2"],
             "notes": "calm; talking at 40 min",
             "observation_min": 125,
+            "unresolved": [],  # an effect resolving is not a correction
+            "cadss_total": 4,  # nor is a new rating
         },
         headers=api.h("clinician", **{"If-Match": '"1"'}),
     )
@@ -413,3 +423,35 @@ def test_the_rems_deadline_counts_the_sites_days(api):
         api.client.patch(
             f"/sites/{api.world.site}", json={"time_zone": "UTC"}, headers=api.h("admin")
         )
+
+
+def test_a_created_record_answers_its_etag_and_location(api):
+    """A break test: POST /sessions answered no ETag, so the first PATCH had to GET the
+    record first. Patients, courses and sessions now answer ``ETag`` and ``Location``
+    (RFC 9110 15.3.2), also on an idempotent replay."""
+    person = {"given_name": "E", "family_name": "Tag", "mrn": f"ET-{secrets.token_hex(4)}"}
+    missing = api.client.post(
+        "/patients", json={"identity": {"given_name": "E"}}, headers=api.h("clinician")
+    )
+    assert missing.status_code == 422 and missing.json()["value"] is None
+    assert "required" in missing.json()["allowed"]
+    p = api.client.post("/patients", json={"identity": person}, headers=api.h("clinician"))
+    assert p.status_code == 201, p.text
+    assert p.headers["etag"] == '"1"' and p.headers["location"] == f"/patients/{p.json()['id']}"
+    c = new_course(api, p.json()["id"], regimen="esketamine-label")
+    body = session_body(c["id"], n2o_fraction=None, dose_mg=56, route=None)
+    h = api.h("clinician", **{"Idempotency-Key": "etag-test-" + str(c["id"])})
+    first = api.client.post("/sessions", json=body, headers=h)
+    again = api.client.post("/sessions", json=body, headers=h)
+    for r in (first, again):
+        assert r.status_code == 201 and r.headers["etag"] == '"1"', r.headers
+        assert r.headers["location"] == f"/sessions/{first.json()['id']}"
+    assert again.headers["idempotent-replayed"] == "true"
+    edit = api.client.patch(
+        r.headers["location"],
+        json={"lot_numbers": ["X1"]},
+        headers=api.h("clinician", **{"If-Match": r.headers["etag"]}),
+    )
+    assert edit.status_code == 200, edit.text
+    plain = api.client.post("/sessions", json=body, headers=api.h("clinician"))  # Core path
+    assert plain.headers["etag"] == '"1"' and plain.headers["location"].startswith("/sessions/")

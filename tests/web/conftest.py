@@ -35,6 +35,7 @@ def server(tmp_path_factory):
     with db.transaction() as s:
         auth.create_user(s, "nurse.e2e", PASSWORD, "clinician", "E2E")
         auth.create_user(s, "research.e2e", PASSWORD, "researcher")
+        auth.create_user(s, "admin.e2e", PASSWORD, "admin")
     db.dispose()
     proc, base = start_server(url, quiet=False, timeout=30)
     yield base

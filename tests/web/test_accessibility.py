@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.dbfixtures import PASSWORD
 from tests.web.test_e2e import login, register
 
 AXE = (Path(__file__).parent / "vendor" / "axe-core-4.10.3" / "axe.min.js").read_text()
@@ -60,6 +61,34 @@ def test_no_wcag_a_or_aa_violations(page, server):
     page.goto(f"{server}/ui/login")
     if found := _violations(page):
         problems["/ui/login"] = found
+    assert problems == {}
+
+
+def test_no_wcag_a_or_aa_violations_on_the_admin_pages(page, server):
+    """The admin's pages (users, the audit trail, a site's day) were not checked before: the
+    end-to-end server had no admin."""
+    login(page, server, "nurse.e2e")  # something for the trail and the day to show
+    tag = secrets.token_hex(3)
+    register(page, "Ada", f"Synthetic-Admin-{tag}", f"ADM-{tag}")
+    page.context.clear_cookies()
+    page.goto(f"{server}/ui/login")
+    page.get_by_label("Username").fill("admin.e2e")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state("networkidle")
+    problems = {}
+    for path in (
+        "/ui/admin/users",
+        "/ui/admin/audit",
+        "/ui/admin/audit?entity=patient",
+        "/ui/today?site=E2E",
+        "/ui/account",
+    ):
+        r = page.goto(f"{server}{path}")
+        assert r is not None and r.status == 200, (path, r and r.status)
+        page.wait_for_load_state("networkidle")
+        if found := _violations(page):
+            problems[path] = found
     assert problems == {}
 
 

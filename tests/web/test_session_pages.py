@@ -214,6 +214,11 @@ def test_readings_and_observation_are_added_as_the_session_goes_on(api):
         },
     )
     assert r.status_code == 204, r.text
+    # the page it goes back to confirms the save (fixed words, not the query's text)
+    assert r.headers["hx-redirect"] == f"/ui/sessions/{s['id']}?saved=reading"
+    assert 'role="status">Reading saved.' in web.get(r.headers["hx-redirect"]).text
+    forged = web.get(f"/ui/sessions/{s['id']}", params={"saved": "<script>x</script>"}).text
+    assert "<script>x" not in forged and 'class="saved"' not in forged
     got = api.client.get(f"/sessions/{s['id']}", headers=api.h("clinician")).json()
     assert len(got["vitals"]) == 2 and got["vitals"][1]["moaas"] == 5
     assert "bp-post-missing" not in {a["code"] for a in got["alerts"]}
@@ -233,15 +238,24 @@ def test_readings_and_observation_are_added_as_the_session_goes_on(api):
     assert r.status_code == 204, r.text
     got = api.client.get(f"/sessions/{s['id']}", headers=api.h("clinician")).json()
     assert got["observation_min"] == 125 and got["ready_to_leave_at"] == "2026-01-05T12:06:00+00:00"
+    # changing the recorded time ready to leave is a correction: it needs the reason field
+    fix = {
+        "version": str(got["version"]),
+        "observation_min": "125",
+        "ready_to_leave_at": "2026-01-05T12:16",
+    }
+    refused = web.post(f"/ui/sessions/{s['id']}/observation", data=fix)
+    assert refused.status_code == 200 and "reason" in refused.text
+    done = web.post(
+        f"/ui/sessions/{s['id']}/observation", data={**fix, "reason": "typed the wrong minute"}
+    )
+    assert done.status_code == 204, done.text
     trail = api.client.get(
         "/audit",
         params={"entity": "session", "entity_id": s["id"], "action": "update"},
         headers=api.h("admin"),
     ).json()["items"]
-    assert [e["reason"] for e in trail] == [
-        "reading added during the session",
-        "observation recorded during the session",
-    ]
+    assert [e["reason"] for e in trail] == [None, None, "typed the wrong minute"]
 
 
 def test_the_rems_time_points_show_what_is_missing_and_the_course_prints(api):

@@ -50,6 +50,10 @@ def _validation_error(request: Request, exc: RequestValidationError) -> Response
         loc = [str(p) for p in e["loc"] if p not in ("body", "query", "path", "header")]
         value = e.get("input")
         allowed = e["msg"]
+        if e.get("type") == "missing":
+            value, allowed = None, "a value: this field is required"  # input is the parent
+        elif e.get("type") == "extra_forbidden":
+            allowed = "no such field here (see the request schema in /openapi.json)"
         ctx = e.get("ctx") or {}
         if "expected" in ctx:
             allowed = f"{allowed} ({ctx['expected']})"

@@ -164,8 +164,11 @@ async def aidempotent(
     body: Any,
     action: Callable[[Any, Actor], dict[str, Any]],
     core_only: bool = False,
+    location: str | None = None,
 ) -> JSONResponse:
-    return await offload(request, idempotent, request, route, body, action, core_only, writes=True)
+    return await offload(
+        request, idempotent, request, route, body, action, core_only, location, writes=True
+    )
 
 
 _ETAG = re.compile(r'^(W/)?("?)(\d+)\2$')
@@ -201,22 +204,38 @@ def with_etag(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, headers={"ETag": f'"{body["version"]}"'})
 
 
+def created(
+    response: Any, status: int, location: str | None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A creating POST's response: on 201, the new record's ``ETag`` (its version, what the
+    first update's If-Match needs) and ``Location`` (``location`` with ``{id}`` filled)."""
+    headers = dict(headers or {})
+    if status == 201 and isinstance(response, dict):
+        if isinstance(response.get("version"), int):
+            headers["ETag"] = f'"{response["version"]}"'
+        if location and response.get("id") is not None:
+            headers["Location"] = location.format(id=response["id"])
+    return JSONResponse(response, status_code=status, headers=headers)
+
+
 def idempotent(
     request: Request,
     route: str,
     body: Any,
     action: Callable[[Any, Actor], dict[str, Any]],
     core_only: bool = False,
+    location: str | None = None,
 ) -> JSONResponse:
     """Run a creating POST once per ``Idempotency-Key`` (replayed responses carry
     ``Idempotent-Replayed: true``). ``core_only``: the action runs only Core statements, so
-    without a key it runs on a bare connection."""
+    without a key it runs on a bare connection. ``location``: the new record's path with
+    ``{id}`` (sent as ``Location``)."""
     from raad.services import idempotency
 
     key = request.headers.get("idempotency-key")
     if key is None and core_only:
         with database(request).core_transaction() as c:
-            return JSONResponse(action(c, current_actor(request, c)), status_code=201)
+            return created(action(c, current_actor(request, c)), 201, location)
     for attempt in range(2):
         try:
             with database(request).transaction() as s:
@@ -239,7 +258,7 @@ def idempotent(
             (status, response), replayed = done, True
             break
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(response, status_code=status, headers=headers)
+    return created(response, status, location, headers)
 
 
 # what a transaction raises when a concurrent request with the same idempotency key (or form

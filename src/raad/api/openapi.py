@@ -73,6 +73,19 @@ _IDEMPOTENT = {
     ("/patients/{patient_id}/assessments", "post"),
     ("/sessions", "post"),
 }
+# creating POSTs that answer the new record's ETag and Location (deps.created)
+_CREATED = {
+    ("/patients", "post"),
+    ("/patients/{patient_id}/courses", "post"),
+    ("/sessions", "post"),
+}
+_CREATED_HEADERS = {
+    "ETag": {
+        "description": 'the new record\'s version ("1"): send it as If-Match to update it',
+        "schema": {"type": "string"},
+    },
+    "Location": {"description": "the new record's path", "schema": {"type": "string"}},
+}
 # answers that are not application/json
 _MEDIA = {
     ("/fhir/Questionnaire", "get"): ("application/fhir+json", {"type": "object"}),
@@ -181,6 +194,10 @@ def install(app: FastAPI) -> None:
                     responses["200"]["content"] = {
                         "application/json": {"schema": {"type": "array", "items": item}}
                     }
+                if (path, method) in _CREATED:
+                    responses.setdefault("201", {"description": "Created"})["headers"] = (
+                        _CREATED_HEADERS
+                    )
                 if (path, method) in _MEDIA:
                     media, schema = _MEDIA[(path, method)]
                     responses["200"]["content"] = {media: {"schema": schema}}

@@ -95,6 +95,7 @@ async def record_session(request: Request, body: SessionIn) -> JSONResponse:
         body,
         lambda s, actor: sessions.record(s, actor, body),
         core_only=True,
+        location="/sessions/{id}",
     )
 
 

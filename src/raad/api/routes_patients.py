@@ -24,6 +24,7 @@ async def register(request: Request, body: PatientIn) -> JSONResponse:
         "POST /patients",
         body,
         lambda s, actor: patients.register(s, actor, body),
+        location="/patients/{id}",
     )
 
 
@@ -100,6 +101,7 @@ async def plan(request: Request, patient_id: int, body: CourseIn) -> JSONRespons
         f"POST /patients/{patient_id}/courses",
         body,
         lambda s, actor: courses.plan(s, actor, patient_id, body),
+        location="/courses/{id}",
     )
 
 

@@ -594,6 +594,9 @@ def update(
 
 _NOT_CORRECTIONS = frozenset(
     {"id", "course_id", "agent", "version", "rems_submitted_at", "discharged_at", "discharged_by"}
+    # values that move as the session goes on: what is still unresolved (an effect resolves)
+    # and the latest CADSS rating (re-rated during observation)
+    | {"unresolved", "cadss_total"}
 )
 
 
@@ -601,7 +604,8 @@ def corrected(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The fields of a session view whose recorded values a change alters or removes (a
     reading, adverse event or lot number taken off a list; a recorded value changed or
     cleared; notes rewritten rather than added to). Adding what was not recorded is not a
-    correction, nor is a longer observation time (it grows while the patient is watched).
+    correction, nor is a longer observation time (it grows while the patient is watched), an
+    effect resolving, or a new CADSS rating.
     Rule: ``esignature.yaml`` rules.corrections (WHO GCP 1995 10.1(c))."""
     out = []
     for key, old in before.items():

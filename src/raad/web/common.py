@@ -309,14 +309,17 @@ def form_num(form, key: str) -> float | None:
         raise InvalidInput(key, v, "a number") from None
 
 
-async def reload_or_error(request: Request, build: Any) -> Response:
+async def reload_or_error(request: Request, build: Any, then: str | None = None) -> Response:
     """Run ``build()`` (the service function and its arguments, read from the form) in a
-    transaction: the page reloads on success, the refusal shows beside the form otherwise."""
+    transaction: the page reloads on success (or goes to ``then``, a page of the app that
+    confirms the save), the refusal shows beside the form otherwise."""
     try:
         fn, *args = build()
         await call(request, fn, *args)
     except ServiceError as exc:
         return render(request, "_error.html", exc=exc)
+    if then:
+        return Response(status_code=204, headers={"HX-Redirect": safe_next(then)})
     return Response(status_code=204, headers={"HX-Refresh": "true"})
 
 

@@ -211,8 +211,12 @@ def _session_page(s, actor: Actor, session_id: int, whole: bool = False) -> dict
     return out
 
 
+# what a save confirms on the reloaded page (?saved=...; fixed words, never the query's text)
+SAVED = {"reading": "Reading saved.", "observation": "Observation saved."}
+
+
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
-async def session_page(request: Request, session_id: int) -> HTMLResponse:
+async def session_page(request: Request, session_id: int, saved: str | None = None) -> HTMLResponse:
     partial = bool(request.headers.get("hx-request"))
     try:
         ctx = await call(request, _session_page, session_id, not partial)
@@ -227,6 +231,7 @@ async def session_page(request: Request, session_id: int) -> HTMLResponse:
         rems_form=load_rems(),
         now=now_typed(web_actor(request)),
         points=rems_points(ctx["s"]) if ctx["s"].get("rems") else None,
+        saved=SAVED.get(saved or ""),
     )
 
 
@@ -237,7 +242,7 @@ def _add_reading(s_, actor: Actor, session_id: int, row: dict[str, Any], version
         {k: v for k, v in r.items() if k in VitalsIn.model_fields} for r in current["vitals"]
     ]
     try:
-        body = SessionUpdate(vitals=[*readings, row], reason="reading added during the session")
+        body = SessionUpdate(vitals=[*readings, row])
     except ValidationError as exc:
         raise field_error(exc, "vitals.") from None
     return sessions.update(s_, actor, session_id, body, version)
@@ -263,7 +268,7 @@ async def add_reading(request: Request, session_id: int) -> Response:
             raise InvalidInput("time", "", "the time the reading was taken")
         return (_add_reading, session_id, row, form_version(form))
 
-    return await reload_or_error(request, build)
+    return await reload_or_error(request, build, f"/ui/sessions/{session_id}?saved=reading")
 
 
 @router.post("/sessions/{session_id}/observation", response_class=HTMLResponse)
@@ -279,7 +284,8 @@ async def update_observation(request: Request, session_id: int) -> Response:
             "cadss_total": form_num(form, "cadss_total"),
             "unresolved": ["dissociation"] if form.get("dissociation_unresolved") else [],
             "ready_to_leave_at": typed_time(form.get("ready_to_leave_at"), actor),
-            "reason": "observation recorded during the session",
+            # needed only when a recorded value is changed (the service says so)
+            "reason": form_text(form, "reason").strip() or None,
         }
         try:
             body = SessionUpdate(**fields)
@@ -287,7 +293,7 @@ async def update_observation(request: Request, session_id: int) -> Response:
             raise field_error(exc) from None
         return (sessions.update, session_id, body, form_version(form))
 
-    return await reload_or_error(request, build)
+    return await reload_or_error(request, build, f"/ui/sessions/{session_id}?saved=observation")
 
 
 @router.post("/sessions/{session_id}/rems-submitted", response_class=HTMLResponse)
