@@ -171,3 +171,52 @@ def test_bp_post_min_needs_the_reading_it_times():
     with pytest.raises(ClinicalInputError) as exc:
         SessionRecord("esketamine", T0, bp_post_min=40)
     assert exc.value.field == "bp_post_min"
+
+
+def _sedation_record(agent: str, levels: list[tuple[float, int]], **extra) -> SessionRecord:
+    from raad.clinical.safety import VitalSigns
+
+    vitals = tuple(VitalSigns(minutes=m, moaas=lvl) for m, lvl in levels)
+    base = {"dose_mg": 56, "observation_min": 130} if agent == "esketamine" else {}
+    return SessionRecord(agent=agent, start=T0, vitals=vitals, **{**base, **extra})
+
+
+@pytest.mark.parametrize(
+    ("levels", "pending"),
+    [
+        ([(40, 3), (120, 5)], False),  # sedation resolved by the last reading
+        ([(40, 5), (120, 4)], True),  # the last reading still shows sedation
+        ([(120, 4), (40, 5)], True),  # order of entry does not matter: time does
+        ([], False),  # no MOAA/S recorded: nothing read into it
+    ],
+)
+def test_esketamine_sedation_is_resolved_only_by_a_last_level_of_5(levels, pending):
+    """The REMS monitors 'until resolution of sedation' (spravato-rems); MOAA/S 5 is the
+    scale's only level without sedation (monitoring.yaml sedation_scale.not_sedated)."""
+    report = check_session(_sedation_record("esketamine", levels))
+    held = [a for a in report.alerts if a.code == "not-resolved"]
+    assert bool(held) == pending
+    if pending:
+        assert "sedation (MOAA/S 4 at 120 min)" in held[0].message
+        assert held[0].blocks_discharge and "spravato-rems" in held[0].sources
+
+
+def test_sedation_is_not_listed_twice_when_also_marked_unresolved():
+    report = check_session(
+        _sedation_record("esketamine", [(60, 3)], unresolved=("sedation", "dissociation"))
+    )
+    (held,) = [a for a in report.alerts if a.code == "not-resolved"]
+    assert held.message.count("sedation") == 1
+
+
+def test_moaas_0_is_the_labels_loss_of_consciousness():
+    """Label 5.1: 'loss of consciousness (MOAA/s score of 0)' (spravato-uspi-2019)."""
+    report = check_session(_sedation_record("esketamine", [(30, 0), (125, 5)]))
+    (lost,) = [a for a in report.alerts if a.code == "loss-of-consciousness"]
+    assert lost.level == "critical" and lost.blocks_discharge and "30 min" in lost.message
+    assert lost.sources == ("spravato-uspi-2019",)
+    # for ketamine too (the level's meaning is the scale's), but sedation does not hold
+    # discharge there: its observation waits for dissociation only (monitoring.yaml)
+    ket = check_session(_sedation_record("ketamine", [(30, 0), (60, 3)], dose_mg_per_kg=0.5))
+    codes = {a.code for a in ket.alerts}
+    assert "loss-of-consciousness" in codes and "not-resolved" not in codes

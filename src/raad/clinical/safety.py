@@ -700,15 +700,54 @@ def _observation(record: SessionRecord) -> list[Alert]:
             )
         )
     pending = [u for u in record.unresolved if u in rule.until_resolved or u == "dissociation"]
-    if pending:
+    scale = monitoring().sedation_scale
+    rated = sorted((v for v in record.vitals if v.moaas is not None), key=lambda v: v.minutes)
+    last = rated[-1] if rated else None
+    sedated = (
+        "sedation" in rule.until_resolved
+        and last is not None
+        and last.moaas < scale.not_sedated.level
+        and "sedation" not in pending
+    )
+    if pending or sedated:
+        shown = list(pending)
+        if sedated:
+            shown.append(f"sedation ({scale.name} {last.moaas} at {last.minutes:g} min)")
         diss = monitoring().dissociation
         out.append(
             Alert(
                 "not-resolved",
                 "critical",
-                f"Not resolved: {', '.join(pending)}; keep observing until resolved.",
-                {"unresolved": list(pending), "cadss_total": record.cadss_total},
-                tuple(dict.fromkeys((*_src(rule), *_src(diss)))),
+                f"Not resolved: {', '.join(shown)}; keep observing until resolved.",
+                {
+                    "unresolved": list(pending) + (["sedation"] if sedated else []),
+                    "cadss_total": record.cadss_total,
+                    "moaas_last": last.moaas if last else None,
+                },
+                tuple(
+                    dict.fromkeys(
+                        (
+                            *_src(rule),
+                            *_src(diss),
+                            *(_src(scale.not_sedated) if sedated else ()),
+                        )
+                    )
+                ),
+                True,
+            )
+        )
+    lost = [v for v in rated if v.moaas == scale.loss_of_consciousness.level]
+    if lost:
+        at = ", ".join(f"{v.minutes:g} min" for v in lost)
+        out.append(
+            Alert(
+                "loss-of-consciousness",
+                "critical",
+                f"Loss of consciousness recorded ({scale.name} "
+                f"{scale.loss_of_consciousness.level} at {at}): the label's definition; "
+                "assess the patient and record what was done.",
+                {"moaas_0_at_min": [v.minutes for v in lost]},
+                _src(scale.loss_of_consciousness),
                 True,
             )
         )

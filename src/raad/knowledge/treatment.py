@@ -191,15 +191,24 @@ class NotFound(_M):
     cite: tuple[Citation, ...]
 
 
+class SedationLevel(_M):
+    level: int
+    note: str | None = None
+    cite: tuple[Citation, ...]
+
+
 class SedationScale(_M):
     """The sedation scale a session's vital-signs series records (MOAA/S), its levels and
-    sources; raad raises no alert on it (no discharge level was found in the sources)."""
+    sources; the level the label calls loss of consciousness, and the level read as no
+    sedation (no discharge level was found in the sources: see its note)."""
 
     name: str
     title: str
     levels: dict[int, str]
     note: str
     cite: tuple[Citation, ...]
+    loss_of_consciousness: SedationLevel
+    not_sedated: SedationLevel
 
 
 class Monitoring(_M):
