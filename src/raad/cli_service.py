@@ -23,6 +23,10 @@ db_app = typer.Typer(
 )
 user_app = typer.Typer(help="Users of the registry service.", no_args_is_help=True)
 site_app = typer.Typer(help="Sites (clinics) of the registry service.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Scheduled work: self-report links as they fall due, reminders, the outbox.",
+    no_args_is_help=True,
+)
 _URL = Annotated[str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")]
 
 
@@ -336,6 +340,37 @@ def _upgrade_or_read_only(db) -> bool:
     return True
 
 
+@jobs_app.command("run")
+def jobs_run() -> None:
+    """One round of the scheduled work (for cron), when no other process is doing it: make the
+    self-report links that fell due, queue reminders, and send the outbox (SMTP and SMS from
+    RAAD_SMTP_* and RAAD_SMS_*, links to RAAD_PUBLIC_URL)."""
+    import os
+
+    from raad.interop.messaging import senders_from_env
+    from raad.services import jobs
+    from raad.store import Database
+
+    db = Database()
+    leader = jobs.Leader(db)
+    if not leader.acquire():
+        console.print("another process is running the jobs; nothing done", markup=False)
+        return
+    try:
+        senders = senders_from_env()
+        base = os.environ.get("RAAD_PUBLIC_URL")
+        if not base:
+            console.print(
+                "RAAD_PUBLIC_URL is not set: links are made but no message is queued",
+                markup=False,
+            )
+        done = jobs.run_once(db, senders, base)
+    finally:
+        leader.release()
+        db.dispose()
+    console.print(", ".join(f"{k} {v}" for k, v in done.items()), markup=False)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
@@ -349,6 +384,13 @@ def serve(
             help="Worker processes, each with its own SO_REUSEPORT socket (SQLite and PostgreSQL).",
         ),
     ] = 1,
+    jobs: Annotated[
+        bool,
+        typer.Option(
+            help="Run the scheduled work (self-report links, reminders, the outbox) every "
+            "minute while this process leads (one leader among all processes).",
+        ),
+    ] = True,
 ) -> None:
     """Upgrade the database and serve the API (OpenAPI at /docs)."""
     import uvicorn
@@ -381,6 +423,16 @@ def serve(
         markup=False,
     )
     console.print("raad supports clinical judgement and never replaces it.", markup=False)
+    scheduler = None
+    if jobs and not read_only:
+        import os
+
+        from raad.interop.messaging import senders_from_env
+        from raad.services import jobs as job_runner
+
+        scheduler = job_runner.start(
+            Database(), senders_from_env(), os.environ.get("RAAD_PUBLIC_URL")
+        )
     with serving_marker(db):  # a restore refuses while this is held
         if workers > 1:
             from raad.api.workers import serve as serve_workers
@@ -390,6 +442,9 @@ def serve(
             from raad.api.server import app
 
             uvicorn.run(app, host=host, port=port, log_level="warning")
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
+        scheduler.raad_leader.release()
 
 
 def export(
@@ -460,6 +515,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(user_app, name="user")
     app.add_typer(site_app, name="site")
+    app.add_typer(jobs_app, name="jobs")
     app.add_typer(audit_app, name="audit")
     app.command("serve")(serve)
     app.command("export")(export)

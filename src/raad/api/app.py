@@ -23,6 +23,7 @@ from . import (
     routes_consent,
     routes_fhir,
     routes_patients,
+    routes_self_report,
 )
 from .deps import error_response
 from .guard import RequestGuard
@@ -230,10 +231,15 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
         routes_patients,
         routes_care,
         routes_consent,
+        routes_self_report,
         routes_admin,
         routes_fhir,
     ):
         app.include_router(module.router)
+    # the page a self-report link opens: served with or without the clinicians' web app
+    from raad.web import self_report as patient_pages
+
+    app.include_router(patient_pages.router)
     if web:
         from pathlib import Path
 

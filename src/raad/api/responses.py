@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Open(BaseModel):
@@ -129,6 +129,10 @@ class Assessment(_Open):
     total: float | None
     severity: str | None
     suicide_flag: bool
+    source: Literal["clinician", "patient"] = Field(
+        description="who gave the answers: a clinician entered them, or the patient through a "
+        "self-report link"
+    )
 
 
 class Identity(_Open):

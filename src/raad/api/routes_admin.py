@@ -109,15 +109,29 @@ def update_user(request: Request, username: str, body: UserUpdate) -> dict[str, 
 
 class SiteUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    time_zone: str = Field(max_length=64, description="IANA time zone, e.g. Europe/London")
+    time_zone: str | None = Field(
+        default=None, max_length=64, description="IANA time zone, e.g. Europe/London"
+    )
+    self_report: bool | None = Field(
+        default=None, description="patients may be sent questionnaires to answer from home"
+    )
+    crisis_text: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="crisis resources shown to a patient after a positive suicide item "
+        "(required while self_report is on)",
+    )
+    monitored_in_real_time: bool | None = Field(
+        default=None, description="whether anyone reads self-reported answers as they arrive"
+    )
 
 
 @router.patch(
     "/sites/{code}",
-    summary="A site's time zone (admin): times are stored in UTC, shown and typed in it",
+    summary="A site's settings (admin): time zone, self-report from home, crisis resources",
 )
 def update_site(request: Request, code: str, body: SiteUpdate) -> dict[str, Any]:
-    return run(request, auth.set_time_zone, code, body.time_zone)
+    return run(request, auth.update_site, code, body.model_dump(exclude_unset=True))
 
 
 @router.get(

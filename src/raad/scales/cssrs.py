@@ -16,8 +16,11 @@ def risk_level(instr: Instrument, values: dict[str, int], *, complete: bool = Tr
 
     ``values``: validated item id -> 0/1, after skip logic. On an incomplete record the risk
     can only rise with the missing answers: the highest grade is given as it is ("high"), a
-    lower one as "at least <grade>", and None when no yes is recorded yet.
+    lower one as "at least <grade>", and None when no yes is recorded yet. An instrument
+    without risk levels (a diary) has no risk: None.
     """
+    if not instr.risk_levels:
+        return None
     for n, grade in enumerate(instr.risk_levels):
         if any(all(values.get(i, 0) >= 1 for i in group) for group in grade.when_any):
             return grade.level if complete or n == 0 else f"at least {grade.level}"

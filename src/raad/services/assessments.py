@@ -59,6 +59,22 @@ def record(db: Executor, actor: Actor, patient_id: int, data: AssessmentIn) -> d
                 "is signed and locked: record the rating without the session, or have an admin "
                 "unlock the course"
             )
+    return store(db, p, data, created_by=actor.user_id, actor=actor)
+
+
+def store(
+    db: Executor,
+    p: Any,
+    data: AssessmentIn,
+    *,
+    created_by: int,
+    actor: Actor | None,
+    source: str = "clinician",
+    link_id: int | None = None,
+) -> dict[str, Any]:
+    """Score and store a rating for patient row ``p`` (checked by the caller) with its alerts
+    and audit entry. ``source``: "clinician", or "patient" for a self-report link (``actor``
+    None: the audit names the link)."""
     try:
         instr = get(data.instrument)
         score = instr.score(data.responses, allow_incomplete=data.allow_incomplete)
@@ -79,7 +95,9 @@ def record(db: Executor, actor: Actor, patient_id: int, data: AssessmentIn) -> d
         severity=score.severity,
         suicide_flag=score.suicide_flag,
         administered_at=data.administered_at,
-        created_by=actor.user_id,
+        created_by=created_by,
+        source=source,
+        link_id=link_id,
     )
     stored = [
         store_alert(
@@ -93,7 +111,14 @@ def record(db: Executor, actor: Actor, patient_id: int, data: AssessmentIn) -> d
     ]
     view = {**views.assessment(row), "risk": score.risk, "alerts": [views.alert(a) for a in stored]}
     audit.record(
-        db, actor, "create", "assessment", row.id, patient_id=p.id, after=views.assessment(row)
+        db,
+        actor,
+        "create",
+        "assessment",
+        row.id,
+        patient_id=p.id,
+        after=views.assessment(row),
+        detail=f"self-report link {link_id}" if link_id is not None else None,
     )
     return view
 

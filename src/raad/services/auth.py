@@ -359,6 +359,56 @@ def actor_of(user: User) -> Actor:
     return Actor(user.id, user.username, user.role, user.site_id, zone)  # type: ignore[arg-type]
 
 
+def site_view(site: Site) -> dict[str, Any]:
+    return {
+        "code": site.code,
+        "name": site.name,
+        "time_zone": site.time_zone or "UTC",
+        "self_report": bool(site.self_report),
+        "crisis_text": site.crisis_text,
+        "monitored_in_real_time": bool(site.monitored_in_real_time),
+    }
+
+
+def update_site(
+    db: Session, actor: Actor | None, code: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Change a site's settings (admins or the operator), audited: ``time_zone`` (see
+    ``set_time_zone``), ``self_report`` (patients may be sent questionnaires from home),
+    ``crisis_text`` (what a patient is shown after a positive suicide item: required before
+    self-report is turned on) and ``monitored_in_real_time`` (whether anyone reads answers as
+    they arrive; patients are told either way)."""
+    from .errors import NotFound
+
+    if actor is not None:
+        require_admin(actor)
+    site = db.scalar(select(Site).where(Site.code == code))
+    if site is None:
+        raise NotFound(f"site {code!r} not found")
+    if "time_zone" in changes and changes["time_zone"] is not None:
+        set_time_zone(db, actor, code, changes["time_zone"])
+    before = site_view(site)
+    if "crisis_text" in changes:
+        text_ = (changes["crisis_text"] or "").strip()
+        site.crisis_text = text_ or None
+    if changes.get("monitored_in_real_time") is not None:
+        site.monitored_in_real_time = bool(changes["monitored_in_real_time"])
+    if changes.get("self_report") is not None:
+        site.self_report = bool(changes["self_report"])
+    if site.self_report and not site.crisis_text:
+        raise InvalidInput(
+            "crisis_text",
+            site.crisis_text,
+            "the crisis resources a patient is shown after a positive suicide item (phone "
+            "numbers, what to do): required while self-report is on",
+        )
+    after = site_view(site)
+    if after != before:
+        db.flush()
+        audit.record(db, actor, "update", "site", site.id, before=before, after=after)
+    return after
+
+
 def set_time_zone(db: Session, actor: Actor | None, code: str, zone: str) -> dict[str, Any]:
     """A site's time zone (an IANA name such as Europe/London; admins or the operator); times
     stay stored in UTC and are shown and typed in it. Audited."""

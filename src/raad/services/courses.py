@@ -14,7 +14,7 @@ from raad.clinical.protocols import plan_course
 from raad.knowledge.treatment import knowledge_version
 from raad.store.models import Administration, Course, utcnow
 
-from . import audit, deid, signatures, views
+from . import audit, deid, schedules, signatures, views
 from .authz import can_read, can_write, require_admin
 from .context import Actor
 from .errors import Conflict, InvalidInput, NotFound, PreconditionFailed
@@ -90,6 +90,7 @@ def plan(db: Session, actor: Actor, patient_id: int, data: CourseIn) -> dict[str
         audit.record(
             db, actor, "override", "course", row.id, patient_id=p.id, after=view["override"]
         )
+    schedules.start_defaults(db, actor, row)  # self-report from home, where the site has it on
     return view
 
 

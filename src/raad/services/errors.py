@@ -62,6 +62,12 @@ class Conflict(ServiceError):
     status = 409
 
 
+class Gone(ServiceError):
+    """A thing that existed and no longer works (a used, expired or revoked link)."""
+
+    status = 410
+
+
 class PreconditionFailed(ServiceError):
     """The record changed since the caller read it (stale ``If-Match`` version)."""
 

@@ -152,6 +152,7 @@ def assessment(a: Assessment) -> dict[str, Any]:
         "total": a.total,
         "severity": a.severity,
         "suicide_flag": a.suicide_flag,
+        "source": getattr(a, "source", None) or "clinician",
     }
 
 

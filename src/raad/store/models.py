@@ -25,6 +25,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -65,6 +67,13 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     # IANA time zone (e.g. Europe/London): times are shown and typed in it; None = UTC
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # patients' self-report from home: opted in; the crisis resources a patient is shown after
+    # a positive suicide item; whether anyone reads responses as they arrive
+    self_report: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    crisis_text: Mapped[str | None] = mapped_column(Text)
+    monitored_in_real_time: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class User(Base):
@@ -145,6 +154,12 @@ class PatientIdentity(Base):
     birth_date: Mapped[date | None] = mapped_column(Date)
     # the patient's site (equal to patients.site_id): a record number is unique within a site
     site_id: Mapped[int | None] = mapped_column(Integer)
+    # contact for self-report messages, and the patient's consent to be contacted
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    contact_channel: Mapped[str | None] = mapped_column(String(8))  # email | sms | none
+    contact_consent_at: Mapped[datetime | None]
+    contact_consent_by: Mapped[int | None] = mapped_column(Integer)
 
     patient: Mapped[Patient] = relationship(back_populates="identity")
 
@@ -266,7 +281,11 @@ class Assessment(Base):
     suicide_flag: Mapped[bool] = mapped_column(Boolean, default=False)
     administered_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # who entered it; for a rating the patient gave through a link (source "patient"), the
+    # clinician who sent the link or set up the schedule
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    source: Mapped[str] = mapped_column(String(16), default="clinician", server_default="clinician")
+    link_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_assessment_patient_time", "patient_id", "administered_at"),)
 
@@ -395,3 +414,94 @@ class Consent(Base):
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_consent_patient", "patient_id"),)
+
+
+class SelfReportSchedule(Base):
+    """When a course's patient is asked to report from home: relative to each session
+    (``offsets_hours`` after its start) or daily at a local time for ``days`` days."""
+
+    __tablename__ = "self_report_schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
+    instrument: Mapped[str] = mapped_column(String(16))
+    anchor: Mapped[str] = mapped_column(String(8))  # session | daily
+    offsets_hours: Mapped[list[float] | None] = mapped_column(JSON)
+    local_time: Mapped[str | None] = mapped_column(String(5))
+    days: Mapped[int | None] = mapped_column(Integer)
+    valid_hours: Mapped[float] = mapped_column(Float)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    origin: Mapped[str] = mapped_column(String(64))  # the knowledge default's id, or "clinician"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (Index("ix_srs_course", "course_id"),)
+
+
+class SelfReportLink(Base):
+    """One questionnaire a patient is asked to fill from home: single use, expiring,
+    revocable. Its tokens (one per message sent) are kept only as SHA-256."""
+
+    __tablename__ = "self_report_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("self_report_schedules.id"))
+    slot: Mapped[str | None] = mapped_column(String(64))  # which of the schedule's times
+    instrument: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
+    assessment_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    reminded_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_srl_patient", "patient_id"),
+        Index("ix_srl_due", "due_at"),
+        UniqueConstraint("schedule_id", "slot", name="uq_srl_schedule_slot"),
+    )
+
+
+class SelfReportToken(Base):
+    __tablename__ = "self_report_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("self_report_links.id"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A message to deliver (e-mail or SMS), written in the transaction that makes it due, so
+    nothing is lost if the process dies; the sender claims, sends and marks it. The body holds
+    a live link and is cleared once sent."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_key: Mapped[str] = mapped_column(String(64), unique=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("self_report_links.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # invitation | reminder
+    channel: Mapped[str] = mapped_column(String(8))  # email | sms
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    # pending | sending | sent | failed | unknown (sent or not: a crash mid-send) | cancelled
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
+    provider_id: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)

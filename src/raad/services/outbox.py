@@ -1,0 +1,181 @@
+"""The outbox: messages to patients (e-mail, SMS) written in the transaction that makes them
+due, then delivered by a sender outside any transaction. Nothing is lost if the process dies:
+a message stays pending until a sender marks it sent.
+
+Delivery of one message: claim it (pending -> sending, in its own transaction, so two workers
+never take the same one), send it, mark it (sent, with the body cleared because it holds a live
+link; or back to pending with a later attempt; or failed after ``MAX_ATTEMPTS``). A process
+that dies between sending and marking leaves the message in ``sending``. After ``LEASE`` it is
+recovered: a sender whose provider drops a repeated message key (``idempotent``: the SMS
+adapter sends the key as ``Idempotency-Key``) sends it again, which the provider ignores if
+the first went out; a sender without that guarantee (SMTP) marks it ``unknown`` and does not
+send it again, so no patient gets the same text twice; an admin can see and requeue it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from raad.store.models import OutboxMessage, utcnow
+
+MAX_ATTEMPTS = 5
+LEASE = timedelta(minutes=10)  # a claimed message not marked by then is recovered
+WORKER = f"{socket.gethostname()}:{__import__('os').getpid()}"
+
+
+class Sender(Protocol):
+    """A channel's sender: ``send`` returns the provider's id for the message (or None) and
+    raises on failure; ``idempotent``: the provider drops a repeated ``key``."""
+
+    channel: str
+    idempotent: bool
+
+    def send(self, key: str, recipient: str, subject: str | None, body: str) -> str | None: ...
+
+
+def enqueue(
+    db: Session,
+    *,
+    key: str,
+    link_id: int | None,
+    kind: str,
+    channel: str,
+    recipient: str,
+    subject: str | None,
+    body: str,
+    when: datetime,
+) -> OutboxMessage:
+    """Add a message (in the caller's transaction); ``key`` is unique per message."""
+    m = OutboxMessage(
+        message_key=key,
+        link_id=link_id,
+        kind=kind,
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        status="pending",
+        attempts=0,
+        next_attempt_at=when,
+        created_at=when,
+    )
+    db.add(m)
+    db.flush()
+    return m
+
+
+def was_sent(db: Session, key: str) -> bool:
+    return db.scalar(select(OutboxMessage.status).where(OutboxMessage.message_key == key)) == "sent"
+
+
+def claim(db: Session, now: datetime, limit: int = 100, worker: str = WORKER) -> list[int]:
+    """Take up to ``limit`` due pending messages for ``worker`` (pending -> sending); a
+    message another worker took first is skipped."""
+    ids = db.scalars(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    ).all()
+    taken = []
+    for i in ids:
+        done = db.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == i, OutboxMessage.status == "pending")
+            .values(
+                status="sending",
+                claimed_at=now,
+                claimed_by=worker,
+                attempts=OutboxMessage.attempts + 1,
+            )
+        ).rowcount
+        if done == 1:
+            taken.append(i)
+    return taken
+
+
+def recover(db: Session, now: datetime, senders: dict[str, Sender]) -> dict[str, int]:
+    """Messages left in ``sending`` longer than ``LEASE`` (a process died mid-send): back to
+    pending when the channel's sender is idempotent, else ``unknown`` (not sent again)."""
+    stale = db.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - LEASE
+        )
+    ).all()
+    out = {"requeued": 0, "unknown": 0}
+    for m in stale:
+        sender = senders.get(m.channel)
+        if sender is not None and sender.idempotent:
+            m.status, m.next_attempt_at = "pending", now
+            out["requeued"] += 1
+        else:
+            m.status = "unknown"
+            m.last_error = (
+                "the process stopped between sending and recording it: it may or may not have "
+                "gone out, so it is not sent again (requeue it by hand if it did not)"
+            )
+            out["unknown"] += 1
+    return out
+
+
+def deliver(
+    transaction: Callable[[], Any],
+    senders: dict[str, Sender],
+    now: Callable[[], datetime] = utcnow,
+    limit: int = 100,
+    worker: str = WORKER,
+) -> dict[str, int]:
+    """Claim, send and mark up to ``limit`` due messages. ``transaction()``: a context manager
+    giving a write Session (raad's ``Database.transaction``). Sending happens outside any
+    transaction. Returns counts by outcome."""
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    with transaction() as s:
+        ids = claim(s, now(), limit, worker)
+    for i in ids:
+        with transaction() as s:
+            m = s.get(OutboxMessage, i)
+            job = (m.channel, m.message_key, m.recipient, m.subject, m.body or "", m.attempts)
+        channel, key, recipient, subject, body, attempts = job
+        sender = senders.get(channel)
+        try:
+            if sender is None:
+                raise RuntimeError(f"no sender configured for {channel}")
+            provider_id = sender.send(key, recipient, subject, body)
+        except Exception as exc:
+            with transaction() as s:
+                m = s.get(OutboxMessage, i)
+                m.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                if attempts >= MAX_ATTEMPTS:
+                    m.status = "failed"
+                    counts["failed"] += 1
+                else:
+                    m.status = "pending"
+                    m.next_attempt_at = now() + timedelta(minutes=2**attempts)
+                    counts["retry"] += 1
+            continue
+        with transaction() as s:
+            m = s.get(OutboxMessage, i)
+            m.status, m.sent_at, m.provider_id, m.body = "sent", now(), provider_id, None
+            counts["sent"] += 1
+    return counts
+
+
+def requeue(db: Session, message_id: int) -> None:
+    """Send an ``unknown`` or ``failed`` message again (an admin's decision)."""
+    m = db.get(OutboxMessage, message_id)
+    if m is not None and m.status in ("unknown", "failed") and m.body:
+        m.status, m.next_attempt_at, m.attempts = "pending", utcnow(), 0
+
+
+def summary(db: Session) -> dict[str, int]:
+    """How many messages are in each state."""
+    rows = db.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    ).all()
+    return {status: n for status, n in rows}

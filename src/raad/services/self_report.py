@@ -1,0 +1,521 @@
+"""Patients reporting from home: self-report links and what a patient sees through one.
+
+A link asks one patient for one questionnaire. Its token is a random 256-bit string that
+appears only in the URL given to the patient (and, until sent, in the outbox message that
+carries it); raad keeps its SHA-256. A link works from when it is made until it expires, once:
+the first complete answer is stored as an assessment with ``source: "patient"`` (its
+``created_by`` is the clinician who sent the link or set up the schedule) and the link is
+used. Links are revocable. Opening a link shows the questionnaire and nothing else: no name,
+no clinic, no other data. A positive suicide item raises the critical alert at once and the
+patient is shown the site's crisis resources, and whether anyone reads answers as they come.
+
+Rules and defaults: ``knowledge/self_report.yaml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from raad.interop.fhir_scales import read_response
+from raad.knowledge.self_report import load_self_report
+from raad.scales import ScaleInputError, get
+from raad.store.models import (
+    Assessment,
+    Course,
+    Patient,
+    PatientIdentity,
+    SelfReportLink,
+    SelfReportToken,
+    Site,
+    utcnow,
+)
+
+from . import assessments, audit
+from .authz import can_read_identified, can_write
+from .context import Actor
+from .errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from .patients import load
+from .schemas import AssessmentIn
+
+MAX_VALID = timedelta(days=30)  # raad's limit on how long one link may stay open
+TOKEN_BYTES = 32
+PATH = "/r/"
+
+
+def token_hash(token: str) -> str:
+    """The SHA-256 (hex) raad keeps of a link's token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token(db: Session, link: SelfReportLink) -> str:
+    """A fresh token for ``link`` (one per message sent: an invitation and a reminder each
+    carry their own); only its hash is stored. Returns the token for the URL."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    db.add(SelfReportToken(link_id=link.id, token_sha256=token_hash(token)))
+    return token
+
+
+def state(link: SelfReportLink, now: datetime | None = None) -> str:
+    """scheduled (not due yet) | due | answered | expired (never answered) | revoked."""
+    now = now or utcnow()
+    if link.revoked_at is not None:
+        return "revoked"
+    if link.used_at is not None:
+        return "answered"
+    if link.expires_at <= now:
+        return "expired"
+    return "due" if link.due_at <= now else "scheduled"
+
+
+def view(link: SelfReportLink, now: datetime | None = None) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "patient_id": link.patient_id,
+        "course_id": link.course_id,
+        "schedule_id": link.schedule_id,
+        "instrument": link.instrument,
+        "due_at": link.due_at.isoformat(),
+        "expires_at": link.expires_at.isoformat(),
+        "state": state(link, now),
+        "opened_at": link.opened_at.isoformat() if link.opened_at else None,
+        "used_at": link.used_at.isoformat() if link.used_at else None,
+        "assessment_id": link.assessment_id,
+        "revoked_at": link.revoked_at.isoformat() if link.revoked_at else None,
+        "revoked_reason": link.revoked_reason,
+        "reminded_at": link.reminded_at.isoformat() if link.reminded_at else None,
+    }
+
+
+def offered(instrument: str) -> str:
+    """The instrument's registry name if patients may be sent it; else InvalidInput."""
+    settings = load_self_report()
+    try:
+        name = get(instrument).name
+    except ScaleInputError:
+        name = instrument
+    if name not in settings.instruments:
+        why = settings.not_offered.get(name)
+        raise InvalidInput(
+            "instrument",
+            instrument,
+            f"one of {', '.join(settings.instruments)}" + (f" ({name}: {why})" if why else ""),
+        )
+    return name
+
+
+def site_of(db: Session, site_id: int) -> Site:
+    site = db.get(Site, site_id)
+    assert site is not None
+    return site
+
+
+def _opted_in(db: Session, site_id: int) -> Site:
+    site = site_of(db, site_id)
+    if not site.self_report:
+        raise Conflict(
+            f"site {site.code} has not turned on self-report from home: an admin turns it on "
+            "(PATCH /sites/{code} with self_report: true, and the crisis resources to show)"
+        )
+    return site
+
+
+def create_link(
+    db: Session,
+    actor: Actor,
+    patient_id: int,
+    instrument: str,
+    due: datetime | None = None,
+    expires: datetime | None = None,
+    course_id: int | None = None,
+) -> dict[str, Any]:
+    """A link for one questionnaire, made by a clinician of the patient's site (or an admin),
+    to hand over or send: ``{..., "token", "path"}`` (the token is shown this once).
+
+    ``due``: when it is due (default now); ``expires``: default due + the link lifetime
+    (knowledge/self_report.yaml), at most 30 days after ``due`` and after now.
+
+    Raises:
+        NotFound, Forbidden, InvalidInput (instrument, due, expires, course_id), Conflict (the
+        site has not turned self-report on).
+    """
+    p = load(db, patient_id)
+    can_write(actor, p.site_id)
+    _opted_in(db, p.site_id)
+    name = offered(instrument)
+    now = utcnow()
+    due = due or now
+    expires = expires or due + timedelta(hours=load_self_report().link.valid_hours)
+    if expires <= max(due, now):
+        raise InvalidInput(
+            "expires", expires.isoformat(), "a time after the due time and after now"
+        )
+    if expires - due > MAX_VALID:
+        raise InvalidInput("expires", expires.isoformat(), "at most 30 days after the due time")
+    if course_id is not None:
+        course = db.get(Course, course_id)
+        if course is None or course.patient_id != p.id:
+            raise InvalidInput("course_id", course_id, "a course of this patient")
+    link = SelfReportLink(
+        patient_id=p.id,
+        course_id=course_id,
+        instrument=name,
+        due_at=due,
+        expires_at=expires,
+        created_by=actor.user_id,
+    )
+    db.add(link)
+    db.flush()
+    token = new_token(db, link)
+    out = view(link, now)
+    audit.record(db, actor, "create", "self-report-link", link.id, patient_id=p.id, after=out)
+    return {**out, "token": token, "path": PATH + token}
+
+
+def list_links(db: Session, actor: Actor, patient_id: int) -> list[dict[str, Any]]:
+    """The patient's links, newest due first (identified: clinicians of the site, admins)."""
+    p = load(db, patient_id)
+    can_read_identified(actor, p)
+    now = utcnow()
+    rows = db.scalars(
+        select(SelfReportLink)
+        .where(SelfReportLink.patient_id == p.id)
+        .order_by(SelfReportLink.due_at.desc(), SelfReportLink.id.desc())
+        .limit(500)
+    )
+    return [view(x, now) for x in rows]
+
+
+def revoke(db: Session, actor: Actor, link_id: int, reason: str | None) -> dict[str, Any]:
+    """Stop a link working (with a reason, audited); an answered link cannot be revoked."""
+    link = db.get(SelfReportLink, link_id)
+    if link is None:
+        raise NotFound(f"self-report link {link_id} not found")
+    p = load(db, link.patient_id)
+    can_write(actor, p.site_id)
+    why = (reason or "").strip()
+    if not why:
+        raise InvalidInput("reason", reason, "why the link is revoked")
+    if link.used_at is not None:
+        raise Conflict(f"link {link_id} was answered; its answers stay in the record")
+    if link.revoked_at is not None:
+        raise Conflict(f"link {link_id} was already revoked")
+    before = view(link)
+    link.revoked_at, link.revoked_by, link.revoked_reason = utcnow(), actor.user_id, why
+    after = view(link)
+    audit.record(
+        db,
+        actor,
+        "update",
+        "self-report-link",
+        link.id,
+        patient_id=p.id,
+        before=before,
+        after=after,
+        reason=why,
+    )
+    return after
+
+
+# --- what the patient sees ----------------------------------------------------------------
+
+
+def _open(db: Session, token: str, now: datetime) -> SelfReportLink:
+    """The link a token opens. Raises NotFound (unknown token) or Gone (used, revoked,
+    expired), each with a plain message for the patient."""
+    if not token or len(token) > 128:
+        raise NotFound("This link is not valid. Please check it, or ask your clinic.")
+    link = db.scalar(
+        select(SelfReportLink)
+        .join(SelfReportToken, SelfReportToken.link_id == SelfReportLink.id)
+        .where(SelfReportToken.token_sha256 == token_hash(token))
+    )
+    if link is None:
+        raise NotFound("This link is not valid. Please check it, or ask your clinic.")
+    if link.used_at is not None:
+        raise Gone("This questionnaire has already been answered. Thank you.")
+    if link.revoked_at is not None:
+        raise Gone("This link has been withdrawn by your clinic.")
+    if link.expires_at <= now:
+        raise Gone("This link has expired. Your clinic can send you a new one.")
+    return link
+
+
+def _notice(site: Site) -> str:
+    if site.monitored_in_real_time:
+        return "Your answers are read by your clinic as they arrive."
+    return (
+        "Your answers are not read as they arrive: they are seen at your clinic's next working "
+        "review. If you need help now, use the crisis contacts below."
+    )
+
+
+def questionnaire(db: Session, token: str) -> dict[str, Any]:
+    """What a link shows: the instrument's items and answers, the notice whether answers are
+    read in real time, and the site's crisis resources. No identifiers. Marks it opened."""
+    now = utcnow()
+    link = _open(db, token, now)
+    if link.opened_at is None:
+        link.opened_at = now
+    site = site_of(db, load(db, link.patient_id).site_id)
+    instr = get(link.instrument)
+    return {
+        "instrument": instr.name,
+        "title": instr.title,
+        "recall_period": instr.recall_period,
+        "items": [
+            {
+                "id": i.id,
+                "text": i.text or i.label,
+                "answers": [{"value": a.value, "label": a.label} for a in i.answers]
+                or [{"value": v, "label": str(v)} for v in range(i.min, i.max + 1)],
+                "asked_if": i.asked_if,
+            }
+            for i in instr.items
+        ],
+        "extra_items": [
+            {
+                "id": e.id,
+                "text": e.label,
+                "answers": [{"value": a.value, "label": a.label} for a in e.answers],
+            }
+            for e in instr.extra_items
+        ],
+        "expires_at": link.expires_at.isoformat(),
+        "notice": _notice(site),
+        "crisis_text": site.crisis_text,
+    }
+
+
+def submit(
+    db: Session,
+    token: str,
+    responses: dict[str, Any] | None = None,
+    fhir: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Store the patient's answers (a form's item -> value, or a FHIR QuestionnaireResponse
+    of the link's instrument) as an assessment with ``source: "patient"``; the link is used.
+
+    Returns ``{"stored": True, "suicide_flag", "crisis_text", "notice"}``: the crisis
+    resources are returned when a suicide item is positive (the critical alert is raised for
+    the patient's clinicians in the same transaction).
+
+    Raises:
+        NotFound, Gone (see ``questionnaire``), InvalidInput (an answer missing or not
+        allowed; a response to another questionnaire), Conflict (answered meanwhile).
+    """
+    now = utcnow()
+    link = _open(db, token, now)
+    if fhir is not None:
+        try:
+            read = read_response(fhir)
+        except ScaleInputError as exc:
+            raise InvalidInput(
+                f"QuestionnaireResponse ({exc.field})", exc.value, exc.allowed
+            ) from None
+        except ValueError as exc:  # not a QuestionnaireResponse at all
+            raise InvalidInput(
+                "QuestionnaireResponse", None, f"a FHIR R4 QuestionnaireResponse ({exc})"
+            ) from None
+        if read.score.instrument != link.instrument:
+            raise InvalidInput(
+                "QuestionnaireResponse.questionnaire",
+                read.score.instrument,
+                f"a response to {link.instrument}, the questionnaire this link asks for",
+            )
+        responses = {**read.score.items, **read.score.extra}
+    answers: dict[str, int | None] = {}
+    for key, raw in (responses or {}).items():
+        if raw is None or raw == "":
+            continue
+        try:
+            answers[str(key)] = int(raw)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"responses ({key})", raw, "one of the answers offered") from None
+    # claim the link first: of two submissions of one link, only one stores anything
+    claimed = db.execute(
+        update(SelfReportLink)
+        .where(SelfReportLink.id == link.id, SelfReportLink.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if claimed != 1:
+        raise Conflict("This questionnaire has just been answered. Thank you.")
+    p = load(db, link.patient_id)
+    owner = link.created_by or db.scalar(
+        select(Course.created_by).where(Course.id == link.course_id)
+    )
+    stored = assessments.store(
+        db,
+        p,
+        AssessmentIn(instrument=link.instrument, responses=answers, administered_at=now),
+        created_by=owner,
+        actor=None,
+        source="patient",
+        link_id=link.id,
+    )
+    db.execute(
+        update(SelfReportLink)
+        .where(SelfReportLink.id == link.id)
+        .values(assessment_id=stored["id"])
+    )
+    site = site_of(db, p.site_id)
+    flagged = bool(stored["suicide_flag"])
+    return {
+        "stored": True,
+        "suicide_flag": flagged,
+        "crisis_text": site.crisis_text if flagged else None,
+        "notice": _notice(site),
+    }
+
+
+# --- contact details and site settings ----------------------------------------------------
+
+
+def set_contact(
+    db: Session,
+    actor: Actor,
+    patient_id: int,
+    email: str | None,
+    phone: str | None,
+    channel: str,
+    consent: bool,
+) -> dict[str, Any]:
+    """The patient's contact for self-report messages and their consent to be contacted
+    (recorded with who took it and when); ``channel`` none stops messages.
+
+    Raises:
+        InvalidInput (channel without its address; a channel other than none without consent),
+        Forbidden, NotFound.
+    """
+    p = load(db, patient_id)
+    can_write(actor, p.site_id)
+    ident = db.get(PatientIdentity, p.id)
+    assert ident is not None
+    if channel not in ("email", "sms", "none"):
+        raise InvalidInput("channel", channel, "email, sms or none")
+    email = (email or "").strip() or None
+    phone = "".join((phone or "").split()) or None
+    if email is not None and ("@" not in email or len(email) > 254 or "\n" in email):
+        raise InvalidInput("email", email, "an e-mail address")
+    if phone is not None and not (
+        phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16
+    ):
+        raise InvalidInput(
+            "phone", phone, "a phone number in international form, e.g. +447700900123"
+        )
+    if channel == "email" and email is None:
+        raise InvalidInput("email", None, "the address to send to when the channel is email")
+    if channel == "sms" and phone is None:
+        raise InvalidInput("phone", None, "the number to text when the channel is sms")
+    if channel != "none" and not consent:
+        raise InvalidInput("consent", consent, "true: the patient agreed to be contacted this way")
+    before = contact_view(ident)
+    ident.email, ident.phone, ident.contact_channel = email, phone, channel
+    if channel != "none":
+        ident.contact_consent_at, ident.contact_consent_by = utcnow(), actor.user_id
+    else:
+        ident.contact_consent_at = ident.contact_consent_by = None
+    after = contact_view(ident)
+    audit.record(
+        db, actor, "update", "patient-contact", p.id, patient_id=p.id, before=before, after=after
+    )
+    return after
+
+
+def contact_view(ident: PatientIdentity) -> dict[str, Any]:
+    return {
+        "email": ident.email,
+        "phone": ident.phone,
+        "channel": ident.contact_channel or "none",
+        "consent_at": ident.contact_consent_at.isoformat() if ident.contact_consent_at else None,
+    }
+
+
+def get_contact(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
+    p = load(db, patient_id)
+    can_read_identified(actor, p)
+    ident = db.get(PatientIdentity, p.id)
+    assert ident is not None
+    return contact_view(ident)
+
+
+# --- the clinician's lists ----------------------------------------------------------------
+
+
+def due_list(db: Session, actor: Actor, site: str | None = None, days: int = 14) -> dict[str, Any]:
+    """Due and missed questionnaires at the caller's site (admins name it) over the last
+    ``days`` days: ``{"due": [...], "missed": [...], "response_rate"}``, each row with the
+    patient's name and record number (identified).
+
+    ``response_rate``: answered / (answered + missed) of links due in the window, None when
+    none is closed yet.
+    """
+    if actor.role == "researcher":
+        raise Forbidden("researchers see no identified lists", role=actor.role)
+    if actor.role == "clinician":
+        site_id = actor.site_id
+        if site is not None and db.scalar(select(Site.code).where(Site.id == site_id)) != site:
+            raise Forbidden("clinicians see their own site", role=actor.role)
+    else:
+        if not site:
+            raise InvalidInput("site", site, "a site code (admins name the site)")
+        site_id = db.scalar(select(Site.id).where(Site.code == site))
+        if site_id is None:
+            raise InvalidInput("site", site, "an existing site code")
+    if not 1 <= days <= 365:
+        raise InvalidInput("days", days, "1 to 365")
+    now = utcnow()
+    rows = db.execute(
+        select(SelfReportLink, PatientIdentity)
+        .join(Patient, Patient.id == SelfReportLink.patient_id)
+        .join(PatientIdentity, PatientIdentity.patient_id == Patient.id)
+        .where(
+            Patient.site_id == site_id,
+            SelfReportLink.due_at <= now,
+            SelfReportLink.due_at >= now - timedelta(days=days),
+            SelfReportLink.revoked_at.is_(None),
+        )
+        .order_by(SelfReportLink.due_at)
+    ).all()
+    out: dict[str, list[dict[str, Any]]] = {"due": [], "missed": []}
+    answered = 0
+    for link, ident in rows:
+        s = state(link, now)
+        if s == "answered":
+            answered += 1
+            continue
+        key = "due" if s == "due" else "missed"
+        out[key].append(
+            {
+                **view(link, now),
+                "patient": {
+                    "id": link.patient_id,
+                    "name": f"{ident.family_name}, {ident.given_name}",
+                    "mrn": ident.mrn,
+                },
+            }
+        )
+    closed = answered + len(out["missed"])
+    audit.record(db, actor, "read", "self-report-due", None, detail=f"site {site_id}, {days} d")
+    return {
+        **out,
+        "answered": answered,
+        "response_rate": answered / closed if closed else None,
+        "days": days,
+    }
+
+
+def answered_by_patient(db: Session, patient_id: int) -> list[Assessment]:
+    """The patient's self-reported assessments, oldest first (for timelines)."""
+    return list(
+        db.scalars(
+            select(Assessment)
+            .where(Assessment.patient_id == patient_id, Assessment.source == "patient")
+            .order_by(Assessment.administered_at)
+        )
+    )
