@@ -45,7 +45,7 @@ def course(api):
             "adverse_events.0.severity",
             "mild",
         ),
-        ({"surprise": 1}, "surprise", "Extra inputs"),
+        ({"surprise": 1}, "surprise", "no such field"),
     ],
 )
 def test_session_fields_are_checked(api, course, change, field, allowed):

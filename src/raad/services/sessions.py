@@ -600,12 +600,20 @@ _NOT_CORRECTIONS = frozenset(
 )
 
 
+def _later_post_reading(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """The single "after dosing" reading replaced by one taken later (the 40-minute reading
+    after an earlier one): the record moves on, nothing recorded is corrected."""
+    was, now = before.get("bp_post_min"), after.get("bp_post_min")
+    return isinstance(was, int | float) and isinstance(now, int | float) and now > was
+
+
 def corrected(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The fields of a session view whose recorded values a change alters or removes (a
     reading, adverse event or lot number taken off a list; a recorded value changed or
     cleared; notes rewritten rather than added to). Adding what was not recorded is not a
-    correction, nor is a longer observation time (it grows while the patient is watched), an
-    effect resolving, or a new CADSS rating.
+    correction, nor is a longer observation time (it grows while the patient is watched), a
+    later reading in the single "after dosing" fields, an effect resolving, or a new CADSS
+    rating.
     Rule: ``esignature.yaml`` rules.corrections (WHO GCP 1995 10.1(c))."""
     out = []
     for key, old in before.items():
@@ -613,6 +621,8 @@ def corrected(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         if key in _NOT_CORRECTIONS or old in (None, [], {}, "") or new == old:
             continue
         if key == "observation_min" and isinstance(new, int | float) and new > old:
+            continue
+        if key in ("bp_post", "bp_post_min") and _later_post_reading(before, after):
             continue
         if isinstance(old, list):
             kept = list(new or [])
