@@ -444,6 +444,19 @@ def get_contact(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
     return contact_view(ident)
 
 
+def panel(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
+    """What the patient page shows of self-report: whether the site has it on, the contact,
+    the links, the questionnaires that can be sent."""
+    p = load(db, patient_id)
+    can_read_identified(actor, p)
+    return {
+        "site_on": bool(site_of(db, p.site_id).self_report),
+        "contact": get_contact(db, actor, patient_id),
+        "links": list_links(db, actor, patient_id),
+        "instruments": list(load_self_report().instruments),
+    }
+
+
 # --- the clinician's lists ----------------------------------------------------------------
 
 

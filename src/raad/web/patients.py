@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from raad.knowledge.treatment import regimens
+from raad.scales import get as get_instrument
 from raad.scales import names
 from raad.services import (
     ServiceError,
@@ -19,6 +20,7 @@ from raad.services import (
     courses,
     patients,
     screenings,
+    self_report,
     sessions,
     summary,
 )
@@ -100,6 +102,7 @@ def _patient_page(s, actor: Actor, pid: int) -> dict[str, Any]:
         "alerts": alerts.list_alerts(s, actor, patient_id=pid, limit=200)["items"],
         "consents": consent.for_patient(s, actor, pid),
         "consent_documents": _latest(consent.documents(s, actor, record["site"])),
+        "self_report": self_report.panel(s, actor, pid) if actor.identified_access else None,
     }
 
 
@@ -125,7 +128,27 @@ async def patient_page(request: Request, pid: int) -> HTMLResponse:
         instruments=names(),
         today=date.today().isoformat(),
         needs=_missing_questions(data),
+        diary=diary_rows(data["ratings"]),
     )
+
+
+def diary_rows(ratings: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The side-effect diary as a timeline: one row per day answered, one column per effect
+    (the diary instrument's items), newest first."""
+    entries = [r for r in ratings if r["instrument"] == "LDN-DIARY"]
+    if not entries:
+        return None
+    items = get_instrument("LDN-DIARY").items
+    return {
+        "items": [{"id": i.id, "label": i.label} for i in items],
+        "rows": [
+            {
+                "day": r["administered_at"][:10],
+                "values": [r["responses"].get(i.id) for i in items],
+            }
+            for r in reversed(entries)
+        ],
+    }
 
 
 def _missing_questions(data: dict[str, Any]) -> list[str]:

@@ -17,7 +17,8 @@ from raad.scales import get
 
 def trajectory_svg(ratings: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> bytes:
     """Totals over time per instrument, sessions as vertical lines, and for each instrument the
-    response line (50% of the first total, the default response rule) and the remission cut-off."""
+    response line (50% of the first total, the default response rule) and the remission cut-off;
+    totals the patient gave from home (``source`` "patient") carry an open diamond."""
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
     by_instrument: dict[str, list[tuple[datetime, float]]] = {}
     for r in ratings:
@@ -34,6 +35,11 @@ def trajectory_svg(ratings: list[dict[str, Any]], sessions: list[dict[str, Any]]
             label="session" if i == 0 else None,
         )
     colours = ["#1f5f8b", "#b5531c", "#3c7d3a", "#6b3fa0", "#8a6d1d"]
+    home = [
+        (datetime.fromisoformat(r["administered_at"]), r["total"])
+        for r in ratings
+        if r["total"] is not None and r.get("source") == "patient"
+    ]
     for k, (name, points) in enumerate(sorted(by_instrument.items())):
         c = colours[k % len(colours)]
         xs, ys = zip(*points, strict=True)
@@ -53,6 +59,18 @@ def trajectory_svg(ratings: list[dict[str, Any]], sessions: list[dict[str, Any]]
                 lw=1,
                 label=f"{name} remission ({o.remission.default.name})",
             )
+    if home:  # answered by the patient from home: their own marker
+        hx, hy = zip(*home, strict=True)
+        ax.scatter(
+            hx,
+            hy,
+            marker="D",
+            s=46,
+            facecolors="none",
+            edgecolors="#111",
+            zorder=5,
+            label="answered from home",
+        )
     ax.set_ylabel("total score")
     ax.set_ylim(bottom=0)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))

@@ -19,6 +19,7 @@ from . import (
     patients,
     ratings,
     research,
+    self_report_clinic,
     sessions,
 )
 from .common import LoginRequired, fault_page, login_redirect
@@ -35,6 +36,7 @@ for _page in (
     consent,
     admin,
     account,
+    self_report_clinic,
 ):
     router.include_router(_page.router)
 root = login.root
