@@ -194,3 +194,30 @@ def test_one_leader_at_a_time(database):
     finally:
         first.release()
         second.release()
+
+
+def test_the_scheduler_in_serve_runs_rounds_only_while_it_leads(database, monkeypatch):
+    """``raad serve`` starts the scheduler; with two schedulers on one database (two
+    processes or hosts), only the leader runs the rounds."""
+    import time
+
+    rounds: list[str] = []
+
+    def fake_round(db, senders, base_url, now=None):
+        rounds.append(base_url)
+        return {}
+
+    monkeypatch.setattr(jobs, "run_once", fake_round)
+    first = jobs.start(database, {}, "first", interval=1)
+    assert first.raad_leader.acquire()  # what its first round does; made sure of here
+    second = jobs.start(database, {}, "second", interval=1)
+    try:
+        deadline = time.monotonic() + 10
+        while rounds.count("first") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        for s in (first, second):
+            s.shutdown(wait=True)
+        first.raad_leader.release()
+        second.raad_leader.release()
+    assert rounds.count("first") >= 2 and "second" not in rounds

@@ -88,3 +88,43 @@ def test_the_diary_shows_as_a_timeline(api):
     timeline = page.split("Side-effect diary", 1)[1].split("</table>", 1)[0]
     assert "Vivid dreams" in timeline and timeline.count("<tr><td>") == 2
     assert timeline.count(">yes<") == 3
+
+
+def test_response_rates_in_the_cohort_view_and_my_patients(api, database):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from raad.store.models import SelfReportLink
+
+    _enable(api)
+    web = browser_as(api)
+    p = new_patient(api)
+    links = [
+        api.client.post(
+            f"/patients/{p['id']}/self-report",
+            json={"instrument": "QIDS-SR16"},
+            headers=api.h("clinician"),
+        ).json()
+        for _ in range(2)
+    ]
+    qids = {str(i): 0 for i in range(1, 17)}
+    api.client.post("/" + links[0]["url"].split("://", 1)[1].split("/", 1)[1], data=qids)
+    with database.transaction() as s:
+        s.execute(
+            update(SelfReportLink)
+            .where(SelfReportLink.id == links[1]["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    page = web.get("/ui/cohort").text
+    home = page.split("Questionnaires from home", 1)[1]
+    row = home.split("<td>QIDS-SR16</td>", 1)[1].split("</tr>", 1)[0]
+    cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
+    closed, answered, missed = (int(x) for x in cells[:3])
+    assert answered >= 1 and missed >= 1 and closed == answered + missed
+    mine = api.client.get("/self-report/due", params={"mine": True}, headers=api.h("clinician"))
+    assert links[1]["id"] in [r["id"] for r in mine.json()["missed"]]
+    theirs = api.client.get(
+        "/self-report/due", params={"mine": True}, headers=api.h("other_clinician")
+    ).json()
+    assert theirs["due"] == [] and theirs["missed"] == []

@@ -106,8 +106,9 @@ async def due(
     request: Request,
     site: str | None = Query(default=None, max_length=32),
     days: int = Query(default=14, ge=1, le=365),
+    mine: bool = Query(default=False, description="only the caller's patients"),
 ) -> dict[str, Any]:
-    return await arun(request, self_report.due_list, site, days)
+    return await arun(request, self_report.due_list, site, days, mine)
 
 
 @router.get("/patients/{patient_id}/contact", summary="The patient's contact for messages")

@@ -19,13 +19,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from raad.store.models import OutboxMessage, utcnow
 
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)  # a claimed message not marked by then is recovered
+MARK_EVERY = 25  # sent messages are marked in groups this large
 WORKER = f"{socket.gethostname()}:{__import__('os').getpid()}"
 
 
@@ -124,45 +125,80 @@ def recover(db: Session, now: datetime, senders: dict[str, Sender]) -> dict[str,
     return out
 
 
+def _claimed(db: Session, ids: list[int]) -> list[Any]:
+    if not ids:
+        return []
+    return db.execute(
+        select(
+            OutboxMessage.id,
+            OutboxMessage.channel,
+            OutboxMessage.message_key,
+            OutboxMessage.recipient,
+            OutboxMessage.subject,
+            OutboxMessage.body,
+            OutboxMessage.attempts,
+        ).where(OutboxMessage.id.in_(ids))
+    ).all()
+
+
 def deliver(
     transaction: Callable[[], Any],
     senders: dict[str, Sender],
     now: Callable[[], datetime] = utcnow,
     limit: int = 100,
     worker: str = WORKER,
+    mark_every: int = MARK_EVERY,
 ) -> dict[str, int]:
     """Claim, send and mark up to ``limit`` due messages. ``transaction()``: a context manager
     giving a write Session (raad's ``Database.transaction``). Sending happens outside any
-    transaction. Returns counts by outcome."""
+    transaction; sent messages are marked ``mark_every`` at a time (a crash can leave that
+    many in ``sending``, which ``recover`` handles without a duplicate). Returns counts by
+    outcome."""
     counts = {"sent": 0, "retry": 0, "failed": 0}
     with transaction() as s:
-        ids = claim(s, now(), limit, worker)
-    for i in ids:
-        with transaction() as s:
-            m = s.get(OutboxMessage, i)
-            job = (m.channel, m.message_key, m.recipient, m.subject, m.body or "", m.attempts)
-        channel, key, recipient, subject, body, attempts = job
-        sender = senders.get(channel)
+        jobs = _claimed(s, claim(s, now(), limit, worker))
+    sent: list[dict[str, Any]] = []
+
+    def mark() -> None:
+        if sent:
+            with transaction() as s:
+                s.connection().execute(
+                    update(OutboxMessage.__table__)
+                    .where(OutboxMessage.__table__.c.id == bindparam("mid"))
+                    .values(
+                        status="sent",
+                        sent_at=bindparam("at"),
+                        provider_id=bindparam("pid"),
+                        body=None,
+                    ),
+                    sent,
+                )
+            counts["sent"] += len(sent)
+            sent.clear()
+
+    for m in jobs:
+        sender = senders.get(m.channel)
         try:
             if sender is None:
-                raise RuntimeError(f"no sender configured for {channel}")
-            provider_id = sender.send(key, recipient, subject, body)
+                raise RuntimeError(f"no sender configured for {m.channel}")
+            provider_id = sender.send(m.message_key, m.recipient, m.subject, m.body or "")
         except Exception as exc:
+            mark()
             with transaction() as s:
-                m = s.get(OutboxMessage, i)
-                m.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                if attempts >= MAX_ATTEMPTS:
-                    m.status = "failed"
+                row = s.get(OutboxMessage, m.id)
+                row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                if m.attempts >= MAX_ATTEMPTS:
+                    row.status = "failed"
                     counts["failed"] += 1
                 else:
-                    m.status = "pending"
-                    m.next_attempt_at = now() + timedelta(minutes=2**attempts)
+                    row.status = "pending"
+                    row.next_attempt_at = now() + timedelta(minutes=2**m.attempts)
                     counts["retry"] += 1
             continue
-        with transaction() as s:
-            m = s.get(OutboxMessage, i)
-            m.status, m.sent_at, m.provider_id, m.body = "sent", now(), provider_id, None
-            counts["sent"] += 1
+        sent.append({"mid": m.id, "at": now(), "pid": provider_id})
+        if len(sent) >= mark_every:
+            mark()
+    mark()
     return counts
 
 

@@ -460,10 +460,13 @@ def panel(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
 # --- the clinician's lists ----------------------------------------------------------------
 
 
-def due_list(db: Session, actor: Actor, site: str | None = None, days: int = 14) -> dict[str, Any]:
+def due_list(
+    db: Session, actor: Actor, site: str | None = None, days: int = 14, mine: bool = False
+) -> dict[str, Any]:
     """Due and missed questionnaires at the caller's site (admins name it) over the last
     ``days`` days: ``{"due": [...], "missed": [...], "response_rate"}``, each row with the
-    patient's name and record number (identified).
+    patient's name and record number (identified). ``mine``: only the caller's patients (links
+    they sent, or of courses they planned).
 
     ``response_rate``: answered / (answered + missed) of links due in the window, None when
     none is closed yet.
@@ -483,10 +486,11 @@ def due_list(db: Session, actor: Actor, site: str | None = None, days: int = 14)
     if not 1 <= days <= 365:
         raise InvalidInput("days", days, "1 to 365")
     now = utcnow()
-    rows = db.execute(
+    q = (
         select(SelfReportLink, PatientIdentity)
         .join(Patient, Patient.id == SelfReportLink.patient_id)
         .join(PatientIdentity, PatientIdentity.patient_id == Patient.id)
+        .outerjoin(Course, Course.id == SelfReportLink.course_id)
         .where(
             Patient.site_id == site_id,
             SelfReportLink.due_at <= now,
@@ -494,7 +498,12 @@ def due_list(db: Session, actor: Actor, site: str | None = None, days: int = 14)
             SelfReportLink.revoked_at.is_(None),
         )
         .order_by(SelfReportLink.due_at)
-    ).all()
+    )
+    if mine:
+        q = q.where(
+            (SelfReportLink.created_by == actor.user_id) | (Course.created_by == actor.user_id)
+        )
+    rows = db.execute(q).all()
     out: dict[str, list[dict[str, Any]]] = {"due": [], "missed": []}
     answered = 0
     for link, ident in rows:
@@ -520,7 +529,47 @@ def due_list(db: Session, actor: Actor, site: str | None = None, days: int = 14)
         "answered": answered,
         "response_rate": answered / closed if closed else None,
         "days": days,
+        "mine": mine,
     }
+
+
+def response_rates(db: Session, actor: Actor, days: int = 90) -> list[dict[str, Any]]:
+    """Per instrument, over links due in the last ``days`` days and closed (answered, or
+    expired unanswered): answered, missed and the response rate, for the caller's site
+    (clinicians) or every site. Counts only; small cells suppressed for de-identified roles."""
+    from . import deid
+
+    now = utcnow()
+    q = (
+        select(SelfReportLink)
+        .join(Patient, Patient.id == SelfReportLink.patient_id)
+        .where(
+            SelfReportLink.due_at >= now - timedelta(days=days),
+            SelfReportLink.revoked_at.is_(None),
+        )
+    )
+    if actor.role == "clinician":
+        q = q.where(Patient.site_id == actor.site_id)
+    tally: dict[str, dict[str, int]] = {}
+    for link in db.scalars(q):
+        s = state(link, now)
+        if s in ("answered", "expired"):
+            t = tally.setdefault(link.instrument, {"answered": 0, "missed": 0})
+            t["answered" if s == "answered" else "missed"] += 1
+    out = [
+        {
+            "instrument": name,
+            **t,
+            "closed": t["answered"] + t["missed"],
+            "response_rate": t["answered"] / (t["answered"] + t["missed"]),
+        }
+        for name, t in sorted(tally.items())
+    ]
+    if not actor.identified_access:
+        out = deid.small_cells(
+            out, "closed", {"answered": "response_rate", "missed": "response_rate"}
+        )
+    return out
 
 
 def answered_by_patient(db: Session, patient_id: int) -> list[Assessment]:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from raad.services import ServiceError, cohort
+from raad.services import ServiceError, cohort, self_report
 
 from . import evidence_view
 from .common import call, error_page, render, web_actor
@@ -20,9 +20,10 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 @router.get("/cohort", response_class=HTMLResponse)
 async def cohort_page(request: Request) -> HTMLResponse:
     rows = await call(request, cohort.outcomes, write=False)
+    home = await call(request, self_report.response_rates, write=False)
     from raad.services.deid import MIN_CELL
 
-    return render(request, "cohort.html", rows=rows, min_cell=MIN_CELL)
+    return render(request, "cohort.html", rows=rows, home=home, min_cell=MIN_CELL)
 
 
 @router.get("/evidence", response_class=HTMLResponse)

@@ -52,14 +52,14 @@ async def revoke(request: Request, link_id: int) -> Response:
 
 @router.get("/self-report", response_class=HTMLResponse)
 async def due_page(
-    request: Request, site: str | None = None, days: str | None = None
+    request: Request, site: str | None = None, days: str | None = None, mine: str | None = None
 ) -> HTMLResponse:
     try:
         try:
             window = int(days) if days else 14
         except ValueError:
             raise InvalidInput("days", days, "a whole number of days, 1-365") from None
-        data = await call(request, self_report.due_list, site, window)
+        data = await call(request, self_report.due_list, site, window, bool(mine))
     except ServiceError as exc:
         return error_page(request, exc)
     return render(request, "self_report_due.html", **data, site=site)
