@@ -83,7 +83,7 @@ def test_a_link_shows_only_the_questionnaire_and_stores_the_patients_answers(api
     assert row["source"] == "patient" and row["instrument"] == "PHQ-9" and row["total"] == 8
     # single use: the same link now answers 410 with a plain message
     again = api.client.get(_path(link))
-    assert again.status_code == 410 and "already been answered" in again.text
+    assert again.status_code == 410 and "expired or has already been used" in again.text
     assert api.client.post(_path(link), data=PHQ9_OK).status_code == 410
     state = api.client.get(f"/patients/{p['id']}/self-report", headers=api.h("clinician"))
     assert [x["state"] for x in state.json()] == ["answered"]
@@ -122,7 +122,7 @@ def test_unknown_forged_expired_and_revoked_links(api, database):
             .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
         )
     gone = api.client.get(path)
-    assert gone.status_code == 410 and "expired" in gone.text
+    assert gone.status_code == 410 and "expired or has already been used" in gone.text
     # revoked, with a reason, by a clinician of the site only
     other = _link(api, p["id"])
     no_reason = api.client.post(
@@ -142,7 +142,7 @@ def test_unknown_forged_expired_and_revoked_links(api, database):
     )
     assert done.status_code == 200 and done.json()["state"] == "revoked"
     closed = api.client.get(_path(other))
-    assert closed.status_code == 410 and "withdrawn" in closed.text
+    assert closed.status_code == 410 and "expired or has already been used" in closed.text
     assert (
         api.client.get(f"/patients/{p['id']}/assessments", headers=api.h("clinician")).json() == []
     )
@@ -272,3 +272,72 @@ def test_the_due_and_missed_list_and_response_rate(api, database):
     assert api.client.get("/self-report/due", headers=api.h("researcher")).status_code == 403
     admin = api.client.get("/self-report/due", headers=api.h("admin"))
     assert admin.status_code == 422 and admin.json()["field"] == "site"
+
+
+def test_a_partial_answer_is_kept_as_a_draft(api):
+    _enable(api)
+    p = new_patient(api)
+    link = _link(api, p["id"])
+    saved = api.client.post(_path(link), data={"1": "2", "2": "1", "action": "save"})
+    assert saved.status_code == 200 and "Saved" in saved.text
+    page = api.client.get(_path(link)).text
+    assert page.count(" checked") == 2  # the two answers come back
+    listed = api.client.get(f"/patients/{p['id']}/self-report", headers=api.h("clinician"))
+    assert listed.json()[0]["draft"] is True and listed.json()[0]["state"] == "due"
+    assert (
+        api.client.get(f"/patients/{p['id']}/assessments", headers=api.h("clinician")).json() == []
+    )
+    partial = api.client.post(_path(link), data={"1": "2", "2": "1", "3": "0", "action": "send"})
+    assert partial.status_code == 422
+    assert api.client.get(_path(link)).text.count(" checked") == 3
+    done = api.client.post(_path(link), data={**PHQ9_OK, "action": "send"})
+    assert done.status_code == 200
+    assert (
+        api.client.get(f"/patients/{p['id']}/self-report", headers=api.h("clinician")).json()[0][
+            "draft"
+        ]
+        is False
+    )
+
+
+def test_opening_and_answering_are_audited_without_a_user(api):
+    _enable(api)
+    p = new_patient(api)
+    link = _link(api, p["id"])
+    api.client.get(_path(link))
+    api.client.post(_path(link), data=PHQ9_OK)
+    trail = api.client.get("/audit", params={"patient_id": p["id"]}, headers=api.h("admin")).json()[
+        "items"
+    ]
+    opened = [e for e in trail if e["entity"] == "self-report-link" and e["action"] == "read"]
+    assert opened and opened[0]["username"] is None
+    assert opened[0]["detail"] == "opened through the link"
+    answered = [e for e in trail if e["entity"] == "assessment" and e["action"] == "create"]
+    assert answered and answered[0]["detail"] == f"self-report link {link['id']}"
+
+
+def test_a_client_guessing_links_is_stopped(api, monkeypatch):
+    from raad.api import throttle
+
+    monkeypatch.setattr(throttle, "LINK_FAILURES", throttle.Window(3))
+    for _ in range(3):
+        assert api.client.get("/r/guess-" + "x" * 40).status_code == 404
+    blocked = api.client.get("/r/guess-" + "y" * 40)
+    assert blocked.status_code == 429 and "wait a minute" in blocked.text
+    _enable(api)
+    p = new_patient(api)
+    link = _link(api, p["id"])
+    assert api.client.get(_path(link)).status_code == 429  # even a good link, for a minute
+
+
+def test_researchers_see_self_reports_de_identified(api):
+    _enable(api)
+    p = new_patient(api)
+    link = _link(api, p["id"])
+    api.client.post(_path(link), data=PHQ9_OK)
+    mine = api.client.get(f"/patients/{p['id']}/assessments", headers=api.h("clinician")).json()
+    theirs = api.client.get(f"/patients/{p['id']}/assessments", headers=api.h("researcher"))
+    assert theirs.status_code == 200
+    (row,) = theirs.json()
+    assert row["source"] == "patient" and row["total"] == mine[0]["total"]
+    assert row["administered_at"] != mine[0]["administered_at"]  # dates shifted

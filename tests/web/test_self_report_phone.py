@@ -67,7 +67,7 @@ def test_a_patient_answers_on_a_phone_and_the_clinic_sees_it(browser, server):
     expect(page.get_by_text(CRISIS)).to_be_visible()
     assert _violations(page) == []
     page.goto(link["url"])
-    expect(page.get_by_text("already been answered")).to_be_visible()
+    expect(page.get_by_text("expired or has already been used")).to_be_visible()
     phone.close()
     # the clinician's view
     desk = browser.new_context(viewport={"width": 1280, "height": 800})

@@ -40,3 +40,42 @@ def reset() -> None:
     """Forget every count (tests)."""
     with _lock:
         _seen.clear()
+
+
+class Window:
+    """Events per client address in any 60 seconds, with their own limit (e.g. self-report
+    links that failed to open: a client guessing tokens is stopped long before it could find
+    one, though 256-bit tokens make that hopeless anyway). In memory, per worker process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        events = self._seen.setdefault(client, deque())
+        while events and events[0] <= now - WINDOW_S:
+            events.popleft()
+        return events
+
+    def blocked(self, client: str | None, now: float | None = None) -> bool:
+        """Whether ``client`` has used up the window."""
+        if client is None:
+            return False
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return len(self._recent(client, now)) >= self.limit
+
+    def count(self, client: str | None, now: float | None = None) -> None:
+        if client is None:
+            return
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._recent(client, now).append(now)
+            if len(self._seen) > 10_000:
+                for key in [k for k, v in self._seen.items() if not v or v[-1] <= now - WINDOW_S]:
+                    del self._seen[key]
+
+
+# self-report links that did not open (unknown, used, expired or withdrawn) per client
+LINK_FAILURES = Window(int(os.environ.get("RAAD_LINK_FAILURES_PER_MINUTE", "30")))

@@ -22,7 +22,9 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from raad.store.models import OutboxMessage, utcnow
+from raad.store.models import OutboxMessage, SelfReportLink, utcnow
+
+from . import audit
 
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=10)  # a claimed message not marked by then is recovered
@@ -132,12 +134,17 @@ def _claimed(db: Session, ids: list[int]) -> list[Any]:
         select(
             OutboxMessage.id,
             OutboxMessage.channel,
+            OutboxMessage.kind,
+            OutboxMessage.link_id,
+            SelfReportLink.patient_id,
             OutboxMessage.message_key,
             OutboxMessage.recipient,
             OutboxMessage.subject,
             OutboxMessage.body,
             OutboxMessage.attempts,
-        ).where(OutboxMessage.id.in_(ids))
+        )
+        .outerjoin(SelfReportLink, SelfReportLink.id == OutboxMessage.link_id)
+        .where(OutboxMessage.id.in_(ids))
     ).all()
 
 
@@ -171,8 +178,20 @@ def deliver(
                         provider_id=bindparam("pid"),
                         body=None,
                     ),
-                    sent,
+                    [{k: v for k, v in m.items() if k != "job"} for m in sent],
                 )
+                for m in sent:  # each delivery in the audit trail (channel, not the address)
+                    job = m["job"]
+                    if job.link_id is not None:
+                        audit.record(
+                            s,
+                            None,
+                            "deliver",
+                            "self-report-link",
+                            job.link_id,
+                            patient_id=job.patient_id,
+                            detail=f"{job.kind} sent by {job.channel}",
+                        )
             counts["sent"] += len(sent)
             sent.clear()
 
@@ -195,7 +214,7 @@ def deliver(
                     row.next_attempt_at = now() + timedelta(minutes=2**m.attempts)
                     counts["retry"] += 1
             continue
-        sent.append({"mid": m.id, "at": now(), "pid": provider_id})
+        sent.append({"mid": m.id, "at": now(), "pid": provider_id, "job": m})
         if len(sent) >= mark_every:
             mark()
     mark()

@@ -43,6 +43,11 @@ from .errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from .patients import load
 from .schemas import AssessmentIn
 
+NOT_VALID = "This link is not valid. Please check it, or ask your clinic for a new one."
+CLOSED = (
+    "This link has expired or has already been used. If you still need to answer, ask your "
+    "clinic for a new link."
+)
 MAX_VALID = timedelta(days=30)  # raad's limit on how long one link may stay open
 TOKEN_BYTES = 32
 PATH = "/r/"
@@ -89,6 +94,7 @@ def view(link: SelfReportLink, now: datetime | None = None) -> dict[str, Any]:
         "revoked_at": link.revoked_at.isoformat() if link.revoked_at else None,
         "revoked_reason": link.revoked_reason,
         "reminded_at": link.reminded_at.isoformat() if link.reminded_at else None,
+        "draft": bool(link.draft),
     }
 
 
@@ -229,20 +235,16 @@ def _open(db: Session, token: str, now: datetime) -> SelfReportLink:
     """The link a token opens. Raises NotFound (unknown token) or Gone (used, revoked,
     expired), each with a plain message for the patient."""
     if not token or len(token) > 128:
-        raise NotFound("This link is not valid. Please check it, or ask your clinic.")
+        raise NotFound(NOT_VALID)
     link = db.scalar(
         select(SelfReportLink)
         .join(SelfReportToken, SelfReportToken.link_id == SelfReportLink.id)
         .where(SelfReportToken.token_sha256 == token_hash(token))
     )
     if link is None:
-        raise NotFound("This link is not valid. Please check it, or ask your clinic.")
-    if link.used_at is not None:
-        raise Gone("This questionnaire has already been answered. Thank you.")
-    if link.revoked_at is not None:
-        raise Gone("This link has been withdrawn by your clinic.")
-    if link.expires_at <= now:
-        raise Gone("This link has expired. Your clinic can send you a new one.")
+        raise NotFound(NOT_VALID)
+    if link.used_at is not None or link.revoked_at is not None or link.expires_at <= now:
+        raise Gone(CLOSED)  # the same words whatever the reason: nothing more is disclosed
     return link
 
 
@@ -262,6 +264,15 @@ def questionnaire(db: Session, token: str) -> dict[str, Any]:
     link = _open(db, token, now)
     if link.opened_at is None:
         link.opened_at = now
+    audit.record(
+        db,
+        None,
+        "read",
+        "self-report-link",
+        link.id,
+        patient_id=link.patient_id,
+        detail="opened through the link",
+    )
     site = site_of(db, load(db, link.patient_id).site_id)
     instr = get(link.instrument)
     return {
@@ -289,7 +300,22 @@ def questionnaire(db: Session, token: str) -> dict[str, Any]:
         "expires_at": link.expires_at.isoformat(),
         "notice": _notice(site),
         "crisis_text": site.crisis_text,
+        "draft": dict(link.draft or {}),
     }
+
+
+def save_draft(db: Session, token: str, responses: dict[str, Any]) -> dict[str, Any]:
+    """Keep what the patient has answered so far on the link (a partial submission, or "save
+    and finish later"); the page shows it again until the link is used or expires. Only the
+    questionnaire's own items with whole-number answers are kept."""
+    link = _open(db, token, utcnow())
+    keys = set(get(link.instrument).response_keys)
+    kept: dict[str, int] = {}
+    for key, raw in responses.items():
+        if key in keys and isinstance(raw, str | int) and str(raw).strip().lstrip("-").isdigit():
+            kept[key] = int(raw)
+    link.draft = kept
+    return {"saved": len(kept), "expires_at": link.expires_at.isoformat()}
 
 
 def submit(
@@ -344,7 +370,7 @@ def submit(
         .values(used_at=now)
     ).rowcount
     if claimed != 1:
-        raise Conflict("This questionnaire has just been answered. Thank you.")
+        raise Gone(CLOSED)
     p = load(db, link.patient_id)
     owner = link.created_by or db.scalar(
         select(Course.created_by).where(Course.id == link.course_id)
@@ -361,7 +387,7 @@ def submit(
     db.execute(
         update(SelfReportLink)
         .where(SelfReportLink.id == link.id)
-        .values(assessment_id=stored["id"])
+        .values(assessment_id=stored["id"], draft=None)
     )
     site = site_of(db, p.site_id)
     flagged = bool(stored["suicide_flag"])

@@ -461,6 +461,7 @@ class SelfReportLink(Base):
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoked_reason: Mapped[str | None] = mapped_column(Text)
     reminded_at: Mapped[datetime | None]
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # answers so far, not yet sent
 
     __table_args__ = (
         Index("ix_srl_patient", "patient_id"),

@@ -17,8 +17,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from raad.api import throttle
 from raad.api.deps import database, error_response
 from raad.services import ServiceError, self_report
+from raad.services.errors import TooManyRequests
 
 from .common import templates
 
@@ -29,11 +31,24 @@ _HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 async def _run(request: Request, fn: Any, *args: Any) -> Any:
+    """``fn`` in a write transaction; a link that does not open (404, 410) counts toward the
+    client's limit, and a client over it gets 429 before anything is looked up."""
+    client = request.client.host if request.client else None
+    if throttle.LINK_FAILURES.blocked(client):
+        raise TooManyRequests(
+            "Too many links that could not be opened from this address: wait a minute."
+        )
+
     def work() -> Any:
         with database(request).transaction(write=True) as s:
             return fn(s, *args)
 
-    return await run_in_threadpool(work)
+    try:
+        return await run_in_threadpool(work)
+    except ServiceError as exc:
+        if exc.status in (404, 410):
+            throttle.LINK_FAILURES.count(client)
+        raise
 
 
 def _page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -48,7 +63,8 @@ async def open_link(request: Request, token: str) -> HTMLResponse:
         q = await _run(request, self_report.questionnaire, token)
     except ServiceError as exc:
         return _page(request, "closed.html", exc.status, message=exc.message)
-    return _page(request, "questionnaire.html", q=q, token=token, answers={}, error=None)
+    draft = {k: str(v) for k, v in q["draft"].items()}
+    return _page(request, "questionnaire.html", q=q, token=token, answers=draft, error=None)
 
 
 @router.post("/r/{token}")
@@ -74,13 +90,20 @@ async def answer(request: Request, token: str) -> Response:
             return error_response(exc)
         return JSONResponse(out, status_code=201, headers=_HEADERS)
     form = await request.form()
-    answers = {k: v for k, v in form.items() if isinstance(v, str)}
+    answers = {k: v for k, v in form.items() if isinstance(v, str) and k != "action"}
+    if form.get("action") == "save":  # save and finish later
+        try:
+            saved = await _run(request, self_report.save_draft, token, answers)
+        except ServiceError as exc:
+            return _page(request, "closed.html", exc.status, message=exc.message)
+        return _page(request, "saved.html", saved=saved, token=token)
     try:
         out = await _run(request, self_report.submit, token, answers)
     except ServiceError as exc:
-        if exc.status in (404, 410):
+        if exc.status in (404, 410, 429):
             return _page(request, "closed.html", exc.status, message=exc.message)
-        try:
+        try:  # a partial or wrong submission: what was given is kept as a draft
+            await _run(request, self_report.save_draft, token, answers)
             q = await _run(request, self_report.questionnaire, token)
         except ServiceError as again:
             return _page(request, "closed.html", again.status, message=again.message)

@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("revoked_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
         sa.Column("revoked_reason", sa.Text, nullable=True),
         sa.Column("reminded_at", _WHEN, nullable=True),
+        sa.Column("draft", sa.JSON, nullable=True),
         sa.UniqueConstraint("schedule_id", "slot", name="uq_srl_schedule_slot"),
     )
     op.create_index("ix_srl_patient", "self_report_links", ["patient_id"])
