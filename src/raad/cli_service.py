@@ -364,11 +364,65 @@ def jobs_run() -> None:
                 "RAAD_PUBLIC_URL is not set: links are made but no message is queued",
                 markup=False,
             )
+        for channel in sorted({"email", "sms"} - set(senders)):
+            console.print(
+                f"no {channel} sender configured: patients who chose {channel} get no message "
+                "(links are still made)",
+                markup=False,
+            )
         done = jobs.run_once(db, senders, base)
     finally:
         leader.release()
         db.dispose()
     console.print(", ".join(f"{k} {v}" for k, v in done.items()), markup=False)
+
+
+@jobs_app.command("status")
+def jobs_status() -> None:
+    """The outbox by state, and the messages that failed or whose fate is unknown (no
+    addresses or texts are printed)."""
+    from raad.services import outbox
+    from raad.store import Database
+
+    db = Database()
+    with db.transaction(write=False) as s:
+        counts = outbox.summary(s)
+        bad = outbox.failed(s)
+    db.dispose()
+    console.print(
+        "outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"),
+        markup=False,
+    )
+    for m in bad:
+        console.print(
+            f"  #{m['id']} {m['status']} {m['kind']} by {m['channel']} (link {m['link_id']}, "
+            f"{m['attempts']} attempts): {m['last_error']}",
+            markup=False,
+        )
+    if bad:
+        console.print("send one again with: raad jobs resend <id>", markup=False)
+
+
+@jobs_app.command("resend")
+def jobs_resend(
+    message_id: Annotated[int, typer.Argument(help="The message's id (raad jobs status).")],
+) -> None:
+    """Send again, with a fresh link token, a message that failed or whose fate is unknown
+    (after a crash mid-send an e-mail may have gone out: check with the patient first)."""
+    import os
+
+    from raad.services import ServiceError, schedules
+    from raad.store import Database
+
+    db = Database()
+    try:
+        with db.transaction() as s:
+            out = schedules.resend(s, message_id, os.environ.get("RAAD_PUBLIC_URL"))
+    except ServiceError as exc:
+        _fail(exc.message)
+    finally:
+        db.dispose()
+    console.print(f"message {out['resent']} queued again for link {out['link_id']}", markup=False)
 
 
 def serve(

@@ -139,3 +139,229 @@ def test_the_jobs_make_each_link_once_send_it_and_remind_once(api, database, smt
     assert api.client.post(url2, data=answers).status_code == 200
     assert api.client.get(url).status_code == 410  # the link was answered, whichever token
     sender.close()
+
+
+def test_schedule_values_that_make_no_sense_are_refused(api):
+    """Break-test findings: fields of the other anchor stored, non-ASCII digits, strings for
+    numbers, duplicate offsets, a link lifetime of a nanosecond, the LDN diary on a ketamine
+    course."""
+    _enable(api)
+    p = new_patient(api)
+    ket = new_course(api, p["id"], regimen="ketamine-iv-weekly", weight_kg=70)
+    url = f"/courses/{ket['id']}/self-report-schedules"
+    h = api.h("clinician")
+    for body, field in (
+        (
+            {"instrument": "LDN-DIARY", "anchor": "daily", "local_time": "20:00", "days": 3},
+            "instrument",
+        ),
+        (
+            {
+                "instrument": "PHQ-9",
+                "anchor": "daily",
+                "local_time": "\u0662\u0660:\u0660\u0660",
+                "days": 3,
+            },
+            "local_time",
+        ),
+        ({"instrument": "PHQ-9", "anchor": "daily", "local_time": "20:00", "days": True}, "days"),
+        ({"instrument": "PHQ-9", "anchor": "session", "offsets_hours": ["12"]}, "offsets_hours"),
+        (
+            {"instrument": "PHQ-9", "anchor": "session", "offsets_hours": [168, 168]},
+            "offsets_hours",
+        ),
+        (
+            {
+                "instrument": "PHQ-9",
+                "anchor": "session",
+                "offsets_hours": [24],
+                "valid_hours": 1e-9,
+            },
+            "valid_hours",
+        ),
+        ({"instrument": "PHQ-9", "anchor": "session", "offsets_hours": [24], "days": 4}, "days"),
+    ):
+        r = api.client.post(url, json=body, headers=h)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["field"].split(".")[0] == field, (body, r.json())
+    ok = api.client.post(
+        url, json={"instrument": "PHQ-9", "anchor": "session", "offsets_hours": [24]}, headers=h
+    )
+    assert ok.status_code == 201
+    odd = api.client.patch(
+        f"/self-report-schedules/{ok.json()['id']}",
+        json={"local_time": "99:99", "days": 4},
+        headers=h,
+    )
+    assert odd.status_code == 422
+
+
+def test_two_schedules_never_ask_within_the_recall_period_and_old_slots_are_not_sent(api, database):
+    """Two PHQ-9 schedules at 168 h made two links for one session; a schedule started in the
+    past made every unexpired past slot at once (15 e-mails to one patient)."""
+    _enable(api)
+    p = new_patient(api)
+    now = datetime.now(UTC)
+    c = new_course(
+        api,
+        p["id"],
+        regimen="ketamine-iv-weekly",
+        weight_kg=70,
+        start=(now - timedelta(days=30)).date().isoformat(),
+    )
+    s = api.client.post(
+        "/sessions",
+        json=session_body(
+            c["id"],
+            n2o_fraction=None,
+            dose_mg_per_kg=0.5,
+            route=None,
+            start=(now - timedelta(days=8)).isoformat(),
+        ),
+        headers=api.h("clinician"),
+    )
+    assert s.status_code == 201, s.text
+    url = f"/courses/{c['id']}/self-report-schedules"
+    for offsets in ([168], [168.5]):
+        r = api.client.post(
+            url,
+            json={
+                "instrument": "PHQ-9",
+                "anchor": "session",
+                "offsets_hours": offsets,
+                "valid_hours": 720,
+            },
+            headers=api.h("clinician"),
+        )
+        assert r.status_code == 201
+    daily = api.client.post(
+        url,
+        json={
+            "instrument": "QIDS-SR16",
+            "anchor": "daily",
+            "local_time": "09:00",
+            "days": 60,
+            "valid_hours": 720,
+        },
+        headers=api.h("clinician"),
+    )
+    assert daily.status_code == 201
+    jobs.run_once(database, {}, None)
+    jobs.run_once(database, {}, None)
+    links = api.client.get(f"/patients/{p['id']}/self-report", headers=api.h("clinician")).json()
+    by = {}
+    for x in links:
+        by.setdefault(x["instrument"], []).append(x)
+    assert len(by["PHQ-9"]) == 1  # the second schedule fell within the recall period
+    assert len(by["QIDS-SR16"]) <= 2  # the ketamine default and the daily one, not 30 days'
+    qids = sorted(datetime.fromisoformat(x["due_at"]) for x in by["QIDS-SR16"])
+    assert all(b - a >= timedelta(hours=168) for a, b in itertools.pairwise(qids))
+
+
+def _patient_with_due_link(api, email: str):
+    p = new_patient(api)
+    contact = api.client.put(
+        f"/patients/{p['id']}/contact",
+        json={"email": email, "channel": "email", "consent": True},
+        headers=api.h("clinician"),
+    )
+    assert contact.status_code == 200
+    now = datetime.now(UTC)
+    c = new_course(api, p["id"], start=(now - timedelta(days=9)).date().isoformat())
+    r = api.client.post(
+        "/sessions",
+        json=session_body(c["id"], start=(now - timedelta(days=8)).isoformat()),
+        headers=api.h("clinician"),
+    )
+    assert r.status_code == 201
+    return p
+
+
+def _messages(database, pid: int) -> list:
+    from sqlalchemy import select
+
+    from raad.store.models import OutboxMessage, SelfReportLink
+
+    with database.transaction(write=False) as s:
+        return s.execute(
+            select(OutboxMessage.status, OutboxMessage.body, OutboxMessage.last_error)
+            .join(SelfReportLink, SelfReportLink.id == OutboxMessage.link_id)
+            .where(SelfReportLink.patient_id == pid)
+        ).all()
+
+
+def test_queued_messages_go_only_while_consent_and_the_link_stand(api, database, smtp):  # noqa: F811
+    """Break-test finding: after consent was withdrawn and a link revoked, the next round
+    still e-mailed them. Also: with no sender for the channel nothing is queued to fail."""
+    from raad.services import schedules
+
+    controller, inbox = smtp
+    _enable(api)
+    quiet = _patient_with_due_link(api, "quiet@example.org")
+    jobs.run_once(database, {}, "https://raad.example")  # no e-mail sender configured
+    assert _messages(database, quiet["id"]) == []
+    withdrawn = _patient_with_due_link(api, "withdrawn@example.org")
+    revoked = _patient_with_due_link(api, "revoked@example.org")
+    with database.transaction() as s:
+        schedules.materialize(s, datetime.now(UTC), "https://raad.example")
+    assert [m.status for m in _messages(database, withdrawn["id"])] == ["pending"]
+    api.client.put(
+        f"/patients/{withdrawn['id']}/contact", json={"channel": "none"}, headers=api.h("clinician")
+    )
+    (link,) = api.client.get(
+        f"/patients/{revoked['id']}/self-report", headers=api.h("clinician")
+    ).json()
+    api.client.post(
+        f"/self-report/{link['id']}/revoke", json={"reason": "in error"}, headers=api.h("clinician")
+    )
+    for pid in (withdrawn["id"], revoked["id"]):
+        (m,) = _messages(database, pid)
+        assert m.status == "cancelled" and m.body is None, m
+    sender = SmtpSender(controller.hostname, controller.port)
+    before = len(inbox.messages)
+    jobs.run_once(database, {"email": sender}, "https://raad.example")
+    sender.close()
+    to = {r for m in inbox.messages[before:] for r in m[1]}
+    assert not to & {"withdrawn@example.org", "revoked@example.org"}
+
+
+def test_a_link_made_before_a_sender_existed_is_sent_once_one_exists(api, database, smtp):  # noqa: F811
+    controller, inbox = smtp
+    _enable(api)
+    p = _patient_with_due_link(api, "later@example.org")
+    jobs.run_once(database, {}, "https://raad.example")
+    assert _messages(database, p["id"]) == []
+    sender = SmtpSender(controller.hostname, controller.port)
+    before = len(inbox.messages)
+    jobs.run_once(database, {"email": sender}, "https://raad.example")
+    jobs.run_once(database, {"email": sender}, "https://raad.example")
+    sender.close()
+    assert [m[1] for m in inbox.messages[before:]].count(["later@example.org"]) == 1
+
+
+def test_an_admin_sees_failed_messages_and_sends_one_again(api, database, monkeypatch):
+    from typer.testing import CliRunner
+
+    from raad.cli import app
+    from raad.services import outbox
+
+    _enable(api)
+    p = _patient_with_due_link(api, "again@example.org")
+    dead = SmtpSender("127.0.0.1", 9, timeout=1)  # nothing listens on the discard port
+    jobs.run_once(database, {"email": dead}, "https://raad.example")
+    later = datetime.now(UTC)
+    for _ in range(outbox.MAX_ATTEMPTS):
+        later += timedelta(hours=3)
+        outbox.deliver(database.transaction, {"email": dead}, now=lambda at=later: at)
+    assert [m.status for m in _messages(database, p["id"])] == ["failed"]
+    monkeypatch.setenv("RAAD_DATABASE_URL", database.url)
+    monkeypatch.setenv("RAAD_PUBLIC_URL", "https://raad.example")
+    status = CliRunner().invoke(app, ["jobs", "status"])
+    assert status.exit_code == 0 and "failed" in status.output
+    assert "again@example.org" not in status.output  # no addresses printed
+    mid = int(re.search(r"#(\d+) failed", status.output).group(1))
+    again = CliRunner().invoke(app, ["jobs", "resend", str(mid)])
+    assert again.exit_code == 0, again.output
+    assert sorted(m.status for m in _messages(database, p["id"])) == ["cancelled", "pending"]
+    twice = CliRunner().invoke(app, ["jobs", "resend", str(mid)])
+    assert twice.exit_code != 0 and "failed or whose fate is unknown" in twice.output

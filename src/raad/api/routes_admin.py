@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -112,7 +112,7 @@ class SiteUpdate(BaseModel):
     time_zone: str | None = Field(
         default=None, max_length=64, description="IANA time zone, e.g. Europe/London"
     )
-    self_report: bool | None = Field(
+    self_report: StrictBool | None = Field(
         default=None, description="patients may be sent questionnaires to answer from home"
     )
     crisis_text: str | None = Field(
@@ -121,7 +121,7 @@ class SiteUpdate(BaseModel):
         description="crisis resources shown to a patient after a positive suicide item "
         "(required while self_report is on)",
     )
-    monitored_in_real_time: bool | None = Field(
+    monitored_in_real_time: StrictBool | None = Field(
         default=None, description="whether anyone reads self-reported answers as they arrive"
     )
 

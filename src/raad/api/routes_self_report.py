@@ -4,10 +4,19 @@ details, and the due and missed list. The page a link opens is ``/r/{token}`` (n
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
 
 from raad.services import schedules, self_report
 
@@ -39,35 +48,49 @@ class ContactIn(_In):
         default=None, max_length=32, description="International form, e.g. +447700900123"
     )
     channel: Literal["email", "sms", "none"]
-    consent: bool = Field(
+    consent: StrictBool = Field(
         default=False, description="The patient agreed to be contacted on this channel"
     )
+
+
+_HOURS = StrictInt | StrictFloat
+_HHMM = r"^[0-9]{2}:[0-9]{2}$"  # ASCII digits (\d would take other scripts' digits too)
 
 
 class ScheduleIn(_In):
     instrument: str = Field(max_length=32)
     anchor: Literal["session", "daily"]
-    offsets_hours: list[float] | None = Field(
+    offsets_hours: list[_HOURS] | None = Field(
         default=None, max_length=10, description="session: hours after each session's start"
     )
     local_time: str | None = Field(
-        default=None, pattern=r"^\d{2}:\d{2}$", description="daily: HH:MM in the site's zone"
+        default=None, pattern=_HHMM, description="daily: HH:MM in the site's zone"
     )
-    days: int | None = Field(default=None, ge=1, le=366, description="daily: for how many days")
-    valid_hours: float | None = Field(default=None, gt=0, le=720)
+    days: StrictInt | None = Field(
+        default=None, ge=1, le=366, description="daily: for how many days"
+    )
+    valid_hours: _HOURS | None = Field(default=None, ge=1, le=720)
 
 
 class ScheduleUpdate(_In):
-    active: bool | None = None
-    offsets_hours: list[float] | None = Field(default=None, max_length=10)
-    local_time: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}$")
-    days: int | None = Field(default=None, ge=1, le=366)
-    valid_hours: float | None = Field(default=None, gt=0, le=720)
+    active: StrictBool | None = None
+    offsets_hours: list[_HOURS] | None = Field(default=None, max_length=10)
+    local_time: str | None = Field(default=None, pattern=_HHMM)
+    days: StrictInt | None = Field(default=None, ge=1, le=366)
+    valid_hours: _HOURS | None = Field(default=None, ge=1, le=720)
 
 
 def _url(request: Request, out: dict[str, Any]) -> dict[str, Any]:
-    base = str(request.base_url).rstrip("/")
-    return {**{k: v for k, v in out.items() if k != "token"}, "url": base + out["path"]}
+    return {
+        **{k: v for k, v in out.items() if k not in ("token", "path")},
+        "url": public_base(request) + out["path"],
+    }
+
+
+def public_base(request: Request) -> str:
+    """Where patients reach raad: ``RAAD_PUBLIC_URL`` when set (the address messages use
+    too), else the address this request came to."""
+    return (os.environ.get("RAAD_PUBLIC_URL") or str(request.base_url)).rstrip("/")
 
 
 @router.post(

@@ -51,6 +51,7 @@ class Messages(_M):
 class SelfReport(_M):
     instruments: tuple[str, ...]
     not_offered: dict[str, str]
+    only_for_agents: dict[str, tuple[str, ...]] = {}
     link: LinkTimes
     min_gap_hours: dict[str, float]
     defaults: tuple[DefaultSchedule, ...]

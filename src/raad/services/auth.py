@@ -395,7 +395,7 @@ def update_site(
         site.monitored_in_real_time = bool(changes["monitored_in_real_time"])
     if changes.get("self_report") is not None:
         site.self_report = bool(changes["self_report"])
-    if site.self_report and not site.crisis_text:
+    if site.self_report and not any(c.isalnum() for c in site.crisis_text or ""):
         raise InvalidInput(
             "crisis_text",
             site.crisis_text,

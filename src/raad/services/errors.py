@@ -68,6 +68,12 @@ class Gone(ServiceError):
     status = 410
 
 
+class NotYet(ServiceError):
+    """Not available yet (a self-report link before it is due)."""
+
+    status = 409
+
+
 class PreconditionFailed(ServiceError):
     """The record changed since the caller read it (stale ``If-Match`` version)."""
 

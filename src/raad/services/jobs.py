@@ -93,10 +93,11 @@ def run_once(
     """One round: make due links (with their invitations), queue reminders, recover messages
     left mid-send, deliver what is due. Returns what each step did."""
     at = now or utcnow()
+    channels = frozenset(senders)  # no message is queued for a channel nothing can send
     with database.transaction() as s:
-        made = schedules.materialize(s, at, base_url)
+        made = schedules.materialize(s, at, base_url, channels)
     with database.transaction() as s:
-        reminded = schedules.remind(s, at, base_url)
+        reminded = schedules.remind(s, at, base_url, channels)
     with database.transaction() as s:
         recovered = outbox.recover(s, at, senders)
     delivered = {"sent": 0, "retry": 0, "failed": 0}

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from raad.store.models import OutboxMessage, SelfReportLink, utcnow
+from raad.store.models import OutboxMessage, PatientIdentity, SelfReportLink, utcnow
 
 from . import audit
 
@@ -71,6 +71,28 @@ def enqueue(
     db.add(m)
     db.flush()
     return m
+
+
+def cancel_for_link(db: Session, link_id: int, why: str) -> int:
+    """Cancel the link's messages not sent yet (answered, withdrawn); their bodies, which
+    hold live links, are cleared. Returns how many."""
+    return _cancel(db, OutboxMessage.link_id == link_id, why)
+
+
+def cancel_for_patient(db: Session, patient_id: int, why: str) -> int:
+    """Cancel every message not sent yet to the patient (consent withdrawn, contact
+    changed)."""
+    links = select(SelfReportLink.id).where(SelfReportLink.patient_id == patient_id)
+    return _cancel(db, OutboxMessage.link_id.in_(links), why)
+
+
+def _cancel(db: Session, where: Any, why: str) -> int:
+    return db.execute(
+        update(OutboxMessage)
+        .where(where, OutboxMessage.status.in_(("pending", "failed", "unknown")))
+        .values(status="cancelled", body=None, last_error=why)
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def was_sent(db: Session, key: str) -> bool:
@@ -128,9 +150,12 @@ def recover(db: Session, now: datetime, senders: dict[str, Sender]) -> dict[str,
 
 
 def _claimed(db: Session, ids: list[int]) -> list[Any]:
+    """The claimed messages still worth sending, with what the audit needs; a message whose
+    link has closed or whose patient no longer agrees to this channel and address is
+    cancelled here (the last check before it leaves)."""
     if not ids:
         return []
-    return db.execute(
+    rows = db.execute(
         select(
             OutboxMessage.id,
             OutboxMessage.channel,
@@ -146,6 +171,47 @@ def _claimed(db: Session, ids: list[int]) -> list[Any]:
         .outerjoin(SelfReportLink, SelfReportLink.id == OutboxMessage.link_id)
         .where(OutboxMessage.id.in_(ids))
     ).all()
+    now = utcnow()
+    links = {
+        x.id: x
+        for x in db.scalars(
+            select(SelfReportLink).where(
+                SelfReportLink.id.in_({r.link_id for r in rows if r.link_id is not None})
+            )
+        )
+    }
+    people = {
+        x.patient_id: x
+        for x in db.scalars(
+            select(PatientIdentity).where(
+                PatientIdentity.patient_id.in_({r.patient_id for r in rows if r.patient_id})
+            )
+        )
+    }
+    keep, drop = [], []
+    for r in rows:
+        link = links.get(r.link_id) if r.link_id is not None else None
+        ident = people.get(r.patient_id) if r.patient_id is not None else None
+        if link is not None and (
+            link.used_at is not None or link.revoked_at is not None or link.expires_at <= now
+        ):
+            drop.append((r.id, "the link closed before the message went"))
+        elif ident is not None and (
+            ident.contact_channel != r.channel
+            or ident.contact_consent_at is None
+            or r.recipient not in (ident.email, ident.phone)
+        ):
+            drop.append((r.id, "the patient's contact or consent changed"))
+        else:
+            keep.append(r)
+    for mid, why in drop:
+        db.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == mid)
+            .values(status="cancelled", body=None, last_error=why)
+            .execution_options(synchronize_session=False)
+        )
+    return keep
 
 
 def deliver(
@@ -207,7 +273,7 @@ def deliver(
                 row = s.get(OutboxMessage, m.id)
                 row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
                 if m.attempts >= MAX_ATTEMPTS:
-                    row.status = "failed"
+                    row.status, row.body = "failed", None  # the live link goes with it
                     counts["failed"] += 1
                 else:
                     row.status = "pending"
@@ -221,11 +287,26 @@ def deliver(
     return counts
 
 
-def requeue(db: Session, message_id: int) -> None:
-    """Send an ``unknown`` or ``failed`` message again (an admin's decision)."""
-    m = db.get(OutboxMessage, message_id)
-    if m is not None and m.status in ("unknown", "failed") and m.body:
-        m.status, m.next_attempt_at, m.attempts = "pending", utcnow(), 0
+def failed(db: Session, limit: int = 100) -> list[dict[str, Any]]:
+    """Messages that failed or whose fate is unknown, newest first (no address or body)."""
+    rows = db.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.status.in_(("failed", "unknown")))
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": m.id,
+            "link_id": m.link_id,
+            "kind": m.kind,
+            "channel": m.channel,
+            "status": m.status,
+            "attempts": m.attempts,
+            "last_error": m.last_error,
+        }
+        for m in rows
+    ]
 
 
 def summary(db: Session) -> dict[str, int]:

@@ -33,6 +33,7 @@ from raad.store.models import (
     SelfReportLink,
     SelfReportSchedule,
     Site,
+    utcnow,
 )
 
 from . import audit, outbox
@@ -153,13 +154,33 @@ def list_for(db: Session, actor: Actor, course_id: int) -> list[dict[str, Any]]:
     return [view(s) for s in rows]
 
 
-def _check(fields: dict[str, Any], anchor: str) -> None:
+_SESSION_FIELDS = {"offsets_hours"}
+_DAILY_FIELDS = {"local_time", "days"}
+
+
+def _check(fields: dict[str, Any], anchor: str, given: set[str] | None = None) -> None:
+    """A schedule's times for its anchor; ``given``: the fields a change names (a field of the
+    other anchor is refused, not stored)."""
+    foreign = (given or set()) & (_DAILY_FIELDS if anchor == "session" else _SESSION_FIELDS)
+    if foreign:
+        name = sorted(foreign)[0]
+        raise InvalidInput(
+            name,
+            fields.get(name),
+            f"no {name} on a {anchor} schedule (its fields: "
+            + ", ".join(sorted(_SESSION_FIELDS if anchor == "session" else _DAILY_FIELDS))
+            + ")",
+        )
+    if fields.get("valid_hours") is not None and fields["valid_hours"] < 1:
+        raise InvalidInput("valid_hours", fields["valid_hours"], "at least 1 hour, up to 720")
     if anchor == "session":
         offsets = fields.get("offsets_hours") or []
         if not offsets or any(not 0 < h <= 24 * 60 for h in offsets):
             raise InvalidInput(
                 "offsets_hours", offsets, "hours after each session, each above 0 and up to 1440"
             )
+        if len(set(offsets)) != len(offsets):
+            raise InvalidInput("offsets_hours", offsets, "each offset once")
     else:
         if not fields.get("local_time"):
             raise InvalidInput("local_time", None, "HH:MM in the site's time zone")
@@ -176,7 +197,17 @@ def add(db: Session, actor: Actor, course_id: int, fields: dict[str, Any]) -> di
     p = load(db, c.patient_id)
     can_write(actor, p.site_id)
     name = offered(fields["instrument"])
-    _check(fields, fields["anchor"])
+    agents_ = load_self_report().only_for_agents.get(name)
+    if agents_ and c.agent not in agents_:
+        raise InvalidInput(
+            "instrument",
+            name,
+            f"a questionnaire for a {c.agent} course ({name} is for "
+            + ", ".join(agents_)
+            + " courses)",
+        )
+    given = {k for k, v in fields.items() if v is not None}
+    _check(fields, fields["anchor"], given)
     s = SelfReportSchedule(
         course_id=c.id,
         instrument=name,
@@ -206,7 +237,7 @@ def update(db: Session, actor: Actor, schedule_id: int, changes: dict[str, Any])
     can_write(actor, p.site_id)
     before = view(s)
     merged = {**before, **{k: v for k, v in changes.items() if v is not None or k == "active"}}
-    _check(merged, s.anchor)
+    _check(merged, s.anchor, {k for k, v in changes.items() if v is not None})
     for key in ("offsets_hours", "local_time", "days", "valid_hours"):
         if changes.get(key) is not None:
             setattr(s, key, changes[key])
@@ -229,11 +260,14 @@ def update(db: Session, actor: Actor, schedule_id: int, changes: dict[str, Any])
 # --- the jobs ------------------------------------------------------------------------------
 
 
-def materialize(db: Session, now: datetime, base_url: str | None) -> int:
-    """Make the links every active schedule asks for up to ``now`` (not those already
-    expired), once each, with the invitation queued when the patient can be contacted
-    (``base_url``: where patients reach raad; no message is queued without it). Returns the
-    number of links made."""
+def materialize(
+    db: Session, now: datetime, base_url: str | None, channels: frozenset[str] | None = None
+) -> int:
+    """Make the link each active schedule asks for now (its latest slot due and not
+    expired, newer than its newest link; none within the instrument's recall period of
+    another link of the patient's), with the invitation queued when the patient can be
+    contacted on a channel with a sender (``channels``; all when None) and ``base_url`` (where
+    patients reach raad) is set. Returns the number of links made."""
     made = 0
     rows = db.execute(
         select(SelfReportSchedule, Course, Patient, Site)
@@ -255,46 +289,81 @@ def materialize(db: Session, now: datetime, base_url: str | None) -> int:
                 .order_by(Administration.start)
             )
         ]
-        have = set(
-            db.scalars(select(SelfReportLink.slot).where(SelfReportLink.schedule_id == s.id))
-        )
-        for slot in due_slots(s, course.start_date, sessions, _zone(site.time_zone)):
-            expires = slot.due + timedelta(hours=s.valid_hours)
-            if slot.key in have or slot.due > now or expires <= now:
-                continue
-            link = SelfReportLink(
-                patient_id=patient.id,
-                course_id=course.id,
-                schedule_id=s.id,
-                slot=slot.key,
-                instrument=s.instrument,
-                due_at=slot.due,
-                expires_at=expires,
-                created_by=s.created_by or course.created_by,
+        mine = db.execute(
+            select(SelfReportLink.slot, SelfReportLink.due_at).where(
+                SelfReportLink.schedule_id == s.id
             )
-            try:
-                with db.begin_nested():
-                    db.add(link)
-                    db.flush()
-            except IntegrityError:  # another worker made this slot meanwhile
-                continue
-            made += 1
-            invite(db, link, "invitation", base_url, now)
+        ).all()
+        have = {r.slot for r in mine}
+        newest = max((r.due_at for r in mine), default=None)
+        # the latest slot due now and not expired, newer than the schedule's newest link:
+        # one link per schedule per round, and slots missed while nothing ran are not made
+        # afterwards (a patient is not sent a burst of old questionnaires)
+        ready = [
+            slot
+            for slot in due_slots(s, course.start_date, sessions, _zone(site.time_zone))
+            if slot.key not in have
+            and slot.due <= now
+            and slot.due + timedelta(hours=s.valid_hours) > now
+            and (newest is None or slot.due > newest)
+        ]
+        if not ready:
+            continue
+        slot = ready[-1]
+        gap = timedelta(hours=load_self_report().min_gap_hours.get(s.instrument, 0))
+        near = db.scalar(
+            select(SelfReportLink.id).where(
+                SelfReportLink.patient_id == patient.id,
+                SelfReportLink.instrument == s.instrument,
+                SelfReportLink.revoked_at.is_(None),
+                SelfReportLink.due_at > slot.due - gap,
+                SelfReportLink.due_at < slot.due + gap,
+            )
+        )
+        if near is not None:  # another schedule (or a clinician) asked within the recall period
+            continue
+        expires = slot.due + timedelta(hours=s.valid_hours)
+        link = SelfReportLink(
+            patient_id=patient.id,
+            course_id=course.id,
+            schedule_id=s.id,
+            slot=slot.key,
+            instrument=s.instrument,
+            due_at=slot.due,
+            expires_at=expires,
+            created_by=s.created_by or course.created_by,
+        )
+        try:
+            with db.begin_nested():
+                db.add(link)
+                db.flush()
+        except IntegrityError:  # another worker made this slot meanwhile
+            continue
+        made += 1
+        invite(db, link, "invitation", base_url, now, channels)
     return made
 
 
 def invite(
-    db: Session, link: SelfReportLink, kind: str, base_url: str | None, now: datetime
+    db: Session,
+    link: SelfReportLink,
+    kind: str,
+    base_url: str | None,
+    now: datetime,
+    channels: frozenset[str] | None = None,
+    key: str | None = None,
 ) -> bool:
     """Queue an invitation or a reminder for ``link`` with a fresh token, when the patient has
-    a contact channel they agreed to and ``base_url`` is set; returns whether one was queued.
-    The message says only that a questionnaire is waiting (knowledge/self_report.yaml)."""
+    a contact channel they agreed to, a sender exists for it (``channels``; all when None)
+    and ``base_url`` is set; returns whether one was queued. The message says only that a
+    questionnaire is waiting (knowledge/self_report.yaml)."""
     ident = db.get(PatientIdentity, link.patient_id)
     if (
         base_url is None
         or ident is None
         or ident.contact_channel not in ("email", "sms")
         or ident.contact_consent_at is None
+        or (channels is not None and ident.contact_channel not in channels)
     ):
         return False
     recipient = ident.email if ident.contact_channel == "email" else ident.phone
@@ -310,7 +379,7 @@ def invite(
     subject = words.invitation_subject if kind == "invitation" else words.reminder_subject
     outbox.enqueue(
         db,
-        key=f"link-{link.id}-{kind}",
+        key=key or f"link-{link.id}-{kind}",
         link_id=link.id,
         kind=kind,
         channel=ident.contact_channel,
@@ -322,9 +391,29 @@ def invite(
     return True
 
 
-def remind(db: Session, now: datetime, base_url: str | None) -> int:
+def remind(
+    db: Session, now: datetime, base_url: str | None, channels: frozenset[str] | None = None
+) -> int:
     """Queue one reminder for each open, unanswered link whose invitation went out and which
-    expires within the reminder time (knowledge/self_report.yaml). Returns how many."""
+    expires within the reminder time (knowledge/self_report.yaml); and the invitation of an
+    open scheduled link that has none yet (the patient gave a contact, or a sender was set
+    up, after it was made). Returns how many reminders."""
+    from raad.store.models import OutboxMessage
+
+    uninvited = db.scalars(
+        select(SelfReportLink).where(
+            SelfReportLink.schedule_id.is_not(None),
+            SelfReportLink.used_at.is_(None),
+            SelfReportLink.revoked_at.is_(None),
+            SelfReportLink.expires_at > now,
+            SelfReportLink.due_at <= now,
+            ~select(OutboxMessage.id)
+            .where(OutboxMessage.link_id == SelfReportLink.id, OutboxMessage.kind == "invitation")
+            .exists(),
+        )
+    ).all()
+    for link in uninvited:
+        invite(db, link, "invitation", base_url, now, channels)
     before = timedelta(hours=load_self_report().link.remind_before_expiry_hours)
     links = db.scalars(
         select(SelfReportLink).where(
@@ -341,6 +430,28 @@ def remind(db: Session, now: datetime, base_url: str | None) -> int:
         if not outbox.was_sent(db, f"link-{link.id}-invitation"):
             continue
         link.reminded_at = now
-        if invite(db, link, "reminder", base_url, now):
+        if invite(db, link, "reminder", base_url, now, channels):
             sent += 1
     return sent
+
+
+def resend(db: Session, message_id: int, base_url: str | None) -> dict[str, Any]:
+    """Send again, with a fresh token, a message that failed or whose fate is unknown (an
+    admin's decision), when its link is still open; the old message is marked cancelled."""
+    from raad.store.models import OutboxMessage
+
+    m = db.get(OutboxMessage, message_id)
+    if m is None or m.status not in ("failed", "unknown"):
+        raise InvalidInput("message", message_id, "a message that failed or whose fate is unknown")
+    link = db.get(SelfReportLink, m.link_id) if m.link_id else None
+    now = utcnow()
+    if link is None or link.used_at or link.revoked_at or link.expires_at <= now:
+        raise InvalidInput("message", message_id, "a message whose link is still open")
+    tries = 1 + (m.attempts or 0)
+    queued = invite(db, link, m.kind, base_url, now, key=f"{m.message_key}-again-{m.id}-{tries}")
+    if not queued:
+        raise InvalidInput(
+            "message", message_id, "a patient who can still be contacted (contact and consent)"
+        )
+    m.status, m.body, m.last_error = "cancelled", None, "sent again as a new message"
+    return {"resent": message_id, "link_id": link.id}

@@ -15,17 +15,20 @@ Rules and defaults: ``knowledge/self_report.yaml``.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from raad.clinical.safety import Alert as SafetyAlert
 from raad.interop.fhir_scales import read_response
 from raad.knowledge.self_report import load_self_report
 from raad.scales import ScaleInputError, get
 from raad.store.models import (
+    Alert,
     Assessment,
     Course,
     Patient,
@@ -36,18 +39,26 @@ from raad.store.models import (
     utcnow,
 )
 
-from . import assessments, audit
+from . import assessments, audit, outbox
+from .alerts import store_alert
 from .authz import can_read_identified, can_write
 from .context import Actor
-from .errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from .errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, NotYet
 from .patients import load
 from .schemas import AssessmentIn
 
 NOT_VALID = "This link is not valid. Please check it, or ask your clinic for a new one."
+# shown when the site has set no crisis resources, or the link is unknown: no number is given
+# (raad does not know where the reader is)
+GENERAL_CRISIS = (
+    "If you are in danger or might harm yourself, call your local emergency number now or go "
+    "to the nearest emergency department."
+)
 CLOSED = (
     "This link has expired or has already been used. If you still need to answer, ask your "
     "clinic for a new link."
 )
+PICK = "Please choose one of the answers offered for each question."
 MAX_VALID = timedelta(days=30)  # raad's limit on how long one link may stay open
 TOKEN_BYTES = 32
 PATH = "/r/"
@@ -95,6 +106,8 @@ def view(link: SelfReportLink, now: datetime | None = None) -> dict[str, Any]:
         "revoked_reason": link.revoked_reason,
         "reminded_at": link.reminded_at.isoformat() if link.reminded_at else None,
         "draft": bool(link.draft),
+        # a daily diary's link is about one day (the site's calendar day)
+        "day": link.slot[1:] if link.slot and link.slot.startswith("d") else None,
     }
 
 
@@ -155,8 +168,16 @@ def create_link(
     _opted_in(db, p.site_id)
     name = offered(instrument)
     now = utcnow()
-    due = due or now
-    expires = expires or due + timedelta(hours=load_self_report().link.valid_hours)
+    due = (due or now).astimezone(UTC)
+    if expires is None:
+        expires = due + timedelta(hours=load_self_report().link.valid_hours)
+        if expires <= now:
+            raise InvalidInput(
+                "due",
+                due.isoformat(),
+                "a due time recent enough that the link has not already expired (or give expires)",
+            )
+    expires = expires.astimezone(UTC)
     if expires <= max(due, now):
         raise InvalidInput(
             "expires", expires.isoformat(), "a time after the due time and after now"
@@ -213,6 +234,7 @@ def revoke(db: Session, actor: Actor, link_id: int, reason: str | None) -> dict[
         raise Conflict(f"link {link_id} was already revoked")
     before = view(link)
     link.revoked_at, link.revoked_by, link.revoked_reason = utcnow(), actor.user_id, why
+    outbox.cancel_for_link(db, link.id, "the link was withdrawn")
     after = view(link)
     audit.record(
         db,
@@ -231,21 +253,49 @@ def revoke(db: Session, actor: Actor, link_id: int, reason: str | None) -> dict[
 # --- what the patient sees ----------------------------------------------------------------
 
 
-def _open(db: Session, token: str, now: datetime) -> SelfReportLink:
-    """The link a token opens. Raises NotFound (unknown token) or Gone (used, revoked,
-    expired), each with a plain message for the patient."""
+def _find(db: Session, token: str) -> SelfReportLink | None:
     if not token or len(token) > 128:
-        raise NotFound(NOT_VALID)
-    link = db.scalar(
+        return None
+    return db.scalar(
         select(SelfReportLink)
         .join(SelfReportToken, SelfReportToken.link_id == SelfReportLink.id)
         .where(SelfReportToken.token_sha256 == token_hash(token))
     )
+
+
+def _open(db: Session, token: str, now: datetime) -> SelfReportLink:
+    """The link a token opens. Raises NotFound (unknown token), Gone (used, withdrawn,
+    expired, or the site has turned self-report off: one plain message whatever the reason)
+    or NotYet (not due yet)."""
+    link = _find(db, token)
     if link is None:
         raise NotFound(NOT_VALID)
-    if link.used_at is not None or link.revoked_at is not None or link.expires_at <= now:
-        raise Gone(CLOSED)  # the same words whatever the reason: nothing more is disclosed
+    site = site_of(db, load(db, link.patient_id).site_id)
+    if (
+        link.used_at is not None
+        or link.revoked_at is not None
+        or link.expires_at <= now
+        or not site.self_report
+    ):
+        raise Gone(CLOSED)
+    if link.due_at > now:
+        raise NotYet(
+            "This questionnaire is not open yet. Please use the link again from "
+            + link.due_at.strftime("%Y-%m-%d %H:%M UTC")
+            + "."
+        )
     return link
+
+
+def crisis_for(db: Session, token: str) -> str:
+    """The crisis resources to show with any answer to ``token``: the site's, or raad's
+    general line when the token is unknown or the site has none."""
+    link = _find(db, token)
+    if link is not None:
+        site = site_of(db, load(db, link.patient_id).site_id)
+        if site.crisis_text:
+            return site.crisis_text
+    return GENERAL_CRISIS
 
 
 def _notice(site: Site) -> str:
@@ -253,32 +303,37 @@ def _notice(site: Site) -> str:
         return "Your answers are read by your clinic as they arrive."
     return (
         "Your answers are not read as they arrive: they are seen at your clinic's next working "
-        "review. If you need help now, use the crisis contacts below."
+        "review. If you need help now, use the crisis contacts on this page."
     )
 
 
 def questionnaire(db: Session, token: str) -> dict[str, Any]:
     """What a link shows: the instrument's items and answers, the notice whether answers are
-    read in real time, and the site's crisis resources. No identifiers. Marks it opened."""
+    read in real time, and the crisis resources. No identifiers. The first opening is marked
+    and audited (later ones are not: anyone holding the link could fill the trail)."""
     now = utcnow()
     link = _open(db, token, now)
     if link.opened_at is None:
         link.opened_at = now
-    audit.record(
-        db,
-        None,
-        "read",
-        "self-report-link",
-        link.id,
-        patient_id=link.patient_id,
-        detail="opened through the link",
-    )
+        audit.record(
+            db,
+            None,
+            "read",
+            "self-report-link",
+            link.id,
+            patient_id=link.patient_id,
+            detail="opened through the link",
+        )
     site = site_of(db, load(db, link.patient_id).site_id)
     instr = get(link.instrument)
+    day = None
+    if link.slot and link.slot.startswith("d"):  # a daily diary: the day it is about
+        day = link.slot[1:]
     return {
         "instrument": instr.name,
         "title": instr.title,
         "recall_period": instr.recall_period,
+        "day": day,
         "items": [
             {
                 "id": i.id,
@@ -299,23 +354,116 @@ def questionnaire(db: Session, token: str) -> dict[str, Any]:
         ],
         "expires_at": link.expires_at.isoformat(),
         "notice": _notice(site),
-        "crisis_text": site.crisis_text,
+        "crisis_text": site.crisis_text or GENERAL_CRISIS,
         "draft": dict(link.draft or {}),
     }
 
 
-def save_draft(db: Session, token: str, responses: dict[str, Any]) -> dict[str, Any]:
-    """Keep what the patient has answered so far on the link (a partial submission, or "save
-    and finish later"); the page shows it again until the link is used or expires. Only the
-    questionnaire's own items with whole-number answers are kept."""
-    link = _open(db, token, utcnow())
-    keys = set(get(link.instrument).response_keys)
-    kept: dict[str, int] = {}
+def parse_answers(link_instrument: str, responses: dict[str, Any]) -> dict[str, int]:
+    """A form's answers as item -> value: only the questionnaire's own items, each a whole
+    number written with ASCII digits (no signs, other scripts, underscores or lists); an
+    empty answer is left out. Raises InvalidInput naming the item (in the patient's words)."""
+    keys = set(get(link_instrument).response_keys)
+    out: dict[str, int] = {}
     for key, raw in responses.items():
-        if key in keys and isinstance(raw, str | int) and str(raw).strip().lstrip("-").isdigit():
-            kept[key] = int(raw)
-    link.draft = kept
-    return {"saved": len(kept), "expires_at": link.expires_at.isoformat()}
+        if key not in keys:
+            raise InvalidInput(
+                f"responses ({key})",
+                raw,
+                "Please answer only the questions on this page (open the link again).",
+            )
+        if isinstance(raw, list):
+            raise InvalidInput(f"responses ({key})", raw, "Please give one answer per question.")
+        text_ = "" if raw is None else str(raw)
+        if text_ == "":
+            continue
+        if not re.fullmatch(r"[0-9]{1,3}", text_):
+            raise InvalidInput(f"responses ({key})", raw, PICK)
+        out[key] = int(text_)
+    return out
+
+
+def _signal(db: Session, link: SelfReportLink, answers: dict[str, int], where: str) -> bool:
+    """A positive suicide item in answers not (yet) stored as an assessment (a draft, a
+    partial or late submission): the critical alert is raised at once, once per link.
+    Returns whether the answers hold one."""
+    instr = get(link.instrument)
+    flagged = [
+        si.item for si in instr.suicide_items if answers.get(si.item, 0) >= si.flag_at_or_above
+    ]
+    if not flagged:
+        return False
+    known = db.scalars(
+        select(Alert.facts).where(Alert.patient_id == link.patient_id, Alert.code == "suicide-item")
+    ).all()
+    if any((f or {}).get("self_report_link") == link.id for f in known):
+        return True
+    cites = tuple(dict.fromkeys(c.source for si in instr.suicide_items for c in si.cite))
+    store_alert(
+        db,
+        SafetyAlert(
+            "suicide-item",
+            "critical",
+            f"{instr.name}: suicide item(s) {', '.join(flagged)} positive in answers {where} "
+            "through a self-report link; assess suicide risk now.",
+            {
+                "instrument": instr.name,
+                "items": {i: answers[i] for i in flagged},
+                "self_report_link": link.id,
+                "not_stored_as_a_rating": True,
+            },
+            cites,
+            True,
+        ),
+        patient_id=link.patient_id,
+    )
+    return True
+
+
+def save_draft(db: Session, token: str, responses: dict[str, Any], where: str) -> dict[str, Any]:
+    """Keep what the patient has answered so far on the link (``where``: "saved to finish
+    later" or "sent incomplete"); the page shows it again until the link is used or expires.
+    A positive suicide item among them raises the critical alert now; the result then holds
+    the crisis resources."""
+    link = _open(db, token, utcnow())
+    try:
+        answers = parse_answers(link.instrument, responses)
+    except InvalidInput:  # keep the answers that are well formed
+        answers = {}
+        for key, raw in responses.items():
+            try:
+                answers.update(parse_answers(link.instrument, {key: raw}))
+            except InvalidInput:
+                continue
+    link.draft = answers
+    flagged = _signal(db, link, answers, where)
+    site = site_of(db, load(db, link.patient_id).site_id)
+    return {
+        "saved": len(answers),
+        "expires_at": link.expires_at.isoformat(),
+        "suicide_flag": flagged,
+        "crisis_text": site.crisis_text or GENERAL_CRISIS,
+        "notice": _notice(site),
+    }
+
+
+def late_signal(db: Session, token: str, responses: dict[str, Any]) -> bool:
+    """Answers sent to a link that has just closed (expired, used, withdrawn) are not stored,
+    but a positive suicide item among them still raises the critical alert. Returns whether
+    it did; an unknown token raises nothing."""
+    link = _find(db, token)
+    if link is None:
+        return False
+    try:
+        answers = parse_answers(link.instrument, responses)
+    except InvalidInput:
+        return False
+    return _signal(db, link, answers, "sent after the link had closed")
+
+
+def check(db: Session, token: str) -> None:
+    """Raise as ``_open`` would (a patient app's request is checked for its token first)."""
+    _open(db, token, utcnow())
 
 
 def submit(
@@ -325,19 +473,35 @@ def submit(
     fhir: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Store the patient's answers (a form's item -> value, or a FHIR QuestionnaireResponse
-    of the link's instrument) as an assessment with ``source: "patient"``; the link is used.
+    of the link's instrument with status completed and no subject: the link says whose they
+    are) as an assessment with ``source: "patient"``; the link is used.
 
-    Returns ``{"stored": True, "suicide_flag", "crisis_text", "notice"}``: the crisis
-    resources are returned when a suicide item is positive (the critical alert is raised for
-    the patient's clinicians in the same transaction).
+    Returns ``{"stored": True, "suicide_flag", "crisis_text", "notice", "disagreements"}``:
+    the crisis resources are returned when a suicide item is positive (the critical alert is
+    raised for the patient's clinicians in the same transaction); ``disagreements``: where a
+    QuestionnaireResponse states a total or risk other than raad computes (kept in the audit
+    trail; raad's score is stored).
 
     Raises:
-        NotFound, Gone (see ``questionnaire``), InvalidInput (an answer missing or not
-        allowed; a response to another questionnaire), Conflict (answered meanwhile).
+        NotFound, Gone, NotYet (see ``_open``), InvalidInput (an answer missing or not
+        allowed; a response to another questionnaire; another status; a subject).
     """
     now = utcnow()
     link = _open(db, token, now)
+    disagreements: tuple[str, ...] = ()
     if fhir is not None:
+        if fhir.get("status") != "completed":
+            raise InvalidInput(
+                "QuestionnaireResponse.status",
+                fhir.get("status"),
+                "completed (save unfinished answers in the app)",
+            )
+        if fhir.get("subject") is not None:
+            raise InvalidInput(
+                "QuestionnaireResponse.subject",
+                "given",
+                "no subject: the link says whose answers these are",
+            )
         try:
             read = read_response(fhir)
         except ScaleInputError as exc:
@@ -345,8 +509,10 @@ def submit(
                 f"QuestionnaireResponse ({exc.field})", exc.value, exc.allowed
             ) from None
         except ValueError as exc:  # not a QuestionnaireResponse at all
+            first = str(exc).split("\n")
+            detail = "; ".join(x.strip() for x in first[1:3] if x.strip()) or first[0]
             raise InvalidInput(
-                "QuestionnaireResponse", None, f"a FHIR R4 QuestionnaireResponse ({exc})"
+                "QuestionnaireResponse", None, f"a FHIR R4 QuestionnaireResponse ({detail})"
             ) from None
         if read.score.instrument != link.instrument:
             raise InvalidInput(
@@ -354,15 +520,10 @@ def submit(
                 read.score.instrument,
                 f"a response to {link.instrument}, the questionnaire this link asks for",
             )
-        responses = {**read.score.items, **read.score.extra}
-    answers: dict[str, int | None] = {}
-    for key, raw in (responses or {}).items():
-        if raw is None or raw == "":
-            continue
-        try:
-            answers[str(key)] = int(raw)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"responses ({key})", raw, "one of the answers offered") from None
+        answers = {**read.score.items, **read.score.extra}
+        disagreements = read.disagreements
+    else:
+        answers = parse_answers(link.instrument, responses or {})
     # claim the link first: of two submissions of one link, only one stores anything
     claimed = db.execute(
         update(SelfReportLink)
@@ -375,28 +536,59 @@ def submit(
     owner = link.created_by or db.scalar(
         select(Course.created_by).where(Course.id == link.course_id)
     )
-    stored = assessments.store(
-        db,
-        p,
-        AssessmentIn(instrument=link.instrument, responses=answers, administered_at=now),
-        created_by=owner,
-        actor=None,
-        source="patient",
-        link_id=link.id,
-    )
+    try:
+        stored = assessments.store(
+            db,
+            p,
+            AssessmentIn(instrument=link.instrument, responses=answers, administered_at=now),
+            created_by=owner,
+            actor=None,
+            source="patient",
+            link_id=link.id,
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(
+            exc.detail.get("field", "responses"), exc.detail.get("value"), _plain(exc)
+        ) from None
+    if disagreements:
+        audit.record(
+            db,
+            None,
+            "read",
+            "self-report-link",
+            link.id,
+            patient_id=p.id,
+            detail="; ".join(disagreements),
+        )
     db.execute(
         update(SelfReportLink)
         .where(SelfReportLink.id == link.id)
         .values(assessment_id=stored["id"], draft=None)
     )
+    outbox.cancel_for_link(db, link.id, "the questionnaire was answered")
     site = site_of(db, p.site_id)
     flagged = bool(stored["suicide_flag"])
     return {
         "stored": True,
         "suicide_flag": flagged,
-        "crisis_text": site.crisis_text if flagged else None,
+        "crisis_text": (site.crisis_text or GENERAL_CRISIS) if flagged else None,
         "notice": _notice(site),
+        "disagreements": list(disagreements),
     }
+
+
+def _plain(exc: InvalidInput) -> str:
+    """What was wrong with a patient's answers, in the patient's words."""
+    allowed = str(exc.detail.get("allowed", ""))
+    value = str(exc.detail.get("value", ""))
+    if "every item answered" in allowed or "missing" in value:
+        missing = value.replace("missing", "").strip()
+        return (
+            "Please answer every question"
+            + (f" (not yet answered: {missing})" if missing else "")
+            + "."
+        )
+    return PICK
 
 
 # --- contact details and site settings ----------------------------------------------------
@@ -426,13 +618,11 @@ def set_contact(
         raise InvalidInput("channel", channel, "email, sms or none")
     email = (email or "").strip() or None
     phone = "".join((phone or "").split()) or None
-    if email is not None and ("@" not in email or len(email) > 254 or "\n" in email):
-        raise InvalidInput("email", email, "an e-mail address")
-    if phone is not None and not (
-        phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16
-    ):
+    if email is not None:
+        email = _email(email)
+    if phone is not None and not re.fullmatch(r"\+[1-9][0-9]{7,14}", phone):
         raise InvalidInput(
-            "phone", phone, "a phone number in international form, e.g. +447700900123"
+            "phone", phone, "a mobile number in international form (E.164), e.g. +447700900123"
         )
     if channel == "email" and email is None:
         raise InvalidInput("email", None, "the address to send to when the channel is email")
@@ -447,10 +637,25 @@ def set_contact(
     else:
         ident.contact_consent_at = ident.contact_consent_by = None
     after = contact_view(ident)
+    if after != before:  # messages queued for the old contact or consent are not sent
+        outbox.cancel_for_patient(db, p.id, "the patient's contact or consent changed")
     audit.record(
         db, actor, "update", "patient-contact", p.id, patient_id=p.id, before=before, after=after
     )
     return after
+
+
+def _email(text_: str) -> str:
+    """One e-mail address, checked for syntax (no list, no display name, no line breaks),
+    normalised; raises InvalidInput."""
+    from email_validator import EmailNotValidError, validate_email
+
+    if any(c in text_ for c in ",;<>\r\n\t ") or text_.count("@") != 1:
+        raise InvalidInput("email", text_, "one e-mail address, e.g. name@example.org")
+    try:
+        return validate_email(text_, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidInput("email", text_, f"one e-mail address ({exc})") from None
 
 
 def contact_view(ident: PatientIdentity) -> dict[str, Any]:

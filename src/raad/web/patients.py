@@ -128,13 +128,17 @@ async def patient_page(request: Request, pid: int) -> HTMLResponse:
         instruments=names(),
         today=date.today().isoformat(),
         needs=_missing_questions(data),
-        diary=diary_rows(data["ratings"]),
+        diary=diary_rows(data["ratings"], (data["self_report"] or {}).get("links", [])),
     )
 
 
-def diary_rows(ratings: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The side-effect diary as a timeline: one row per day answered, one column per effect
-    (the diary instrument's items), newest first."""
+def diary_rows(
+    ratings: list[dict[str, Any]], links: list[dict[str, Any]] = ()
+) -> dict[str, Any] | None:
+    """The side-effect diary as a timeline: one row per day answered (the day the link asked
+    about when a schedule made it, else the day it was answered), one column per effect (the
+    diary instrument's items), newest first."""
+    asked = {x["assessment_id"]: x["day"] for x in links if x.get("assessment_id") and x.get("day")}
     entries = [r for r in ratings if r["instrument"] == "LDN-DIARY"]
     if not entries:
         return None
@@ -143,7 +147,7 @@ def diary_rows(ratings: list[dict[str, Any]]) -> dict[str, Any] | None:
         "items": [{"id": i.id, "label": i.label} for i in items],
         "rows": [
             {
-                "day": r["administered_at"][:10],
+                "day": asked.get(r["id"], r["administered_at"][:10]),
                 "values": [r["responses"].get(i.id) for i in items],
             }
             for r in reversed(entries)

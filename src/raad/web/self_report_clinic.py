@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from raad.api.routes_self_report import public_base
 from raad.services import ServiceError, self_report
 from raad.services.errors import InvalidInput
 
@@ -38,7 +39,7 @@ async def make_link(request: Request, pid: int) -> Response:
         link = await call(request, self_report.create_link, pid, form_text(form, "instrument"))
     except ServiceError as exc:
         return render(request, "_error.html", exc=exc)
-    url = str(request.base_url).rstrip("/") + link["path"]
+    url = public_base(request) + link["path"]
     return render(request, "_link_once.html", link=link, url=url)
 
 
