@@ -46,6 +46,7 @@ def _pages(page, server) -> list[str]:
         f"{server}/ui/evidence",
         f"{server}/ui/account",
         f"{server}/ui/consent-documents",
+        f"{server}/ui/self-report",
         patient + "/rate/PHQ-9",
     ]
 
@@ -82,6 +83,8 @@ def test_no_wcag_a_or_aa_violations_on_the_admin_pages(page, server):
         "/ui/admin/audit",
         "/ui/admin/audit?entity=patient",
         "/ui/today?site=E2E",
+        "/ui/self-report",
+        "/ui/self-report?site=E2E",
         "/ui/account",
     ):
         r = page.goto(f"{server}{path}")

@@ -128,3 +128,14 @@ def test_response_rates_in_the_cohort_view_and_my_patients(api, database):
         "/self-report/due", params={"mine": True}, headers=api.h("other_clinician")
     ).json()
     assert theirs["due"] == [] and theirs["missed"] == []
+
+
+def test_an_admin_picks_the_site(api):
+    admin = browser_as(api, "admin")
+    page = admin.get("/ui/self-report")
+    assert page.status_code == 200 and "Name the site" in page.text
+    _enable(api)
+    assert (
+        "Waiting for an answer"
+        in admin.get("/ui/self-report", params={"site": api.world.site}).text
+    )

@@ -10,7 +10,7 @@ from raad.api.routes_self_report import public_base
 from raad.services import ServiceError, self_report
 from raad.services.errors import InvalidInput
 
-from .common import call, error_page, form_text, reload_or_error, render
+from .common import call, error_page, form_text, reload_or_error, render, web_actor
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -55,11 +55,23 @@ async def revoke(request: Request, link_id: int) -> Response:
 async def due_page(
     request: Request, site: str | None = None, days: str | None = None, mine: str | None = None
 ) -> HTMLResponse:
+    actor = web_actor(request)
     try:
         try:
             window = int(days) if days else 14
         except ValueError:
             raise InvalidInput("days", days, "a whole number of days, 1-365") from None
+        if not site and actor.role == "admin":  # admins pick a site
+            empty = {"due": [], "missed": [], "answered": 0, "response_rate": None}
+            return render(
+                request,
+                "self_report_due.html",
+                **empty,
+                days=window,
+                mine=False,
+                site=None,
+                pick_site=True,
+            )
         data = await call(request, self_report.due_list, site, window, bool(mine))
     except ServiceError as exc:
         return error_page(request, exc)
