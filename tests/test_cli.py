@@ -119,6 +119,28 @@ def test_batch_writes_one_row_per_group(tmp_path):
     assert res.loc["m0", "estimate"] == pytest.approx(rma(first.yi, first.vi).estimate, rel=1e-9)
 
 
+def test_batch_fits_what_it_can_and_says_what_it_could_not(tmp_path):
+    """The issue: one group with k = 1 aborted `raad batch`. Now it exits 0 with a summary and
+    a status column."""
+    frame = pd.DataFrame(
+        {
+            "analysis": ["a", "a", "a", "b", "c", "c"],
+            "yi": [0.1, 0.3, 0.2, 0.5, 0.4, None],
+            "vi": [0.05, 0.04, 0.06, 0.05, 0.03, 0.02],
+        }
+    )
+    src, out = tmp_path / "mixed.csv", tmp_path / "out.csv"
+    frame.to_csv(src, index=False)
+    result = runner.invoke(app, ["batch", str(src), "--group", "analysis", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    res = pd.read_csv(out, index_col="group")
+    assert res.loc["a", "status"] == "ok"
+    assert res.loc["b", "status"].startswith("too few studies")
+    assert res.loc["c", "status"].startswith("too few studies") and res.loc["c", "k_omitted"] == 1
+    assert "1 of 3 meta-analyses fitted" in result.output
+    assert "2 not fitted" in result.output and "1 study with a missing" in result.output
+
+
 def test_scale_list_names_every_instrument():
     from raad import scales
 

@@ -175,7 +175,9 @@ def batch(
     chunk: Annotated[int, typer.Option(min=1, help="Groups per vectorised chunk.")] = 5000,
 ) -> None:
     """Fit one meta-analysis per group, vectorised; prints or writes one row per group."""
-    from raad.evidence import EvidenceInputError
+    import warnings
+
+    from raad.evidence import EvidenceInputError, EvidenceWarning
     from raad.evidence.batch import rma_batch
 
     frame = _read_csv(file)
@@ -196,20 +198,40 @@ def batch(
         for start in range(0, len(keys), chunk):
             sel = frame[frame[group].isin(keys[start : start + chunk])]
             try:
-                parts.append(
-                    rma_batch(
-                        sel[yi].to_numpy(),
-                        sel[vi].to_numpy(),
-                        sel[group].to_numpy(),
-                        method=method,
-                        test=test,
-                        level=level,
+                with warnings.catch_warnings():  # summarised below, not one per chunk
+                    warnings.simplefilter("ignore", EvidenceWarning)
+                    parts.append(
+                        rma_batch(
+                            sel[yi].to_numpy(),
+                            sel[vi].to_numpy(),
+                            sel[group].to_numpy(),
+                            method=method,
+                            test=test,
+                            level=level,
+                        )
                     )
-                )
             except EvidenceInputError as exc:
                 _fail(str(exc))
             bar.advance(task, min(chunk, len(keys) - start))
     result = pd.concat(parts)
+    bad = result[result["status"] != "ok"]
+    omitted = int(result["k_omitted"].sum())
+    err.print(
+        f"{len(result) - len(bad)} of {len(result)} meta-analyses fitted"
+        + (
+            f"; {omitted} stud{'y' if omitted == 1 else 'ies'} with a missing yi or vi left out"
+            if omitted
+            else ""
+        ),
+        markup=False,
+    )
+    if len(bad):
+        reasons = bad["status"].str.split(":").str[0].value_counts()
+        err.print(
+            f"{len(bad)} not fitted (see the status column): "
+            + ", ".join(f"{why} {n}" for why, n in reasons.items()),
+            markup=False,
+        )
     if out is not None:
         result.to_csv(out)
         console.print(f"wrote {len(result)} meta-analyses to {out}")

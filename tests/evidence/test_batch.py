@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raad.evidence import EvidenceInputError, rma
+from raad.evidence import EvidenceInputError, EvidenceWarning, rma
 from raad.evidence.batch import rma_batch
 
 from .conftest import load
@@ -84,10 +84,39 @@ def test_batch_accepts_dataframe_columns():
     assert out.attrs["method"] == "REML"
 
 
-def test_batch_refuses_small_groups_by_name():
-    with pytest.raises(EvidenceInputError) as exc:
-        rma_batch([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], ["a", "a", "b"], method="REML")
-    assert exc.value.field == "group" and "'b'" in str(exc.value)
+def test_a_group_that_cannot_be_fitted_is_reported_and_the_rest_fitted():
+    """The issue: one group with k = 1 aborted a whole run. Now every group that can be
+    fitted is, and the others carry their reason (the same numbers as rma for the rest)."""
+    with pytest.warns(EvidenceWarning, match="1 of 2 group"):
+        out = rma_batch([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], ["a", "a", "b"], method="REML")
+    assert out.loc["a", "status"] == "ok"
+    assert out.loc["a", "estimate"] == pytest.approx(rma([0.1, 0.2], [0.1, 0.1]).estimate)
+    assert out.loc["b", "status"].startswith("too few studies: k=1")
+    assert np.isnan(out.loc["b", "estimate"]) and out.loc["b", "k"] == 1
+
+
+def test_missing_values_are_left_out_of_their_group():
+    y = [0.1, np.nan, 0.3, 0.2, 0.5, 0.4]
+    v = [0.1, 0.1, 0.1, np.nan, 0.2, 0.1]
+    g = ["a", "a", "a", "b", "b", "b"]
+    out = rma_batch(y, v, g, method="DL")
+    assert out["k_omitted"].tolist() == [1, 1] and out["k"].tolist() == [2, 2]
+    assert out.loc["a", "estimate"] == pytest.approx(
+        rma([0.1, 0.3], [0.1, 0.1], method="DL").estimate
+    )
+    with pytest.raises(EvidenceInputError, match="missing"):
+        rma_batch(y, v, g, na_action="fail")
+
+
+def test_a_group_that_does_not_converge_is_reported_not_raised():
+    y, v, g = synthetic(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the not-fitted and local-maximum warnings
+        out = rma_batch(y, v, g, method="REML", control={"maxiter": 1, "fallback": False})
+    assert (out["status"] != "ok").any()
+    bad = out[out["status"] != "ok"]
+    assert bad["status"].str.startswith("did not converge").all()
+    assert bad["estimate"].isna().all() and (out["status"] == "ok").sum() + len(bad) == 50
 
 
 def test_batch_refuses_bad_variances_and_lengths():

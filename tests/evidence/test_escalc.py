@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raad.evidence import EscalcResult, EvidenceInputError, escalc, rma
+from raad.evidence import EscalcResult, EvidenceInputError, EvidenceWarning, escalc, rma
 from raad.evidence.escalc import MEASURES, hedges_c
 
 from .conftest import arr, load
@@ -141,7 +141,10 @@ def test_double_zero_tables_are_reported_not_silently_dropped() -> None:
     es = escalc("OR", ai=[0, 3, 2], bi=[10, 7, 8], ci=[0, 1, 4], di=[12, 9, 6], drop00=True)
     assert es.dropped.tolist() == [True, False, False]
     with pytest.raises(EvidenceInputError, match="yi"):
-        rma(es)
+        rma(es, na_action="fail")
+    with pytest.warns(EvidenceWarning, match="Studies with NAs omitted from model fitting"):
+        omitted = rma(es, method="FE")  # metafor's default: omitted, listed, warned
+    assert omitted.k == 2 and omitted.k_all == 3 and omitted.omitted == ("Study 1",)
     kept = es.drop_missing()
     assert kept.slab == ["Study 2", "Study 3"]
     assert rma(kept, method="FE").k == 2
@@ -301,7 +304,7 @@ def without(d: dict[str, Any], key: str) -> dict[str, Any]:
         ("ZCOR", {"ri": [0.3], "ni": [3]}, "ni", "ni > 3"),
         ("ZCOR", {"ri": [-1.0], "ni": [30]}, "ri", "|ri| < 1"),
         # non-finite and non-numeric input
-        ("PR", {"xi": [np.nan], "ni": [10]}, "xi", "finite"),
+        ("PR", {"xi": [np.inf], "ni": [10]}, "xi", "finite"),
         ("SMD", {**SMD, "m2i": [np.inf]}, "m2i", "finite"),
         ("SMD", {**SMD, "sd2i": ["a"]}, "sd2i", "numbers"),
         ("SMD", {**SMD, "n1i": [[10, 11]]}, "n1i", "1-D"),
@@ -327,3 +330,19 @@ def test_bad_input_names_the_argument(
     assert exc.value.field == field
     assert str(exc.value).startswith(f"{field}:")
     assert fragment in exc.value.allowed
+
+
+def test_a_missing_count_gives_a_missing_effect_as_in_metafor() -> None:
+    """metafor's escalc returns NA for a study with a missing input (the issue's real data:
+    7 of 21 metadat datasets have one); rma then omits it with metafor's warning."""
+    es = escalc("PR", xi=[3, np.nan, 5, None], ni=[10, 10, 12, 9])
+    assert np.isnan(es.yi[1]) and np.isnan(es.yi[3]) and not np.isnan(es.yi[0])
+    with pytest.warns(EvidenceWarning):
+        res = rma(es, method="FE")
+    assert res.k == 2 and res.omitted == ("Study 2", "Study 4")
+    import json
+
+    out = res.to_dict()
+    json.dumps(out, allow_nan=False)  # strict JSON
+    assert out["k_all"] == 4 and out["omitted"] == ["Study 2", "Study 4"]
+    assert out["warnings"] == ["Studies with NAs omitted from model fitting."]

@@ -1,7 +1,7 @@
 """Evidence engine: effect sizes, meta-analysis, bias tests and plots (metafor-exact)."""
 
 from .batch import rma_batch
-from .errors import ConvergenceError, EvidenceInputError
+from .errors import ConvergenceError, EvidenceInputError, EvidenceWarning
 from .escalc import EscalcResult, escalc
 from .rma import RmaResult, rma
 from .tau2 import METHODS, Control
@@ -12,6 +12,7 @@ __all__ = [
     "ConvergenceError",
     "EscalcResult",
     "EvidenceInputError",
+    "EvidenceWarning",
     "RmaResult",
     "escalc",
     "rma",

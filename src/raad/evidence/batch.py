@@ -19,7 +19,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import ConvergenceError, EvidenceInputError, as_float_array, same_length
+from .errors import (
+    ConvergenceError,
+    EvidenceInputError,
+    EvidenceWarning,
+    as_float_array,
+    same_length,
+)
 from .inputs import column, normalise_level, normalise_test
 from .tau2 import Control, normalise_method, solve_score
 
@@ -66,17 +72,24 @@ def rma_batch(
     level: float = 95,
     data: pd.DataFrame | None = None,
     control: Control | dict[str, Any] | None = None,
+    na_action: str = "omit",
 ) -> pd.DataFrame:
     """Fit one model without moderators per ``group``; one row per group (sorted by group).
 
     Gives the same numbers as ``rma(yi[g], vi[g], method=..., test=...)`` for every group g.
+    The run never stops at one group: a study with a missing yi or vi is left out of its
+    group (``na_action="omit"``, counted in ``k_omitted``; "fail" refuses the whole input), and
+    a group that cannot be fitted (too few studies, an estimator that does not converge) gets
+    its reason in the ``status`` column and NaN numbers; fitted groups have status "ok".
     """
     m = normalise_method(method)
     t = normalise_test(test)
     lv = normalise_level(level)
     ctl = Control.coerce(control)
-    y = as_float_array("yi", column(data, "yi", yi))
-    v = as_float_array("vi", column(data, "vi", vi))
+    if na_action not in ("omit", "fail"):
+        raise EvidenceInputError("na_action", na_action, "one of omit, fail")
+    y = as_float_array("yi", column(data, "yi", yi), allow_nan=True)
+    v = as_float_array("vi", column(data, "vi", vi), allow_nan=True)
     g_raw = np.asarray(column(data, "group", group))
     if g_raw.ndim != 1:
         raise EvidenceInputError(
@@ -85,25 +98,80 @@ def rma_batch(
     same_length(yi=y, vi=v, group=g_raw)
     if len(y) == 0:
         raise EvidenceInputError("yi", [], "at least one study")
+    for name, arr in (("yi", y), ("vi", v)):
+        if np.isinf(arr).any():
+            bad = np.flatnonzero(np.isinf(arr)).tolist()[:10]
+            raise EvidenceInputError(name, f"infinite value at position(s) {bad}", "finite numbers")
     if np.any(v <= 0):
         bad = np.flatnonzero(v <= 0).tolist()[:10]
         raise EvidenceInputError("vi", f"non-positive value(s) at position(s) {bad}", "values > 0")
+    present = ~np.isnan(y) & ~np.isnan(v)
+    if na_action == "fail" and not present.all():
+        bad = np.flatnonzero(~present).tolist()[:10]
+        raise EvidenceInputError(
+            "yi" if np.isnan(y).any() else "vi",
+            f"missing value(s) at position(s) {bad}",
+            "complete values (or na_action='omit' to leave those studies out)",
+        )
     try:
-        labels, idx = np.unique(g_raw, return_inverse=True)
+        labels, idx_all = np.unique(g_raw, return_inverse=True)
     except TypeError:
         raise EvidenceInputError("group", "labels of mixed types", "labels of one type") from None
-    G = _Groups(idx=idx, n=len(labels), k=np.bincount(idx, minlength=len(labels)).astype(float))
+    n = len(labels)
+    k_all = np.bincount(idx_all, minlength=n)
+    k_used = np.bincount(idx_all[present], minlength=n)
     need = 1 if (m == "FE" and t == "z") else 2
-    small = G.k < need
-    if np.any(small):
-        names = labels[small].tolist()[:10]
-        raise EvidenceInputError(
-            "group",
-            f"group(s) {names} with fewer than {need} studies",
-            f"at least {need} studies per group for method={m!r}, test={t!r}",
+    status = np.array(["ok"] * n, dtype=object)
+    small = k_used < need
+    status[small] = [
+        f"too few studies: k={int(k)} (at least {need} for method={m!r}, test={t!r})"
+        for k in k_used[small]
+    ]
+    fit_groups = ~small
+    cols = {c: np.full(n, np.nan) for c in COLUMNS}
+    cols["k"] = k_used.astype(float)
+    cols["iterations"] = np.zeros(n)
+    if fit_groups.any():
+        rows = present & fit_groups[idx_all]
+        new_index = np.cumsum(fit_groups) - 1
+        G = _Groups(
+            idx=new_index[idx_all[rows]],
+            n=int(fit_groups.sum()),
+            k=k_used[fit_groups].astype(float),
         )
+        fitted, failed = _fit(m, t, lv, ctl, y[rows], v[rows], G)
+        where = np.flatnonzero(fit_groups)
+        for c, values in fitted.items():
+            cols[c][where] = values
+        for gi, why in failed.items():
+            status[where[gi]] = why
+            for c in COLUMNS:
+                if c != "k":
+                    cols[c][where[gi]] = np.nan
+    out = pd.DataFrame(
+        {
+            **{c: cols[c] for c in COLUMNS},
+            "k_omitted": (k_all - k_used).astype(int),
+            "status": status,
+        },
+        index=pd.Index(labels, name="group"),
+    )
+    out["k"] = out["k"].astype(int)
+    out.attrs.update(method=m, test=t, level=lv)
+    if (status != "ok").any():
+        warnings.warn(
+            f"{int((status != 'ok').sum())} of {n} group(s) not fitted; see the status column",
+            EvidenceWarning,
+            stacklevel=2,
+        )
+    return out
 
-    tau2, se_tau2, iters = _estimate_tau2(m, y, v, G, ctl)
+
+def _fit(m, t, lv, ctl, y, v, G: _Groups) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """The numbers of every group of ``G`` (each with enough studies) and the groups whose
+    estimator failed, with the reason."""
+    tau2, se_tau2, iters, failed = _estimate_tau2(m, y, v, G, ctl)
+    tau2 = np.where(np.isnan(tau2), 0.0, tau2)  # failed groups: any value, blanked after
     k = G.k
     w = 1.0 / (v + G.spread(tau2))
     sw = G.sum(w)
@@ -142,29 +210,23 @@ def rma_batch(
     else:
         half = crit * np.sqrt(se**2 + tau2)
         pi_lb, pi_ub = mu - half, mu + half
-    out = pd.DataFrame(
-        {
-            "k": G.k.astype(int),
-            "estimate": mu,
-            "se": se,
-            "zval": zval,
-            "pval": pval,
-            "ci_lb": mu - crit * se,
-            "ci_ub": mu + crit * se,
-            "pi_lb": pi_lb,
-            "pi_ub": pi_ub,
-            "tau2": tau2,
-            "se_tau2": se_tau2,
-            "i2": np.where(k > 1, i2, 0.0),
-            "h2": np.where(k > 1, h2, 1.0),
-            "qe": np.where(k > 1, qe, 0.0),
-            "qep": qep,
-            "iterations": iters,
-        },
-        index=pd.Index(labels, name="group"),
-    )
-    out.attrs.update(method=m, test=t, level=lv)
-    return out
+    return {
+        "estimate": mu,
+        "se": se,
+        "zval": zval,
+        "pval": pval,
+        "ci_lb": mu - crit * se,
+        "ci_ub": mu + crit * se,
+        "pi_lb": pi_lb,
+        "pi_ub": pi_ub,
+        "tau2": tau2,
+        "se_tau2": se_tau2,
+        "i2": np.where(k > 1, i2, 0.0),
+        "h2": np.where(k > 1, h2, 1.0),
+        "qe": np.where(k > 1, qe, 0.0),
+        "qep": qep,
+        "iterations": iters.astype(float),
+    }, failed
 
 
 def _pp(G: _Groups, w: np.ndarray, a: np.ndarray, b: np.ndarray, sw: np.ndarray) -> np.ndarray:
@@ -188,8 +250,9 @@ def _estimate_tau2(m: str, y: np.ndarray, v: np.ndarray, G: _Groups, ctl: Contro
     zeros = np.zeros(G.n)
     one = np.ones_like(v)
     iters = np.zeros(G.n, dtype=int)
+    none: dict[int, str] = {}
     if m == "FE":
-        return zeros, np.full(G.n, np.nan), iters
+        return zeros, np.full(G.n, np.nan), iters, none
     # HE (also the start of Fisher scoring)
     ybar = G.sum(y) / k
     rss_u = G.sum((y - G.spread(ybar)) ** 2)
@@ -200,7 +263,7 @@ def _estimate_tau2(m: str, y: np.ndarray, v: np.ndarray, G: _Groups, ctl: Contro
         trpv = (1 - 1 / k) * sv
         tr_pvpv = (1 - 2 / k) * sv2 + sv**2 / k**2
         se = np.sqrt((2 * tr_pvpv + 4 * tau2 * trpv + 2 * tau2**2 * (k - 1)) / (k - 1) ** 2)
-        return tau2, se, iters
+        return tau2, se, iters, none
     if m in ("DL", "HS"):
         w, sw, r = _q_parts(G, y, v, zeros)
         q = G.sum(w * r**2)
@@ -212,7 +275,7 @@ def _estimate_tau2(m: str, y: np.ndarray, v: np.ndarray, G: _Groups, ctl: Contro
         else:
             tau2 = np.maximum(0.0, (q - k) / sw)
             se = np.sqrt((2 * (k - 1) + 4 * tau2 * trp + 2 * tau2**2 * ppsum) / sw**2)
-        return tau2, se, iters
+        return tau2, se, iters, none
     if m == "SJ":
         t0 = rss_u / k if ctl.tau2_init is None else np.full(G.n, float(ctl.tau2_init))
         w, sw, r = _q_parts(G, y, v, t0)
@@ -226,11 +289,11 @@ def _estimate_tau2(m: str, y: np.ndarray, v: np.ndarray, G: _Groups, ctl: Contro
                 + 2 * tau2**2 * _pp(G, w, one, one, sw)
             )
         )
-        return tau2, se, iters
+        return tau2, se, iters, none
     if m == "PM":
-        tau2, iters = _pm_newton(y, v, G, ctl)
+        tau2, iters, failed = _pm_newton(y, v, G, ctl)
     else:
-        tau2, iters = _fisher_scoring(m, y, v, G, ctl, he)
+        tau2, iters, failed = _fisher_scoring(m, y, v, G, ctl, he)
     w, sw, _ = _q_parts(G, y, v, tau2)
     if m == "ML":
         se = np.sqrt(2 / G.sum(w**2))
@@ -238,7 +301,7 @@ def _estimate_tau2(m: str, y: np.ndarray, v: np.ndarray, G: _Groups, ctl: Contro
         se = np.sqrt(2 / _pp(G, w, one, one, sw))
     else:  # EB, PM
         se = np.sqrt(2 * k**2 / (k - 1)) / sw
-    return tau2, se, iters
+    return tau2, se, iters, failed
 
 
 def _subset(G: _Groups, keep: np.ndarray) -> tuple[_Groups, np.ndarray]:
@@ -289,16 +352,22 @@ def _fisher_scoring(m: str, y, v, G: _Groups, ctl: Control, he: np.ndarray):
         t = new[still]
         S, rows = _subset(G, active)
         ys, vs = y[rows], v[rows]
+    failed: dict[int, str] = {}
     if active.any():
-        if not ctl.fallback:
-            raise ConvergenceError(
-                m, ctl.maxiter, f"Fisher scoring did not converge in {int(active.sum())} group(s)"
-            )
         # the rare groups where scoring cycles: solve their estimating equation one by one
+        # (with control fallback), else report them
         for gi in np.flatnonzero(active):
+            if not ctl.fallback:
+                failed[int(gi)] = (
+                    f"did not converge: Fisher scoring for {m} after {ctl.maxiter} iterations"
+                )
+                continue
             rows = G.idx == gi
             X = np.ones((int(rows.sum()), 1))
-            tau2[gi] = solve_score(m, y[rows], v[rows], X, ctl)
+            try:
+                tau2[gi] = solve_score(m, y[rows], v[rows], X, ctl)
+            except ConvergenceError as exc:
+                failed[int(gi)] = f"did not converge: {exc}"
     if m in ("ML", "REML") and ctl.ll0check:
         reml = m == "REML"
         worse = (_loglik(y, v, G, np.zeros(G.n), reml) - _loglik(y, v, G, tau2, reml) > ctl.tol) & (
@@ -312,7 +381,7 @@ def _fisher_scoring(m: str, y, v, G: _Groups, ctl: Control, he: np.ndarray):
                 stacklevel=3,
             )
             tau2 = np.where(worse, 0.0, tau2)
-    return tau2, iters
+    return tau2, iters, failed
 
 
 def _loglik(y, v, G: _Groups, tau2: np.ndarray, reml: bool) -> np.ndarray:
@@ -345,8 +414,8 @@ def _pm_newton(y, v, G: _Groups, ctl: Control):
         step = np.where(active, (q - (k - 1)) / dq, 0.0)
         tau2 = tau2 + step
         active &= np.abs(step) > ctl.tol * np.maximum(1.0, tau2)
-    if active.any():
-        raise ConvergenceError(
-            "PM", ctl.maxiter, f"Newton's method did not converge in {int(active.sum())} group(s)"
-        )
-    return tau2, iters
+    failed = {
+        int(gi): f"did not converge: Newton's method for PM after {ctl.maxiter} iterations"
+        for gi in np.flatnonzero(active)
+    }
+    return tau2, iters, failed

@@ -21,6 +21,27 @@ class EvidenceInputError(ValueError):
         super().__init__(f"{field}: got {_short(value)}; allowed: {allowed}")
 
 
+class EvidenceWarning(UserWarning):
+    """What metafor warns about (studies omitted for missing values, and the like), in its
+    words; the results also list them (``warnings``)."""
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every float that is not finite (NaN, +-inf) as None, numpy scalars as
+    Python numbers, tuples as lists: what ``json.dumps(..., allow_nan=False)`` accepts."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 class ConvergenceError(RuntimeError):
     """An iterative estimator did not converge; carries the method and the iteration count."""
 

@@ -257,12 +257,30 @@ def _check_options(measure: Any, add: Any, to: Any, drop00: Any, vtype: Any) -> 
 def _arrays(given: dict[str, Any], data: pd.DataFrame | None) -> Arrays:
     """Column look-ups and conversion; plain numbers are used for every study."""
     resolved = {n: _column(data, n, v) for n, v in given.items()}
-    arrays = {n: as_float_array(n, v) for n, v in resolved.items()}
+    # a missing count or mean (NaN/None) gives a missing yi and vi for that study, as in
+    # metafor; infinities are refused
+    arrays = {n: _nan_ok(n, v) for n, v in resolved.items()}
     sequences = {n: v for n, v in arrays.items() if np.ndim(resolved[n]) > 0}
     k = same_length(**sequences) if sequences else 1
     if k == 0:
         raise EvidenceInputError(next(iter(sequences)), "an empty sequence", "at least one study")
     return {n: v if n in sequences else np.repeat(v, k) for n, v in arrays.items()}
+
+
+def _nan_ok(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, pd.Series | pd.Index):
+        value = value.to_numpy(dtype=float, na_value=np.nan)
+    elif isinstance(value, list | tuple):
+        value = [
+            np.nan if x is None or (pd.api.types.is_scalar(x) and pd.isna(x)) else x for x in value
+        ]
+    elif isinstance(value, np.ndarray) and value.dtype == object:
+        value = np.array([np.nan if x is None or pd.isna(x) else x for x in value], dtype=float)
+    arr = as_float_array(name, value, allow_nan=True)
+    if np.isinf(arr).any():
+        bad = np.flatnonzero(np.isinf(arr)).tolist()[:10]
+        raise EvidenceInputError(name, f"infinite value at position(s) {bad}", "finite numbers")
+    return arr
 
 
 def _column(data: pd.DataFrame | None, name: str, value: Any) -> Any:

@@ -11,6 +11,7 @@ Heterogeneity statistics follow Higgins & Thompson (2002, doi:10.1002/sim.1186) 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from . import report
-from .errors import EvidenceInputError
+from .errors import EvidenceInputError, EvidenceWarning, strict_json
 from .inputs import ModelData, model_data, normalise_level, normalise_test
 from .linalg import p_matrix, wls
 from .tau2 import Control, estimate, loglik, normalise_method
@@ -56,7 +57,21 @@ class RmaResult:
     # -- coefficient table ------------------------------------------------------------------
     @property
     def k(self) -> int:
+        """Studies in the model (``k_all`` minus those omitted for missing values)."""
         return len(self.data.y)
+
+    @property
+    def k_all(self) -> int:
+        return self.data.k_all if self.data.k_all is not None else self.k
+
+    @property
+    def omitted(self) -> tuple[str, ...]:
+        """Labels of the studies left out for a missing value (metafor's ``not.na``)."""
+        return self.data.omitted
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.data.warnings
 
     @property
     def p(self) -> int:
@@ -187,13 +202,20 @@ class RmaResult:
 
     # -- output -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Inputs, options and results as plain JSON-serialisable values."""
+        """Inputs, options and results as strict JSON values (a value that is not a finite
+        number, e.g. an undefined z when se = 0, is None)."""
+        return strict_json(self._dict())
+
+    def _dict(self) -> dict[str, Any]:
         return {
             "model": "FE" if self.is_fixed else ("RE" if self.int_only else "ME"),
             "method": self.method,
             "test": self.test,
             "level": self.level,
             "k": self.k,
+            "k_all": self.k_all,
+            "omitted": list(self.omitted),
+            "warnings": list(self.warnings),
             "p": self.p,
             "measure": self.data.measure,
             "inputs": {
@@ -265,6 +287,7 @@ def rma(
     intercept: bool = True,
     btt: Any = None,
     control: Control | dict[str, Any] | None = None,
+    na_action: str = "omit",
 ) -> RmaResult:
     """Fit a meta-analytic model as metafor's ``rma.uni``.
 
@@ -278,12 +301,17 @@ def rma(
         or the formula removes it.
     btt: indices of the coefficients in the omnibus test (default: all but the intercept).
     control: convergence settings (``Control``); fully converged by default.
+    na_action: "omit" (metafor's default ``na.omit``: a study with a missing yi, vi or
+        moderator is left out, listed in ``omitted`` and warned about, as metafor warns) or
+        "fail" (refused, naming the field and the studies).
     """
     m = normalise_method(method)
     t = normalise_test(test)
     lv = normalise_level(level)
     ctl = Control.coerce(control)
-    d = model_data(yi, vi, sei, mods, data, slab, intercept)
+    d = model_data(yi, vi, sei, mods, data, slab, intercept, na_action)
+    for text in d.warnings:
+        warnings.warn(text, EvidenceWarning, stacklevel=2)
     return fit(d, m, t, lv, ctl, btt)
 
 
