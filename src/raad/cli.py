@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from raad import __version__
+from raad.evidence.errors import strict_json
 
 app = typer.Typer(
     help="raad: rapid-acting antidepressant decision support and evidence engine. "
@@ -140,7 +141,9 @@ def meta(
         out = res.to_dict()
         out["prediction"] = pred.to_dict() if pred else None
         out["heterogeneity_ci"] = het.to_dict() if het else None
-        sys.stdout.write(json.dumps(out, indent=2, default=_json_default) + "\n")
+        sys.stdout.write(
+            json.dumps(strict_json(out), indent=2, default=_json_default, allow_nan=False) + "\n"
+        )
         return
     console.print(report.format_studies(res) + "\n", highlight=False, soft_wrap=True, markup=False)
     console.print(str(res), highlight=False, soft_wrap=True, markup=False)
@@ -294,7 +297,7 @@ def screen(
         out = result.to_dict()
         if read is not None:
             out["record"] = read.to_dict()
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        sys.stdout.write(json.dumps(strict_json(out), indent=2, allow_nan=False) + "\n")
         return
     console.print(str(result), highlight=False, soft_wrap=True, markup=False)
     if read is not None:
@@ -379,7 +382,9 @@ def plan(
         _fail(str(exc))
         return
     if as_json:
-        sys.stdout.write(json.dumps(course.to_dict(), indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(strict_json(course.to_dict()), indent=2, allow_nan=False) + "\n"
+        )
     else:
         console.print(str(course), highlight=False, soft_wrap=True, markup=False)
 
@@ -457,7 +462,9 @@ def evidence_pool(
             "crossover_note": CROSSOVER_NOTE,
             "published": [p.model_dump() for p in published],
         }
-        sys.stdout.write(json.dumps(out, indent=2, default=_json_default) + "\n")
+        sys.stdout.write(
+            json.dumps(strict_json(out), indent=2, default=_json_default, allow_nan=False) + "\n"
+        )
         return
     lines = [
         f"Trial base {version}: {agent}"
@@ -758,11 +765,11 @@ def scale_score(
                 {"fullUrl": obs_url, "resource": obs.model_dump(mode="json", exclude_none=True)},
             ],
         }
-        sys.stdout.write(json.dumps(bundle, indent=2) + "\n")
+        sys.stdout.write(json.dumps(strict_json(bundle), indent=2, allow_nan=False) + "\n")
         return
     if as_json:
         out = sc.to_dict() | ({"comparison": cmp.to_dict()} if cmp else {})
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        sys.stdout.write(json.dumps(strict_json(out), indent=2, allow_nan=False) + "\n")
         return
     lo, hi = instr.total_range
     if sc.total is not None:
@@ -853,7 +860,10 @@ def scale_read(
             results.append((where, None, f"{loc}: {first['msg']}"))
     if as_json:
         out = [{"where": w or None} | (r.to_dict() if r else {"error": e}) for w, r, e in results]
-        sys.stdout.write(json.dumps(out if len(out) > 1 else out[0], indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(strict_json(out if len(out) > 1 else out[0]), indent=2, allow_nan=False)
+            + "\n"
+        )
     else:
         for where, read, error in results:
             label = f"{where}: " if where else ""
@@ -927,7 +937,7 @@ def scale_read_redcap(
             "records": [r.to_dict() for r in reads],
             "skipped_empty_rows": skipped,
         }
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        sys.stdout.write(json.dumps(strict_json(out), indent=2, allow_nan=False) + "\n")
     else:
         for r in reads:
             label = f"record {r.record_id}" + (f" ({r.event})" if r.event else "")

@@ -44,3 +44,20 @@ def test_rma_omits_as_metafor_does(case):
     np.testing.assert_allclose(res.beta, case["beta"], rtol=1e-6)
     np.testing.assert_allclose(res.se_beta, case["se"], rtol=1e-6)
     assert res.tau2 == pytest.approx(case["tau2"], rel=1e-6, abs=1e-10)
+
+
+def test_metafors_other_warnings_and_errors():
+    """metafor 3.8.1: a variance ratio of 1e7 warns (7.7e6 does not); a factor with one level
+    stops with "contrasts can be applied only to factors with 2 or more levels"."""
+    from raad.evidence import EvidenceInputError
+
+    with pytest.warns(EvidenceWarning, match="Ratio of largest to smallest sampling variance"):
+        rma([0.1, 0.5, 0.2], [1e-7, 1, 0.5])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rma([0.1, 0.5, 0.2], [1.3e-7, 1, 0.5])
+    frame = pd.DataFrame({"yi": [0.1, 0.2, 0.3], "vi": [0.1, 0.1, 0.1], "g": ["a", "a", "a"]})
+    with pytest.raises(EvidenceInputError, match="2 or more levels"):
+        rma("yi", "vi", mods="~ g", data=frame)

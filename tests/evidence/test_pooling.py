@@ -97,3 +97,41 @@ def test_sensitivity_table_and_plot():
     buf = io.BytesIO()
     plots.sensitivity(sens).savefig(buf, format="png")
     assert buf.getvalue()[:4] == b"\x89PNG"
+
+
+def test_trimfill_says_when_se_k0_and_q0_are_undefined_and_keeps_measure_and_labels():
+    """Break-test findings (metafor 3.8.1 run on the same numbers): L0 with a negative
+    variance of Sr gives k0 = 0 and se.k0 = NaN in metafor (raad said 0); Q0 with
+    2k^2 - 4Sr + 1/4 < 0 stops metafor with "missing value where TRUE/FALSE needed" (raad
+    raised a bare "math domain error")."""
+    import json
+    import math
+
+    from raad.evidence import EvidenceInputError, escalc, rma
+    from raad.evidence.bias import trimfill
+
+    y = [0.4125, 0.1997, 2.2815, 0.2513, 0.1359, 0.4555, 0.4024]
+    v = [0.1642, 0.218, 0.4413, 0.27, 0.4953, 0.4006, 0.2602]
+    tf = trimfill(rma(y, v, method="FE"), estimator="L0")
+    assert tf.k0 == 0 and math.isnan(tf.se_k0) and tf.side == "left"
+    out = tf.to_dict()
+    assert out["se_k0"] is None
+    json.dumps(out, allow_nan=False)
+    with pytest.raises(EvidenceInputError, match="Q0 is undefined"):
+        trimfill(
+            rma([0.6225, 0.3934, 0.4502, 0.1563], [0.206, 0.4387, 0.3424, 0.4555], method="FE"),
+            estimator="Q0",
+        )
+    # the filled model keeps the measure (the funnel's axis) and names the filled studies
+    es = escalc(
+        "RR",
+        ai=[4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27],
+        bi=[119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886],
+        ci=[11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29],
+        di=[128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825],
+    )
+    filled = trimfill(rma(es, method="FE"))
+    assert filled.model.data.measure == "RR"
+    assert filled.model.data.slab[-filled.k0 :] == tuple(
+        f"Filled {i + 1}" for i in range(filled.k0)
+    )

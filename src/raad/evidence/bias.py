@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from . import report
-from .errors import ConvergenceError, EvidenceInputError
+from .errors import ConvergenceError, EvidenceInputError, strict_json
 from .linalg import wls
 
 if TYPE_CHECKING:
@@ -41,6 +41,10 @@ class RegTest:
     ci_ub: float
 
     def to_dict(self) -> dict[str, Any]:
+        """As strict JSON values (a number that is not finite is None)."""
+        return strict_json(self._plain())
+
+    def _plain(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     def __str__(self) -> str:
@@ -117,6 +121,10 @@ class TrimFill:
         return float(self.model.estimate)
 
     def to_dict(self) -> dict[str, Any]:
+        """As strict JSON values (a number that is not finite is None)."""
+        return strict_json(self._plain())
+
+    def _plain(self) -> dict[str, Any]:
         return {
             "k0": self.k0,
             "se_k0": self.se_k0,
@@ -129,6 +137,10 @@ class TrimFill:
 
     def __str__(self) -> str:
         return report.format_trimfill(self)
+
+
+def _sqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0 else math.nan
 
 
 def trimfill(
@@ -178,7 +190,15 @@ def trimfill(
             if est == "L0":
                 k0_raw = (4 * sr - k * (k + 1)) / (2 * k - 1)
             else:
-                k0_raw = k - 0.5 - math.sqrt(2 * k**2 - 4 * sr + 0.25)
+                root = 2 * k**2 - 4 * sr + 0.25
+                if root < 0:  # metafor stops here with "missing value where TRUE/FALSE needed"
+                    raise EvidenceInputError(
+                        "estimator",
+                        "Q0",
+                        f"L0 or R0: Q0 is undefined for these data (2k^2 - 4 Sr + 1/4 = "
+                        f"{root:.4g} < 0 with k = {k})",
+                    )
+                k0_raw = k - 0.5 - math.sqrt(root)
             var_sr = (
                 k * (k + 1) * (2 * k + 1)
                 + 10 * k0_raw**3
@@ -188,21 +208,23 @@ def trimfill(
                 - 18 * k * k0_raw
                 + 6 * k**2 * k0_raw
             ) / 24
+            # a negative variance (or root) leaves SE(k0) undefined: NaN, as metafor's sqrt
+            # gives, never 0 (which would claim k0 is known exactly)
             if est == "L0":
-                se_k0 = 4 * math.sqrt(max(var_sr, 0.0)) / (2 * k - 1)
+                se_k0 = 4 * _sqrt(var_sr) / (2 * k - 1)
             else:
-                se_k0 = (
-                    2
-                    * math.sqrt(max(var_sr, 0.0))
-                    / math.sqrt((k - 0.5) ** 2 - k0_raw * (2 * k - k0_raw - 1))
-                )
+                se_k0 = 2 * _sqrt(var_sr) / _sqrt((k - 0.5) ** 2 - k0_raw * (2 * k - k0_raw - 1))
         k0 = int(max(0, round(k0_raw)))  # R's round(): half to even, as Python's
-        se_k0 = max(0.0, se_k0)
+        if not math.isnan(se_k0):
+            se_k0 = max(0.0, se_k0)
 
     if k0 > 0:
         filled_y = sign * (2 * beta - y[k - k0 :])
         filled_v = v[k - k0 :]
-        model = res.refit(np.concatenate([y0, filled_y]), np.concatenate([v0, filled_v]))
+        labels = [*res.data.slab, *(f"Filled {i + 1}" for i in range(k0))]
+        model = res.refit(
+            np.concatenate([y0, filled_y]), np.concatenate([v0, filled_v]), slab=labels
+        )
     else:
         filled_y, filled_v, model = np.empty(0), np.empty(0), res
     return TrimFill(k0, se_k0, side, est, filled_y, filled_v, model, res)

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from .errors import EvidenceInputError, as_float_array, same_length
+from .errors import EvidenceInputError, as_float_array, same_length, strict_json
 
 Arrays = dict[str, np.ndarray]
 
@@ -116,6 +116,10 @@ class EscalcResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """As strict JSON values (a number that is not finite is None)."""
+        return strict_json(self._plain())
+
+    def _plain(self) -> dict[str, Any]:
         """JSON-ready: NaN becomes None."""
 
         def clean(a: np.ndarray) -> list[float | None]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from scipy import optimize, stats
 
 from . import report
-from .errors import EvidenceInputError
+from .errors import EvidenceInputError, strict_json
 from .inputs import normalise_level
 from .linalg import q_gen
 
@@ -34,6 +34,10 @@ class HeterogeneityCI:
     method: str = "Q-profile"
 
     def to_dict(self) -> dict[str, Any]:
+        """As strict JSON values (a number that is not finite is None)."""
+        return strict_json(self._plain())
+
+    def _plain(self) -> dict[str, Any]:
         return {
             "tau2": list(self.tau2),
             "tau": list(self.tau),

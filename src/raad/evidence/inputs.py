@@ -13,6 +13,8 @@ from .errors import EvidenceInputError, as_float_array, same_length
 
 TESTS = ("z", "knha", "t", "adhoc")
 NA_ACTIONS = ("omit", "fail")
+# metafor 3.8.1 warns when max(vi)/min(vi) reaches 1e7 (observed: 1e7 warns, 7.7e6 does not)
+VI_RATIO_WARN = 1e7
 TEST_ALIASES = {"hk": "knha", "hksj": "knha"}
 
 
@@ -35,8 +37,16 @@ class ModelData:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """metafor's warnings for these inputs, in its words."""
-        return ("Studies with NAs omitted from model fitting.",) if self.omitted else ()
+        """metafor's warnings for these inputs, in its words (rma.uni of metafor 3.8.1)."""
+        out = []
+        if self.omitted:
+            out.append("Studies with NAs omitted from model fitting.")
+        if len(self.v) and self.v.max() / self.v.min() >= VI_RATIO_WARN:
+            out.append(
+                "Ratio of largest to smallest sampling variance extremely large. May not be "
+                "able to obtain stable results."
+            )
+        return tuple(out)
 
 
 def column(data: pd.DataFrame | None, name: str, value: Any) -> Any:
@@ -202,6 +212,14 @@ def design_matrix(
             raise EvidenceInputError(
                 "mods", mods, f"a valid formula on data's columns ({exc})"
             ) from None
+        for term, cols in dm.design_info.term_slices.items():
+            if cols.stop == cols.start:  # a factor with one level adds no column: metafor stops
+                raise EvidenceInputError(
+                    "mods",
+                    term.name(),
+                    "factors with 2 or more levels (metafor: contrasts can be applied only to "
+                    "factors with 2 or more levels)",
+                )
         names = ["intercept" if c == "Intercept" else str(c) for c in dm.columns]
         X = np.full((len(frame), dm.shape[1]), np.nan)
         X[dm.index.to_numpy(dtype=int)] = dm.to_numpy(dtype=float)

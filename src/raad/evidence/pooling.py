@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .errors import strict_json
+
 Z975 = float(stats.norm.isf(0.025))
 
 
@@ -32,6 +34,10 @@ class Row:
     sources: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
+        """As strict JSON values (a number that is not finite is None)."""
+        return strict_json(self._plain())
+
+    def _plain(self) -> dict[str, Any]:
         return dict(self.__dict__) | {"sources": list(self.sources)}
 
 
@@ -41,6 +47,10 @@ class Excluded:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
+        """As strict JSON values (a number that is not finite is None)."""
+        return strict_json(self._plain())
+
+    def _plain(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -171,6 +181,10 @@ class SensitivityRow:
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """As strict JSON values (a number that is not finite is None)."""
+        return strict_json(self._plain())
+
+    def _plain(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from . import report
-from .errors import EvidenceInputError
+from .errors import EvidenceInputError, strict_json
 from .inputs import normalise_level
 
 if TYPE_CHECKING:
@@ -36,6 +36,10 @@ class Prediction:
     transformed: bool
 
     def to_dict(self) -> dict[str, Any]:
+        """As strict JSON values (a number that is not finite is None)."""
+        return strict_json(self._plain())
+
+    def _plain(self) -> dict[str, Any]:
         def conv(x: Any) -> Any:
             return x.tolist() if isinstance(x, np.ndarray) else x
 

@@ -191,12 +191,14 @@ class RmaResult:
         return leave1out(self)
 
     def refit(self, y: np.ndarray, v: np.ndarray, **changes: Any) -> RmaResult:
-        """The same model (method, test, level, control) on other data without moderators."""
+        """The same model (method, test, level, control, measure) on other data without
+        moderators."""
         opts = {
             "method": self.method,
             "test": self.test,
             "level": self.level,
             "control": self.control,
+            "measure": self.data.measure,
         } | changes
         return rma(y, v, **opts)
 
@@ -288,6 +290,7 @@ def rma(
     btt: Any = None,
     control: Control | dict[str, Any] | None = None,
     na_action: str = "omit",
+    measure: str | None = None,
 ) -> RmaResult:
     """Fit a meta-analytic model as metafor's ``rma.uni``.
 
@@ -304,12 +307,18 @@ def rma(
     na_action: "omit" (metafor's default ``na.omit``: a study with a missing yi, vi or
         moderator is left out, listed in ``omitted`` and warned about, as metafor warns) or
         "fail" (refused, naming the field and the studies).
+    measure: what yi measures (metafor's ``measure``, e.g. "RR", "SMD"), for the plots and
+        reports when yi and vi are plain numbers; an escalc result brings its own.
     """
     m = normalise_method(method)
     t = normalise_test(test)
     lv = normalise_level(level)
     ctl = Control.coerce(control)
     d = model_data(yi, vi, sei, mods, data, slab, intercept, na_action)
+    if measure is not None and d.measure is None:
+        from dataclasses import replace
+
+        d = replace(d, measure=str(measure))
     for text in d.warnings:
         warnings.warn(text, EvidenceWarning, stacklevel=2)
     return fit(d, m, t, lv, ctl, btt)
