@@ -3,6 +3,7 @@
 from .batch import rma_batch
 from .errors import ConvergenceError, EvidenceInputError, EvidenceWarning
 from .escalc import EscalcResult, escalc
+from .mh import MhResult, rma_mh, rma_peto
 from .rma import RmaResult, rma
 from .tau2 import METHODS, Control
 
@@ -13,8 +14,11 @@ __all__ = [
     "EscalcResult",
     "EvidenceInputError",
     "EvidenceWarning",
+    "MhResult",
     "RmaResult",
     "escalc",
     "rma",
     "rma_batch",
+    "rma_mh",
+    "rma_peto",
 ]
