@@ -24,11 +24,13 @@ def rows_24h():
 def test_rows_and_their_derivations_recompute():
     rows, _ = rows_24h()
     assert [r.study for r in rows] == ["Nagele 2015", "Nagele 2021"]
-    z = stats.norm.isf(0.025)
-    assert rows[0].yi == -5.5 and math.isclose(rows[0].vi, ((8.5 - 2.5) / (2 * z)) ** 2)
-    assert math.isclose(rows[1].vi, (1.93 / stats.norm.isf(0.37 / 2)) ** 2)
+    # small crossover trials (20 and 24 patients): t with n - 1 df (Cochrane Handbook 6.5.2.3)
+    t19 = stats.t.isf(0.025, 19)
+    assert rows[0].yi == -5.5 and math.isclose(rows[0].vi, ((8.5 - 2.5) / (2 * t19)) ** 2)
+    assert math.isclose(rows[1].vi, (1.93 / stats.t.isf(0.37 / 2, 23)) ** 2)
     assert all(r.flag == "derived" and r.derivation and r.sources for r in rows)
-    assert "crossover" in rows[0].derivation
+    assert "crossover" in rows[0].derivation and "t with 19 df" in rows[0].derivation
+    assert "cochrane-handbook-6-5-2" in rows[0].sources
 
 
 def test_every_other_trial_is_excluded_with_a_reason():

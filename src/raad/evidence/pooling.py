@@ -3,9 +3,10 @@
 Mean differences are taken as reported (crossover trials report within-subject differences,
 whose confidence intervals already reflect the pairing) or computed from arm means and SDs
 (parallel trials; metafor's MD). A standard error missing from the report is derived from the
-95% CI, ``(upper - lower) / (2 z_0.975)``, or, failing that, from a two-sided p-value under a
-normal approximation, ``|MD| / z_(1 - p/2)`` (Altman & Bland 2011, BMJ 343:d2090,
-doi:10.1136/bmj.d2090); such rows are flagged 'derived'. Trials that cannot give a row are
+95% CI, ``(upper - lower) / (2 q)``, or, failing that, from a two-sided p-value, ``|MD| / q``
+(Altman & Bland 2011, BMJ 343:d2090, doi:10.1136/bmj.d2090), where q is the t quantile with
+n - 1 (crossover) or n - 2 (parallel) df for trials under 60 per group and the normal quantile
+otherwise (Cochrane Handbook 6.5.2.3); such rows are flagged 'derived' and say which. Trials that cannot give a row are
 listed as excluded with the reason; nothing is imputed.
 """
 
@@ -89,6 +90,26 @@ def md_rows(
     return rows, excluded
 
 
+SMALL_PER_GROUP = 60  # Cochrane Handbook 6.5.2.3: "say less than 60 in each group"
+
+
+def small_sample_df(t: dict[str, Any]) -> tuple[int | None, str]:
+    """Degrees of freedom of the t quantile a small trial's CI or p-value came from
+    (Cochrane Handbook 6.5.2.3): a crossover trial is one group of n (df n - 1), a parallel
+    trial two groups (df n - 2); None (normal quantile) when the trial is large or its size
+    is not recorded. Returns (df, the words for the derivation)."""
+    n = t.get("n_randomized")
+    if not n:
+        return None, "normal quantile: the trial's size is not recorded"
+    if t.get("design") == "crossover":
+        if n < SMALL_PER_GROUP:
+            return n - 1, f"t with {n - 1} df: a crossover of {n}, fewer than 60"
+        return None, f"normal quantile: {n} in the crossover"
+    if n / 2 < SMALL_PER_GROUP:
+        return n - 2, f"t with {n - 2} df: {n} in two groups, fewer than 60 each"
+    return None, f"normal quantile: {n} in two groups"
+
+
 def _sources(*numbers: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n["cite"]["source"] for n in numbers))
 
@@ -103,16 +124,25 @@ def _from_md(t, arm_ids, controls, outcome, time) -> Row | str | None:
             and n["contrast"][1] in controls
         ):
             md = n["value"]
+            df, basis = small_sample_df(t)
             if n.get("ci"):
                 lo, hi = n["ci"]
-                se = (hi - lo) / (2 * Z975)
-                how = f"SE from the 95% CI: ({hi:g} - ({lo:g})) / (2 x {Z975:.6f}) = {se:.4f}"
-            elif n.get("p") is not None:
-                z = float(stats.norm.isf(n["p"] / 2))
-                se = abs(md) / z
+                q = Z975 if df is None else float(stats.t.isf(0.025, df))
+                se = (hi - lo) / (2 * q)
                 how = (
-                    f"SE from the two-sided p = {n['p']:g} (normal approximation): "
-                    f"|{md:g}| / {z:.4f} = {se:.4f}"
+                    f"SE from the 95% CI ({basis}): ({hi:g} - ({lo:g})) / (2 x {q:.6f}) = "
+                    f"{se:.4f}"
+                )
+            elif n.get("p") is not None:
+                q = (
+                    float(stats.norm.isf(n["p"] / 2))
+                    if df is None
+                    else float(stats.t.isf(n["p"] / 2, df))
+                )
+                se = abs(md) / q
+                how = (
+                    f"SE from the two-sided p = {n['p']:g} ({basis}): |{md:g}| / {q:.4f} = "
+                    f"{se:.4f}"
                 )
             else:
                 return f"{time} difference reported without a CI or exact p-value"
@@ -125,7 +155,7 @@ def _from_md(t, arm_ids, controls, outcome, time) -> Row | str | None:
                 t.get("scale"),
                 "derived",
                 f"{kind} mean difference as reported; {how}",
-                _sources(n),
+                (*_sources(n), "cochrane-handbook-6-5-2"),
             )
     return None
 
