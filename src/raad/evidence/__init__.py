@@ -5,6 +5,7 @@ from .errors import ConvergenceError, EvidenceInputError, EvidenceWarning
 from .escalc import EscalcResult, escalc
 from .mh import MhResult, rma_mh, rma_peto
 from .rma import RmaResult, rma
+from .subgroup import SubgroupResult, subgroups
 from .tau2 import METHODS, Control
 
 __all__ = [
@@ -16,9 +17,11 @@ __all__ = [
     "EvidenceWarning",
     "MhResult",
     "RmaResult",
+    "SubgroupResult",
     "escalc",
     "rma",
     "rma_batch",
     "rma_mh",
     "rma_peto",
+    "subgroups",
 ]

@@ -130,8 +130,7 @@ def _from_md(t, arm_ids, controls, outcome, time) -> Row | str | None:
                 q = Z975 if df is None else float(stats.t.isf(0.025, df))
                 se = (hi - lo) / (2 * q)
                 how = (
-                    f"SE from the 95% CI ({basis}): ({hi:g} - ({lo:g})) / (2 x {q:.6f}) = "
-                    f"{se:.4f}"
+                    f"SE from the 95% CI ({basis}): ({hi:g} - ({lo:g})) / (2 x {q:.6f}) = {se:.4f}"
                 )
             elif n.get("p") is not None:
                 q = (
@@ -141,8 +140,7 @@ def _from_md(t, arm_ids, controls, outcome, time) -> Row | str | None:
                 )
                 se = abs(md) / q
                 how = (
-                    f"SE from the two-sided p = {n['p']:g} ({basis}): |{md:g}| / {q:.4f} = "
-                    f"{se:.4f}"
+                    f"SE from the two-sided p = {n['p']:g} ({basis}): |{md:g}| / {q:.4f} = {se:.4f}"
                 )
             else:
                 return f"{time} difference reported without a CI or exact p-value"
