@@ -5,6 +5,7 @@ from .errors import ConvergenceError, EvidenceInputError, EvidenceWarning
 from .escalc import EscalcResult, escalc
 from .mh import MhResult, rma_mh, rma_peto
 from .rma import RmaResult, rma
+from .sequential import cumul, permutest
 from .subgroup import SubgroupResult, subgroups
 from .tau2 import METHODS, Control
 
@@ -18,7 +19,9 @@ __all__ = [
     "MhResult",
     "RmaResult",
     "SubgroupResult",
+    "cumul",
     "escalc",
+    "permutest",
     "rma",
     "rma_batch",
     "rma_mh",
