@@ -4,6 +4,7 @@ from .batch import rma_batch
 from .errors import ConvergenceError, EvidenceInputError, EvidenceWarning
 from .escalc import EscalcResult, escalc
 from .mh import MhResult, rma_mh, rma_peto
+from .mv import MvResult, rma_mv, robust, vcalc
 from .rma import RmaResult, rma
 from .sequential import cumul, permutest
 from .subgroup import SubgroupResult, subgroups
@@ -17,6 +18,7 @@ __all__ = [
     "EvidenceInputError",
     "EvidenceWarning",
     "MhResult",
+    "MvResult",
     "RmaResult",
     "SubgroupResult",
     "cumul",
@@ -25,6 +27,9 @@ __all__ = [
     "rma",
     "rma_batch",
     "rma_mh",
+    "rma_mv",
     "rma_peto",
+    "robust",
     "subgroups",
+    "vcalc",
 ]
