@@ -420,3 +420,19 @@ def test_scale_score_in_order_by_key_and_with_gaps(args, words):
 def test_scale_score_errors_in_cli_words(args, words):
     result = runner.invoke(app, ["scale", "score", *args], terminal_width=200)
     assert result.exit_code == 2 and words in result.output and "Traceback" not in result.output
+
+
+def test_evidence_pool_every_dose_with_the_assumed_correlation_varied():
+    result = runner.invoke(app, ["evidence", "pool", "--all-doses", "--time", "24h", "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    out = json.loads(result.output)
+    assert [f["rho"] for f in out["fits"]] == [0.3, 0.5, 0.7]
+    assert {(r["trial"], r["dose"]) for r in out["rows"]} == {
+        ("nagele2015", "n2o-50"),
+        ("nagele2021", "n2o-50"),
+        ("nagele2021", "n2o-25"),
+    }
+    estimates = [f["coefficients"]["intercept"]["estimate"] for f in out["fits"]]
+    assert estimates == sorted(estimates, reverse=True) and len(set(estimates)) == 3

@@ -394,6 +394,47 @@ app.add_typer(evidence_app, name="evidence")
 OUTCOME_ALIASES = {"hdrs": "depression", "hamd": "depression", "madrs": "depression"}
 
 
+def _pool_all_doses(agent: str, outcome: str, time: str, as_json: bool) -> None:
+    """Every dose contrast at ``time`` in one two-level model, for three assumed rho."""
+    from raad.evidence import EvidenceInputError
+    from raad.evidence.pooling import dose_rows, multilevel
+    from raad.knowledge.trials import trial_base
+
+    rows, excluded = dose_rows(
+        [t.model_dump() for t in trial_base().trials], agent=agent, outcome=outcome, time=time
+    )
+    try:
+        fits = multilevel(rows)
+    except EvidenceInputError as exc:
+        _fail(f"{exc} (rows: {len(rows)})")
+        return
+    if as_json:
+        out = {
+            "rows": [{**r.row.to_dict(), "trial": r.trial, "dose": r.dose} for r in rows],
+            "excluded": [e.to_dict() for e in excluded],
+            "fits": [{"rho": rho, **res.to_dict()} for rho, res in fits],
+        }
+        sys.stdout.write(json.dumps(strict_json(out), indent=2, allow_nan=False) + "\n")
+        return
+    lines = [f"{agent}, every dose vs control, {outcome} at {time} (two-level model):", ""]
+    lines += [
+        f"  {r.row.study:<28} {r.row.yi:8.3f}  SE {r.row.vi**0.5:.3f}  [{r.row.derivation}]"
+        for r in rows
+    ]
+    lines += ["", "  rho  estimate      95% CI            sigma2 trial  sigma2 dose"]
+    for rho, res in fits:
+        lo, hi = res.ci()
+        lines.append(
+            f"  {rho:.1f}  {res.beta[0]:8.3f}  [{lo[0]:8.3f}, {hi[0]:8.3f}]  "
+            f"{res.sigma2[0]:10.4f}  {res.sigma2[1]:10.4f}"
+        )
+    lines.append(
+        "\n  rho is the assumed correlation of two contrasts of one trial (they share the "
+        "control); the estimates across rho show how much the answer rests on it."
+    )
+    console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
+
+
 @evidence_app.command("pool")
 def evidence_pool(
     agent: Annotated[
@@ -413,9 +454,20 @@ def evidence_pool(
     as_json: Annotated[
         bool, typer.Option("--json", help="Rows used, rows excluded and the result as JSON.")
     ] = False,
+    all_doses: Annotated[
+        bool,
+        typer.Option(
+            "--all-doses",
+            help="Pool every dose of every trial with a two-level model (doses within "
+            "trials, shared controls' covariance assumed at rho 0.3, 0.5 and 0.7).",
+        ),
+    ] = False,
 ) -> None:
     """Pool mean differences from the trial base, beside the published pooled results,
     with sensitivity analyses (estimators, fixed effect, TRD-only, leave-one-out)."""
+    if all_doses:
+        _pool_all_doses(agent, OUTCOME_ALIASES.get(outcome.lower(), outcome.lower()), time, as_json)
+        return
     from raad.evidence import EvidenceInputError, plots, rma
     from raad.evidence.pooling import CROSSOVER_NOTE, as_arrays, md_rows, scales_differ, sensitivity
     from raad.knowledge.treatment import knowledge_version

@@ -137,3 +137,25 @@ def test_trimfill_says_when_se_k0_and_q0_are_undefined_and_keeps_measure_and_lab
     assert filled.model.data.slab[-filled.k0 :] == tuple(
         f"Filled {i + 1}" for i in range(filled.k0)
     )
+
+
+def test_every_dose_pooled_with_a_multilevel_model_as_metafor():
+    """The issue: Nagele 2021 compares 25% and 50% with one placebo; both contrasts enter a
+    two-level model with sampling covariances for the shared control (rho assumed and varied),
+    equal to metafor's vcalc + rma.mv (tests/fixtures/metafor/pool.R)."""
+    from raad.evidence.pooling import dose_rows, multilevel
+
+    rows, _ = dose_rows(TRIALS, agent="n2o", outcome="depression", time="24h")
+    assert [(r.trial, r.dose) for r in rows] == [
+        ("nagele2015", "n2o-50"),
+        ("nagele2021", "n2o-50"),
+        ("nagele2021", "n2o-25"),
+    ]
+    ref = load("pool.json")["multilevel"]
+    for (rho, res), want in zip(multilevel(rows), ref, strict=True):
+        assert rho == want["rho"]
+        assert res.beta[0] == pytest.approx(want["estimate"], rel=1e-5)
+        assert res.se[0] == pytest.approx(want["se"], rel=1e-5)
+        assert res.sigma2[0] == pytest.approx(want["sigma2"][0], rel=1e-4)
+        assert res.sigma2[1] == pytest.approx(0, abs=1e-6)
+        assert res.qe == pytest.approx(want["qe"], rel=1e-8)

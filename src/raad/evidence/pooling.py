@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .errors import strict_json
+from .errors import EvidenceInputError, strict_json
 
 Z975 = float(stats.norm.isf(0.025))
 
@@ -264,3 +264,78 @@ CROSSOVER_NOTE = (
     "within-subject difference with its own CI or p-value. A 0.3-0.8 correlation sweep applies "
     "only to rows computed from crossover arm means, of which there are none in the trial base."
 )
+
+
+@dataclass(frozen=True)
+class DoseRow:
+    """One dose-versus-control contrast of a trial (a trial may give several)."""
+
+    row: Row
+    trial: str
+    dose: str  # the arm's id, e.g. "n2o-25"
+
+
+def dose_rows(
+    trials: list[dict[str, Any]], *, agent: str, outcome: str, time: str
+) -> tuple[list[DoseRow], list[Excluded]]:
+    """Every dose of ``agent`` against its trial's control for ``outcome`` at ``time``: two
+    doses compared with one placebo give two rows of one trial (to be pooled with a
+    multilevel model whose sampling covariances reflect the shared control)."""
+    out: list[DoseRow] = []
+    excluded: list[Excluded] = []
+    for t in trials:
+        arms = [a for a in t["arms"] if a.get("agent") == agent]
+        if not arms:
+            excluded.append(Excluded(t["label"], f"no {agent} arm"))
+            continue
+        controls = {a["id"] for a in t["arms"] if a.get("control")}
+        found = False
+        for arm in arms:
+            row = _from_md(t, {arm["id"]}, controls, outcome, time) or _from_means(
+                t, {arm["id"]}, controls, outcome, time
+            )
+            if isinstance(row, Row):
+                labelled = Row(
+                    f"{t['label']} ({arm['id']})",
+                    row.yi,
+                    row.vi,
+                    row.design,
+                    row.scale,
+                    row.flag,
+                    row.derivation,
+                    row.sources,
+                )
+                out.append(DoseRow(labelled, t["id"], arm["id"]))
+                found = True
+        if not found:
+            excluded.append(Excluded(t["label"], _why_not(t, outcome, time)))
+    return out, excluded
+
+
+RHOS = (0.3, 0.5, 0.7)  # assumed correlations of two contrasts sharing a control (varied)
+
+
+def multilevel(rows: list[DoseRow], *, method: str = "REML", rhos: tuple[float, ...] = RHOS):
+    """Pool all dose contrasts with a two-level model (contrasts within trials, metafor's
+    ``rma.mv(yi, V, random = ~ 1 | trial/esid)``), V from ``vcalc`` with each assumed
+    correlation ``rho`` between contrasts of one trial (they share the control). Returns one
+    (rho, MvResult) per rho; the spread across rho is the sensitivity to the assumption."""
+    import pandas as pd
+
+    from .mv import rma_mv, vcalc
+
+    if len({r.trial for r in rows}) < 2:
+        raise EvidenceInputError("rows", f"{len(rows)} contrasts", "contrasts from 2+ trials")
+    frame = pd.DataFrame(
+        {
+            "yi": [r.row.yi for r in rows],
+            "vi": [r.row.vi for r in rows],
+            "trial": [r.trial for r in rows],
+            "esid": [r.dose for r in rows],
+        }
+    )
+    out = []
+    for rho in rhos:
+        V = vcalc(frame["vi"], frame["trial"], rho=rho, obs=frame["esid"])
+        out.append((rho, rma_mv("yi", V, random="~ 1 | trial/esid", data=frame, method=method)))
+    return out
