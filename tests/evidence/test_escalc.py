@@ -44,7 +44,8 @@ def scaled_errors(ours: np.ndarray, ref: np.ndarray) -> np.ndarray:
 def test_fixture_provenance() -> None:
     assert DATA["metafor_version"] == ["3.8.1"]
     assert DATA["r_version"][0].startswith("R version")
-    assert {c["measure"][0] for c in CASES} == set(MEASURES)
+    more = {c["measure"] for c in load("escalc_more.json")["cases"]}
+    assert {c["measure"][0] for c in CASES} | more == set(MEASURES)
     assert len({name(c) for c in CASES}) == len(CASES)
 
 
@@ -346,3 +347,20 @@ def test_a_missing_count_gives_a_missing_effect_as_in_metafor() -> None:
     json.dumps(out, allow_nan=False)  # strict JSON
     assert out["k_all"] == 4 and out["omitted"] == ["Study 2", "Study 4"]
     assert out["warnings"] == ["Studies with NAs omitted from model fitting."]
+
+
+MORE = load("escalc_more.json")
+
+
+@pytest.mark.parametrize("case", MORE["cases"], ids=lambda c: c["measure"])
+def test_more_measures_against_metafor(case) -> None:
+    """ROM, MN, MNLN, PAS and PFT against metafor 3.8.1 (tests/fixtures/metafor/escalc_more.R)."""
+    m = case["measure"]
+    if m == "ROM":
+        es = escalc(m, **MORE["two"])
+    elif m in ("MN", "MNLN"):
+        es = escalc(m, **MORE["one"])
+    else:
+        es = escalc(m, **MORE["prop"])
+    np.testing.assert_allclose(es.yi, case["yi"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(es.vi, case["vi"], rtol=1e-12)

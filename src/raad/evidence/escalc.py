@@ -51,7 +51,25 @@ from .errors import EvidenceInputError, as_float_array, same_length, strict_json
 
 Arrays = dict[str, np.ndarray]
 
-MEASURES = ("SMD", "MD", "SMCC", "SMCR", "MC", "RR", "OR", "RD", "PLO", "PR", "ZCOR", "COR")
+MEASURES = (
+    "SMD",
+    "MD",
+    "SMCC",
+    "SMCR",
+    "MC",
+    "RR",
+    "OR",
+    "RD",
+    "PLO",
+    "PR",
+    "ZCOR",
+    "COR",
+    "ROM",
+    "MN",
+    "MNLN",
+    "PAS",
+    "PFT",
+)
 TO = ("only0", "all", "if0all", "none")
 VTYPES: dict[str, tuple[str, ...]] = {
     "SMD": ("LS", "UB"),
@@ -67,9 +85,13 @@ ARGS: dict[str, tuple[str, ...]] = {
     "SMCR": ("m1i", "m2i", "sd1i", "ni", "ri"),
     **dict.fromkeys(("PR", "PLO"), ("xi", "mi", "ni")),
     **dict.fromkeys(("ZCOR", "COR"), ("ri", "ni")),
+    "ROM": ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i"),
+    **dict.fromkeys(("MN", "MNLN"), ("mi", "sdi", "ni")),
+    **dict.fromkeys(("PAS", "PFT"), ("xi", "mi", "ni")),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
-    **{m: ARGS[m] for m in ("SMD", "MD", "SMCC", "MC", "SMCR", "ZCOR", "COR")},
+    **{m: ARGS[m] for m in ("SMD", "MD", "SMCC", "MC", "SMCR", "ZCOR", "COR", "ROM", "MN", "MNLN")},
+    **dict.fromkeys(("PAS", "PFT"), ("xi",)),
     **dict.fromkeys(("RR", "OR", "RD"), ("ai", "ci")),
     **dict.fromkeys(("PR", "PLO"), ("xi",)),
 }
@@ -180,6 +202,7 @@ def escalc(
     mi: Any = None,
     ni: Any = None,
     ri: Any = None,
+    sdi: Any = None,
     pi: Any = None,
     data: pd.DataFrame | None = None,
     slab: Any = None,
@@ -193,7 +216,8 @@ def escalc(
     Each data argument is a sequence, a number (used for every study) or, with ``data``, a
     column name. Required: SMD/MD: m1i m2i sd1i sd2i n1i n2i; MC/SMCC: m1i m2i sd1i sd2i ni ri;
     SMCR: m1i m2i sd1i ni ri (sd1i = pre-test SD); RR/OR/RD: ai ci and bi or n1i, di or n2i;
-    PR/PLO: xi and mi or ni; COR/ZCOR: ri ni. ``pi`` is refused: metafor 3.8 has no such
+    PR/PLO/PAS/PFT: xi and mi or ni; COR/ZCOR: ri ni; ROM: as SMD; MN/MNLN: mi (the means)
+    sdi ni. ``pi`` is refused: metafor 3.8 has no such
     argument (metafor >= 4.0 reads it as two-sided p-values). ``slab`` gives study labels
     (default "Study 1".."Study k"); duplicates are numbered "A.1", "A.2" as metafor does.
     """
@@ -222,6 +246,7 @@ def escalc(
         "mi": mi,
         "ni": ni,
         "ri": ri,
+        "sdi": sdi,
     }
     a = _arrays({n: given[n] for n in ARGS[m] if given[n] is not None}, data)
     for n in REQUIRED[m]:
@@ -448,6 +473,44 @@ def _two_groups(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str
     return g, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
 
 
+def _ratio_of_means(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
+    """ROM: log(m1 / m2), vi = sd1^2 / (n1 m1^2) + sd2^2 / (n2 m2^2) (metafor's LS)."""
+    m1, m2, s1, s2, n1, n2 = (a[k] for k in ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i"))
+    _check(n1 <= 0, "n1i", n1, "group sizes > 0")
+    _check(n2 <= 0, "n2i", n2, "group sizes > 0")
+    _nonnegative(a, ("sd1i", "sd2i"), "standard deviations")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(m1 / m2), s1**2 / (n1 * m1**2) + s2**2 / (n2 * m2**2)
+
+
+def _single_mean(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
+    """MN: the mean, vi = sd^2 / n; MNLN: log(mean), vi = sd^2 / (n mean^2)."""
+    mean, sd, n = a["mi"], a["sdi"], a["ni"]
+    _check(n <= 0, "ni", n, "sample sizes > 0")
+    _nonnegative(a, ("sdi",), "standard deviations")
+    if m == "MN":
+        return mean.copy(), sd**2 / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(mean), sd**2 / (n * mean**2)
+
+
+def _arcsine(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
+    """PAS: asin(sqrt(x / n)), vi = 1 / (4 n); PFT (Freeman-Tukey double arcsine):
+    (asin(sqrt(x / (n + 1))) + asin(sqrt((x + 1) / (n + 1)))) / 2, vi = 1 / (4 n + 2). No
+    continuity correction (metafor adds none for these)."""
+    _nonnegative(a, ("xi", "mi", "ni"), "counts")
+    rest = _complement(a, "xi", "ni", "mi", m)
+    x = a["xi"]
+    n = x + rest
+    _check(n == 0, "ni" if "ni" in a else "mi", n, "group sizes > 0")
+    if m == "PAS":
+        return np.arcsin(np.sqrt(x / n)), 1 / (4 * n)
+    return (
+        (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1)))) / 2,
+        1 / (4 * n + 2),
+    )
+
+
 def _mean_change(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
     r, n = a["ri"], a["ni"]
     _check(np.abs(r) > 1, "ri", r, "correlations in [-1, 1]")
@@ -479,4 +542,7 @@ _COMPUTE: dict[str, Callable[[str, Arrays, float, str, bool, str], Pair]] = {
     **dict.fromkeys(("ZCOR", "COR"), _correlation),
     **dict.fromkeys(("SMD", "MD"), _two_groups),
     **dict.fromkeys(("SMCC", "SMCR", "MC"), _mean_change),
+    "ROM": _ratio_of_means,
+    **dict.fromkeys(("MN", "MNLN"), _single_mean),
+    **dict.fromkeys(("PAS", "PFT"), _arcsine),
 }
