@@ -74,3 +74,25 @@ def test_forest_for_meta_regression_has_no_diamond():
     res = rma(0.3 * x + rng.normal(scale=0.1, size=8), np.full(8, 0.02), mods=x)
     labels = [t.get_text() for t in plots.forest(res).axes[0].get_yticklabels()]
     assert "RE model" not in labels and len(labels) == 8
+
+
+def test_baujat_numbers_equal_metafors_and_the_plot_draws():
+    """metafor 3.8.1's baujat() on dat.bcg (tests/fixtures/metafor/baujat.R)."""
+    import json
+    from pathlib import Path
+
+    from raad.evidence import plots as evidence_plots
+    from raad.evidence import rma
+    from raad.evidence.influence import baujat
+
+    ref = json.loads(
+        (Path(__file__).parents[1] / "fixtures" / "metafor" / "baujat.json").read_text()
+    )
+    tight = {"threshold": 1e-12, "tol": 1e-12, "maxiter": 10000}
+    for fit in ref["fits"]:
+        res = rma(ref["yi"], ref["vi"], method=fit["method"], control=tight)
+        d = baujat(res)
+        np.testing.assert_allclose(d["x"], fit["x"], rtol=1e-6)
+        np.testing.assert_allclose(d["y"], fit["y"], rtol=1e-5)
+    fig = evidence_plots.baujat(res)
+    assert len(fig.axes[0].texts) == res.k

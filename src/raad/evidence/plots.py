@@ -169,3 +169,22 @@ def sensitivity(rows, *, title: str | None = None) -> Figure:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig
+
+
+def baujat(res: RmaResult, *, title: str | None = None) -> Figure:
+    """Baujat plot: each study's contribution to heterogeneity (x) against its influence on
+    the pooled estimate (y), labelled (``influence.baujat`` gives the numbers)."""
+    from .influence import baujat as diagnostics
+
+    d = diagnostics(res)
+    fig = Figure(figsize=(6.5, 5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.scatter(d["x"], d["y"], color="#2b5d8a", zorder=3)
+    for label, row in d.iterrows():
+        ax.annotate(
+            str(label), (row["x"], row["y"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+        )
+    ax.set_xlabel("contribution to overall heterogeneity (squared residual / (tau² + vi))")
+    ax.set_ylabel("influence on the pooled estimate")
+    ax.set_title(title or f"Baujat plot ({res.method}, k = {res.k})", fontsize=10)
+    return fig

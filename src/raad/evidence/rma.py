@@ -190,6 +190,12 @@ class RmaResult:
 
         return leave1out(self)
 
+    def baujat(self) -> pd.DataFrame:
+        """Baujat diagnostics (see ``influence.baujat``)."""
+        from .influence import baujat
+
+        return baujat(self)
+
     def refit(self, y: np.ndarray, v: np.ndarray, **changes: Any) -> RmaResult:
         """The same model (method, test, level, control, measure) on other data without
         moderators."""
