@@ -1,5 +1,6 @@
 """Evidence engine: effect sizes, meta-analysis, bias tests and plots (metafor-exact)."""
 
+from .anova import AnovaResult, anova
 from .batch import rma_batch
 from .errors import ConvergenceError, EvidenceInputError, EvidenceWarning
 from .escalc import EscalcResult, escalc
@@ -12,6 +13,7 @@ from .tau2 import METHODS, Control
 
 __all__ = [
     "METHODS",
+    "AnovaResult",
     "Control",
     "ConvergenceError",
     "EscalcResult",
@@ -21,6 +23,7 @@ __all__ = [
     "MvResult",
     "RmaResult",
     "SubgroupResult",
+    "anova",
     "cumul",
     "escalc",
     "permutest",
