@@ -80,6 +80,7 @@ def test_no_wcag_a_or_aa_violations_on_the_admin_pages(page, server):
     problems = {}
     for path in (
         "/ui/admin/users",
+        "/ui/admin/sites",
         "/ui/admin/audit",
         "/ui/admin/audit?entity=patient",
         "/ui/today?site=E2E",

@@ -190,3 +190,23 @@ def test_search_words_are_not_wildcards(api, database):
     assert p["identity"]["family_name"] not in page  # "%" matches itself, not everyone
     page = web.get("/ui/patients", params={"offset": 99999}).text
     assert "No patients on this page" in page
+
+
+def test_an_admin_sets_a_sites_self_report_and_crisis_resources(api):
+    admin = browser_as(api, "admin")
+    page = admin.get("/ui/admin/sites")
+    assert page.status_code == 200 and api.world.site in page.text
+    bare = admin.post(f"/ui/admin/sites/{api.world.site}", data={"self_report": "1"})
+    assert "crisis_text" in bare.text  # refused: self-report needs the crisis resources
+    ok = admin.post(
+        f"/ui/admin/sites/{api.world.site}",
+        data={"self_report": "1", "crisis_text": "Call 999 in an emergency.", "time_zone": "UTC"},
+    )
+    assert ok.status_code == 204, ok.text
+    shown = admin.get("/ui/admin/sites").text
+    assert "Call 999 in an emergency." in shown
+    assert browser_as(api, "clinician").get("/ui/admin/sites").status_code == 403
+    admin.post(
+        f"/ui/admin/sites/{api.world.site}",
+        data={"crisis_text": "Call 999 in an emergency.", "time_zone": "UTC"},
+    )  # self-report off again for the module's other tests

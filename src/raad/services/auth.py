@@ -370,6 +370,12 @@ def site_view(site: Site) -> dict[str, Any]:
     }
 
 
+def list_sites(db: Session, actor: Actor) -> list[dict[str, Any]]:
+    """Every site with its settings (admins)."""
+    require_admin(actor)
+    return [site_view(s) for s in db.scalars(select(Site).order_by(Site.code))]
+
+
 def update_site(
     db: Session, actor: Actor | None, code: str, changes: dict[str, Any]
 ) -> dict[str, Any]:

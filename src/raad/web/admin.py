@@ -1,5 +1,6 @@
 """The admin pages: user accounts (list, create, disable/enable, unlock, role and site, printed
-name, two-factor reset) and the audit trail of a patient or of one record. Every action goes
+name, two-factor reset), the sites' settings (time zone, self-report from home, crisis
+resources) and the audit trail of a patient or of one record. Every action goes
 through the same services as the REST API and the command line, so the same rules, refusals
 and audit rows apply."""
 
@@ -137,3 +138,33 @@ async def audit_page(request: Request) -> HTMLResponse:
         entity=entity,
         entity_id=entity_id,
     )
+
+
+# -- sites ---------------------------------------------------------------------------------
+
+
+@router.get("/sites", response_class=HTMLResponse)
+async def sites_page(request: Request) -> HTMLResponse:
+    try:
+        sites = await call(request, auth.list_sites, write=False)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return render(request, "admin_sites.html", sites=sites)
+
+
+@router.post("/sites/{code}", response_class=HTMLResponse)
+async def update_site(request: Request, code: str) -> Response:
+    """A site's time zone, self-report from home, crisis resources and whether answers are
+    read as they arrive (the same service and rules as PATCH /sites/{code})."""
+    form = await request.form()
+
+    def build():
+        changes = {
+            "time_zone": _form_text(form, "time_zone", 64).strip() or None,
+            "crisis_text": _form_text(form, "crisis_text", 2000),
+            "self_report": form.get("self_report") == "1",
+            "monitored_in_real_time": form.get("monitored_in_real_time") == "1",
+        }
+        return (auth.update_site, code, changes)
+
+    return await reload_or_error(request, build)
