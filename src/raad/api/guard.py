@@ -203,7 +203,8 @@ def _check_ids(scope: dict) -> None:
     for segment in scope["path"].split("/"):
         if (bad := _bad_text(segment)) is not None:
             raise _RefusedError(422, "InvalidInput", "path", segment[:40], bad)
-        if _too_big(segment):
+        # an id alone, or with a file extension ("/consents/2147483648.pdf")
+        if _too_big(segment) or ("." in segment and _too_big(segment.split(".", 1)[0])):
             raise _RefusedError(404, "NotFound", "id", segment[:40], f"an id up to {MAX_ID}")
     query = scope.get("query_string", b"").decode("latin-1")
     for key, value in parse_qsl(query, keep_blank_values=True):
