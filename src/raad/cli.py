@@ -44,6 +44,11 @@ ESCALC_ARGS = (
     "mi",
     "ni",
     "ri",
+    "sdi",
+    "x1i",
+    "x2i",
+    "t1i",
+    "t2i",
 )
 SLAB_GUESSES = ("slab", "study", "author", "trial")
 

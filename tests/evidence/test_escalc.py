@@ -356,8 +356,10 @@ MORE = load("escalc_more.json")
 def test_more_measures_against_metafor(case) -> None:
     """ROM, MN, MNLN, PAS and PFT against metafor 3.8.1 (tests/fixtures/metafor/escalc_more.R)."""
     m = case["measure"]
-    if m == "ROM":
+    if m in ("ROM", "SMDH"):
         es = escalc(m, **MORE["two"])
+    elif m == "IRR":
+        es = escalc(m, **MORE["rate"])
     elif m in ("MN", "MNLN"):
         es = escalc(m, **MORE["one"])
     else:

@@ -69,6 +69,8 @@ MEASURES = (
     "MNLN",
     "PAS",
     "PFT",
+    "SMDH",
+    "IRR",
 )
 TO = ("only0", "all", "if0all", "none")
 VTYPES: dict[str, tuple[str, ...]] = {
@@ -85,12 +87,14 @@ ARGS: dict[str, tuple[str, ...]] = {
     "SMCR": ("m1i", "m2i", "sd1i", "ni", "ri"),
     **dict.fromkeys(("PR", "PLO"), ("xi", "mi", "ni")),
     **dict.fromkeys(("ZCOR", "COR"), ("ri", "ni")),
-    "ROM": ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i"),
+    **dict.fromkeys(("ROM", "SMDH"), ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i")),
+    "IRR": ("x1i", "x2i", "t1i", "t2i"),
     **dict.fromkeys(("MN", "MNLN"), ("mi", "sdi", "ni")),
     **dict.fromkeys(("PAS", "PFT"), ("xi", "mi", "ni")),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     **{m: ARGS[m] for m in ("SMD", "MD", "SMCC", "MC", "SMCR", "ZCOR", "COR", "ROM", "MN", "MNLN")},
+    **{m: ARGS[m] for m in ("SMDH", "IRR")},
     **dict.fromkeys(("PAS", "PFT"), ("xi",)),
     **dict.fromkeys(("RR", "OR", "RD"), ("ai", "ci")),
     **dict.fromkeys(("PR", "PLO"), ("xi",)),
@@ -203,6 +207,10 @@ def escalc(
     ni: Any = None,
     ri: Any = None,
     sdi: Any = None,
+    x1i: Any = None,
+    x2i: Any = None,
+    t1i: Any = None,
+    t2i: Any = None,
     pi: Any = None,
     data: pd.DataFrame | None = None,
     slab: Any = None,
@@ -216,8 +224,8 @@ def escalc(
     Each data argument is a sequence, a number (used for every study) or, with ``data``, a
     column name. Required: SMD/MD: m1i m2i sd1i sd2i n1i n2i; MC/SMCC: m1i m2i sd1i sd2i ni ri;
     SMCR: m1i m2i sd1i ni ri (sd1i = pre-test SD); RR/OR/RD: ai ci and bi or n1i, di or n2i;
-    PR/PLO/PAS/PFT: xi and mi or ni; COR/ZCOR: ri ni; ROM: as SMD; MN/MNLN: mi (the means)
-    sdi ni. ``pi`` is refused: metafor 3.8 has no such
+    PR/PLO/PAS/PFT: xi and mi or ni; COR/ZCOR: ri ni; ROM/SMDH: as SMD; MN/MNLN: mi (the
+    means) sdi ni; IRR: x1i x2i (events) t1i t2i (person-time). ``pi`` is refused: metafor 3.8 has no such
     argument (metafor >= 4.0 reads it as two-sided p-values). ``slab`` gives study labels
     (default "Study 1".."Study k"); duplicates are numbered "A.1", "A.2" as metafor does.
     """
@@ -247,6 +255,10 @@ def escalc(
         "ni": ni,
         "ri": ri,
         "sdi": sdi,
+        "x1i": x1i,
+        "x2i": x2i,
+        "t1i": t1i,
+        "t2i": t2i,
     }
     a = _arrays({n: given[n] for n in ARGS[m] if given[n] is not None}, data)
     for n in REQUIRED[m]:
@@ -483,6 +495,40 @@ def _ratio_of_means(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype:
         return np.log(m1 / m2), s1**2 / (n1 * m1**2) + s2**2 / (n2 * m2**2)
 
 
+def _smd_heteroscedastic(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
+    """SMDH (Bonett 2008): the mean difference over sqrt((sd1^2 + sd2^2) / 2), bias-corrected
+    with c(n1 + n2 - 2), and its large-sample variance (metafor's LS)."""
+    m1, m2, s1, s2, n1, n2 = (a[k] for k in ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i"))
+    _check(n1 <= 1, "n1i", n1, "group sizes > 1")
+    _check(n2 <= 1, "n2i", n2, "group sizes > 1")
+    _nonnegative(a, ("sd1i", "sd2i"), "standard deviations")
+    c = hedges_c(n1 + n2 - 2)
+    si = np.sqrt((s1**2 + s2**2) / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = c * (m1 - m2) / si
+        v = y**2 * (s1**4 / (n1 - 1) + s2**4 / (n2 - 1)) / (2 * (s1**2 + s2**2) ** 2) + (
+            s1**2 / (n1 - 1) + s2**2 / (n2 - 1)
+        ) / ((s1**2 + s2**2) / 2)
+    return y, c**2 * v
+
+
+def _rate_ratio(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
+    """IRR: log((x1 / t1) / (x2 / t2)), vi = 1/x1 + 1/x2, with ``add`` to both counts of a
+    study with a zero (``to``), as metafor."""
+    _nonnegative(a, ("x1i", "x2i"), "event counts")
+    t1, t2 = a["t1i"], a["t2i"]
+    _check(t1 <= 0, "t1i", t1, "person-time > 0")
+    _check(t2 <= 0, "t2i", t2, "person-time > 0")
+    x1, x2 = a["x1i"].copy(), a["x2i"].copy()
+    if drop00:
+        both = (x1 == 0) & (x2 == 0)
+        x1[both] = np.nan
+        x2[both] = np.nan
+    x1, x2 = _continuity([x1, x2], add, to)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log((x1 / t1) / (x2 / t2)), 1 / x1 + 1 / x2
+
+
 def _single_mean(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
     """MN: the mean, vi = sd^2 / n; MNLN: log(mean), vi = sd^2 / (n mean^2)."""
     mean, sd, n = a["mi"], a["sdi"], a["ni"]
@@ -543,6 +589,8 @@ _COMPUTE: dict[str, Callable[[str, Arrays, float, str, bool, str], Pair]] = {
     **dict.fromkeys(("SMD", "MD"), _two_groups),
     **dict.fromkeys(("SMCC", "SMCR", "MC"), _mean_change),
     "ROM": _ratio_of_means,
+    "SMDH": _smd_heteroscedastic,
+    "IRR": _rate_ratio,
     **dict.fromkeys(("MN", "MNLN"), _single_mean),
     **dict.fromkeys(("PAS", "PFT"), _arcsine),
 }
