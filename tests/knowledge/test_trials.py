@@ -106,3 +106,21 @@ def test_number_pointing_at_a_missing_arm_fails():
                 ],
             }
         )
+
+
+def test_numbers_the_cited_sources_report_are_recorded():
+    """Issue 20: numbers the trial base's own sources report were missing: Yan 2022's
+    response and remission by time point (Williams 2025, Table 1; percentages of 20, so the
+    counts are derived) and Nagele 2015's odds ratio for response (its abstract)."""
+    from raad.knowledge.trials import trial_base
+
+    trials = {t.id: t for t in trial_base().trials}
+    yan = [
+        (n.outcome, n.time, n.events, n.flag)
+        for n in trials["yan2022"].numbers
+        if n.kind == "count" and n.outcome in ("response", "remission")
+    ]
+    assert ("response", "2w", 6, "derived") in yan and ("remission", "24h", 0, "derived") in yan
+    (odds,) = [n for n in trials["nagele2015"].numbers if n.kind == "odds_ratio"]
+    assert (odds.value, odds.ci) == (4.0, (0.45, 35.79)) and odds.flag == "reported"
+    assert trials["myles2025"].registry == "NCT03869736"

@@ -32,7 +32,7 @@ class Arm(_M):
 class Number(_M):
     """One reported number (an effect, arm summary, count or p-value) with its source."""
 
-    kind: Literal["mean_difference", "arm_mean", "count", "p_value"]
+    kind: Literal["mean_difference", "odds_ratio", "arm_mean", "count", "p_value"]
     outcome: str
     time: str | None = None
     contrast: tuple[str, str] | None = None
@@ -52,8 +52,10 @@ class Number(_M):
     @model_validator(mode="after")
     def _shape(self) -> Number:
         k = self.kind
-        if k == "mean_difference" and (self.value is None or self.contrast is None):
-            raise ValueError("mean_difference needs value and contrast")
+        if k in ("mean_difference", "odds_ratio") and (
+            self.value is None or self.contrast is None
+        ):
+            raise ValueError(f"{k} needs value and contrast")
         if self.ci is not None and not (
             self.ci[0] <= (self.value or 0) <= self.ci[1] or self.value is None
         ):
