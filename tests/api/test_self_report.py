@@ -487,3 +487,16 @@ def test_a_patient_apps_response_must_be_completed_and_carry_no_subject(api):
     r = api.client.post(_path(link), json=stated)
     assert r.status_code == 201, r.text
     assert r.json()["disagreements"] and "27" in r.json()["disagreements"][0]
+
+
+def test_a_form_too_large_to_read_gets_the_patient_page(api):
+    """A break test: 5000 fields answered raad's JSON 400; the patient sees their page."""
+    _enable(api)
+    p = new_patient(api)
+    link = _link(api, p["id"])
+    body = "&".join(f"f{i}=1" for i in range(5000))
+    r = api.client.post(
+        _path(link), content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
+    assert "could not be read" in r.text and "emergency" in r.text.lower()
