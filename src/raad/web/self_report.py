@@ -102,9 +102,11 @@ async def answer(request: Request, token: str) -> Response:
         return await _fhir(request, token)
     try:
         form = await request.form()
-    except Exception:
-        exc = InvalidInput("form", None, "the questionnaire's answers")
-        exc.status = 400
+    except Exception:  # a form the parser refuses (too many fields, not a form at all)
+        exc = ServiceError(
+            "Your answers could not be read. Please open the link again and answer the "
+            "questions on the page."
+        )
         return await _closed(request, token, exc)
     answers: dict[str, Any] = {}
     for key, value in form.multi_items():
