@@ -100,29 +100,29 @@ def was_sent(db: Session, key: str) -> bool:
 
 
 def claim(db: Session, now: datetime, limit: int = 100, worker: str = WORKER) -> list[int]:
-    """Take up to ``limit`` due pending messages for ``worker`` (pending -> sending); a
-    message another worker took first is skipped."""
+    """Take up to ``limit`` due pending messages for ``worker`` (pending -> sending) in one
+    conditional UPDATE; a message another worker took first is not returned."""
     ids = db.scalars(
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
     ).all()
-    taken = []
-    for i in ids:
-        done = db.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == i, OutboxMessage.status == "pending")
-            .values(
-                status="sending",
-                claimed_at=now,
-                claimed_by=worker,
-                attempts=OutboxMessage.attempts + 1,
-            )
-        ).rowcount
-        if done == 1:
-            taken.append(i)
-    return taken
+    if not ids:
+        return []
+    taken = db.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")
+        .values(
+            status="sending",
+            claimed_at=now,
+            claimed_by=worker,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ).scalars()
+    return sorted(taken)
 
 
 def recover(db: Session, now: datetime, senders: dict[str, Sender]) -> dict[str, int]:
