@@ -126,3 +126,26 @@ def test_batch_refuses_bad_variances_and_lengths():
         rma_batch([0.1, 0.2], [0.1, 0.2, 0.3], ["a", "a"])
     with pytest.raises(EvidenceInputError, match="method"):
         rma_batch([0.1, 0.2], [0.1, 0.2], ["a", "a"], method="XX")
+
+
+def test_step_halving_in_one_step_equals_repeated_halving():
+    """Fisher scoring halves a step until tau² stays >= 0 (metafor); done in one step it gives
+    the same doubles as halving again and again, also at tau² = 0 and for huge ratios."""
+    from raad.evidence.batch import _halve_until_nonnegative
+
+    rng = np.random.default_rng(3)
+
+    def repeated(t, adj):
+        adj = adj.copy()
+        neg = t + adj < 0
+        while neg.any():
+            adj[neg] /= 2
+            neg = t + adj < 0
+        return adj
+
+    for _ in range(500):
+        t = np.abs(rng.normal(0, 1, 40)) * rng.choice([0, 1e-300, 1e-5, 1, 1e5], 40)
+        t[rng.random(40) < 0.3] = 0.0
+        adj = rng.normal(0, 1, 40) * rng.choice([1e-8, 1, 1e8], 40)
+        mine, theirs = _halve_until_nonnegative(t, adj), repeated(t, adj)
+        assert np.array_equal(mine, theirs)
