@@ -92,21 +92,7 @@ def test_a_course_starts_with_its_agents_default(api):
 def test_the_jobs_make_each_link_once_send_it_and_remind_once(api, database, smtp):  # noqa: F811
     controller, inbox = smtp
     _enable(api)
-    p = new_patient(api)
-    contact = api.client.put(
-        f"/patients/{p['id']}/contact",
-        json={"email": "patient@example.org", "channel": "email", "consent": True},
-        headers=api.h("clinician"),
-    )
-    assert contact.status_code == 200
-    now = datetime.now(UTC)
-    c = new_course(api, p["id"], start=(now - timedelta(days=9)).date().isoformat())
-    session = api.client.post(
-        "/sessions",
-        json=session_body(c["id"], start=(now - timedelta(days=8)).isoformat()),
-        headers=api.h("clinician"),
-    )
-    assert session.status_code == 201, session.text
+    p = _patient_with_due_link(api, "patient@example.org")
     sender = SmtpSender(controller.hostname, controller.port, "clinic@raad.example")
     before = len(inbox.messages)
     first = jobs.run_once(database, {"email": sender}, "https://raad.example")

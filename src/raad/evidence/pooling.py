@@ -55,6 +55,14 @@ class Excluded:
         return dict(self.__dict__)
 
 
+def _agent_arms(t: dict[str, Any], agent: str, excluded: list[Excluded]) -> list[dict]:
+    """The trial's arms of ``agent``; none: the trial is listed as excluded, saying why."""
+    arms = [a for a in t["arms"] if a.get("agent") == agent]
+    if not arms:
+        excluded.append(Excluded(t["label"], f"no {agent} arm"))
+    return arms
+
+
 def md_rows(
     trials: list[dict[str, Any]], *, agent: str, fraction: float | None, outcome: str, time: str
 ) -> tuple[list[Row], list[Excluded]]:
@@ -62,9 +70,8 @@ def md_rows(
     rows: list[Row] = []
     excluded: list[Excluded] = []
     for t in trials:
-        arms = [a for a in t["arms"] if a.get("agent") == agent]
+        arms = _agent_arms(t, agent, excluded)
         if not arms:
-            excluded.append(Excluded(t["label"], f"no {agent} arm"))
             continue
         if fraction is not None:
             exact = [a for a in arms if a.get("n2o_fraction") == fraction]
@@ -284,9 +291,8 @@ def dose_rows(
     out: list[DoseRow] = []
     excluded: list[Excluded] = []
     for t in trials:
-        arms = [a for a in t["arms"] if a.get("agent") == agent]
+        arms = _agent_arms(t, agent, excluded)
         if not arms:
-            excluded.append(Excluded(t["label"], f"no {agent} arm"))
             continue
         controls = {a["id"] for a in t["arms"] if a.get("control")}
         found = False

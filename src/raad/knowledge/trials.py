@@ -52,9 +52,7 @@ class Number(_M):
     @model_validator(mode="after")
     def _shape(self) -> Number:
         k = self.kind
-        if k in ("mean_difference", "odds_ratio") and (
-            self.value is None or self.contrast is None
-        ):
+        if k in ("mean_difference", "odds_ratio") and (self.value is None or self.contrast is None):
             raise ValueError(f"{k} needs value and contrast")
         if self.ci is not None and not (
             self.ci[0] <= (self.value or 0) <= self.ci[1] or self.value is None

@@ -263,7 +263,7 @@ def _find(db: Session, token: str) -> SelfReportLink | None:
     )
 
 
-def _open(db: Session, token: str, now: datetime) -> SelfReportLink:
+def _open(db: Session, token: str, now: datetime) -> tuple[SelfReportLink, Site]:
     """The link a token opens. Raises NotFound (unknown token), Gone (used, withdrawn,
     expired, or the site has turned self-report off: one plain message whatever the reason)
     or NotYet (not due yet)."""
@@ -284,7 +284,7 @@ def _open(db: Session, token: str, now: datetime) -> SelfReportLink:
             + link.due_at.strftime("%Y-%m-%d %H:%M UTC")
             + "."
         )
-    return link
+    return link, site
 
 
 def crisis_for(db: Session, token: str) -> str:
@@ -312,7 +312,7 @@ def questionnaire(db: Session, token: str) -> dict[str, Any]:
     read in real time, and the crisis resources. No identifiers. The first opening is marked
     and audited (later ones are not: anyone holding the link could fill the trail)."""
     now = utcnow()
-    link = _open(db, token, now)
+    link, site = _open(db, token, now)
     if link.opened_at is None:
         link.opened_at = now
         audit.record(
@@ -324,7 +324,6 @@ def questionnaire(db: Session, token: str) -> dict[str, Any]:
             patient_id=link.patient_id,
             detail="opened through the link",
         )
-    site = site_of(db, load(db, link.patient_id).site_id)
     instr = get(link.instrument)
     day = None
     if link.slot and link.slot.startswith("d"):  # a daily diary: the day it is about
@@ -425,7 +424,7 @@ def save_draft(db: Session, token: str, responses: dict[str, Any], where: str) -
     later" or "sent incomplete"); the page shows it again until the link is used or expires.
     A positive suicide item among them raises the critical alert now; the result then holds
     the crisis resources."""
-    link = _open(db, token, utcnow())
+    link, site = _open(db, token, utcnow())
     try:
         answers = parse_answers(link.instrument, responses)
     except InvalidInput:  # keep the answers that are well formed
@@ -437,7 +436,6 @@ def save_draft(db: Session, token: str, responses: dict[str, Any], where: str) -
                 continue
     link.draft = answers
     flagged = _signal(db, link, answers, where)
-    site = site_of(db, load(db, link.patient_id).site_id)
     return {
         "saved": len(answers),
         "expires_at": link.expires_at.isoformat(),
@@ -463,7 +461,7 @@ def late_signal(db: Session, token: str, responses: dict[str, Any]) -> bool:
 
 def check(db: Session, token: str) -> None:
     """Raise as ``_open`` would (a patient app's request is checked for its token first)."""
-    _open(db, token, utcnow())
+    _open(db, token, utcnow())  # raises for a link that does not open
 
 
 def submit(
@@ -487,7 +485,7 @@ def submit(
         allowed; a response to another questionnaire; another status; a subject).
     """
     now = utcnow()
-    link = _open(db, token, now)
+    link, site = _open(db, token, now)
     disagreements: tuple[str, ...] = ()
     if fhir is not None:
         if fhir.get("status") != "completed":
@@ -566,7 +564,6 @@ def submit(
         .values(assessment_id=stored["id"], draft=None)
     )
     outbox.cancel_for_link(db, link.id, "the questionnaire was answered")
-    site = site_of(db, p.site_id)
     flagged = bool(stored["suicide_flag"])
     return {
         "stored": True,
