@@ -4,6 +4,7 @@ from .anova import AnovaResult, anova
 from .batch import rma_batch
 from .errors import ConvergenceError, EvidenceInputError, EvidenceWarning
 from .escalc import EscalcResult, escalc
+from .glmm import GlmmResult, rma_glmm
 from .mh import MhResult, rma_mh, rma_peto
 from .mv import MvResult, rma_mv, robust, vcalc
 from .rma import RmaResult, rma
@@ -19,6 +20,7 @@ __all__ = [
     "EscalcResult",
     "EvidenceInputError",
     "EvidenceWarning",
+    "GlmmResult",
     "MhResult",
     "MvResult",
     "RmaResult",
@@ -29,6 +31,7 @@ __all__ = [
     "permutest",
     "rma",
     "rma_batch",
+    "rma_glmm",
     "rma_mh",
     "rma_mv",
     "rma_peto",
