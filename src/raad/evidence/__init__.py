@@ -2,6 +2,15 @@
 
 from .anova import AnovaResult, anova
 from .batch import rma_batch
+from .conversions import (
+    conv_2x2,
+    conv_delta,
+    conv_fivenum,
+    conv_wald,
+    events_from_risk,
+    se_from_ci,
+    se_from_p,
+)
 from .errors import ConvergenceError, EvidenceInputError, EvidenceWarning
 from .escalc import EscalcResult, escalc
 from .glmm import GlmmResult, rma_glmm
@@ -26,8 +35,13 @@ __all__ = [
     "RmaResult",
     "SubgroupResult",
     "anova",
+    "conv_2x2",
+    "conv_delta",
+    "conv_fivenum",
+    "conv_wald",
     "cumul",
     "escalc",
+    "events_from_risk",
     "permutest",
     "rma",
     "rma_batch",
@@ -36,6 +50,8 @@ __all__ = [
     "rma_mv",
     "rma_peto",
     "robust",
+    "se_from_ci",
+    "se_from_p",
     "subgroups",
     "vcalc",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .conversions import se_from_ci, se_from_p
 from .errors import EvidenceInputError, strict_json
 
 Z975 = float(stats.norm.isf(0.025))
@@ -134,18 +135,14 @@ def _from_md(t, arm_ids, controls, outcome, time) -> Row | str | None:
             df, basis = small_sample_df(t)
             if n.get("ci"):
                 lo, hi = n["ci"]
-                q = Z975 if df is None else float(stats.t.isf(0.025, df))
-                se = (hi - lo) / (2 * q)
+                se = se_from_ci(lo, hi, df=df)
+                q = (hi - lo) / (2 * se)
                 how = (
                     f"SE from the 95% CI ({basis}): ({hi:g} - ({lo:g})) / (2 x {q:.6f}) = {se:.4f}"
                 )
             elif n.get("p") is not None:
-                q = (
-                    float(stats.norm.isf(n["p"] / 2))
-                    if df is None
-                    else float(stats.t.isf(n["p"] / 2, df))
-                )
-                se = abs(md) / q
+                se = se_from_p(md, n["p"], df=df)
+                q = abs(md) / se
                 how = (
                     f"SE from the two-sided p = {n['p']:g} ({basis}): |{md:g}| / {q:.4f} = {se:.4f}"
                 )
