@@ -311,7 +311,11 @@ def test_evidence_adverse_lists_counts_and_published_ratios():
         "source": "seed001-jiang2025",
     } in out["counts"]
     assert any("RR 12.69" in r["text"] for r in out["reported"])
-    assert "not recomputed" in out["note"]
+    # no trial in the base reports control-arm counts: nothing pooled here, and it says why
+    assert out["pooled_here"] == []
+    assert "no control-arm count found" in out["not_pooled"][0]["reason"]
+    assert "only the published pooled values" in out["note"]
+    assert all(r["k_trials"] is None for r in out["reported"] if "RR" in r["text"])
 
 
 def test_screen_accepts_a_fhir_bundle():

@@ -617,22 +617,39 @@ def evidence_adverse(
         for e in adverse_events()
         if e.agent == agent or (e.regimen and regs[e.regimen].agent == agent)
     ]
+    from raad.evidence.pooling import harm_tables, pool_harms
+
+    tables, unpaired = harm_tables([t.model_dump(mode="json") for t in trial_base().trials], agent)
+    ours = pool_harms(tables)
     reason = (
-        "Pooled risk ratios are not recomputed: the trial base has no control-arm counts for "
-        "these events (not found in the sources read); the published pooled values are shown."
+        "Mantel-Haenszel risk ratios by dose are computed from trials that report the event's "
+        "count on both the agent's arm and the control arm"
+        + (
+            "; no trial in the base does (control-arm counts not found in the sources read), "
+            "so only the published pooled values are shown."
+            if not ours
+            else "."
+        )
     )
     if as_json:
         sys.stdout.write(
             json.dumps(
                 {
                     "counts": counts,
+                    "pooled_here": ours,
+                    "not_pooled": [{"trial": x.study, "reason": x.reason} for x in unpaired],
                     "reported": [
-                        {"text": e.describe(), "sources": [c.source for c in e.cite]}
+                        {
+                            "text": e.describe(),
+                            "k_trials": e.k_trials,
+                            "sources": [c.source for c in e.cite],
+                        }
                         for e in pooled
                     ],
                     "note": reason,
                 },
                 indent=2,
+                allow_nan=False,
             )
             + "\n"
         )
@@ -642,6 +659,17 @@ def evidence_adverse(
         f"  {c['trial']:<16} {c['arm']:<10} {c['event']}: {c['events']}/{c['n']}  [{c['source']}]"
         for c in counts
     ] or ["  none"]
+    lines += ["", "Pooled here (Mantel-Haenszel RR by dose):"]
+    lines += [
+        (
+            f"  {r['event']} at {r['dose']:.0%}: RR {r['estimate']:.2f} "
+            f"[{r['ci_lb']:.2f}, {r['ci_ub']:.2f}] from {r['k_trials']} trial(s)"
+            if r.get("estimate") is not None
+            else f"  {r['event']} at {r['dose']:.0%}: not estimable ({r['reason']})"
+        )
+        for r in ours
+    ] or ["  none"]
+    lines += [f"  not pooled: {x.study}: {x.reason}" for x in unpaired]
     lines += ["", "Reported rates and pooled results:"]
     lines += [f"  {e.describe()}  [{', '.join(c.source for c in e.cite)}]" for e in pooled] or [
         "  none"

@@ -3,7 +3,9 @@ pooled result equal to metafor on the same rows (tests/fixtures/metafor/pool.R).
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -13,6 +15,8 @@ from raad.evidence.pooling import as_arrays, md_rows
 from raad.knowledge.trials import trial_base
 
 from .conftest import load
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "metafor"
 
 TRIALS = [t.model_dump() for t in trial_base().trials]
 
@@ -159,3 +163,61 @@ def test_every_dose_pooled_with_a_multilevel_model_as_metafor():
         assert res.sigma2[0] == pytest.approx(want["sigma2"][0], rel=1e-4)
         assert res.sigma2[1] == pytest.approx(0, abs=1e-6)
         assert res.qe == pytest.approx(want["qe"], rel=1e-8)
+
+
+def _harm_trial(i, a, n1, c, n2, dose=0.5, control_count=True):
+    numbers = [
+        {
+            "kind": "count",
+            "outcome": "nausea or vomiting",
+            "arm": "n2o",
+            "events": a,
+            "n": n1,
+            "cite": {"source": f"s{i}"},
+        },
+    ]
+    if control_count:
+        numbers.append(
+            {
+                "kind": "count",
+                "outcome": "nausea or vomiting",
+                "arm": "placebo",
+                "events": c,
+                "n": n2,
+                "cite": {"source": f"s{i}"},
+            }
+        )
+    return {
+        "label": f"Trial {i}",
+        "arms": [
+            {"id": "n2o", "agent": "n2o", "n2o_fraction": dose},
+            {"id": "placebo", "control": "air/oxygen"},
+        ],
+        "numbers": numbers,
+    }
+
+
+def test_harms_pool_with_mantel_haenszel_as_metafor():
+    """Adverse-event tables pooled by dose equal metafor's rma.mh RR on the same tables
+    (dat.bcg's counts used as event counts: tests/fixtures/metafor/mh.json)."""
+    from raad.evidence.pooling import harm_tables, pool_harms
+
+    ref = json.loads((FIXTURES / "mh.json").read_text())
+    s = ref["sets"]["bcg"]
+    want = next(c for c in ref["cases"] if c["name"] == "bcg/RR/correct")
+    trials = [
+        _harm_trial(i, a, a + b, c, c + d)
+        for i, (a, b, c, d) in enumerate(zip(s["ai"], s["bi"], s["ci"], s["di"], strict=True))
+    ]
+    trials.append(_harm_trial(99, 4, 20, 0, 0, control_count=False))
+    trials.append(_harm_trial(98, 1, 12, 0, 11, dose=0.25))
+    tables, excluded = harm_tables(trials, "n2o")
+    assert [x.study for x in excluded] == ["Trial 99"]
+    assert "no control-arm count" in excluded[0].reason
+    rows = pool_harms(tables)
+    by_dose = {r["dose"]: r for r in rows}
+    assert by_dose[0.5]["k_trials"] == 13
+    assert math.log(by_dose[0.5]["estimate"]) == pytest.approx(want["beta"], rel=1e-9)
+    assert math.log(by_dose[0.5]["ci_lb"]) == pytest.approx(want["ci_lb"], rel=1e-9)
+    assert by_dose[0.25]["k_trials"] == 1
+    assert by_dose[0.25]["estimate"] is None and "events" in by_dose[0.25]["reason"]

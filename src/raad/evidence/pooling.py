@@ -342,3 +342,102 @@ def multilevel(rows: list[DoseRow], *, method: str = "REML", rhos: tuple[float, 
         V = vcalc(frame["vi"], frame["trial"], rho=rho, obs=frame["esid"])
         out.append((rho, rma_mv("yi", V, random="~ 1 | trial/esid", data=frame, method=method)))
     return out
+
+
+@dataclass(frozen=True)
+class HarmTable:
+    """One trial's 2x2 table for an adverse event: ``ai`` of ``n1`` on the agent's arm,
+    ``ci`` of ``n2`` on the control arm (patients, as reported)."""
+
+    study: str
+    dose: float | None
+    event: str
+    ai: int
+    n1: int
+    ci: int
+    n2: int
+    sources: tuple[str, ...]
+
+
+def harm_tables(trials: list[dict[str, Any]], agent: str) -> tuple[list[HarmTable], list[Excluded]]:
+    """Adverse-event tables for Mantel-Haenszel pooling by dose: a trial gives a table for an
+    event when both an ``agent`` arm and a control arm report that event's count; a count
+    on one arm only is listed as excluded with the reason (nothing is imputed)."""
+    tables: list[HarmTable] = []
+    excluded: list[Excluded] = []
+    skip = ("response", "remission")
+    for t in trials:
+        arms = {a["id"]: a for a in t["arms"]}
+        counts = [n for n in t["numbers"] if n["kind"] == "count" and n["outcome"] not in skip]
+        for n in counts:
+            arm = arms.get(n["arm"], {})
+            if arm.get("agent") != agent:
+                continue
+            control = [
+                c
+                for c in counts
+                if c["outcome"] == n["outcome"] and arms.get(c["arm"], {}).get("control")
+            ]
+            if not control:
+                excluded.append(
+                    Excluded(
+                        t["label"],
+                        f"{n['outcome']}: {n['events']}/{n['n']} on {n['arm']}, "
+                        "no control-arm count found",
+                    )
+                )
+                continue
+            c = control[0]
+            tables.append(
+                HarmTable(
+                    t["label"],
+                    arm.get("n2o_fraction"),
+                    n["outcome"],
+                    int(n["events"]),
+                    int(n["n"]),
+                    int(c["events"]),
+                    int(c["n"]),
+                    _sources(n, c),
+                )
+            )
+    return tables, excluded
+
+
+def pool_harms(tables: list[HarmTable]) -> list[dict[str, Any]]:
+    """Mantel-Haenszel risk ratios (metafor's rma.mh, measure RR) per (dose, event), with the
+    number of trials behind each; a group whose tables have no events at all is reported
+    with the reason instead of an estimate."""
+    from .mh import rma_mh
+
+    groups: dict[tuple[float | None, str], list[HarmTable]] = {}
+    for tb in tables:
+        groups.setdefault((tb.dose, tb.event), []).append(tb)
+    out = []
+    for (dose, event), tbs in sorted(groups.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1])):
+        row: dict[str, Any] = {
+            "dose": dose,
+            "event": event,
+            "k_trials": len(tbs),
+            "trials": [tb.study for tb in tbs],
+        }
+        try:
+            res = rma_mh(
+                [tb.ai for tb in tbs],
+                [tb.n1 - tb.ai for tb in tbs],
+                [tb.ci for tb in tbs],
+                [tb.n2 - tb.ci for tb in tbs],
+                measure="RR",
+            )
+        except EvidenceInputError as exc:
+            row["estimate"] = None
+            row["reason"] = str(exc)
+        else:
+            lo, hi = res.ci
+            row.update(
+                estimate=float(np.exp(res.beta)),
+                ci_lb=float(np.exp(lo)),
+                ci_ub=float(np.exp(hi)),
+                method="Mantel-Haenszel RR",
+            )
+        out.append(strict_json(row))
+    return out

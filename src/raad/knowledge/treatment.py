@@ -404,6 +404,7 @@ class AdverseEvent(_M):
     ci: tuple[float, float] | None = None
     versus: str | None = None
     pooled: bool = False
+    k_trials: int | None = None  # trials behind a pooled value, when the source states it
     relative_to: str | None = None
     ratio: float | None = None
     note: str | None = None
@@ -436,7 +437,12 @@ class AdverseEvent(_M):
         if self.risk_ratio is not None:
             ci = f" [{self.ci[0]:g}, {self.ci[1]:g}]" if self.ci else ""
             frac = f" at {self.n2o_fraction:.0%}" if self.n2o_fraction is not None else ""
-            return f"{self.event}{frac}: RR {self.risk_ratio:g}{ci} vs {self.versus} (pooled)"
+            k = (
+                f"{self.k_trials} trials"
+                if self.k_trials is not None
+                else "number of trials not stated in the sources read"
+            )
+            return f"{self.event}{frac}: RR {self.risk_ratio:g}{ci} vs {self.versus} (pooled; {k})"
         return f"{self.event}: {self.note or ''} (x{self.ratio:g} of {self.relative_to})"
 
 
