@@ -304,38 +304,145 @@ def _estimate_tau2(m: str, y: np.ndarray, v: np.ndarray, G: _Groups, ctl: Contro
     return tau2, se, iters, failed
 
 
-def _subset(G: _Groups, keep: np.ndarray) -> tuple[_Groups, np.ndarray]:
-    """The groups where ``keep`` is True, re-indexed 0..n-1, and the mask of their rows."""
-    rows = keep[G.idx]
-    new_index = np.cumsum(keep) - 1
-    return _Groups(idx=new_index[G.idx[rows]], n=int(keep.sum()), k=G.k[keep]), rows
+def _padded(y: np.ndarray, v: np.ndarray, G: _Groups) -> tuple[np.ndarray, np.ndarray]:
+    """The studies as (groups x max k) arrays: y padded with 0, v with +inf (weight 0), so
+    a row sum over a group equals the group's sum."""
+    order = np.argsort(G.idx, kind="stable")
+    gi = G.idx[order]
+    counts = np.bincount(G.idx, minlength=G.n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(len(gi)) - starts[gi]
+    width = int(counts.max())
+    Y = np.zeros((G.n, width))
+    V = np.full((G.n, width), np.inf)
+    Y[gi, pos] = y[order]
+    V[gi, pos] = v[order]
+    return Y, V
+
+
+def _score_padded(m: str, Y: np.ndarray, V: np.ndarray, k: np.ndarray, T: np.ndarray):
+    """The ML/REML/EB estimating equation (as ``tau2._score_parts`` without moderators) for
+    each group at tau2 = T (shape (n,) or (n, q)); Y, V padded as ``_padded``. A grid is
+    evaluated a few columns at a time, so the temporaries stay small (cache-sized)."""
+    if T.ndim == 2 and T.shape[1] > 8:
+        return np.concatenate(
+            [_score_padded(m, Y, V, k, T[:, j : j + 8]) for j in range(0, T.shape[1], 8)], axis=1
+        )
+    extra = T.ndim - 1
+    Yb = Y.reshape(Y.shape[:1] + (1,) * extra + Y.shape[1:])
+    W = 1.0 / (V.reshape(Yb.shape) + T[..., None])
+    sw = W.sum(-1)
+    R = Yb - ((W * Yb).sum(-1) / sw)[..., None]
+    W2R2 = W * W * R * R
+    kk = k.reshape(k.shape + (1,) * extra)
+    if m == "ML":
+        return W2R2.sum(-1) - sw
+    if m == "REML":
+        return W2R2.sum(-1) - (sw - (W * W).sum(-1) / sw)
+    return (W * R * R).sum(-1) * kk / (kk - 1) - kk  # EB
+
+
+def _solve_score_batch(m: str, Y, V, k, ctl: Control) -> tuple[np.ndarray, np.ndarray]:
+    """``tau2.solve_score`` for many groups at once (models without moderators): the same
+    log-spaced grid from 0 to an upper bound where the equation is negative, the root in the
+    bracket where it changes sign from + to - found by regula falsi (Illinois) to ``ctl.tol``;
+    groups with
+    more than one sign change (several roots) are returned as undecided (the scalar
+    ``solve_score`` then picks the root with the highest likelihood)."""
+    n = len(k)
+    upper = np.full(n, max(ctl.tau2_max, 1.0))
+    bad = np.zeros(n, dtype=bool)
+    pos = _score_padded(m, Y, V, k, upper) > 0
+    while pos.any():
+        upper[pos] *= 10.0
+        bad |= upper > 1e12
+        pos &= ~bad
+        if pos.any():
+            pos[pos] = _score_padded(m, Y[pos], V[pos], k[pos], upper[pos]) > 0
+    finite_v = np.where(np.isfinite(V), V, 0.0)
+    mean_v = finite_v.sum(1) / k
+    lo_end = np.log10(1e-8 * mean_v)
+    hi_end = np.log10(upper)
+    frac = np.linspace(0.0, 1.0, 240)
+    grid = np.concatenate(
+        [np.zeros((n, 1)), 10.0 ** (lo_end[:, None] + (hi_end - lo_end)[:, None] * frac)], axis=1
+    )
+    vals = _score_padded(m, Y, V, k, grid)
+    change = (vals[:, :-1] > 0) & (vals[:, 1:] <= 0)
+    n_roots = change.sum(1) + (vals[:, 0] <= 0)
+    tau2 = np.zeros(n)
+    single = (n_roots == 1) & ~bad
+    interior = single & (vals[:, 0] > 0)
+    if interior.any():
+        i = np.argmax(change[interior], axis=1)
+        rows = np.flatnonzero(interior)
+        a, b = grid[rows, i], grid[rows, i + 1]
+        Ys, Vs, ks = Y[rows], V[rows], k[rows]
+        fa, fb = vals[rows, i], vals[rows, i + 1]
+        x = a.copy()
+        side = np.zeros(len(rows))
+        for _ in range(500):
+            # Illinois regula falsi (the bracket [a, b] shrinks around the root; an end that
+            # stays twice has its value halved), switching to bisection where it stalls
+            x = np.where(fa != fb, (a * fb - b * fa) / (fb - fa), (a + b) / 2)
+            x = np.where((x <= a) | (x >= b), (a + b) / 2, x)
+            fx = _score_padded(m, Ys, Vs, ks, x)
+            pos = fx > 0
+            a, fa, fb = (
+                np.where(pos, x, a),
+                np.where(pos, fx, fa),
+                np.where(pos & (side == 1), fb / 2, fb),
+            )
+            neg = ~pos
+            b, fb, fa = (
+                np.where(neg, x, b),
+                np.where(neg, fx, fb),
+                np.where(neg & (side == -1), fa / 2, fa),
+            )
+            side = np.where(pos, 1, -1)
+            if np.all((b - a <= ctl.tol) | (fx == 0)):
+                break
+        tau2[rows] = x
+    undecided = ~single | bad
+    return tau2, undecided
 
 
 def _fisher_scoring(m: str, y, v, G: _Groups, ctl: Control, he: np.ndarray):
-    """Fisher scoring for all groups at once; each iteration touches only the groups that have
-    not converged yet (the working set is compacted as it shrinks)."""
+    """Fisher scoring for all groups at once; each iteration touches only the groups that
+    have not converged yet. Groups where scoring cycles (still moving after ``maxiter``
+    iterations, where metafor would stop with an error) have their estimating equation
+    solved instead (``_solve_score_batch``), with control fallback."""
     tau2 = np.maximum(0.0, he) if ctl.tau2_init is None else np.full(G.n, float(ctl.tau2_init))
-    active = np.ones(G.n, dtype=bool)
     iters = np.zeros(G.n, dtype=int)
     ids = np.arange(G.n)  # original group index of each working group
-    S, ys, vs = G, y, v
     t = tau2.copy()
+    # the working set's studies contiguous by group; per-group sums by np.add.reduceat
+    order = np.argsort(G.idx, kind="stable")
+    ys, vs = y[order], v[order]
+    counts = np.bincount(G.idx, minlength=G.n)
     for _ in range(ctl.maxiter):
         if len(ids) == 0:
             break
         iters[ids] += 1
-        k = S.k
-        w, sw, r = _q_parts(S, ys, vs, t)
-        w2 = w**2
-        py2 = S.sum(w2 * r**2)  # y'PPy
-        if m == "ML":
-            adj = (py2 - sw) / S.sum(w2)
-        elif m == "REML":
-            sw2 = S.sum(w2)
-            trp = sw - sw2 / sw
-            adj = (py2 - trp) / (sw2 - 2 * S.sum(w2 * w) / sw + sw2**2 / sw**2)
-        else:  # EB
-            adj = (S.sum(w * r**2) * k / (k - 1) - k) / sw
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        w = 1.0 / (vs + np.repeat(t, counts))
+        sw = np.add.reduceat(w, starts)
+        r = ys - np.repeat(np.add.reduceat(w * ys, starts) / sw, counts)
+        wr2 = w * r * r
+        if m == "EB":
+            ks = counts.astype(float)
+            adj = (np.add.reduceat(wr2, starts) * ks / (ks - 1) - ks) / sw
+        else:
+            py2 = np.add.reduceat(w * wr2, starts)  # y'PPy
+            w2 = w * w
+            sw2 = np.add.reduceat(w2, starts)
+            if m == "ML":
+                adj = (py2 - sw) / sw2
+            else:  # REML
+                trp = sw - sw2 / sw
+                adj = (py2 - trp) / (
+                    sw2 - 2 * np.add.reduceat(w2 * w, starts) / sw + sw2**2 / sw**2
+                )
         adj = adj * ctl.step_adj
         adj = _halve_until_nonnegative(t, adj)
         new = t + adj
@@ -344,27 +451,31 @@ def _fisher_scoring(m: str, y, v, G: _Groups, ctl: Control, he: np.ndarray):
         if still.all():
             t = new
             continue
-        active[ids[~still]] = False
-        ids = ids[still]
-        t = new[still]
-        S, rows = _subset(G, active)
-        ys, vs = y[rows], v[rows]
+        keep = np.repeat(still, counts)
+        ys, vs = ys[keep], vs[keep]
+        ids, t, counts = ids[still], new[still], counts[still]
     failed: dict[int, str] = {}
-    if active.any():
-        # the rare groups where scoring cycles: solve their estimating equation one by one
-        # (with control fallback), else report them
-        for gi in np.flatnonzero(active):
-            if not ctl.fallback:
+    if len(ids):
+        if not ctl.fallback:
+            for gi in ids:
                 failed[int(gi)] = (
                     f"did not converge: Fisher scoring for {m} after {ctl.maxiter} iterations"
                 )
-                continue
-            rows = G.idx == gi
-            X = np.ones((int(rows.sum()), 1))
-            try:
-                tau2[gi] = solve_score(m, y[rows], v[rows], X, ctl)
-            except ConvergenceError as exc:
-                failed[int(gi)] = f"did not converge: {exc}"
+        else:
+            sub = np.zeros(G.n, dtype=bool)
+            sub[ids] = True
+            rows = sub[G.idx]
+            Gs = _Groups(idx=(np.cumsum(sub) - 1)[G.idx[rows]], n=len(ids), k=G.k[ids])
+            Y, V = _padded(y[rows], v[rows], Gs)
+            roots, undecided = _solve_score_batch(m, Y, V, G.k[ids], ctl)
+            tau2[ids] = roots
+            for gi in ids[undecided]:
+                rows = G.idx == gi
+                X = np.ones((int(rows.sum()), 1))
+                try:
+                    tau2[gi] = solve_score(m, y[rows], v[rows], X, ctl)
+                except ConvergenceError as exc:
+                    failed[int(gi)] = f"did not converge: {exc}"
     if m in ("ML", "REML") and ctl.ll0check:
         reml = m == "REML"
         worse = (_loglik(y, v, G, np.zeros(G.n), reml) - _loglik(y, v, G, tau2, reml) > ctl.tol) & (
