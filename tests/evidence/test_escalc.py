@@ -313,7 +313,7 @@ def without(d: dict[str, Any], key: str) -> dict[str, Any]:
         # options
         ("RR", {**TWO, "to": "some"}, "to", "only0"),
         ("RR", {**TWO, "vtype": "UB"}, "vtype", "LS"),
-        ("SMD", {**SMD, "vtype": "AV"}, "vtype", "UB"),
+        ("SMD", {**SMD, "vtype": "HO"}, "vtype", "UB"),
         ("RR", {**TWO, "add": -1}, "add", ">= 0"),
         ("RR", {**TWO, "add": float("nan")}, "add", ">= 0"),
         ("RR", {**TWO, "add": True}, "add", "number"),
@@ -352,12 +352,17 @@ def test_a_missing_count_gives_a_missing_effect_as_in_metafor() -> None:
 MORE = load("escalc_more.json")
 
 
-@pytest.mark.parametrize("case", MORE["cases"], ids=lambda c: c["measure"])
+@pytest.mark.parametrize("case", MORE["cases"], ids=lambda c: f"{c['measure']}-{c['vtype']}")
 def test_more_measures_against_metafor(case) -> None:
-    """ROM, MN, MNLN, PAS and PFT against metafor 3.8.1 (tests/fixtures/metafor/escalc_more.R)."""
-    m = case["measure"]
-    if m in ("ROM", "SMDH"):
-        es = escalc(m, **MORE["two"])
+    """ROM, MN, MNLN, PAS, PFT, SMDH and IRR, and the vtype options that change variances,
+    against metafor 3.8.1 (tests/fixtures/metafor/escalc_more.R)."""
+    m, vt = case["measure"], case["vtype"]
+    if m in ("ROM", "SMDH", "SMD"):
+        es = escalc(m, **MORE["two"], vtype=vt)
+    elif m == "RD":
+        es = escalc(m, **MORE["tbl"], vtype=vt)
+    elif m in ("PR", "PLO"):
+        es = escalc(m, **MORE["prop"], vtype=vt)
     elif m == "IRR":
         es = escalc(m, **MORE["rate"])
     elif m in ("MN", "MNLN"):

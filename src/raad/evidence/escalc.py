@@ -21,6 +21,12 @@ correction of Hedges (1981, doi:10.3102/10769986006002107):
   ``log(x / (n-x))``, ``vi = 1/x + 1/(n-x)``.
 - ``COR`` ``r``, ``vi = (1 - r^2)^2 / (n - 1)``; ``ZCOR`` ``atanh(r)``, ``vi = 1/(n - 3)``
   (Fisher 1921).
+- vtype "AV" (SMD, RD, PR, PLO; ROM "AV"/"AVHO"): the same large-sample variance with the
+  study's own estimate replaced by the sample-size weighted average over the studies (for ROM
+  the groups' coefficients of variation, per group or, "AVHO", pooled over both: Nakagawa et
+  al. 2023, doi:10.1111/2041-210X.14032); "LS2" for SMD: ``c^2 (1/n1 + 1/n2 + d^2 / (2 (n1 +
+  n2)))`` with d uncorrected (Borenstein 2009, eq. 12.17), for SMDH the variance without the
+  n - 1 terms (Bonett 2009); ROM "HO": the pooled SD in both groups (Hedges et al. 1999).
 
 Continuity correction (metafor 3.8, for RR, OR, RD, PR and PLO alike): ``to="only0"`` adds
 ``add`` to every cell of a table with a zero cell (2x2: a, b, c, d; proportions: x and n-x);
@@ -74,10 +80,13 @@ MEASURES = (
 )
 TO = ("only0", "all", "if0all", "none")
 VTYPES: dict[str, tuple[str, ...]] = {
-    "SMD": ("LS", "UB"),
+    "SMD": ("LS", "UB", "LS2", "AV"),
     "MD": ("LS", "UB", "HO"),
-    "RD": ("LS", "UB"),
-    "PR": ("LS", "UB"),
+    "RD": ("LS", "UB", "AV"),
+    "PR": ("LS", "UB", "AV"),
+    "PLO": ("LS", "AV"),
+    "ROM": ("LS", "HO", "AV", "AVHO"),
+    "SMDH": ("LS", "LS2"),
 }
 # The arguments each measure reads (metafor's names); the rest are ignored.
 ARGS: dict[str, tuple[str, ...]] = {
@@ -407,6 +416,13 @@ def _continuity(cells: list[np.ndarray], add: float, to: str) -> list[np.ndarray
 
 # --- measures ---------------------------------------------------------------------------------
 
+
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    """Weighted mean over the studies where both are present (metafor's ``.wmean``)."""
+    ok = ~(np.isnan(x) | np.isnan(w))
+    return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok]))
+
+
 Pair = tuple[np.ndarray, np.ndarray]
 
 
@@ -430,6 +446,9 @@ def _two_by_two(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str
                 np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2)),
                 1 / ai + 1 / bi + 1 / ci + 1 / di,
             )
+        if vtype == "AV":
+            q1, q2 = _wmean(p1, n1), _wmean(p2, n2)
+            return p1 - p2, q1 * (1 - q1) / n1 + q2 * (1 - q2) / n2
         d1, d2 = (n1, n2) if vtype == "LS" else (n1 - 1, n2 - 1)
         return p1 - p2, p1 * (1 - p1) / d1 + p2 * (1 - p2) / d2
 
@@ -442,6 +461,11 @@ def _proportion(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str
     n = x + rest
     with np.errstate(divide="ignore", invalid="ignore"):
         p = x / n
+        if vtype == "AV":
+            q = _wmean(p, n)
+            if m == "PR":
+                return p, q * (1 - q) / n
+            return np.log(p / (1 - p)), 1 / (q * n) + 1 / ((1 - q) * n)
         if m == "PR":
             return p, p * (1 - p) / (n if vtype == "LS" else n - 1)
         return np.log(p / (1 - p)), 1 / x + 1 / rest
@@ -482,6 +506,11 @@ def _two_groups(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str
     g = c * diff / sp
     if vtype == "UB":
         return g, 1 / n1 + 1 / n2 + (1 - (df - 2) / (df * c**2)) * g**2
+    if vtype == "LS2":
+        return g, c**2 * (1 / n1 + 1 / n2 + (diff / sp) ** 2 / (2 * (n1 + n2)))
+    if vtype == "AV":
+        gbar = _wmean(g, n1 + n2)
+        return g, 1 / n1 + 1 / n2 + gbar**2 / (2 * (n1 + n2))
     return g, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
 
 
@@ -492,7 +521,18 @@ def _ratio_of_means(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype:
     _check(n2 <= 0, "n2i", n2, "group sizes > 0")
     _nonnegative(a, ("sd1i", "sd2i"), "standard deviations")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(m1 / m2), s1**2 / (n1 * m1**2) + s2**2 / (n2 * m2**2)
+        y = np.log(m1 / m2)
+        if vtype == "HO":
+            sp2 = ((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2)
+            return y, sp2 / (n1 * m1**2) + sp2 / (n2 * m2**2)
+        cv1, cv2 = s1 / m1, s2 / m2
+        if vtype == "AV":
+            return y, _wmean(cv1, n1) ** 2 / n1 + _wmean(cv2, n2) ** 2 / n2
+        if vtype == "AVHO":
+            ok = ~(np.isnan(n1) | np.isnan(n2) | np.isnan(cv1) | np.isnan(cv2))
+            cv = (np.sum((n1 * cv1)[ok]) + np.sum((n2 * cv2)[ok])) / np.sum((n1 + n2)[ok])
+            return y, cv**2 * (1 / n1 + 1 / n2)
+        return y, s1**2 / (n1 * m1**2) + s2**2 / (n2 * m2**2)
 
 
 def _smd_heteroscedastic(m: str, a: Arrays, add: float, to: str, drop00: bool, vtype: str) -> Pair:
@@ -506,6 +546,14 @@ def _smd_heteroscedastic(m: str, a: Arrays, add: float, to: str, drop00: bool, v
     si = np.sqrt((s1**2 + s2**2) / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = c * (m1 - m2) / si
+        if vtype == "LS2":
+            tot = s1**2 + s2**2
+            return y, (
+                y**2 * s1**2 / (2 * n1 * tot**2)
+                + y**2 * s2**2 / (2 * n2 * tot**2)
+                + 2 * s1**2 / (n1 * tot)
+                + 2 * s2**2 / (n2 * tot)
+            )
         v = y**2 * (s1**4 / (n1 - 1) + s2**4 / (n2 - 1)) / (2 * (s1**2 + s2**2) ** 2) + (
             s1**2 / (n1 - 1) + s2**2 / (n2 - 1)
         ) / ((s1**2 + s2**2) / 2)
