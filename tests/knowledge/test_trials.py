@@ -124,3 +124,45 @@ def test_numbers_the_cited_sources_report_are_recorded():
     (odds,) = [n for n in trials["nagele2015"].numbers if n.kind == "odds_ratio"]
     assert (odds.value, odds.ci) == (4.0, (0.45, 35.79)) and odds.flag == "reported"
     assert trials["myles2025"].registry == "NCT03869736"
+
+
+def test_derived_counts_recompute_from_their_percentages():
+    """Every count derived from a reported percentage ("p% of n" in its note) is the only
+    count the rounding allows (raad.evidence.events_from_risk)."""
+    import re
+
+    from raad.evidence import events_from_risk
+    from raad.knowledge.trials import trial_base
+
+    seen = 0
+    for t in trial_base().trials:
+        for n in t.numbers:
+            m = re.match(r"\s*([\d.]+)% of (\d+)", n.note or "")
+            if n.kind == "count" and n.flag == "derived" and m:
+                pct, of = float(m.group(1)), int(m.group(2))
+                decimals = len(m.group(1).split(".")[1]) if "." in m.group(1) else 0
+                assert of == n.n
+                assert events_from_risk(pct, of, decimals=decimals) == (n.events,), (t.id, n)
+                seen += 1
+    assert seen >= 6
+
+
+def test_arm_sizes_add_up_and_kim_2023_has_them():
+    from raad.knowledge.trials import trial_base
+
+    kim = next(t for t in trial_base().trials if t.id == "kim2023")
+    assert [a.n_randomized for a in kim.arms] == [12, 13]
+    assert any(c.source == "kim2023-abstract" for c in kim.cite)
+    with pytest.raises(ValidationError, match="do not add up"):
+        Trial.model_validate(
+            {
+                "id": "t",
+                "label": "T",
+                "cite": [{"source": "s"}],
+                "design": "parallel",
+                "population": "p",
+                "n_randomized": 25,
+                "arms": [{"id": "a", "n_randomized": 12}, {"id": "b", "n_randomized": 12}],
+                "numbers": [],
+            }
+        )

@@ -27,6 +27,7 @@ class Arm(_M):
     dose_mg_per_kg: float | None = None
     pretreatment: str | None = None
     n_analysed: int | None = None
+    n_randomized: int | None = None  # from the trial's cited sources
 
 
 class Number(_M):
@@ -97,6 +98,13 @@ class Trial(_M):
             unknown = [r for r in refs if r not in arms]
             if unknown:
                 raise ValueError(f"trial {self.id}: number refers to unknown arm(s) {unknown}")
+        sizes = [a.n_randomized for a in self.arms]
+        if self.design == "parallel" and all(n is not None for n in sizes):
+            if sum(sizes) != self.n_randomized:
+                raise ValueError(
+                    f"trial {self.id}: arm sizes {sizes} do not add up to "
+                    f"n_randomized {self.n_randomized}"
+                )
         return self
 
     def arm(self, arm_id: str) -> Arm:
