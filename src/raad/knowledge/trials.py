@@ -99,12 +99,12 @@ class Trial(_M):
             if unknown:
                 raise ValueError(f"trial {self.id}: number refers to unknown arm(s) {unknown}")
         sizes = [a.n_randomized for a in self.arms]
-        if self.design == "parallel" and all(n is not None for n in sizes):
-            if sum(sizes) != self.n_randomized:
-                raise ValueError(
-                    f"trial {self.id}: arm sizes {sizes} do not add up to "
-                    f"n_randomized {self.n_randomized}"
-                )
+        known = self.design == "parallel" and all(n is not None for n in sizes)
+        if known and sum(sizes) != self.n_randomized:
+            raise ValueError(
+                f"trial {self.id}: arm sizes {sizes} do not add up to "
+                f"n_randomized {self.n_randomized}"
+            )
         return self
 
     def arm(self, arm_id: str) -> Arm:
