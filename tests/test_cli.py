@@ -440,3 +440,26 @@ def test_evidence_pool_every_dose_with_the_assumed_correlation_varied():
     }
     estimates = [f["coefficients"]["intercept"]["estimate"] for f in out["fits"]]
     assert estimates == sorted(estimates, reverse=True) and len(set(estimates)) == 3
+
+
+def test_evidence_pool_response_uses_both_arms_counts():
+    """Nagele 2015 (abstract): response 4/20 vs 1/20 at 24 h; one table, so the MH risk ratio
+    is the table's own, 4.0 with log-scale SE sqrt(1/4 - 1/20 + 1/1 - 1/20)."""
+    import math
+
+    from scipy import stats
+
+    out = json.loads(
+        runner.invoke(
+            app, ["evidence", "pool", "--outcome", "response", "--time", "24h", "--json"]
+        ).output
+    )
+    (row,) = out["pooled"]
+    assert row["trials"] == ["Nagele 2015"] and row["dose"] == 0.5
+    se = math.sqrt(1 / 4 - 1 / 20 + 1 - 1 / 20)
+    assert row["estimate"] == pytest.approx(4.0, rel=1e-12)
+    assert row["ci_lb"] == pytest.approx(math.exp(math.log(4) - stats.norm.isf(0.025) * se))
+    assert any("Yan 2022" in e["study"] for e in out["not_pooled"])
+    assert any(p["id"] == "qiu2023-response" for p in out["published"])
+    text = runner.invoke(app, ["evidence", "pool", "--outcome", "remission", "--time", "24h"])
+    assert text.exit_code == 0 and "not estimable" in text.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import sys
@@ -440,13 +441,90 @@ def _pool_all_doses(agent: str, outcome: str, time: str, as_json: bool) -> None:
     console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
 
 
+def _dose_text(dose: float | None) -> str:
+    return "arms combined" if dose is None else f"{dose:.0%}"
+
+
+def _pool_binary(
+    agent: str, outcome: str, time: str, fraction: float | None, as_json: bool
+) -> None:
+    """Response or remission at ``time``: Mantel-Haenszel risk ratios by dose from trials
+    with both arms' counts, beside the published pooled ratios (any time point, labelled)."""
+    from raad.evidence.pooling import harm_tables, pool_harms
+    from raad.knowledge.trials import trial_base
+
+    base = trial_base()
+    tables, unpaired = harm_tables(
+        [t.model_dump(mode="json") for t in base.trials], agent, outcome=outcome, time=time
+    )
+    if fraction is not None:
+        tables = [tb for tb in tables if tb.dose == fraction]
+    pooled = pool_harms(tables)
+    published = [
+        p
+        for p in base.published
+        if p.outcome == outcome and (fraction is None or p.n2o_fraction == fraction)
+    ]
+    if as_json:
+        out = {
+            "outcome": outcome,
+            "time": time,
+            "tables": [dataclasses.asdict(tb) for tb in tables],
+            "pooled": pooled,
+            "not_pooled": [e.to_dict() for e in unpaired],
+            "published": [p.model_dump() for p in published],
+        }
+        sys.stdout.write(json.dumps(strict_json(out), indent=2, allow_nan=False) + "\n")
+        return
+    lines = [
+        f"{agent} vs control, {outcome} at {time} (risk ratio):",
+        "",
+        "Trials with both arms' counts:",
+    ]
+    lines += [
+        f"  {tb.study:<16} {tb.ai}/{tb.n1} vs {tb.ci}/{tb.n2}"
+        f"  dose {_dose_text(tb.dose)}  [{', '.join(tb.sources)}]"
+        for tb in tables
+    ] or ["  none"]
+    lines += ["", "Pooled here (Mantel-Haenszel RR):"]
+    for r in pooled:
+        dose_txt = _dose_text(r["dose"])
+        if r.get("estimate") is None:
+            lines.append(
+                f"  {dose_txt}: not estimable from {r['k_trials']} trial(s) ({r['reason']})"
+            )
+        else:
+            lines.append(
+                f"  {dose_txt}: RR {r['estimate']:.2f} [{r['ci_lb']:.2f}, {r['ci_ub']:.2f}]"
+                f" from {r['k_trials']} trial(s): {', '.join(r['trials'])}"
+            )
+    if not pooled:
+        lines.append("  none")
+    lines += [f"  not pooled: {e.study}: {e.reason}" for e in unpaired]
+    if any(tb.design == "crossover" for tb in tables):
+        lines.append(
+            "  note: a crossover trial's counts are taken as two independent arms (its paired "
+            "table is not reported), which ignores the pairing in the CI."
+        )
+    if published:
+        lines += ["", "Published pooled results (not recomputed here):"]
+        lines += [
+            f"  {p.label}: {p.measure} {p.value:g} [{p.ci[0]:g}, {p.ci[1]:g}]"
+            f" ({p.k_trials if p.k_trials is not None else p.k_note})  [{p.cite.source}]"
+            for p in published
+        ]
+    console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
+
+
 @evidence_app.command("pool")
 def evidence_pool(
     agent: Annotated[
         str, typer.Option(help="Agent: n2o, ketamine, esketamine, naltrexone.")
     ] = "n2o",
     dose: Annotated[float | None, typer.Option(help="N2O concentration in %, e.g. 50.")] = None,
-    outcome: Annotated[str, typer.Option(help="Outcome: depression (alias hdrs).")] = "depression",
+    outcome: Annotated[
+        str, typer.Option(help="Outcome: depression (alias hdrs), response or remission.")
+    ] = "depression",
     time: Annotated[
         str, typer.Option(help="Time point as in the trial base: 2h, 24h, 1w, 2w, 4w.")
     ] = "24h",
@@ -472,6 +550,9 @@ def evidence_pool(
     with sensitivity analyses (estimators, fixed effect, TRD-only, leave-one-out)."""
     if all_doses:
         _pool_all_doses(agent, OUTCOME_ALIASES.get(outcome.lower(), outcome.lower()), time, as_json)
+        return
+    if outcome.lower() in ("response", "remission"):
+        _pool_binary(agent, outcome.lower(), time, None if dose is None else dose / 100, as_json)
         return
     from raad.evidence import EvidenceInputError, plots, rma
     from raad.evidence.pooling import CROSSOVER_NOTE, as_arrays, md_rows, scales_differ, sensitivity
@@ -662,10 +743,10 @@ def evidence_adverse(
     lines += ["", "Pooled here (Mantel-Haenszel RR by dose):"]
     lines += [
         (
-            f"  {r['event']} at {r['dose']:.0%}: RR {r['estimate']:.2f} "
+            f"  {r['event']} at {_dose_text(r['dose'])}: RR {r['estimate']:.2f} "
             f"[{r['ci_lb']:.2f}, {r['ci_ub']:.2f}] from {r['k_trials']} trial(s)"
             if r.get("estimate") is not None
-            else f"  {r['event']} at {r['dose']:.0%}: not estimable ({r['reason']})"
+            else f"  {r['event']} at {_dose_text(r['dose'])}: not estimable ({r['reason']})"
         )
         for r in ours
     ] or ["  none"]

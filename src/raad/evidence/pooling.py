@@ -357,18 +357,33 @@ class HarmTable:
     ci: int
     n2: int
     sources: tuple[str, ...]
+    design: str = "parallel"
 
 
-def harm_tables(trials: list[dict[str, Any]], agent: str) -> tuple[list[HarmTable], list[Excluded]]:
-    """Adverse-event tables for Mantel-Haenszel pooling by dose: a trial gives a table for an
-    event when both an ``agent`` arm and a control arm report that event's count; a count
-    on one arm only is listed as excluded with the reason (nothing is imputed)."""
+def harm_tables(
+    trials: list[dict[str, Any]],
+    agent: str,
+    *,
+    outcome: str | None = None,
+    time: str | None = None,
+) -> tuple[list[HarmTable], list[Excluded]]:
+    """2x2 tables for Mantel-Haenszel pooling by dose: a trial gives a table for an outcome
+    when both an ``agent`` arm and a control arm report that outcome's count (at ``time``,
+    when given). Without ``outcome``: every adverse event (all counts but response and
+    remission); with it (e.g. "response"), that outcome only. A count on one arm only is
+    listed as excluded with the reason (nothing is imputed)."""
     tables: list[HarmTable] = []
     excluded: list[Excluded] = []
     skip = ("response", "remission")
     for t in trials:
         arms = {a["id"]: a for a in t["arms"]}
-        counts = [n for n in t["numbers"] if n["kind"] == "count" and n["outcome"] not in skip]
+        counts = [
+            n
+            for n in t["numbers"]
+            if n["kind"] == "count"
+            and (n["outcome"] == outcome if outcome else n["outcome"] not in skip)
+            and (time is None or n.get("time") == time)
+        ]
         for n in counts:
             arm = arms.get(n["arm"], {})
             if arm.get("agent") != agent:
@@ -382,8 +397,9 @@ def harm_tables(trials: list[dict[str, Any]], agent: str) -> tuple[list[HarmTabl
                 excluded.append(
                     Excluded(
                         t["label"],
-                        f"{n['outcome']}: {n['events']}/{n['n']} on {n['arm']}, "
-                        "no control-arm count found",
+                        f"{n['outcome']}: {n['events']}/{n['n']} on {n['arm']}"
+                        + (f" at {n['time']}" if n.get("time") else "")
+                        + ", no control-arm count found",
                     )
                 )
                 continue
@@ -398,6 +414,7 @@ def harm_tables(trials: list[dict[str, Any]], agent: str) -> tuple[list[HarmTabl
                     int(c["events"]),
                     int(c["n"]),
                     _sources(n, c),
+                    t.get("design", "parallel"),
                 )
             )
     return tables, excluded

@@ -121,6 +121,8 @@ class Published(_M):
     value: float
     ci: tuple[float, float]
     i2: float | None = None
+    k_trials: int | None = None  # trials behind the value, when the source states it
+    k_note: str | None = None  # what the source says instead, or that it says nothing
     cite: Citation
 
 
