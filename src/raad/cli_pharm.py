@@ -460,5 +460,204 @@ def trial(
         _save(fig, out)
 
 
+def _numbers(name: str, text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"{name}: got {text!r}; allowed: numbers separated by commas")
+        raise
+
+
+@pharm_app.command("design")
+def design(
+    arms: Annotated[
+        str, typer.Option(help="N2O fractions, placebo first, e.g. 0,0.25,0.5.")
+    ] = "0,0.25,0.5",
+    effect_source: Annotated[
+        str,
+        typer.Option(
+            help="'evidence' (the knowledge base's pooled SMD per dose, with sources), one SMD "
+            "for every dose (e.g. -0.5; 0 gives the type I error), or one per dose."
+        ),
+    ] = "evidence",
+    n_per_arm: Annotated[int, typer.Option(help="Patients randomised per arm.")] = 30,
+    trials: Annotated[int, typer.Option(help="Simulated trials.")] = 10_000,
+    visits: Annotated[int, typer.Option(help="Weekly visits after baseline.")] = 4,
+    rho: Annotated[
+        float, typer.Option(help="Correlation between visits (an assumption; vary it).")
+    ] = 0.5,
+    dropout: Annotated[
+        float, typer.Option(help="Chance of leaving before each visit (an assumption).")
+    ] = 0.05,
+    alpha: Annotated[float, typer.Option(help="Two-sided significance level.")] = 0.05,
+    multiplicity: Annotated[str, typer.Option(help="holm, bonferroni or none.")] = "holm",
+    assurance: Annotated[
+        bool, typer.Option(help="Draw each trial's true effects from their uncertainty.")
+    ] = False,
+    ni_margin: Annotated[
+        float | None,
+        typer.Option(help="Non-inferiority margin (SD units) of the lowest dose vs the highest."),
+    ] = None,
+    placebo_nausea: Annotated[
+        float | None,
+        typer.Option(help="Nausea rate on placebo, to test less nausea on the lowest dose."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    protocol: Annotated[
+        Path | None, typer.Option(help="Write a sample-size justification (markdown).")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write power against patients per arm (.svg/.png).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Dose-response trial design: power, type I error and assurance by simulation, each
+    input with its source."""
+    import json
+    import sys
+
+    from rich.progress import Progress
+
+    from raad.pharm import PharmInputError
+    from raad.pharm.design import Input, evidence_effects, evidence_nausea, simulate_design
+
+    doses = _numbers("arms", arms)
+    try:
+        inputs: list[Input] = []
+        if effect_source == "evidence":
+            effects, ses, inputs = evidence_effects(doses)
+        else:
+            given = _numbers("effect-source", effect_source)
+            if len(given) == 1:
+                given = given * (len(doses) - 1)
+            if len(given) != len(doses) - 1:
+                _fail(f"effect-source: got {len(given)} values; allowed: 1 or {len(doses) - 1}")
+            effects, ses = [0.0, *given], [0.0] * len(doses)
+            inputs = [
+                Input(f"effect at {d:.0%} (SMD vs placebo)", e, "given")
+                for d, e in zip(doses[1:], given, strict=True)
+            ]
+        if assurance and not any(ses):
+            _fail("assurance: needs --effect-source evidence (effects with their uncertainty)")
+        nausea = None
+        if placebo_nausea is not None:
+            nausea, more = evidence_nausea(doses, placebo_nausea)
+            inputs += more
+        inputs += [
+            Input("patients per arm", n_per_arm, "given"),
+            Input("visits (weekly)", visits, "given"),
+            Input("correlation between visits", rho, "assumed (no source read gives it)"),
+            Input("dropout before each visit", dropout, "assumed (no source read gives it)"),
+            Input("alpha (two-sided)", alpha, "given"),
+            Input("multiplicity", multiplicity, "Holm 1979" if multiplicity == "holm" else "given"),
+        ]
+        if ni_margin is not None:
+            inputs.append(Input("non-inferiority margin (SD)", ni_margin, "assumed (a choice)"))
+        common = dict(
+            visits=visits, rho=rho, dropout=dropout, alpha=alpha, multiplicity=multiplicity
+        )
+        with Progress(console=err, transient=True, disable=as_json) as bar:
+            task = bar.add_task("simulating trials", total=2 * trials)
+            res = simulate_design(
+                doses,
+                effects,
+                n_per_arm,
+                trials=trials,
+                effect_se=ses if assurance else None,
+                ni_margin=ni_margin,
+                nausea=nausea,
+                seed=seed,
+                inputs=inputs,
+                progress=lambda done, total: bar.update(task, completed=done),
+                **common,
+            )
+            null = simulate_design(
+                doses,
+                [0.0] * len(doses),
+                n_per_arm,
+                trials=trials,
+                seed=seed + 1,
+                progress=lambda done, total: bar.update(task, completed=trials + done),
+                **common,
+            )
+    except PharmInputError as exc:
+        _fail(str(exc))
+    out = res.to_dict()
+    out["type1_error"] = null.rejection_rate
+    out["assurance"] = assurance
+    if as_json:
+        sys.stdout.write(json.dumps(out, indent=2, allow_nan=False) + "\n")
+    else:
+        what = "assurance" if assurance else "power"
+        console.print(
+            f"{what}: {res.power:.3f} (MC se {res.mc_se:.3f}) that at least one dose is shown "
+            f"better than placebo; type I error {null.rejection_rate:.4f} (alpha {alpha:g}, "
+            f"{multiplicity}); {trials} simulated trials each",
+            markup=False,
+            soft_wrap=True,
+        )
+        for a in out["arms"]:
+            console.print(
+                f"  {a['dose']:.0%}: SMD {a['effect_smd']:g}, {what} {a['power']:.3f}", markup=False
+            )
+        if "non_inferiority_power" in out:
+            console.print(
+                f"  non-inferiority of the lowest dose: {out['non_inferiority_power']:.3f}",
+                markup=False,
+            )
+        if "nausea_superiority_power" in out:
+            console.print(
+                f"  less nausea on the lowest dose: {out['nausea_superiority_power']:.3f}",
+                markup=False,
+            )
+        console.print("inputs:", markup=False)
+        for i in inputs:
+            console.print(f"  {i.name}: {i.value}  [{i.source}]", markup=False, soft_wrap=True)
+    if protocol is not None:
+        protocol.write_text(_protocol_text(res, null.rejection_rate, assurance), encoding="utf-8")
+        err.print(f"protocol text written to {protocol}", markup=False)
+    if plot is not None:
+        ns = sorted({max(2, round(n_per_arm * f)) for f in (0.5, 0.75, 1, 1.25, 1.5, 2)})
+        powers = [
+            simulate_design(doses, effects, k, trials=min(trials, 4000), seed=seed, **common).power
+            for k in ns
+        ]
+        fig, ax = _figure()
+        ax.plot(ns, powers, marker="o")
+        ax.axhline(0.8, color="k", ls=":", lw=1)
+        ax.set_xlabel("patients per arm")
+        ax.set_ylabel("power (at least one dose better than placebo)")
+        ax.set_ylim(0, 1)
+        _save(fig, plot)
+
+
+def _protocol_text(res, type1: float, assurance: bool) -> str:
+    import raad
+
+    what = "Assurance" if assurance else "Power"
+    lines = [
+        "# Sample size justification",
+        "",
+        f"Design: randomised, parallel, {len(res.doses)} arms (placebo and N2O "
+        + ", ".join(f"{d:.0%}" for d in res.doses[1:])
+        + f"), {res.n_per_arm} patients per arm.",
+        "",
+        "Analysis: each patient's mean depression score over the weekly visits attended "
+        "(summary measures, Matthews et al. 1990, BMJ 300:230-235); each dose against placebo "
+        f"by Student's t-test, two-sided alpha {res.alpha:g}, "
+        f"{res.multiplicity} adjustment for the {len(res.doses) - 1} comparisons.",
+        "",
+        f"{what} that at least one dose is shown better than placebo: **{res.power:.3f}** "
+        f"(Monte Carlo SE {res.mc_se:.3f}, {res.trials} simulated trials); family-wise type I "
+        f"error under no effect: {type1:.4f}.",
+        "",
+        "| input | value | source |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {i.name} | {i.value} | {i.source} |" for i in res.inputs]
+    lines += ["", f"Computed by raad {getattr(raad, '__version__', '')} (raad pharm design)."]
+    return "\n".join(lines) + "\n"
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(pharm_app, name="pharm")
