@@ -664,6 +664,121 @@ def evidence_pool(
             )
 
 
+@evidence_app.command("cohort")
+def evidence_cohort(
+    agent: Annotated[
+        str, typer.Option(help="Agent: n2o, ketamine, esketamine, naltrexone.")
+    ] = "n2o",
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            help="Also pool trials and clinic together (a labelled sensitivity analysis)."
+        ),
+    ] = False,
+    forest: Annotated[Path | None, typer.Option(help="Write a forest plot (.svg/.png).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """The clinic's own response and remission by regimen and time point (missing follow-up
+    counted, small cells withheld) beside the trials' arms and their pooled proportion."""
+    from raad.services.cohort_evidence import cohort_evidence
+    from raad.store import Database
+    from raad.store.migrate import current_revision, head_revision
+
+    db = Database(url)
+    if current_revision(db) != head_revision(db):
+        _fail(
+            f"database at {db.url}: schema revision {current_revision(db)}, this version needs "
+            f"{head_revision(db)}; run `raad db upgrade` (or `raad serve`) first"
+        )
+    with db.transaction(write=False) as s:
+        data = cohort_evidence(s, None, agent, sensitivity=sensitivity)
+    if forest is not None:
+        _cohort_forest(data, forest)
+    if as_json:
+        sys.stdout.write(json.dumps(strict_json(data), indent=2, allow_nan=False) + "\n")
+        return
+    lines = [f"{agent}: the clinic's courses beside the trials (proportions of patients)", ""]
+    for st in data["strata"]:
+        lines.append(f"{st['outcome']} at {st['time']}:")
+        for r in st["trials"]:
+            lines.append(
+                f"  trial   {r['study']:<16} {r['events']}/{r['n']} = {r['proportion']:.2f}"
+                f"  [{r['flag']}; {r['source']}]"
+            )
+        p = st["trials_pooled"]
+        if p:
+            lines.append(
+                f"  trials pooled (k={p['k']}): {p['proportion']:.2f} "
+                f"[{p['ci_lb']:.2f}, {p['ci_ub']:.2f}]"
+            )
+        for c in st["clinic"]:
+            rate = "withheld" if c["rate"] is None else f"{c['rate']:.2f}"
+            lines.append(
+                f"  clinic  {c['regimen']} ({c['instrument']}): {c['events']}/{c['followed']} "
+                f"= {rate}; {c['courses']} courses, missing follow-up {c['missing_follow_up']}"
+            )
+        if not st["clinic"]:
+            lines.append(f"  clinic  none (or fewer than {data['min_cell_size']} courses)")
+        if st.get("sensitivity"):
+            q = st["sensitivity"]
+            lines.append(
+                f"  {q['label']}: {q['proportion']:.2f} [{q['ci_lb']:.2f}, {q['ci_ub']:.2f}]"
+                f" (k={q['k']})"
+            )
+    lines += ["", data["note"], f"Time points: {data['time_points']['note']}."]
+    console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
+    if forest is not None:
+        console.print(f"wrote {forest}", markup=False)
+
+
+def _cohort_forest(data: dict, out: Path) -> None:
+    """Proportions with 95% CIs (logit, 1/2 added to empty or full cells as metafor's PLO):
+    trial arms (circles), their pooled value (diamond), the clinic (squares, another colour)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from raad.evidence import escalc
+
+    def ci(events: int, n: int) -> tuple[float, float, float]:
+        es = escalc("PLO", xi=[events], ni=[n])
+        y, v = float(es.yi[0]), float(es.vi[0])
+        f = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+        return events / n, f(y - 1.96 * v**0.5), f(y + 1.96 * v**0.5)
+
+    rows: list[tuple[str, float, float, float, str]] = []
+    for st in data["strata"]:
+        head = f"{st['outcome']} {st['time']}"
+        for r in st["trials"]:
+            rows.append((f"{head}: {r['study']}", *ci(r["events"], r["n"]), "trial"))
+        if st["trials_pooled"]:
+            p = st["trials_pooled"]
+            rows.append(
+                (f"{head}: trials pooled", p["proportion"], p["ci_lb"], p["ci_ub"], "pooled")
+            )
+        for c in st["clinic"]:
+            if isinstance(c["events"], int) and isinstance(c["followed"], int) and c["followed"]:
+                rows.append(
+                    (f"{head}: clinic {c['regimen']}", *ci(c["events"], c["followed"]), "clinic")
+                )
+    fig, ax = plt.subplots(figsize=(7, 0.35 * max(len(rows), 4) + 1))
+    style = {"trial": ("o", "black"), "pooled": ("D", "black"), "clinic": ("s", "tab:blue")}
+    for i, (_, p, lo, hi, kind) in enumerate(rows):
+        marker, colour = style[kind]
+        ax.plot([lo, hi], [-i, -i], color=colour, lw=1)
+        ax.plot([p], [-i], marker=marker, color=colour)
+    ax.set_yticks([-i for i in range(len(rows))], [r[0] for r in rows], fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("proportion of patients (95% CI); clinic = observational, not pooled")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
 @evidence_app.command("adverse")
 def evidence_adverse(
     agent: Annotated[

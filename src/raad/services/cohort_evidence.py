@@ -1,0 +1,257 @@
+"""The clinic's own outcomes as an observational stratum beside the trials.
+
+For one agent, per regimen, instrument and time point (``knowledge/cohort_time_points.yaml``):
+the courses with a baseline rating (the first from a week before the course start), how many
+have a rating at the time point and how many do not (missing follow-up, counted, never
+dropped), the mean change from baseline among those followed, and response and remission by
+the instrument's own rules (raad.scales.compare). Beside it, the trials' response and
+remission proportions in the agent's arms at the same time point (trial base counts), pooled
+on the logit scale (metafor's PLO, REML) where two or more trials report one. Randomised and
+observational results are never pooled together, except in an explicitly labelled
+sensitivity analysis. Counts below the minimum cell size (knowledge/disclosure.yaml) are shown
+as "<N" with their rates withheld, and groups smaller than it are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from raad.evidence import EvidenceInputError, escalc, rma
+from raad.knowledge.cohort_time_points import cohort_time_points
+from raad.knowledge.trials import trial_base
+from raad.scales import compare, get
+from raad.store.core import table
+from raad.store.models import Assessment, Course
+
+from .cohort import _in_scope
+from .context import Actor
+from .deid import MIN_CELL
+
+_COURSE, _ASSESSMENT = table(Course), table(Assessment)
+OUTCOMES = ("response", "remission")
+SENSITIVITY_LABEL = (
+    "SENSITIVITY ANALYSIS: randomised trial arms and the clinic's observational courses pooled "
+    "together; not an estimate of the treatment effect"
+)
+
+
+def clinic_strata(db: Session, actor: Actor | None, agent: str) -> list[dict[str, Any]]:
+    """One row per (regimen, instrument, time point) for ``agent``'s courses in the caller's
+    scope (a clinician's site; everyone else, or the command line, every site)."""
+    site_id = actor.site_id if actor is not None and actor.role == "clinician" else None
+    courses = db.execute(
+        _in_scope(
+            select(_COURSE.c.patient_id, _COURSE.c.regimen, _COURSE.c.start_date).where(
+                _COURSE.c.agent == agent
+            ),
+            _COURSE,
+            site_id,
+        )
+    ).all()
+    pids = {c.patient_id for c in courses}
+    ratings: dict[int, list[Any]] = defaultdict(list)
+    if pids:
+        q = (
+            select(
+                _ASSESSMENT.c.patient_id,
+                _ASSESSMENT.c.instrument,
+                _ASSESSMENT.c.total,
+                _ASSESSMENT.c.administered_at,
+            )
+            .where(_ASSESSMENT.c.total.is_not(None), _ASSESSMENT.c.patient_id.in_(pids))
+            .order_by(_ASSESSMENT.c.administered_at, _ASSESSMENT.c.id)
+        )
+        for r in db.execute(_in_scope(q, _ASSESSMENT, site_id)):
+            ratings[r.patient_id].append(r)
+    points = cohort_time_points().time_points
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for c in courses:
+        start = datetime.combine(c.start_date, time.min, UTC)
+        by_instrument: dict[str, list[Any]] = defaultdict(list)
+        for r in ratings.get(c.patient_id, ()):
+            at = (
+                r.administered_at
+                if r.administered_at.tzinfo
+                else r.administered_at.replace(tzinfo=UTC)
+            )
+            if at >= start - timedelta(days=7):
+                by_instrument[r.instrument].append((at, r.total))
+        for name, series in by_instrument.items():
+            if get(name).outcomes.response is None or series[0][0] > start + timedelta(days=1):
+                continue  # no baseline rating before the course began
+            base = series[0][1]
+            for tp in points:
+                g = groups.setdefault(
+                    (c.regimen, name, tp.label),
+                    {"courses": 0, "followed": 0, "changes": [], "response": 0, "remission": 0},
+                )
+                g["courses"] += 1
+                lo, hi = tp.window
+                inside = [
+                    (abs((at - start).days - tp.target_day), i, total)
+                    for i, (at, total) in enumerate(series[1:], start=1)
+                    if lo <= (at - start).days <= hi
+                ]
+                if not inside:
+                    continue
+                _, i, total = min(inside)
+                cmp = compare(name, base, total, history=[t for _, t in series[1:i]])
+                g["followed"] += 1
+                g["changes"].append(total - base)
+                g["response"] += bool(cmp.response)
+                g["remission"] += bool(cmp.remission)
+    rows = []
+    for (regimen, instrument, label), g in sorted(groups.items()):
+        n, f = g["courses"], g["followed"]
+        if n < MIN_CELL:
+            continue
+        ch = np.asarray(g["changes"], dtype=float)
+        row: dict[str, Any] = {
+            "regimen": regimen,
+            "instrument": instrument,
+            "time": label,
+            "courses": n,
+            "followed": _cell(f),
+            "missing_follow_up": _cell(n - f),
+            "change_mean": float(ch.mean()) if f >= MIN_CELL else None,
+            "change_sd": float(ch.std(ddof=1)) if f >= MIN_CELL else None,
+        }
+        for o in OUTCOMES:
+            row[o] = _cell(g[o])
+            row[f"{o}_rate"] = g[o] / f if f >= MIN_CELL and isinstance(row[o], int) else None
+        rows.append(row)
+    return rows
+
+
+def _cell(count: int) -> int | str:
+    return f"<{MIN_CELL}" if 0 < count < MIN_CELL else count
+
+
+def trial_strata(agent: str, outcome: str, time_label: str) -> dict[str, Any]:
+    """The agent's arms' ``outcome`` proportions at ``time_label`` in the trial base, and their
+    pooled proportion (logit, REML) when two or more trials report one."""
+    rows = []
+    for t in trial_base().trials:
+        arms = {a.id: a for a in t.arms}
+        for n in t.numbers:
+            if (
+                n.kind == "count"
+                and n.outcome == outcome
+                and n.time == time_label
+                and arms[n.arm].agent == agent
+            ):
+                rows.append(
+                    {
+                        "study": t.label,
+                        "arm": n.arm,
+                        "events": n.events,
+                        "n": n.n,
+                        "proportion": n.events / n.n,
+                        "flag": n.flag,
+                        "source": n.cite.source,
+                    }
+                )
+    pooled = None
+    if len(rows) >= 2:
+        es = escalc("PLO", xi=[r["events"] for r in rows], ni=[r["n"] for r in rows])
+        try:
+            res = rma(es.yi, es.vi, method="REML")
+        except EvidenceInputError:
+            res = None
+        if res is not None:
+            lo, hi = res.ci_lb, res.ci_ub
+            pooled = {
+                "k": len(rows),
+                "proportion": _expit(res.beta[0]),
+                "ci_lb": _expit(lo),
+                "ci_ub": _expit(hi),
+                "tau2": res.tau2,
+                "method": "random effects, logit proportions (PLO), REML",
+            }
+    return {"rows": rows, "pooled": pooled}
+
+
+def _expit(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def cohort_evidence(
+    db: Session, actor: Actor | None, agent: str, *, sensitivity: bool = False
+) -> dict[str, Any]:
+    """The clinic strata beside the trials, per outcome and time point; with
+    ``sensitivity``, also both pooled together, labelled as a sensitivity analysis."""
+    clinic = clinic_strata(db, actor, agent)
+    strata = []
+    for tp in cohort_time_points().time_points:
+        for outcome in OUTCOMES:
+            trials = trial_strata(agent, outcome, tp.label)
+            here = [
+                {
+                    k: r[k]
+                    for k in ("regimen", "instrument", "courses", "followed", "missing_follow_up")
+                }
+                | {"events": r[outcome], "rate": r[f"{outcome}_rate"]}
+                for r in clinic
+                if r["time"] == tp.label
+            ]
+            if not trials["rows"] and not here:
+                continue
+            entry: dict[str, Any] = {
+                "outcome": outcome,
+                "time": tp.label,
+                "trials": trials["rows"],
+                "trials_pooled": trials["pooled"],
+                "clinic": here,
+            }
+            if sensitivity:
+                entry["sensitivity"] = _pool_all(trials["rows"], here)
+            strata.append(entry)
+    return {
+        "agent": agent,
+        "time_points": {
+            "note": cohort_time_points().note,
+            "windows_days": {tp.label: list(tp.window) for tp in cohort_time_points().time_points},
+        },
+        "min_cell_size": MIN_CELL,
+        "strata": strata,
+        "clinic_change_scores": [
+            {
+                k: r[k]
+                for k in ("regimen", "instrument", "time", "followed", "change_mean", "change_sd")
+            }
+            for r in clinic
+        ],
+        "note": "The clinic's courses are observational (no control group); they are shown "
+        "beside the trials, never pooled with them by default.",
+    }
+
+
+def _pool_all(trials: list[dict], clinic: list[dict]) -> dict[str, Any] | None:
+    usable = [
+        c
+        for c in clinic
+        if isinstance(c["events"], int) and isinstance(c["followed"], int) and c["followed"] > 0
+    ]
+    events = [r["events"] for r in trials] + [c["events"] for c in usable]
+    ns = [r["n"] for r in trials] + [c["followed"] for c in usable]
+    if len(events) < 2:
+        return None
+    es = escalc("PLO", xi=events, ni=ns)
+    try:
+        res = rma(es.yi, es.vi, method="REML")
+    except EvidenceInputError:
+        return None
+    return {
+        "label": SENSITIVITY_LABEL,
+        "k": len(events),
+        "proportion": _expit(res.beta[0]),
+        "ci_lb": _expit(res.ci_lb),
+        "ci_ub": _expit(res.ci_ub),
+    }
