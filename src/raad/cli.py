@@ -779,6 +779,93 @@ def _cohort_forest(data: dict, out: Path) -> None:
     plt.close(fig)
 
 
+@evidence_app.command("living")
+def evidence_living(
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Write the cumulative meta-analysis by publication year (.svg/.png)."),
+    ] = None,
+    agent: Annotated[str, typer.Option(help="Agent for the cumulative plot.")] = "n2o",
+    time: Annotated[str, typer.Option(help="Time point for the cumulative plot.")] = "24h",
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Record the trial base if it changed (re-running every pooled answer) and show the
+    update log: which estimate moved, by how much, and whether its CI now excludes no effect."""
+    from raad.services import living
+    from raad.store import Database
+    from raad.store.migrate import current_revision, head_revision
+
+    db = Database(url)
+    if current_revision(db) != head_revision(db):
+        _fail(
+            f"database at {db.url}: schema revision {current_revision(db)}, this version needs "
+            f"{head_revision(db)}; run `raad db upgrade` (or `raad serve`) first"
+        )
+    with db.transaction() as s:
+        new = living.refresh(s)
+        log = living.history(s)
+    if plot is not None:
+        _cumulative_plot(agent, time, plot)
+    if as_json:
+        out = {"recorded_now": new is not None, "log": log}
+        sys.stdout.write(json.dumps(strict_json(out), indent=2, allow_nan=False) + "\n")
+        return
+    lines = [
+        "new trial-base version recorded" if new else "trial base unchanged since last recorded",
+        "",
+    ]
+    for entry in log:
+        what = "first version recorded" if entry["first_version"] else "changes"
+        lines.append(f"{entry['created_at'][:19]}  version {entry['trial_base_version']}: {what}")
+        if entry["first_version"]:
+            lines += [
+                f"  {k}: {a['measure']} {a['estimate']:.2f} [{a['ci_lb']:.2f}, {a['ci_ub']:.2f}]"
+                f" (k {a['k']})"
+                for k, a in entry["answers"].items()
+            ]
+        else:
+            lines += [f"  {living.summary(c)}" for c in entry["changes"]] or ["  none"]
+    console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
+    if plot is not None:
+        console.print(f"wrote {plot}", markup=False)
+
+
+def _cumulative_plot(agent: str, time: str, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from raad.evidence import EvidenceInputError
+    from raad.evidence.living import cumulative_by_year
+    from raad.knowledge.trials import trial_base
+
+    try:
+        table = cumulative_by_year(
+            [t.model_dump(mode="json") for t in trial_base().trials], agent, time
+        )
+    except EvidenceInputError as exc:
+        _fail(str(exc))
+        return
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(table) + 1.5))
+    for i, r in enumerate(table.itertuples()):
+        ax.plot([r.ci_lb, r.ci_ub], [-i, -i], color="black", lw=1)
+        ax.plot([r.estimate], [-i], marker="s", color="black")
+    ax.axvline(0, color="grey", lw=0.8, ls=":")
+    ax.set_yticks(
+        [-i for i in range(len(table))],
+        [f"{r.year} + {r.added} (k={r.k})" for r in table.itertuples()],
+        fontsize=8,
+    )
+    ax.set_xlabel(f"{agent} vs control at {time}: pooled mean difference (95% CI), cumulative")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
 @evidence_app.command("adverse")
 def evidence_adverse(
     agent: Annotated[

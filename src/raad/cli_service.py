@@ -471,6 +471,17 @@ def serve(
                 "Demo data already present (passwords were shown when it was created).",
                 markup=False,
             )
+    if not read_only:
+        from raad.services import living
+
+        with db.transaction() as s:
+            update = living.refresh(s)
+        if update is not None and not update["first_version"]:
+            console.print(
+                f"trial base changed: {len(update['changes'])} pooled answer(s) moved "
+                "(raad evidence living)",
+                markup=False,
+            )
     db.dispose()
     console.print(
         f"raad on http://{host}:{port}  (API documentation: /docs; database {db.dialect})",

@@ -506,3 +506,18 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class EvidenceUpdate(Base):
+    """One version of the trial base as the app first saw it: its pooled answers and what
+    moved since the version before (raad.evidence.living); clinicians whose courses use an
+    agent it touches are told."""
+
+    __tablename__ = "evidence_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_base_version: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    agents: Mapped[list[str]] = mapped_column(JSON)  # the agents the changes touch

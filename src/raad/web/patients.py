@@ -18,6 +18,7 @@ from raad.services import (
     assessments,
     consent,
     courses,
+    living,
     patients,
     screenings,
     self_report,
@@ -57,8 +58,10 @@ async def patient_list(request: Request, q: str | None = None, offset: int = 0) 
         data = await call(request, summary.patient_rows, q, offset)
     except ServiceError as exc:
         return error_page(request, exc)
-    template = "_patient_rows.html" if request.headers.get("hx-request") else "patients.html"
-    return render(request, template, q=q or "", **data)
+    if request.headers.get("hx-request"):
+        return render(request, "_patient_rows.html", q=q or "", **data)
+    notices = await call(request, living.notices, write=False)
+    return render(request, "patients.html", q=q or "", notices=notices, **data)
 
 
 @router.get("/patients/new", response_class=HTMLResponse)
