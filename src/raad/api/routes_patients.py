@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from raad.services import assessments, courses, patients, screenings, summary
+from raad.services import assessments, courses, expected, patients, screenings, summary
 from raad.services.schemas import AssessmentIn, CourseIn, PatientIn, PatientUpdate, TrialIn
 
 from .deps import aidempotent, aif_match, arun, with_etag
@@ -57,6 +57,14 @@ async def update_patient(request: Request, patient_id: int, body: PatientUpdate)
 async def get_summary(request: Request, patient_id: int) -> JSONResponse:
     # the service returns JSON-ready values, so the response skips FastAPI's encoder
     return JSONResponse(await arun(request, summary.summary, patient_id, write=False))
+
+
+@router.get(
+    "/{patient_id}/expected",
+    summary="The expected course: band by time point, reliable change, off-track flag with reasons",
+)
+async def get_expected(request: Request, patient_id: int) -> dict[str, Any]:
+    return await arun(request, expected.expected_course, patient_id, write=False)
 
 
 @router.get("/{patient_id}/history", summary="Antidepressant trials")

@@ -42,23 +42,22 @@ SENSITIVITY_LABEL = (
 )
 
 
-def clinic_strata(db: Session, actor: Actor | None, agent: str) -> list[dict[str, Any]]:
-    """One row per (regimen, instrument, time point) for ``agent``'s courses in the caller's
-    scope (a clinician's site; everyone else, or the command line, every site)."""
-    site_id = actor.site_id if actor is not None and actor.role == "clinician" else None
-    courses = db.execute(
-        _in_scope(
-            select(_COURSE.c.patient_id, _COURSE.c.regimen, _COURSE.c.start_date).where(
-                _COURSE.c.agent == agent
-            ),
-            _COURSE,
-            site_id,
-        )
-    ).all()
+def course_series(
+    db: Session, site_id: int | None, agent: str | None = None, regimen: str | None = None
+) -> list[dict[str, Any]]:
+    """Each course (of ``agent`` or ``regimen``, in ``site_id`` or everywhere) with, per
+    instrument that has a baseline (its first rating from a week before the start, taken
+    before the start's second day), the baseline and the later ratings as (day, total)."""
+    q = select(_COURSE.c.id, _COURSE.c.patient_id, _COURSE.c.regimen, _COURSE.c.start_date)
+    if agent is not None:
+        q = q.where(_COURSE.c.agent == agent)
+    if regimen is not None:
+        q = q.where(_COURSE.c.regimen == regimen)
+    courses = db.execute(_in_scope(q, _COURSE, site_id)).all()
     pids = {c.patient_id for c in courses}
     ratings: dict[int, list[Any]] = defaultdict(list)
     if pids:
-        q = (
+        rq = (
             select(
                 _ASSESSMENT.c.patient_id,
                 _ASSESSMENT.c.instrument,
@@ -68,45 +67,70 @@ def clinic_strata(db: Session, actor: Actor | None, agent: str) -> list[dict[str
             .where(_ASSESSMENT.c.total.is_not(None), _ASSESSMENT.c.patient_id.in_(pids))
             .order_by(_ASSESSMENT.c.administered_at, _ASSESSMENT.c.id)
         )
-        for r in db.execute(_in_scope(q, _ASSESSMENT, site_id)):
+        for r in db.execute(_in_scope(rq, _ASSESSMENT, site_id)):
             ratings[r.patient_id].append(r)
-    points = cohort_time_points().time_points
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    out = []
     for c in courses:
         start = datetime.combine(c.start_date, time.min, UTC)
         by_instrument: dict[str, list[Any]] = defaultdict(list)
         for r in ratings.get(c.patient_id, ()):
-            at = (
-                r.administered_at
-                if r.administered_at.tzinfo
-                else r.administered_at.replace(tzinfo=UTC)
-            )
+            at = r.administered_at
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
             if at >= start - timedelta(days=7):
-                by_instrument[r.instrument].append((at, r.total))
+                by_instrument[r.instrument].append(((at - start).days, r.total))
         for name, series in by_instrument.items():
-            if get(name).outcomes.response is None or series[0][0] > start + timedelta(days=1):
+            if get(name).outcomes.response is None or series[0][0] > 0:
                 continue  # no baseline rating before the course began
-            base = series[0][1]
-            for tp in points:
-                g = groups.setdefault(
-                    (c.regimen, name, tp.label),
-                    {"courses": 0, "followed": 0, "changes": [], "response": 0, "remission": 0},
-                )
-                g["courses"] += 1
-                lo, hi = tp.window
-                inside = [
-                    (abs((at - start).days - tp.target_day), i, total)
-                    for i, (at, total) in enumerate(series[1:], start=1)
-                    if lo <= (at - start).days <= hi
-                ]
-                if not inside:
-                    continue
-                _, i, total = min(inside)
-                cmp = compare(name, base, total, history=[t for _, t in series[1:i]])
-                g["followed"] += 1
-                g["changes"].append(total - base)
-                g["response"] += bool(cmp.response)
-                g["remission"] += bool(cmp.remission)
+            out.append(
+                {
+                    "course_id": c.id,
+                    "patient_id": c.patient_id,
+                    "regimen": c.regimen,
+                    "instrument": name,
+                    "baseline": series[0][1],
+                    "later": series[1:],
+                }
+            )
+    return out
+
+
+def at_time_point(later: list[tuple[int, float]], tp: Any) -> tuple[int, float] | None:
+    """The (index, total) of the rating inside the time point's window nearest its target."""
+    lo, hi = tp.window
+    inside = [
+        (abs(day - tp.target_day), i, total)
+        for i, (day, total) in enumerate(later)
+        if lo <= day <= hi
+    ]
+    if not inside:
+        return None
+    _, i, total = min(inside)
+    return i, total
+
+
+def clinic_strata(db: Session, actor: Actor | None, agent: str) -> list[dict[str, Any]]:
+    """One row per (regimen, instrument, time point) for ``agent``'s courses in the caller's
+    scope (a clinician's site; everyone else, or the command line, every site)."""
+    site_id = actor.site_id if actor is not None and actor.role == "clinician" else None
+    points = cohort_time_points().time_points
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for c in course_series(db, site_id, agent=agent):
+        name, base, later = c["instrument"], c["baseline"], c["later"]
+        for tp in points:
+            g = groups.setdefault(
+                (c["regimen"], name, tp.label),
+                {"courses": 0, "followed": 0, "changes": [], "response": 0, "remission": 0},
+            )
+            g["courses"] += 1
+            found = at_time_point(later, tp)
+            if found is None:
+                continue
+            i, total = found
+            cmp = compare(name, base, total, history=[t for _, t in later[:i]])
+            g["followed"] += 1
+            g["changes"].append(total - base)
+            g["response"] += bool(cmp.response)
+            g["remission"] += bool(cmp.remission)
     rows = []
     for (regimen, instrument, label), g in sorted(groups.items()):
         n, f = g["courses"], g["followed"]

@@ -18,6 +18,7 @@ from raad.services import (
     assessments,
     consent,
     courses,
+    expected,
     living,
     patients,
     screenings,
@@ -106,6 +107,7 @@ def _patient_page(s, actor: Actor, pid: int) -> dict[str, Any]:
         "consents": consent.for_patient(s, actor, pid),
         "consent_documents": _latest(consent.documents(s, actor, record["site"])),
         "self_report": self_report.panel(s, actor, pid) if actor.identified_access else None,
+        "expected": expected.expected_course(s, actor, pid) if actor.identified_access else None,
     }
 
 

@@ -1,0 +1,71 @@
+"""Each patient against the expected course (issue 21): GET /patients/{id}/expected gives the
+band from the clinic's other courses, reliable change, and an off-track flag with its reason;
+the patient page shows it; other sites and researchers are refused."""
+
+from __future__ import annotations
+
+from tests.api.helpers import browser_as, new_course, new_patient, post_rating
+
+REGIMEN = "n2o-25-single"
+
+
+def _madrs(total: int) -> dict[str, int]:
+    items = {str(i): 0 for i in range(1, 11)}
+    for i in range(total):
+        items[str(1 + i % 10)] += 1
+    return items
+
+
+def _phq9(total: int) -> dict[str, int]:
+    items = {str(i): 0 for i in range(1, 10)}
+    for i in range(total):
+        items[str(1 + i % 9)] += 1
+    return items
+
+
+def _course(api, baseline: int, week1: int | None, instrument="MADRS", regimen=REGIMEN):
+    p = new_patient(api)
+    new_course(api, p["id"], regimen=regimen, start="2026-01-05")
+    make = _madrs if instrument == "MADRS" else _phq9
+    post_rating(api, p["id"], instrument, make(baseline), "2026-01-04T09:00:00+00:00")
+    if week1 is not None:
+        post_rating(api, p["id"], instrument, make(week1), "2026-01-12T09:00:00+00:00")
+    return p
+
+
+def test_a_patient_above_the_band_is_off_track_with_the_reason(api):
+    for k in range(15):  # others: 30 -> 10..24 at week 1
+        _course(api, 30, 10 + k)
+    high = _course(api, 30, 29)
+    usual = _course(api, 30, 16)
+    r = api.client.get(f"/patients/{high['id']}/expected", headers=api.h("clinician"))
+    assert r.status_code == 200, r.text
+    e = r.json()
+    week1 = next(b for b in e["band"] if b["time"] == "1w")
+    assert week1["courses"] >= 15 and week1["upper"] < 29
+    assert e["off_track"] is True
+    assert "above the expected band" in e["reasons"][0] and "29 at 1w" in e["reasons"][0]
+    assert e["trial_band"]["available"] is False
+    ok = api.client.get(f"/patients/{usual['id']}/expected", headers=api.h("clinician")).json()
+    assert ok["off_track"] is False and ok["reasons"] == []
+    page = browser_as(api, "clinician").get(f"/ui/patients/{high['id']}")
+    assert page.status_code == 200
+    assert "Off track" in page.text and "above the expected band" in page.text
+
+
+def test_reliable_deterioration_is_off_track(api):
+    p = _course(api, 8, 18, instrument="PHQ-9", regimen="n2o-50-single")
+    e = api.client.get(f"/patients/{p['id']}/expected", headers=api.h("clinician")).json()
+    assert e["reliable_change"]["status"] == "reliable deterioration"
+    assert e["off_track"] is True and "reliable deterioration" in e["reasons"][-1]
+
+
+def test_other_sites_and_researchers_are_refused(api):
+    p = _course(api, 30, 20)
+    for role in ("other_clinician", "researcher"):
+        r = api.client.get(f"/patients/{p['id']}/expected", headers=api.h(role))
+        assert r.status_code == 403, (role, r.text)
+    assert (
+        api.client.get("/patients/999999999/expected", headers=api.h("clinician")).status_code
+        == 404
+    )
