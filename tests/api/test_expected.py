@@ -48,9 +48,12 @@ def test_a_patient_above_the_band_is_off_track_with_the_reason(api):
     assert e["trial_band"]["available"] is False
     ok = api.client.get(f"/patients/{usual['id']}/expected", headers=api.h("clinician")).json()
     assert ok["off_track"] is False and ok["reasons"] == []
-    page = browser_as(api, "clinician").get(f"/ui/patients/{high['id']}")
+    web = browser_as(api, "clinician")
+    page = web.get(f"/ui/patients/{high['id']}")
     assert page.status_code == 200
     assert "Off track" in page.text and "above the expected band" in page.text
+    svg = web.get(f"/ui/patients/{high['id']}/trajectory.svg")
+    assert svg.status_code == 200 and "expected band (this clinic)" in svg.text
 
 
 def test_reliable_deterioration_is_off_track(api):

@@ -15,11 +15,35 @@ import matplotlib.pyplot as plt
 from raad.scales import get
 
 
-def trajectory_svg(ratings: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> bytes:
+def trajectory_svg(
+    ratings: list[dict[str, Any]],
+    sessions: list[dict[str, Any]],
+    expected: dict[str, Any] | None = None,
+) -> bytes:
     """Totals over time per instrument, sessions as vertical lines, and for each instrument the
     response line (50% of the first total, the default response rule) and the remission cut-off;
-    totals the patient gave from home (``source`` "patient") carry an open diamond."""
+    totals the patient gave from home (``source`` "patient") carry an open diamond. With
+    ``expected`` (raad.services.expected), its band at each time point is drawn as a shaded
+    range on the course's instrument."""
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
+    if expected and expected.get("course") and expected.get("band"):
+        start = datetime.fromisoformat(expected["course"]["start"] + "T00:00:00+00:00")
+        pts = [b for b in expected["band"] if b.get("upper") is not None]
+        if pts:
+            from datetime import timedelta
+
+            xs = [start + timedelta(days=b["day"]) for b in pts]
+            ax.fill_between(
+                xs,
+                [b["lower"] for b in pts],
+                [b["upper"] for b in pts],
+                color="#c9d6e3",
+                alpha=0.6,
+                step="mid" if len(pts) == 1 else None,
+                label=f"{expected['instrument']} expected band (this clinic)",
+            )
+            for x, b in zip(xs, pts, strict=True):
+                ax.plot([x, x], [b["lower"], b["upper"]], color="#7d93a8", lw=3, alpha=0.8)
     by_instrument: dict[str, list[tuple[datetime, float]]] = {}
     for r in ratings:
         if r["total"] is not None:

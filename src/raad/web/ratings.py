@@ -11,6 +11,7 @@ from raad.scales import ScaleInputError, get
 from raad.services import (
     ServiceError,
     assessments,
+    expected,
     patients,
     sessions,
 )
@@ -117,11 +118,12 @@ async def trajectory(request: Request, pid: int) -> Response:
         return (
             assessments.list_for(s, actor, pid),
             sessions.list_sessions(s, actor, patient_id=pid, limit=200)["items"],
+            expected.expected_course(s, actor, pid) if actor.identified_access else None,
         )
 
     try:
-        ratings, done = await call(request, data, pid, write=False)
+        ratings, done, band = await call(request, data, pid, write=False)
     except ServiceError as exc:
         return Response(exc.message, status_code=exc.status)
-    svg = await run_in_threadpool(trajectory_svg, ratings, done)
+    svg = await run_in_threadpool(trajectory_svg, ratings, done, band)
     return Response(svg, media_type="image/svg+xml")
