@@ -72,3 +72,26 @@ def test_other_sites_and_researchers_are_refused(api):
         api.client.get("/patients/999999999/expected", headers=api.h("clinician")).status_code
         == 404
     )
+
+
+def test_reliable_change_rates_by_regimen_and_clinician(api, database):
+    """PHQ-9 courses (threshold 7.58 points): 11 improve 20 -> 4 (reliably; remission rule
+    met), 1 stays: by regimen and, for admins, by the planning clinician."""
+    from raad.services.cohort_evidence import reliable_rates
+
+    for k in range(12):
+        _course(api, 20, 4 if k < 11 else 19, instrument="PHQ-9", regimen="n2o-50-twice-weekly")
+    with database.transaction(write=False) as s:
+        mine = reliable_rates(s, api.world.clinician)
+        admin = reliable_rates(s, api.world.admin)
+    row = next(
+        r for r in mine if r["regimen"] == "n2o-50-twice-weekly" and r["instrument"] == "PHQ-9"
+    )
+    assert (row["courses"], row["improved"], row["improved_rate"]) == (12, 11, 11 / 12)
+    assert row["clinician"] == "all clinicians" and row["deteriorated"] == 0
+    assert row["recovered"] == 11
+    who = api.world.usernames["clinician"]
+    assert any(r["clinician"] == who for r in admin)
+    assert not any(r["clinician"] == who for r in mine)  # only admins see it by clinician
+    page = browser_as(api, "clinician").get("/ui/cohort")
+    assert page.status_code == 200 and "Reliably improved" in page.text

@@ -279,3 +279,71 @@ def _pool_all(trials: list[dict], clinic: list[dict]) -> dict[str, Any] | None:
         "ci_lb": _expit(res.ci_lb),
         "ci_ub": _expit(res.ci_ub),
     }
+
+
+def reliable_rates(db: Session, actor: Actor) -> list[dict[str, Any]]:
+    """Reliable improvement, reliable deterioration and reliable recovery (reliable
+    improvement with the latest total meeting the instrument's remission rule) of each course's
+    latest rating against its baseline (Jacobson & Truax 1991, raad.scales.reliable_change),
+    by regimen and instrument, and for admins also by the clinician who planned the course.
+    A clinician sees their site; counts below the minimum cell size are withheld and groups
+    smaller than it left out. Instruments without a reliable-change threshold are counted as
+    not assessable."""
+    from raad.scales.reliable_change import classify
+    from raad.store.models import User
+
+    site_id = actor.site_id if actor.role == "clinician" else None
+    series = course_series(db, site_id)
+    planner: dict[int, str] = {}
+    if actor.role == "admin" and series:
+        ids = {s["course_id"] for s in series}
+        for cid, name in db.execute(
+            select(_COURSE.c.id, User.username)
+            .join(User, User.id == _COURSE.c.created_by)
+            .where(_COURSE.c.id.in_(ids))
+        ):
+            planner[cid] = name
+    groups: dict[tuple[str, str, str], dict[str, int]] = {}
+    for s in series:
+        if not s["later"]:
+            continue
+        rc = classify(s["instrument"], s["baseline"], s["later"][-1][1])
+        remitted = bool(compare(s["instrument"], s["baseline"], s["later"][-1][1]).remission)
+        keys = [(s["regimen"], s["instrument"], "all clinicians")]
+        if s["course_id"] in planner:
+            keys.append((s["regimen"], s["instrument"], planner[s["course_id"]]))
+        for key in keys:
+            g = groups.setdefault(
+                key,
+                {
+                    "courses": 0,
+                    "improved": 0,
+                    "deteriorated": 0,
+                    "recovered": 0,
+                    "not_assessable": 0,
+                },
+            )
+            g["courses"] += 1
+            if rc["status"] == "unknown":
+                g["not_assessable"] += 1
+            g["improved"] += rc["status"] == "reliable improvement"
+            g["deteriorated"] += rc["status"] == "reliable deterioration"
+            g["recovered"] += rc["status"] == "reliable improvement" and remitted
+    rows = []
+    for (regimen, instrument, who), g in sorted(groups.items()):
+        n = g["courses"]
+        if n < MIN_CELL:
+            continue
+        assessable = n - g["not_assessable"]
+        row: dict[str, Any] = {
+            "regimen": regimen,
+            "instrument": instrument,
+            "clinician": who,
+            "courses": n,
+            "not_assessable": g["not_assessable"],
+        }
+        for k in ("improved", "deteriorated", "recovered"):
+            row[k] = _cell(g[k])
+            row[f"{k}_rate"] = g[k] / assessable if assessable and isinstance(row[k], int) else None
+        rows.append(row)
+    return rows

@@ -19,11 +19,15 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 @router.get("/cohort", response_class=HTMLResponse)
 async def cohort_page(request: Request) -> HTMLResponse:
-    rows = await call(request, cohort.outcomes, write=False)
-    home = await call(request, self_report.response_rates, write=False)
+    from raad.services.cohort_evidence import reliable_rates
     from raad.services.deid import MIN_CELL
 
-    return render(request, "cohort.html", rows=rows, home=home, min_cell=MIN_CELL)
+    rows = await call(request, cohort.outcomes, write=False)
+    home = await call(request, self_report.response_rates, write=False)
+    reliable = await call(request, reliable_rates, write=False)
+    return render(
+        request, "cohort.html", rows=rows, home=home, reliable=reliable, min_cell=MIN_CELL
+    )
 
 
 @router.get("/evidence", response_class=HTMLResponse)
