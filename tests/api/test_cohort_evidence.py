@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from raad.scales import compare
 from raad.services.deid import MIN_CELL
-from tests.api.helpers import new_course, new_patient, post_rating
+from tests.api.helpers import browser_as, new_course, new_patient, post_rating
 
 
 def _madrs(total: int) -> dict[str, int]:
@@ -55,6 +55,9 @@ def test_the_clinic_stratum_recovers_a_known_response_rate(api, database):
     # no rating at 24 h: every course counted as missing there
     day1 = next(x for x in data["strata"] if x["outcome"] == "response" and x["time"] == "24h")
     assert day1["clinic"][0]["missing_follow_up"] == 25 and day1["clinic"][0]["rate"] is None
+    page = browser_as(api, "clinician").get("/ui/evidence", params={"time": "1w"})
+    assert page.status_code == 200 and "This clinic beside the trials" in page.text
+    assert "This clinic: n2o-50-twice-weekly (MADRS)" in page.text and "14/21" in page.text
     changes = [c for c in data["clinic_change_scores"] if c["time"] == "1w"]
     assert changes[0]["change_mean"] == (14 * (12 - 30) + 7 * (27 - 30)) / 21
 

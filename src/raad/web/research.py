@@ -39,8 +39,22 @@ async def evidence_page(
         value = evidence_view.check(agent, dose, time)
     except ServiceError as exc:
         return error_page(request, exc)
+    from raad.services import living
+    from raad.services.cohort_evidence import cohort_evidence
+
     ctx = await run_in_threadpool(evidence_view.context, agent, value, time)
-    return render(request, "evidence.html", **ctx)
+    clinic = await call(request, cohort_evidence, agent, write=False)
+    log = await call(request, lambda s, actor: living.history(s, limit=5), write=False)
+    strata = [x for x in clinic["strata"] if x["time"] == time]
+    return render(
+        request,
+        "evidence.html",
+        **ctx,
+        strata=strata,
+        min_cell=clinic["min_cell_size"],
+        log=log,
+        summary=living.summary,
+    )
 
 
 @router.get("/evidence/forest.svg")
