@@ -502,6 +502,17 @@ def design(
         float | None,
         typer.Option(help="Nausea rate on placebo, to test less nausea on the lowest dose."),
     ] = None,
+    from_clinic: Annotated[
+        bool,
+        typer.Option(
+            help="Take the correlation between visits and the dropout from this clinic's own "
+            "courses of the agent (--url), instead of the assumed values."
+        ),
+    ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Database URL for --from-clinic (default: RAAD_DATABASE_URL)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     protocol: Annotated[
         Path | None, typer.Option(help="Write a sample-size justification (markdown).")
@@ -543,11 +554,24 @@ def design(
         if placebo_nausea is not None:
             nausea, more = evidence_nausea(doses, placebo_nausea)
             inputs += more
+        rho_source = dropout_source = "assumed (no source read gives it)"
+        if from_clinic:
+            clinic = _clinic_inputs(url)
+            rho, rho_source = (
+                clinic["rho"],
+                (
+                    f"this clinic: {clinic['courses']} n2o courses on {clinic['instrument']}, "
+                    f"visits {', '.join(clinic['visits'])} (Pearson r, Fisher-z average)"
+                ),
+            )
+            if clinic["dropout"] is not None:
+                dropout = round(clinic["dropout"], 4)
+                dropout_source = "this clinic: share of courses not rated at the next visit"
         inputs += [
             Input("patients per arm", n_per_arm, "given"),
             Input("visits (weekly)", visits, "given"),
-            Input("correlation between visits", rho, "assumed (no source read gives it)"),
-            Input("dropout before each visit", dropout, "assumed (no source read gives it)"),
+            Input("correlation between visits", round(rho, 4), rho_source),
+            Input("dropout before each visit", dropout, dropout_source),
             Input("alpha (two-sided)", alpha, "given"),
             Input("multiplicity", multiplicity, "Holm 1979" if multiplicity == "holm" else "given"),
         ]
@@ -629,6 +653,21 @@ def design(
         ax.set_ylabel("power (at least one dose better than placebo)")
         ax.set_ylim(0, 1)
         _save(fig, plot)
+
+
+def _clinic_inputs(url: str | None) -> dict:
+    from raad.services.cohort_evidence import design_inputs_from_clinic
+    from raad.store import Database
+    from raad.store.migrate import current_revision, head_revision
+
+    db = Database(url)
+    if current_revision(db) != head_revision(db):
+        _fail(f"from-clinic: database at schema {current_revision(db)}; run `raad db upgrade`")
+    with db.transaction(write=False) as s:
+        clinic = design_inputs_from_clinic(s, "n2o")
+    if not clinic.get("available"):
+        _fail(f"from-clinic: {clinic.get('reason', 'no n2o courses with ratings')}")
+    return clinic
 
 
 def _protocol_text(res, type1: float, assurance: bool) -> str:

@@ -86,6 +86,7 @@ def course_series(
                     "course_id": c.id,
                     "patient_id": c.patient_id,
                     "regimen": c.regimen,
+                    "start": c.start_date,
                     "instrument": name,
                     "baseline": series[0][1],
                     "later": series[1:],
@@ -347,3 +348,72 @@ def reliable_rates(db: Session, actor: Actor) -> list[dict[str, Any]]:
             row[f"{k}_rate"] = g[k] / assessable if assessable and isinstance(row[k], int) else None
         rows.append(row)
     return rows
+
+
+def design_inputs_from_clinic(
+    db: Session, agent: str, instrument: str | None = None, regimen: str | None = None
+) -> dict[str, Any]:
+    """Inputs for ``raad pharm design`` from this clinic's own courses of ``agent`` on one
+    instrument (the one with most courses, unless given), over the time points 1w, 2w and 4w:
+    the correlation between two visits' scores (Pearson, over the courses rated at both,
+    averaged over visit pairs on Fisher's z scale), the SD of the scores, and the share of
+    courses still rated at each later visit among those rated at the one before whose later
+    window has closed (monotone dropout; a visit no course was rated at is skipped). Needs at least the minimum cell size of courses rated at two visits; otherwise
+    says so (``available`` False)."""
+    series = course_series(db, None, agent=agent, regimen=regimen)
+    if instrument is None:
+        counts: dict[str, int] = defaultdict(int)
+        for s in series:
+            counts[s["instrument"]] += 1
+        instrument = max(counts, key=counts.get) if counts else None
+    points = [tp for tp in cohort_time_points().time_points if tp.label in ("1w", "2w", "4w")]
+    scores: list[list[float | None]] = []
+    due: list[list[bool]] = []  # whether each visit's window had closed by today
+    today = datetime.now(UTC).date()
+    for s in series:
+        if s["instrument"] != instrument:
+            continue
+        row = []
+        for tp in points:
+            found = at_time_point(s["later"], tp)
+            row.append(None if found is None else float(found[1]))
+        scores.append(row)
+        due.append([s["start"] + timedelta(days=tp.window[1]) < today for tp in points])
+    out: dict[str, Any] = {
+        "agent": agent,
+        "regimen": regimen,
+        "instrument": instrument,
+        "courses": len(scores),
+    }
+    pairs = []
+    for i in range(len(points)):
+        for j in range(i + 1, len(points)):
+            both = [(r[i], r[j]) for r in scores if r[i] is not None and r[j] is not None]
+            if len(both) >= MIN_CELL:
+                a, b = np.asarray(both).T
+                if a.std() > 0 and b.std() > 0:
+                    pairs.append((len(both), float(np.corrcoef(a, b)[0, 1])))
+    if not pairs:
+        out.update(available=False, reason=f"fewer than {MIN_CELL} courses rated at two visits")
+        return out
+    z = np.average(
+        [np.arctanh(np.clip(r, -0.999, 0.999)) for _, r in pairs], weights=[n - 3 for n, _ in pairs]
+    )
+    values = [v for r in scores for v in r if v is not None]
+    stays = []
+    for i in range(1, len(points)):
+        # courses rated at the visit before whose next window has closed; a visit no course
+        # was rated at is not part of this clinic's schedule and is skipped
+        before = [r for r, d in zip(scores, due, strict=True) if r[i - 1] is not None and d[i]]
+        kept = sum(r[i] is not None for r in before)
+        if len(before) >= MIN_CELL and kept > 0:
+            stays.append(kept / len(before))
+    out.update(
+        available=True,
+        rho=float(np.tanh(z)),
+        sd=float(np.std(values, ddof=1)),
+        dropout=float(1 - np.mean(stays)) if stays else None,
+        visits=[tp.label for tp in points],
+        pairs=[{"n": n, "r": r} for n, r in pairs],
+    )
+    return out
