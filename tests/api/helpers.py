@@ -113,3 +113,19 @@ def browser_as(api, role: str = "clinician"):
     assert r.status_code == 303, r.text
     web.headers["X-CSRF-Token"] = web.cookies.get("raad_csrf")
     return web
+
+
+def madrs_items(total: int) -> dict[str, int]:
+    """MADRS answers (items 1-10, 0-6 each) adding up to ``total`` (at most 60)."""
+    items = {str(i): 0 for i in range(1, 11)}
+    for i in range(total):
+        items[str(1 + i % 10)] += 1
+    return items
+
+
+def phq9_items(total: int) -> dict[str, int]:
+    """PHQ-9 answers (items 1-9, 0-3 each) adding up to ``total`` (at most 27)."""
+    items = {str(i): 0 for i in range(1, 10)}
+    for i in range(total):
+        items[str(1 + i % 9)] += 1
+    return items

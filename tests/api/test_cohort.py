@@ -5,14 +5,8 @@ own response and remission rules, and a new rating is seen at once."""
 from __future__ import annotations
 
 from raad.scales import compare
+from tests.api.helpers import madrs_items as _madrs
 from tests.api.helpers import new_course, new_patient, post_rating
-
-
-def _madrs(total: int) -> dict[str, int]:
-    items = {str(i): 0 for i in range(1, 11)}
-    for i in range(total):
-        items[str(1 + i % 10)] += 1
-    return items
 
 
 def test_outcomes_follow_the_ratings(api, database):

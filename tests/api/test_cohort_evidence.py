@@ -11,13 +11,7 @@ from typer.testing import CliRunner
 from raad.scales import compare
 from raad.services.deid import MIN_CELL
 from tests.api.helpers import browser_as, new_course, new_patient, post_rating
-
-
-def _madrs(total: int) -> dict[str, int]:
-    items = {str(i): 0 for i in range(1, 11)}
-    for i in range(total):
-        items[str(1 + i % 10)] += 1
-    return items
+from tests.api.helpers import madrs_items as _madrs
 
 
 def _cohort(api, n_respond: int, n_not: int, n_missing: int, regimen: str) -> None:

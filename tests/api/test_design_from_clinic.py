@@ -9,15 +9,9 @@ import numpy as np
 from typer.testing import CliRunner
 
 from tests.api.helpers import new_course, new_patient, post_rating
+from tests.api.helpers import phq9_items as _phq9
 
 REGIMEN = "n2o-50-single-30min"  # used by no other test module
-
-
-def _phq9(total: int) -> dict[str, int]:
-    items = {str(i): 0 for i in range(1, 10)}
-    for i in range(total):
-        items[str(1 + i % 9)] += 1
-    return items
 
 
 def test_clinic_inputs_equal_the_cohorts_own_values(api, database):

@@ -5,22 +5,10 @@ the patient page shows it; other sites and researchers are refused."""
 from __future__ import annotations
 
 from tests.api.helpers import browser_as, new_course, new_patient, post_rating
+from tests.api.helpers import madrs_items as _madrs
+from tests.api.helpers import phq9_items as _phq9
 
 REGIMEN = "n2o-25-single"
-
-
-def _madrs(total: int) -> dict[str, int]:
-    items = {str(i): 0 for i in range(1, 11)}
-    for i in range(total):
-        items[str(1 + i % 10)] += 1
-    return items
-
-
-def _phq9(total: int) -> dict[str, int]:
-    items = {str(i): 0 for i in range(1, 10)}
-    for i in range(total):
-        items[str(1 + i % 9)] += 1
-    return items
 
 
 def _course(api, baseline: int, week1: int | None, instrument="MADRS", regimen=REGIMEN):

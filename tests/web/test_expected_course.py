@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from raad.services import auth
 from raad.store import Database
 from raad.store.migrate import upgrade
+from tests.api.helpers import madrs_items as _madrs
 from tests.dbfixtures import PASSWORD
 from tests.serving import start_server
 from tests.web.test_e2e import login
@@ -28,13 +29,6 @@ def band_server(tmp_path_factory):
     yield base
     proc.terminate()
     proc.wait(timeout=10)
-
-
-def _madrs(total: int) -> dict[str, int]:
-    items = {str(i): 0 for i in range(1, 11)}
-    for i in range(total):
-        items[str(1 + i % 10)] += 1
-    return items
 
 
 def _seed(base: str) -> int:
