@@ -480,7 +480,15 @@ def design(
             "for every dose (e.g. -0.5; 0 gives the type I error), or one per dose."
         ),
     ] = "evidence",
-    n_per_arm: Annotated[int, typer.Option(help="Patients randomised per arm.")] = 30,
+    design_kind: Annotated[
+        str, typer.Option("--design", help="parallel, or crossover (each patient gets every arm).")
+    ] = "parallel",
+    n_per_arm: Annotated[int, typer.Option(help="Patients randomised per arm (parallel).")] = 30,
+    patients: Annotated[int | None, typer.Option(help="Patients randomised (crossover).")] = None,
+    carryover: Annotated[
+        float,
+        typer.Option(help="Crossover: share of the previous period's effect still present (0-1)."),
+    ] = 0.0,
     trials: Annotated[int, typer.Option(help="Simulated trials.")] = 10_000,
     visits: Annotated[int, typer.Option(help="Weekly visits after baseline.")] = 4,
     rho: Annotated[
@@ -530,7 +538,13 @@ def design(
     from rich.progress import Progress
 
     from raad.pharm import PharmInputError
-    from raad.pharm.design import Input, evidence_effects, evidence_nausea, simulate_design
+    from raad.pharm.design import (
+        Input,
+        evidence_effects,
+        evidence_nausea,
+        simulate_crossover,
+        simulate_design,
+    )
 
     doses = _numbers("arms", arms)
     try:
@@ -580,30 +594,78 @@ def design(
         common = dict(
             visits=visits, rho=rho, dropout=dropout, alpha=alpha, multiplicity=multiplicity
         )
-        with Progress(console=err, transient=True, disable=as_json) as bar:
-            task = bar.add_task("simulating trials", total=2 * trials)
-            res = simulate_design(
-                doses,
-                effects,
-                n_per_arm,
-                trials=trials,
-                effect_se=ses if assurance else None,
-                ni_margin=ni_margin,
-                nausea=nausea,
-                seed=seed,
-                inputs=inputs,
-                progress=lambda done, total: bar.update(task, completed=done),
-                **common,
-            )
-            null = simulate_design(
-                doses,
-                [0.0] * len(doses),
-                n_per_arm,
-                trials=trials,
-                seed=seed + 1,
-                progress=lambda done, total: bar.update(task, completed=trials + done),
-                **common,
-            )
+        if design_kind not in ("parallel", "crossover"):
+            _fail(f"design: got {design_kind!r}; allowed: parallel, crossover")
+        if design_kind == "crossover":
+            if patients is None:
+                _fail("patients: a crossover needs --patients (patients randomised)")
+            if assurance or ni_margin is not None or placebo_nausea is not None:
+                _fail(
+                    "design: --assurance, --ni-margin and --placebo-nausea are for parallel "
+                    "designs only"
+                )
+            inputs = [
+                Input("correlation between periods", i.value, i.source)
+                if i.name == "correlation between visits"
+                else Input("dropout before each later period", i.value, i.source)
+                if i.name == "dropout before each visit"
+                else i
+                for i in inputs
+                if i.name not in ("patients per arm", "visits (weekly)")
+            ]
+            inputs += [
+                Input("patients (crossover)", patients, "given"),
+                Input("carry-over (share of the previous period's effect)", carryover, "assumed"),
+            ]
+            cross = dict(rho=rho, dropout=dropout, alpha=alpha, multiplicity=multiplicity)
+            with Progress(console=err, transient=True, disable=as_json) as bar:
+                task = bar.add_task("simulating trials", total=2 * trials)
+                res = simulate_crossover(
+                    doses,
+                    effects,
+                    patients,
+                    trials=trials,
+                    carryover=carryover,
+                    seed=seed,
+                    inputs=inputs,
+                    progress=lambda d, t: bar.update(task, completed=d),
+                    **cross,
+                )
+                null = simulate_crossover(
+                    doses,
+                    [0.0] * len(doses),
+                    patients,
+                    trials=trials,
+                    seed=seed + 1,
+                    progress=lambda d, t: bar.update(task, completed=trials + d),
+                    **cross,
+                )
+            plot = None  # the power-by-n plot is for parallel designs
+        else:
+            with Progress(console=err, transient=True, disable=as_json) as bar:
+                task = bar.add_task("simulating trials", total=2 * trials)
+                res = simulate_design(
+                    doses,
+                    effects,
+                    n_per_arm,
+                    trials=trials,
+                    effect_se=ses if assurance else None,
+                    ni_margin=ni_margin,
+                    nausea=nausea,
+                    seed=seed,
+                    inputs=inputs,
+                    progress=lambda done, total: bar.update(task, completed=done),
+                    **common,
+                )
+                null = simulate_design(
+                    doses,
+                    [0.0] * len(doses),
+                    n_per_arm,
+                    trials=trials,
+                    seed=seed + 1,
+                    progress=lambda done, total: bar.update(task, completed=trials + done),
+                    **common,
+                )
     except PharmInputError as exc:
         _fail(str(exc))
     out = res.to_dict()

@@ -145,3 +145,48 @@ def test_cli_design_json_interface():
     assert null["power"] == pytest.approx(0.05, abs=_mc_band(0.05, 4000))
     bad = runner.invoke(app, ["pharm", "design", "--arms", "0,x"])
     assert bad.exit_code == 2 and "arms" in bad.output
+
+
+def test_crossover_type_one_error_power_and_carry_over_bias():
+    """Two arms, each patient gets both: no effect -> alpha; SMD -0.5 -> the paired t-test's
+    power (noncentral t with ncp d sqrt(n / (2 (1 - rho))), Cohen 1988); a carry-over of 40%
+    of the previous period's effect biases the within-patient difference to d (1 - 0.4 / 2)
+    with the AB and BA orders used equally (AB: d - 0.4 d; BA: d)."""
+    from raad.pharm.design import simulate_crossover
+
+    null = simulate_crossover([0, 0.5], [0, 0], 20, trials=20_000, seed=2)
+    assert abs(null.rejection_rate - 0.05) < _mc_band(0.05, 20_000)
+    res = simulate_crossover([0, 0.5], [0, -0.5], 20, trials=20_000, rho=0.5, seed=1)
+    want = analytic_power("crossover", 20, -0.5, 0.05, 0.5)
+    assert res.power == pytest.approx(want, abs=_mc_band(want, 20_000))
+    biased = simulate_crossover([0, 0.5], [0, -0.5], 20, trials=20_000, carryover=0.4, seed=3)
+    assert biased.estimates.mean() == pytest.approx(-0.5 * (1 - 0.2), abs=0.01)
+    assert res.to_dict()["design"] == "crossover" and res.to_dict()["patients"] == 20
+
+
+def test_cli_crossover_design():
+    out = CliRunner().invoke(
+        app,
+        [
+            "pharm",
+            "design",
+            "--design",
+            "crossover",
+            "--patients",
+            "24",
+            "--carryover",
+            "0.2",
+            "--trials",
+            "1000",
+            "--json",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.output)
+    names = {i["name"] for i in d["inputs"]}
+    assert (
+        d["design"] == "crossover" and "carry-over (share of the previous period's effect)" in names
+    )
+    assert "correlation between periods" in names
+    bad = CliRunner().invoke(app, ["pharm", "design", "--design", "crossover"])
+    assert bad.exit_code == 2 and "patients" in bad.output
