@@ -55,6 +55,7 @@ _PUBLIC = {
     ("/cds-services", "get"),
     ("/fhir/Questionnaire", "get"),
     ("/fhir/Questionnaire/{questionnaire_id}", "get"),
+    ("/fhir/metadata", "get"),
 }
 # changes of a versioned record: If-Match required (428 without, 412 when stale)
 _IF_MATCH = {
@@ -97,6 +98,8 @@ _MEDIA = {
         "application/fhir+json",
         {"type": "object"},
     ),
+    ("/fhir/Patient/{patient_id}", "get"): ("application/fhir+json", {"type": "object"}),
+    ("/fhir/metadata", "get"): ("application/fhir+json", {"type": "object"}),
 }
 _MEDIA[("/sessions/{session_id}/rems-form.pdf", "get")] = (
     "application/pdf",

@@ -79,12 +79,37 @@ def questionnaire(questionnaire_id: str) -> Response:
     return outcome(NotFound(f"Questionnaire {questionnaire_id!r} not found; known: {known}"))
 
 
+def _fhir_base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+@router.get("/fhir/metadata", summary="The FHIR CapabilityStatement: what this server serves")
+def metadata(request: Request) -> Response:
+    from importlib.metadata import version
+
+    from raad.interop.fhir_capability import capability_statement
+
+    return JSONResponse(
+        capability_statement(_fhir_base(request), version("raad")), media_type=FHIR_JSON
+    )
+
+
 @router.get(
-    "/fhir/Patient/{patient_id}/$everything", summary="The patient's record as a FHIR R4 Bundle"
+    "/fhir/Patient/{patient_id}/$everything",
+    summary="The patient's record as a FHIR R4 Bundle (by the Patient id the export uses)",
 )
-def everything(request: Request, patient_id: int) -> Response:
+def everything(request: Request, patient_id: str) -> Response:
     try:
-        body = run(request, fhir.everything, patient_id)
+        body = run(request, fhir.everything, patient_id, base_url=_fhir_base(request))
+    except ServiceError as exc:
+        return outcome(exc) if exc.status != 401 else _auth(exc)
+    return JSONResponse(body, media_type=FHIR_JSON)
+
+
+@router.get("/fhir/Patient/{patient_id}", summary="One Patient resource by its FHIR id")
+def patient_resource(request: Request, patient_id: str) -> Response:
+    try:
+        body = run(request, fhir.patient, patient_id, base_url=_fhir_base(request))
     except ServiceError as exc:
         return outcome(exc) if exc.status != 401 else _auth(exc)
     return JSONResponse(body, media_type=FHIR_JSON)

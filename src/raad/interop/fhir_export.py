@@ -12,6 +12,7 @@ validated with ``fhir.resources`` (R4B models, identical to R4 for these resourc
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -85,6 +86,12 @@ def _agent_concept(agent: str) -> dict[str, Any]:
         if ref.system in SYSTEM_URLS
     ]
     return {"text": a.name, **({"coding": coding} if coding else {})}
+
+
+def _full_url(base_url: str | None, kind: str, rid: str) -> str:
+    if base_url:
+        return f"{base_url.rstrip('/')}/{kind}/{rid}"
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'raad:{kind}/{rid}')}"
 
 
 def _ref(kind: str, rid: str) -> dict[str, str]:
@@ -431,8 +438,13 @@ def bundle(
     ratings: list[dict[str, Any]] = (),
     alerts: list[dict[str, Any]] = (),
     now: datetime | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
-    """The Bundle as JSON (validated); ``patient`` is a services view of the patient."""
+    """The Bundle as JSON (validated); ``patient`` is a services view of the patient.
+    ``base_url`` (the server's FHIR base, e.g. ``https://host/fhir``): each entry's fullUrl is
+    ``{base_url}/{type}/{id}``, so the resources' relative references ("Patient/R-...") resolve
+    inside the Bundle (FHIR R4 Bundle rules); without it, ``urn:uuid:`` names derived from the
+    type and id (references then stay relative)."""
     now = now or datetime.now(UTC)
     recorded = patient.get("updated_at") or now.isoformat()
     resources = [patient_resource(patient, identified)]
@@ -452,7 +464,7 @@ def bundle(
         "total": len(resources),
         "entry": [
             {
-                "fullUrl": f"urn:raad:{r['resourceType']}/{r['id']}",
+                "fullUrl": _full_url(base_url, r["resourceType"], r["id"]),
                 "resource": r,
                 "search": {"mode": "match" if r["resourceType"] == "Patient" else "include"},
             }

@@ -21,13 +21,36 @@ from raad.store.models import AntidepressantTrial, Course, Patient, PatientIdent
 from . import alerts, assessments, audit, deid, patients, sessions
 from .authz import can_read, can_read_identified
 from .context import Actor
-from .errors import Conflict, Forbidden, InvalidInput, PayloadTooLarge
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from .schemas import IdentityIn, PatientIn, PatientUpdate, TrialIn
 
 
-def everything(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
-    """The patient's record as a Bundle; identifiers only for callers who may see them."""
-    p = patients.load(db, patient_id)
+def internal_id(db: Session, fhir_id: str | int) -> int:
+    """The internal id of the patient whose FHIR Patient.id (the research id, as raad exports
+    it) is ``fhir_id``; a whole number is taken as raad's internal id (the older addressing).
+    Raises NotFound."""
+    if isinstance(fhir_id, int) or str(fhir_id).isdigit():
+        return int(fhir_id)
+    pid = patients.patient_id_of(db, str(fhir_id))
+    if pid is None:
+        raise NotFound(f"Patient {fhir_id} not found")
+    return pid
+
+
+def patient(
+    db: Session, actor: Actor, fhir_id: str, base_url: str | None = None
+) -> dict[str, Any]:
+    """The Patient resource by its FHIR id (identifiers only for callers who may see them)."""
+    full = everything(db, actor, fhir_id, base_url=base_url)
+    return next(e["resource"] for e in full["entry"] if e["resource"]["resourceType"] == "Patient")
+
+
+def everything(
+    db: Session, actor: Actor, patient_id: str | int, base_url: str | None = None
+) -> dict[str, Any]:
+    """The patient's record as a Bundle; identifiers only for callers who may see them.
+    ``patient_id``: the FHIR Patient.id (research id) or raad's internal id."""
+    p = patients.load(db, internal_id(db, patient_id))
     can_read(actor, p)
     identified = True
     try:
@@ -50,6 +73,7 @@ def everything(db: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
         regimens=regimens,
         ratings=assessments.list_for(db, actor, p.id),
         alerts=alerts.list_alerts(db, actor, patient_id=p.id, limit=200)["items"],
+        base_url=base_url,
     )
 
 

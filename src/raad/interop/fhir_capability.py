@@ -1,0 +1,73 @@
+"""raad's FHIR R4 CapabilityStatement (``GET /fhir/metadata``): what the server face serves,
+validated with fhir.resources. It lists only what is implemented: Patient read and
+$everything (by the Patient id raad's exports use: the research id), Questionnaire read and
+search (by url and name), and the import operation. SMART on FHIR and Bulk Data are not
+offered yet and are not listed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+from raad.knowledge.treatment import knowledge_version
+
+
+def capability_statement(base_url: str, software_version: str) -> dict[str, Any]:
+    """The CapabilityStatement as JSON (R4, fhirVersion 4.0.1)."""
+    data = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": datetime.now(UTC).date().isoformat(),
+        "kind": "instance",
+        "software": {"name": "raad", "version": software_version},
+        "implementation": {
+            "description": "raad: rapid-acting antidepressant care",
+            "url": base_url,
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "Bearer tokens from /auth/token; identifiers only for clinicians of the "
+                    f"patient's site and admins. Knowledge version {knowledge_version()}."
+                ),
+                "resource": [
+                    {
+                        "type": "Patient",
+                        "interaction": [{"code": "read"}],
+                        "operation": [
+                            {
+                                "name": "everything",
+                                "definition": (
+                                    "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                                ),
+                            }
+                        ],
+                    },
+                    {
+                        "type": "Questionnaire",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {"name": "url", "type": "uri"},
+                            {"name": "name", "type": "string"},
+                        ],
+                    },
+                ],
+                "operation": [
+                    {
+                        "name": "import",
+                        "definition": f"{base_url.rstrip('/')}/OperationDefinition/import",
+                        "documentation": (
+                            "POST /fhir/import: a Bundle or NDJSON of Patient, Condition, "
+                            "MedicationStatement and Observation"
+                        ),
+                    }
+                ],
+            }
+        ],
+    }
+    return CapabilityStatement.model_validate(data).model_dump(mode="json", exclude_none=True)
