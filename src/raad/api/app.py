@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -206,6 +207,15 @@ def _local_docs(app: FastAPI) -> None:
         return get_swagger_ui_oauth2_redirect_html()
 
 
+def _cors_origins() -> list[str]:
+    """``RAAD_CORS_ORIGINS``: origins allowed to call the API from a browser (comma
+    separated, e.g. ``https://sandbox.cds-hooks.org``); none by default."""
+    import os
+
+    raw = os.environ.get("RAAD_CORS_ORIGINS", "")
+    return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+
+
 def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) -> FastAPI:
     """The app bound to ``db`` (the configured database when None); the schema must be current
     (``raad db upgrade``, or ``raad serve`` which upgrades)."""
@@ -218,6 +228,18 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
     app.state.db = db or Database()
     openapi.install(app)
     app.add_middleware(RequestGuard)  # body size, JSON depth, NUL and surrogates: before routes
+    origins = _cors_origins()
+    if origins:
+        # browser-based EHR sandboxes (e.g. a CDS Hooks sandbox) calling the CDS services and
+        # the FHIR face with bearer tokens; never with cookies (the web app's session)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            max_age=600,
+        )
     app.add_middleware(SecurityHeaders)  # outermost: on every response, the guard's included
     _local_docs(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
