@@ -576,7 +576,55 @@ def audit_verify(url: _URL = None) -> None:
     console.print("the chain is whole", markup=False)
 
 
+cds_app = typer.Typer(
+    help="CDS Hooks: the EHRs trusted to call raad's CDS services with signed JWTs.",
+    no_args_is_help=True,
+)
+
+
+@cds_app.command("trust")
+def cds_trust_cmd(
+    issuer: Annotated[str, typer.Argument(help="The EHR's JWT issuer (iss).")],
+    jwks_url: Annotated[str, typer.Option(help="Where the EHR's public keys are (https).")],
+    user: Annotated[str, typer.Option(help="The raad account its calls act as.")],
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Trust an EHR's signed CDS Hooks calls (CDS Hooks 2.0 client authentication)."""
+    from raad.services import ServiceError, cds_trust
+    from raad.store import Database
+
+    try:
+        with Database(url).transaction() as s:
+            row = cds_trust.trust(s, None, issuer, jwks_url, user)
+    except ServiceError as exc:
+        _fail(exc.message)
+    console.print(
+        f"trusted {row['iss']} (keys at {row['jwks_url']}) as {row['user']}", markup=False
+    )
+
+
+@cds_app.command("list")
+def cds_list_cmd(
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """The trusted EHR issuers."""
+    from raad.services import cds_trust
+    from raad.store import Database
+
+    with Database(url).transaction(write=False) as s:
+        rows = cds_trust.trusted(s)
+    for r in rows:
+        console.print(f"{r['iss']}  keys {r['jwks_url']}  as {r['user']}", markup=False)
+    if not rows:
+        console.print("no trusted issuer (CDS calls need a raad bearer token)", markup=False)
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(cds_app, name="cds")
     app.add_typer(db_app, name="db")
     app.add_typer(user_app, name="user")
     app.add_typer(site_app, name="site")

@@ -165,11 +165,35 @@ def discovery() -> dict[str, Any]:
     return {"services": cds_hooks.SERVICES}
 
 
-@router.post("/cds-services/{service_id}", summary="CDS Hooks service call (needs a bearer token)")
+def _cds_actor(request: Request, service_id: str) -> Any:
+    """The caller of a CDS service: an EHR's signed JWT (CDS Hooks 2.0 client authentication,
+    checked against its trusted JWKS; ``aud`` must be this service's URL) or a raad bearer
+    token (a service account)."""
+    import os
+
+    from raad.services import cds_trust
+
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and cds_trust.looks_like_jwt(token):
+        here = str(request.url).split("?")[0]
+        public = os.environ.get("RAAD_PUBLIC_URL")
+        audiences = [here] + ([f"{public.rstrip('/')}/cds-services/{service_id}"] if public else [])
+        with database(request).transaction(write=True) as s:
+            actor = cds_trust.verify(s, token, audiences)
+        request.state.actor = actor
+        return actor
+    return current_actor(request)
+
+
+@router.post(
+    "/cds-services/{service_id}",
+    summary="CDS Hooks service call (an EHR's signed JWT, or a raad bearer token)",
+)
 async def cds_call(request: Request, service_id: str) -> Response:
     from starlette.concurrency import run_in_threadpool
 
-    actor = current_actor(request)
+    actor = await run_in_threadpool(_cds_actor, request, service_id)
     try:
         raw = await _read_body(request)
         payload = json.loads(raw or b"null")

@@ -521,3 +521,30 @@ class EvidenceUpdate(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     agents: Mapped[list[str]] = mapped_column(JSON)  # the agents the changes touch
+
+
+class CdsTrustedIssuer(Base):
+    """An EHR whose CDS Hooks calls raad accepts with a signed JWT (CDS Hooks 2.0 client
+    authentication): its issuer, where its public keys are (JWKS), and the raad account (a
+    service account of one site) its calls act as."""
+
+    __tablename__ = "cds_trusted_issuers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    iss: Mapped[str] = mapped_column(String(512), unique=True)
+    jwks_url: Mapped[str] = mapped_column(String(1024))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CdsJwtSeen(Base):
+    """A JWT id already used by an issuer, kept until the token expires (replay refused)."""
+
+    __tablename__ = "cds_jwt_seen"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    iss: Mapped[str] = mapped_column(String(512))
+    jti: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("iss", "jti", name="uq_cds_jwt_seen"),)
