@@ -125,3 +125,51 @@ def test_trust_refuses_bad_settings(database, api):
             cds_trust.trust(s, None, "https://ehr.example", "http://ehr.example/jwks", "x")
         with pytest.raises(NotFound, match="user"):
             cds_trust.trust(s, None, "https://ehr.example", "https://ehr.example/jwks", "nobody-x")
+
+
+def test_feedback_is_stored_and_shown(api):
+    """CDS Hooks feedback: accepted and overridden cards (with the reason) are kept and counted
+    in the cohort view; a malformed item is refused naming its path."""
+    from tests.api.helpers import browser_as
+
+    cards = api.client.post(
+        "/cds-services/raad-screening", json=REQUEST, headers=api.h("clinician")
+    ).json()["cards"]
+    warned = [c for c in cards if c["indicator"] != "info"]
+    assert all(c["overrideReasons"] for c in warned)
+    reason = warned[0]["overrideReasons"][0] if warned else {"code": "x", "display": "X"}
+    body = {
+        "feedback": [
+            {
+                "card": cards[0]["uuid"],
+                "outcome": "accepted",
+                "outcomeTimestamp": "2026-11-30T10:00:00Z",
+            },
+            {
+                "card": cards[1]["uuid"],
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-30T10:01:00+00:00",
+                "overrideReason": {"reason": reason, "userComment": "discussed with the patient"},
+            },
+        ]
+    }
+    r = api.client.post(
+        "/cds-services/raad-screening/feedback", json=body, headers=api.h("clinician")
+    )
+    assert r.status_code == 200 and r.json() == {"stored": 2}
+    bad = {
+        "feedback": [{"card": "c", "outcome": "ignored", "outcomeTimestamp": "2026-11-30T10:00Z"}]
+    }
+    refused = api.client.post(
+        "/cds-services/raad-screening/feedback", json=bad, headers=api.h("clinician")
+    )
+    assert refused.status_code == 422 and "feedback[0].outcome" in refused.json()["message"]
+    assert (
+        api.client.post(
+            "/cds-services/nope/feedback", json=body, headers=api.h("clinician")
+        ).status_code
+        == 404
+    )
+    assert api.client.post("/cds-services/raad-screening/feedback", json=body).status_code == 401
+    page = browser_as(api, "clinician").get("/ui/cohort")
+    assert "overridden" in page.text and reason["display"] in page.text

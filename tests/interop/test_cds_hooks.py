@@ -17,6 +17,15 @@ class _Source(BaseModel):
     icon: str | None = None
 
 
+class _Coding(BaseModel):
+    """CDS Hooks 2.0 Coding (code, system, display), as in Card.overrideReasons."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str
+    system: str
+    display: str
+
+
 class _Card(BaseModel):
     """CDS Hooks 2.0 Card (https://cds-hooks.hl7.org/2.0/#card-attributes), the fields used."""
 
@@ -26,6 +35,7 @@ class _Card(BaseModel):
     detail: str | None = None
     indicator: str = Field(pattern="^(info|warning|critical)$")
     source: _Source
+    overrideReasons: list[_Coding] | None = None  # noqa: N815 - the CDS Hooks name
 
 
 class _Service(BaseModel):

@@ -179,6 +179,8 @@ def _cds_actor(request: Request, service_id: str) -> Any:
         here = str(request.url).split("?")[0]
         public = os.environ.get("RAAD_PUBLIC_URL")
         audiences = [here] + ([f"{public.rstrip('/')}/cds-services/{service_id}"] if public else [])
+        # feedback: the service's own URL is accepted as the audience too
+        audiences += [a.removesuffix("/feedback") for a in audiences if a.endswith("/feedback")]
         with database(request).transaction(write=True) as s:
             actor = cds_trust.verify(s, token, audiences)
         request.state.actor = actor
@@ -223,6 +225,38 @@ async def cds_call(request: Request, service_id: str) -> Response:
         )
     await run_in_threadpool(_audit_cds, request, actor, service_id, payload, cards)
     return JSONResponse(cards)
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="CDS Hooks feedback: a card accepted or overridden (with the reason)",
+)
+async def cds_feedback(request: Request, service_id: str) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    from raad.services import cds_feedback as feedback
+
+    if service_id not in {s["id"] for s in cds_hooks.SERVICES}:
+        return JSONResponse(
+            {"error": "NotFound", "message": f"no CDS service {service_id!r}"}, status_code=404
+        )
+    actor = await run_in_threadpool(_cds_actor, request, service_id + "/feedback")
+    try:
+        payload = json.loads(await _read_body(request) or b"null")
+    except PayloadTooLarge as exc:
+        return JSONResponse(exc.to_dict(), status_code=413)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return JSONResponse(
+            {"error": "InvalidInput", "message": f"body: not JSON ({exc})", "field": "body"},
+            status_code=400,
+        )
+
+    def store() -> int:
+        with database(request).transaction(write=True) as s:
+            return feedback.record(s, actor, service_id, payload)
+
+    stored = await run_in_threadpool(store)
+    return JSONResponse({"stored": stored})
 
 
 def _audit_cds(request: Request, actor: Any, service_id: str, payload: Any, cards: Any) -> None:

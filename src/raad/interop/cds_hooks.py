@@ -105,6 +105,24 @@ class Source(BaseModel):
     url: str | None = None
 
 
+# Why a clinician may override a card (CDS Hooks 2.0 Card.overrideReasons, sent back with
+# feedback); raad's own codes, not from a terminology.
+OVERRIDE_SYSTEM = "urn:raad:cds:override-reason"
+OVERRIDE_REASONS = [
+    {
+        "system": OVERRIDE_SYSTEM,
+        "code": "benefit-outweighs-risk",
+        "display": "Benefit outweighs the risk",
+    },
+    {"system": OVERRIDE_SYSTEM, "code": "already-addressed", "display": "Already addressed"},
+    {
+        "system": OVERRIDE_SYSTEM,
+        "code": "data-wrong",
+        "display": "The record is wrong or out of date",
+    },
+]
+
+
 class Card(BaseModel):
     """A card as CDS Hooks 2.0 defines it (the fields raad fills)."""
 
@@ -113,6 +131,7 @@ class Card(BaseModel):
     indicator: Literal["info", "warning", "critical"]
     detail: str | None = None
     source: Source
+    overrideReasons: list[dict[str, str]] | None = None  # noqa: N815 - the CDS Hooks name
 
 
 def _query(template: str, context: dict[str, Any]) -> str:
@@ -252,6 +271,7 @@ def _card(
         indicator=indicator,  # type: ignore[arg-type]
         detail="\n".join(lines),
         source=Source(label=f"raad knowledge base {version}"),
+        overrideReasons=OVERRIDE_REASONS if indicator != "info" else None,
     )
 
 

@@ -548,3 +548,22 @@ class CdsJwtSeen(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (UniqueConstraint("iss", "jti", name="uq_cds_jwt_seen"),)
+
+
+class CdsFeedback(Base):
+    """What a clinician did with a CDS Hooks card (CDS Hooks 2.0 feedback): accepted or
+    overridden, with the override reason and comment the EHR sent."""
+
+    __tablename__ = "cds_feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(64))
+    card: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # accepted | overridden
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    reason_display: Mapped[str | None] = mapped_column(String(256))
+    comment: Mapped[str | None] = mapped_column(Text)
+    outcome_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))

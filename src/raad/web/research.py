@@ -25,8 +25,17 @@ async def cohort_page(request: Request) -> HTMLResponse:
     rows = await call(request, cohort.outcomes, write=False)
     home = await call(request, self_report.response_rates, write=False)
     reliable = await call(request, reliable_rates, write=False)
+    from raad.services import cds_feedback
+
+    feedback = await call(request, cds_feedback.summary, write=False)
     return render(
-        request, "cohort.html", rows=rows, home=home, reliable=reliable, min_cell=MIN_CELL
+        request,
+        "cohort.html",
+        rows=rows,
+        home=home,
+        reliable=reliable,
+        feedback=feedback,
+        min_cell=MIN_CELL,
     )
 
 

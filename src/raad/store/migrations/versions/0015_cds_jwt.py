@@ -1,5 +1,6 @@
-"""CDS Hooks 2.0 client authentication: trusted EHR issuers with their JWKS and the raad
-account their calls act as, and the JWT ids already used (replay refused).
+"""CDS Hooks 2.0 client authentication and feedback: trusted EHR issuers with their JWKS and
+the raad account their calls act as, the JWT ids already used (replay refused), and what
+clinicians did with the cards (accepted or overridden, with the reason).
 
 Revision ID: 0015
 Revises: 0014
@@ -36,8 +37,23 @@ def upgrade() -> None:
         sa.Column("expires_at", UTCDateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("iss", "jti", name="uq_cds_jwt_seen"),
     )
+    op.create_table(
+        "cds_feedback",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("service_id", sa.String(64), nullable=False),
+        sa.Column("card", sa.String(64), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("reason_code", sa.String(64), nullable=True),
+        sa.Column("reason_display", sa.String(256), nullable=True),
+        sa.Column("comment", sa.Text, nullable=True),
+        sa.Column("outcome_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("site_id", sa.Integer, sa.ForeignKey("sites.id"), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("cds_feedback")
     op.drop_table("cds_jwt_seen")
     op.drop_table("cds_trusted_issuers")
