@@ -119,6 +119,19 @@ def _auth(exc: ServiceError) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body, or the error response to send (413 too large, 400 not JSON)."""
+    try:
+        return json.loads(await _read_body(request) or b"null")
+    except PayloadTooLarge as exc:
+        return JSONResponse(exc.to_dict(), status_code=413)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return JSONResponse(
+            {"error": "InvalidInput", "message": f"body: not JSON ({exc})", "field": "body"},
+            status_code=400,
+        )
+
+
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BYTES:
@@ -196,16 +209,9 @@ async def cds_call(request: Request, service_id: str) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     actor = await run_in_threadpool(_cds_actor, request, service_id)
-    try:
-        raw = await _read_body(request)
-        payload = json.loads(raw or b"null")
-    except PayloadTooLarge as exc:
-        return JSONResponse(exc.to_dict(), status_code=413)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return JSONResponse(
-            {"error": "InvalidInput", "message": f"body: not JSON ({exc})", "field": "body"},
-            status_code=400,
-        )
+    payload = await _json_body(request)
+    if isinstance(payload, JSONResponse):
+        return payload
     if service_id not in {s["id"] for s in cds_hooks.SERVICES}:
         return JSONResponse(
             {"error": "NotFound", "message": f"no CDS service {service_id!r}"}, status_code=404
@@ -241,15 +247,9 @@ async def cds_feedback(request: Request, service_id: str) -> Response:
             {"error": "NotFound", "message": f"no CDS service {service_id!r}"}, status_code=404
         )
     actor = await run_in_threadpool(_cds_actor, request, service_id + "/feedback")
-    try:
-        payload = json.loads(await _read_body(request) or b"null")
-    except PayloadTooLarge as exc:
-        return JSONResponse(exc.to_dict(), status_code=413)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return JSONResponse(
-            {"error": "InvalidInput", "message": f"body: not JSON ({exc})", "field": "body"},
-            status_code=400,
-        )
+    payload = await _json_body(request)
+    if isinstance(payload, JSONResponse):
+        return payload
 
     def store() -> int:
         with database(request).transaction(write=True) as s:
