@@ -40,3 +40,10 @@ def test_missing_inputs_are_said_not_guessed():
     assert madrs["status"] == "unknown" and madrs["rc"] is None
     assert "standard deviation" in madrs["threshold"]["note"]
     assert classify("HAMD-21", 30, 10)["status"] == "unknown"
+
+
+def test_every_instrument_with_inputs_is_one_of_raads_scales():
+    from raad.knowledge.reliable_change import reliable_change_inputs
+    from raad.scales import names
+
+    assert set(reliable_change_inputs()) <= set(names())
