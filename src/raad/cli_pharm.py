@@ -617,55 +617,38 @@ def design(
                 Input("patients (crossover)", patients, "given"),
                 Input("carry-over (share of the previous period's effect)", carryover, "assumed"),
             ]
-            cross = dict(rho=rho, dropout=dropout, alpha=alpha, multiplicity=multiplicity)
-            with Progress(console=err, transient=True, disable=as_json) as bar:
-                task = bar.add_task("simulating trials", total=2 * trials)
-                res = simulate_crossover(
-                    doses,
-                    effects,
-                    patients,
-                    trials=trials,
-                    carryover=carryover,
-                    seed=seed,
-                    inputs=inputs,
-                    progress=lambda d, t: bar.update(task, completed=d),
-                    **cross,
-                )
-                null = simulate_crossover(
-                    doses,
-                    [0.0] * len(doses),
-                    patients,
-                    trials=trials,
-                    seed=seed + 1,
-                    progress=lambda d, t: bar.update(task, completed=trials + d),
-                    **cross,
-                )
+            simulate = simulate_crossover
+            size = patients
+            shared = dict(rho=rho, dropout=dropout, alpha=alpha, multiplicity=multiplicity)
+            only_design = dict(carryover=carryover)
             plot = None  # the power-by-n plot is for parallel designs
         else:
-            with Progress(console=err, transient=True, disable=as_json) as bar:
-                task = bar.add_task("simulating trials", total=2 * trials)
-                res = simulate_design(
-                    doses,
-                    effects,
-                    n_per_arm,
-                    trials=trials,
-                    effect_se=ses if assurance else None,
-                    ni_margin=ni_margin,
-                    nausea=nausea,
-                    seed=seed,
-                    inputs=inputs,
-                    progress=lambda done, total: bar.update(task, completed=done),
-                    **common,
-                )
-                null = simulate_design(
-                    doses,
-                    [0.0] * len(doses),
-                    n_per_arm,
-                    trials=trials,
-                    seed=seed + 1,
-                    progress=lambda done, total: bar.update(task, completed=trials + done),
-                    **common,
-                )
+            simulate, size, shared = simulate_design, n_per_arm, common
+            only_design = dict(
+                effect_se=ses if assurance else None, ni_margin=ni_margin, nausea=nausea
+            )
+        with Progress(console=err, transient=True, disable=as_json) as bar:
+            task = bar.add_task("simulating trials", total=2 * trials)
+            res = simulate(
+                doses,
+                effects,
+                size,
+                trials=trials,
+                seed=seed,
+                inputs=inputs,
+                progress=lambda done, total: bar.update(task, completed=done),
+                **only_design,
+                **shared,
+            )
+            null = simulate(  # the same design with no effect: the type I error
+                doses,
+                [0.0] * len(doses),
+                size,
+                trials=trials,
+                seed=seed + 1,
+                progress=lambda done, total: bar.update(task, completed=trials + done),
+                **shared,
+            )
     except PharmInputError as exc:
         _fail(str(exc))
     out = res.to_dict()

@@ -26,21 +26,33 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{rep.when}", rep)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def serve_fresh(tmp_path_factory, users: list[tuple[str, str, str | None]]):
+    """A server on a new SQLite database with ``users`` (name, role, site); yields its base
+    URL and stops it afterwards."""
     path = tmp_path_factory.mktemp("web") / "raad.db"
     url = f"sqlite:///{path}"
     db = Database(url)
     upgrade(db)
     with db.transaction() as s:
-        auth.create_user(s, "nurse.e2e", PASSWORD, "clinician", "E2E")
-        auth.create_user(s, "research.e2e", PASSWORD, "researcher")
-        auth.create_user(s, "admin.e2e", PASSWORD, "admin")
+        for name, role, site in users:
+            auth.create_user(s, name, PASSWORD, role, site)
     db.dispose()
     proc, base = start_server(url, quiet=False, timeout=30)
     yield base
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from serve_fresh(
+        tmp_path_factory,
+        [
+            ("nurse.e2e", "clinician", "E2E"),
+            ("research.e2e", "researcher", None),
+            ("admin.e2e", "admin", None),
+        ],
+    )
 
 
 @pytest.fixture(scope="module")

@@ -7,28 +7,15 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from raad.services import auth
-from raad.store import Database
-from raad.store.migrate import upgrade
 from tests.api.helpers import madrs_items as _madrs
 from tests.dbfixtures import PASSWORD
-from tests.serving import start_server
+from tests.web.conftest import serve_fresh
 from tests.web.test_e2e import login
 
 
 @pytest.fixture(scope="module")
 def band_server(tmp_path_factory):
-    path = tmp_path_factory.mktemp("band") / "raad.db"
-    url = f"sqlite:///{path}"
-    db = Database(url)
-    upgrade(db)
-    with db.transaction() as s:
-        auth.create_user(s, "nurse.band", PASSWORD, "clinician", "BAND")
-    db.dispose()
-    proc, base = start_server(url, quiet=False, timeout=30)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    yield from serve_fresh(tmp_path_factory, [("nurse.band", "clinician", "BAND")])
 
 
 def _seed(base: str) -> int:
