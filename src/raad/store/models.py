@@ -567,3 +567,109 @@ class CdsFeedback(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+
+
+class SmartClient(Base):
+    """raad registered as a SMART App Launch confidential client at an EHR: the EHR's FHIR
+    base URL (``iss``), the client id and secret the EHR issued, and the site whose patients
+    launches from that EHR belong to."""
+
+    __tablename__ = "smart_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    iss: Mapped[str] = mapped_column(String(512), unique=True)
+    client_id: Mapped[str] = mapped_column(String(256))
+    client_secret: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SmartUserLink(Base):
+    """An EHR user (the id token's ``fhirUser``, e.g. ``Practitioner/123``) linked to the raad
+    account a launch by that user acts as."""
+
+    __tablename__ = "smart_user_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    iss: Mapped[str] = mapped_column(String(512))
+    fhir_user: Mapped[str] = mapped_column(String(512))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("iss", "fhir_user", name="uq_smart_user_link"),)
+
+
+class SmartLaunch(Base):
+    """A launch between the redirect to the EHR's authorize endpoint and the callback: the
+    SHA-256 of its ``state``, the PKCE code verifier and the OpenID Connect nonce. Used once."""
+
+    __tablename__ = "smart_launches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    iss: Mapped[str] = mapped_column(String(512))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    nonce: Mapped[str] = mapped_column(String(128))
+    token_endpoint: Mapped[str] = mapped_column(String(1024))
+    redirect_uri: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class SmartContext(Base):
+    """What a finished launch gave a raad browser session: the EHR's patient, encounter and
+    user, the raad patient matched or imported, and the EHR's tokens (kept here, never sent
+    to the browser)."""
+
+    __tablename__ = "smart_contexts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    auth_token_id: Mapped[int] = mapped_column(ForeignKey("auth_tokens.id"), unique=True)
+    iss: Mapped[str] = mapped_column(String(512))
+    fhir_user: Mapped[str | None] = mapped_column(String(512))
+    ehr_patient: Mapped[str | None] = mapped_column(String(256))
+    ehr_encounter: Mapped[str | None] = mapped_column(String(256))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    scope: Mapped[str] = mapped_column(Text)
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BulkExport(Base):
+    """A FHIR Bulk Data ``$export`` request (async pattern): who asked, what for, its state
+    (accepted, running, completed, failed, cancelled), and when the files expire."""
+
+    __tablename__ = "bulk_exports"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    request_url: Mapped[str] = mapped_column(Text)
+    types: Mapped[str | None] = mapped_column(Text)  # comma-separated _type, None: all
+    since: Mapped[datetime | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+
+
+class BulkExportFile(Base):
+    """One NDJSON output file of a bulk export (one resource type, up to a set number of
+    resources), kept in the database so any application host can serve it."""
+
+    __tablename__ = "bulk_export_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    export_id: Mapped[str] = mapped_column(ForeignKey("bulk_exports.id", ondelete="CASCADE"))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    ndjson: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("export_id", "resource_type", "seq", name="uq_bulk_export_file"),
+    )
