@@ -623,8 +623,96 @@ def cds_list_cmd(
         console.print("no trusted issuer (CDS calls need a raad bearer token)", markup=False)
 
 
+smart_app = typer.Typer(
+    help="SMART App Launch: the EHRs raad opens from, and which EHR users act as which account.",
+    no_args_is_help=True,
+)
+
+
+@smart_app.command("register")
+def smart_register_cmd(
+    iss: Annotated[str, typer.Argument(help="The EHR's FHIR base URL (the launch's iss).")],
+    client_id: Annotated[str, typer.Option(help="The client id the EHR issued to raad.")],
+    site: Annotated[str, typer.Option(help="The raad site its patients belong to.")],
+    client_secret_file: Annotated[
+        Path | None,
+        typer.Option(help="A file holding the client secret (default: RAAD_SMART_CLIENT_SECRET)."),
+    ] = None,
+    scope: Annotated[str | None, typer.Option(help="Scopes to ask for (default: raad's).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Register raad at an EHR as a SMART confidential client (authorization code + PKCE).
+    The secret is read from a file or the environment, never from the command line."""
+    import os
+
+    from raad.services import ServiceError, smart
+    from raad.store import Database
+
+    if client_secret_file is not None:
+        secret = client_secret_file.read_text(encoding="utf-8").strip()
+    else:
+        secret = os.environ.get("RAAD_SMART_CLIENT_SECRET", "")
+    if not secret:
+        _fail("no client secret: give --client-secret-file or set RAAD_SMART_CLIENT_SECRET")
+    try:
+        with Database(url).transaction() as s:
+            row = smart.register(s, None, iss, client_id, secret, site, scope)
+    except ServiceError as exc:
+        _fail(exc.message)
+    console.print(
+        f"registered at {row['iss']} as {row['client_id']} for site {row['site']}; "
+        "the EHR's redirect URI for raad is <raad's public URL>/smart/callback and its "
+        "launch URL <raad's public URL>/smart/launch",
+        markup=False,
+    )
+
+
+@smart_app.command("link")
+def smart_link_cmd(
+    iss: Annotated[str, typer.Argument(help="The EHR's FHIR base URL.")],
+    fhir_user: Annotated[str, typer.Argument(help="The EHR user, e.g. Practitioner/123.")],
+    username: Annotated[str, typer.Argument(help="The raad account launches by them act as.")],
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Link an EHR user (the id token's fhirUser) to a raad account."""
+    from raad.services import ServiceError, smart
+    from raad.store import Database
+
+    try:
+        with Database(url).transaction() as s:
+            row = smart.link_user(s, None, iss, fhir_user, username)
+    except ServiceError as exc:
+        _fail(exc.message)
+    console.print(f"{row['fhir_user']} at {row['iss']} acts as {row['user']}", markup=False)
+
+
+@smart_app.command("list")
+def smart_list_cmd(
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """The EHRs raad is registered at (no secrets) and their linked users."""
+    from raad.services import smart
+    from raad.store import Database
+
+    with Database(url).transaction(write=False) as s:
+        rows = smart.registered(s)
+    for r in rows:
+        console.print(f"{r['iss']}  client {r['client_id']}  site {r['site']}", markup=False)
+        for f, u in r["users"].items():
+            console.print(f"  {f} -> {u}", markup=False)
+    if not rows:
+        console.print("no EHR registered (raad smart register)", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(cds_app, name="cds")
+    app.add_typer(smart_app, name="smart")
     app.add_typer(db_app, name="db")
     app.add_typer(user_app, name="user")
     app.add_typer(site_app, name="site")

@@ -26,9 +26,9 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{rep.when}", rep)
 
 
-def serve_fresh(tmp_path_factory, users: list[tuple[str, str, str | None]]):
-    """A server on a new SQLite database with ``users`` (name, role, site); yields its base
-    URL and stops it afterwards."""
+def serve_fresh(tmp_path_factory, users: list[tuple[str, str, str | None]], setup=None):
+    """A server on a new SQLite database with ``users`` (name, role, site), and whatever
+    ``setup(session)`` writes before it starts; yields its base URL and stops it afterwards."""
     path = tmp_path_factory.mktemp("web") / "raad.db"
     url = f"sqlite:///{path}"
     db = Database(url)
@@ -36,6 +36,9 @@ def serve_fresh(tmp_path_factory, users: list[tuple[str, str, str | None]]):
     with db.transaction() as s:
         for name, role, site in users:
             auth.create_user(s, name, PASSWORD, role, site)
+        if setup is not None:
+            s.flush()
+            setup(s)
     db.dispose()
     proc, base = start_server(url, quiet=False, timeout=30)
     yield base

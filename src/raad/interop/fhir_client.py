@@ -3,9 +3,9 @@
 ``fetch(server, query, token)`` GETs ``{server}/{query}`` as ``application/fhir+json`` with the
 bearer token, follows a searchset Bundle's ``next`` links (at most ``MAX_PAGES`` pages, each on
 the same server) and returns the resource or a Bundle holding every page's entries. Only
-servers a site lists in ``RAAD_CDS_FHIR_SERVERS`` (comma-separated base URLs) are read: a
-caller cannot make raad send an EHR's token to, or probe, any other address. Errors raise
-``FhirServerError``.
+servers a site lists in ``RAAD_CDS_FHIR_SERVERS`` (comma-separated base URLs), or the ones the
+caller names in ``allowed`` (a SMART launch: the registered EHR), are read: a caller cannot make
+raad send an EHR's token to, or probe, any other address. Errors raise ``FhirServerError``.
 """
 
 from __future__ import annotations
@@ -28,14 +28,17 @@ def allowed_servers() -> tuple[str, ...]:
     return tuple(s.strip().rstrip("/") for s in raw.split(",") if s.strip())
 
 
-def _allowed(url: str) -> bool:
-    return any(url == base or url.startswith(base + "/") for base in allowed_servers())
+def _allowed(url: str, servers: tuple[str, ...]) -> bool:
+    return any(url == base or url.startswith(base + "/") for base in servers)
 
 
-def fetch(server: str, query: str, token: str | None) -> Any:
+def fetch(
+    server: str, query: str, token: str | None, allowed: tuple[str, ...] | None = None
+) -> Any:
+    servers = allowed_servers() if allowed is None else tuple(a.rstrip("/") for a in allowed)
     if not server.startswith(("https://", "http://")):
         raise FhirServerError("fhirServer is not an http(s) URL")
-    if not _allowed(server.rstrip("/")):
+    if not _allowed(server.rstrip("/"), servers):
         raise FhirServerError("fhirServer is not one this site lists in RAAD_CDS_FHIR_SERVERS")
     headers = {"Accept": "application/fhir+json"}
     if token:
@@ -69,7 +72,7 @@ def fetch(server: str, query: str, token: str | None) -> Any:
             )
             if not nxt:
                 break
-            if not _allowed(nxt):
+            if not _allowed(nxt, servers):
                 raise FhirServerError("a next page outside the listed fhirServer")
             url = nxt
         else:

@@ -21,6 +21,7 @@ from . import (
     research,
     self_report_clinic,
     sessions,
+    smart,
 )
 from .common import LoginRequired, fault_page, login_redirect
 
@@ -37,6 +38,7 @@ for _page in (
     admin,
     account,
     self_report_clinic,
+    smart,
 ):
     router.include_router(_page.router)
 root = login.root
