@@ -4,6 +4,8 @@ the patient page shows it; other sites and researchers are refused."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.helpers import browser_as, new_course, new_patient, post_rating
 from tests.api.helpers import madrs_items as _madrs
 from tests.api.helpers import phq9_items as _phq9
@@ -83,3 +85,55 @@ def test_reliable_change_rates_by_regimen_and_clinician(api, database):
     assert not any(r["clinician"] == who for r in mine)  # only admins see it by clinician
     page = browser_as(api, "clinician").get("/ui/cohort")
     assert page.status_code == 200 and "Reliably improved" in page.text
+
+
+def _hamd17(total: int) -> dict[str, int]:
+    """HAM-D17 answers adding up to ``total``, each item within its own range."""
+    from raad.scales import get
+
+    # item 16 is answered as one of its variants (16A: rated by history)
+    key = {"16": "16A"}
+    items = {key.get(i.id, i.id): 0 for i in get("HAMD-17").items}
+    maxima = {key.get(i.id, i.id): i.max for i in get("HAMD-17").items}
+    left = total
+    while left:
+        for k in items:
+            if left and items[k] < maxima[k]:
+                items[k] += 1
+                left -= 1
+    return items
+
+
+def _hamd_course(api, baseline: int, week4: int):
+    p = new_patient(api)
+    new_course(api, p["id"], regimen="n2o-50-twice-weekly", start="2026-02-02")
+    post_rating(api, p["id"], "HAMD-17", _hamd17(baseline), "2026-02-01T09:00:00+00:00")
+    post_rating(api, p["id"], "HAMD-17", _hamd17(week4), "2026-03-02T09:00:00+00:00")
+    return p
+
+
+def test_the_trials_band_flags_a_patient_above_it_with_its_source(api):
+    """n2o-50-twice-weekly is the regimen of Guimaraes 2021 (HAM-D17 22.58 -> 5.92 at week 4,
+    SD 4.08, n = 12): a patient at 24 who is at 20 on day 28 is above the trials' band (upper
+    about 24/22.58 x 13.7 = 14.6); one at 6 is not."""
+    high = _hamd_course(api, 24, 20)
+    e = api.client.get(f"/patients/{high['id']}/expected", headers=api.h("clinician")).json()
+    tb = e["trial_band"]
+    assert tb["available"] is True
+    (point,) = tb["points"]
+    assert point["time"] == "4w" and point["day"] == 28 and point["k"] == 1
+    assert point["centre"] == pytest.approx(24 * 5.92 / 22.58, rel=1e-9)
+    assert 12 < point["upper"] < 17 and point["lower"] < point["centre"]
+    assert "guimaraes2021-abstract" in point["sources"]
+    assert e["off_track"] is True
+    assert any(
+        "above the trials' expected band" in r and "Guimaraes 2021" in r for r in e["reasons"]
+    )
+    low = _hamd_course(api, 24, 6)
+    ok = api.client.get(f"/patients/{low['id']}/expected", headers=api.h("clinician")).json()
+    assert ok["off_track"] is False and ok["trial_band"]["available"] is True
+    web = browser_as(api, "clinician")
+    page = web.get(f"/ui/patients/{high['id']}")
+    assert "Expected from the trials" in page.text and "Guimaraes 2021" in page.text
+    svg = web.get(f"/ui/patients/{high['id']}/trajectory.svg").text
+    assert "expected band (trials)" in svg

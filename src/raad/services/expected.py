@@ -1,14 +1,20 @@
 """Each patient against the expected course of their regimen.
 
-The band: at each time point (knowledge/cohort_time_points.yaml), the patient's baseline
-times the 10th and 90th percentiles of follow-up/baseline among this clinic's other courses of
-the same regimen on the same instrument (an empirical 80% prediction band), shown only where
-at least the minimum cell size of courses were followed there. The trial base has no
-arm-level scores over time for these regimens (only response and remission proportions and
-differences against control), so no trial-based band is drawn; the response says so.
+Two bands, side by side (they answer different questions, and where they disagree both are
+shown):
+
+- this clinic's band: at each time point (knowledge/cohort_time_points.yaml), the patient's
+  baseline times the 10th and 90th percentiles of follow-up/baseline among this clinic's other
+  courses of the same regimen on the same instrument (an empirical 80% prediction band), shown
+  only where at least the minimum cell size of courses were followed there;
+- the trials' band: where trial arms of the regimen report means on the patient's scale at
+  baseline and later (raad.evidence.expected_course: the pooled log ratio of means and its
+  heterogeneity as an 80% prediction interval for a new patient, scaled to the patient's
+  baseline, with its sources and assumptions). For regimens without such arms the response
+  says why there is none.
 
 Reliable change (raad.scales.reliable_change, Jacobson & Truax 1991) of the latest rating
-against the baseline. Off track, with each reason: a rating above the band's upper limit at
+against the baseline. Off track, with each reason: a rating above either band's upper limit at
 its time point, or a reliable deterioration.
 """
 
@@ -20,7 +26,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raad.evidence.expected_course import arm_series, band_at
 from raad.knowledge.cohort_time_points import cohort_time_points
+from raad.knowledge.treatment import regimens
+from raad.knowledge.trials import trial_base
 from raad.scales.reliable_change import classify
 from raad.store.models import Course
 
@@ -32,8 +41,9 @@ from .patients import brief
 
 BAND = (0.10, 0.90)
 NO_TRIAL_BAND = (
-    "no trial-based band: the trial base has no arm-level scores over time for this "
-    "regimen (only response and remission proportions and differences against control)"
+    "no trial-based band: no trial arm of this regimen reports mean scores on this scale at "
+    "baseline and later (the trials report response and remission proportions or differences "
+    "against control)"
 )
 
 
@@ -88,6 +98,22 @@ def expected_course(db: Session, actor: Actor, patient_id: int) -> dict[str, Any
         if s["instrument"] == me["instrument"] and s["course_id"] != course.id and s["baseline"] > 0
     ]
     off: list[str] = []
+    regimen = regimens().get(course.regimen)
+    series = arm_series(trial_base().trials, regimen, me["instrument"]) if regimen else []
+    trial_points, trial_off = [], []
+    for tp in cohort_time_points().time_points:
+        b = band_at(series, tp.label, base) if series and base > 0 else None
+        if b is not None:
+            trial_points.append({**b, "day": tp.target_day})
+            found = at_time_point(me["later"], tp)
+            if found is not None and found[1] > b["upper"]:
+                trial_off.append(
+                    f"{me['instrument']} {found[1]:g} at {tp.label} is above the trials' "
+                    f"expected band ({b['lower']:.1f} to {b['upper']:.1f}; "
+                    f"{'; '.join(b['arms'])} [{', '.join(b['sources'])}])"
+                )
+    if trial_points:
+        out["trial_band"] = {"available": True, "points": trial_points}
     for tp in cohort_time_points().time_points:
         ratios = []
         for s in others:
@@ -111,6 +137,7 @@ def expected_course(db: Session, actor: Actor, patient_id: int) -> dict[str, Any
                     f"({entry['lower']:.1f} to {entry['upper']:.1f}; {len(ratios)} other courses "
                     f"of {course.regimen} at this clinic)"
                 )
+    off += trial_off
     if me["later"]:
         latest = me["later"][-1][1]
         rc = classify(me["instrument"], base, latest)

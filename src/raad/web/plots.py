@@ -23,8 +23,9 @@ def trajectory_svg(
     """Totals over time per instrument, sessions as vertical lines, and for each instrument the
     response line (50% of the first total, the default response rule) and the remission cut-off;
     totals the patient gave from home (``source`` "patient") carry an open diamond. With
-    ``expected`` (raad.services.expected), its band at each time point is drawn as a shaded
-    range on the course's instrument."""
+    ``expected`` (raad.services.expected), the clinic's band at each time point is drawn as a
+    shaded range on the course's instrument and the trials' band (where there is one) as a
+    predicted score with its interval."""
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
     if expected and expected.get("course") and expected.get("band"):
         start = datetime.fromisoformat(expected["course"]["start"] + "T00:00:00+00:00")
@@ -44,6 +45,23 @@ def trajectory_svg(
             )
             for x, b in zip(xs, pts, strict=True):
                 ax.plot([x, x], [b["lower"], b["upper"]], color="#7d93a8", lw=3, alpha=0.8)
+    trial = (expected or {}).get("trial_band") or {}
+    if expected and expected.get("course") and trial.get("available"):
+        from datetime import timedelta
+
+        start = datetime.fromisoformat(expected["course"]["start"] + "T00:00:00+00:00")
+        for i, b in enumerate(trial["points"]):
+            x = start + timedelta(days=b["day"])
+            ax.errorbar(
+                [x],
+                [b["centre"]],
+                yerr=[[b["centre"] - b["lower"]], [b["upper"] - b["centre"]]],
+                fmt="s",
+                color="#8a5a00",
+                capsize=5,
+                lw=1.5,
+                label=f"{expected['instrument']} expected band (trials)" if i == 0 else None,
+            )
     by_instrument: dict[str, list[tuple[datetime, float]]] = {}
     for r in ratings:
         if r["total"] is not None:
