@@ -693,7 +693,7 @@ def evidence_cohort(
             f"database at {db.url}: schema revision {current_revision(db)}, this version needs "
             f"{head_revision(db)}; run `raad db upgrade` (or `raad serve`) first"
         )
-    with db.transaction(write=False) as s:
+    with db.transaction(write=False, replica=True) as s:
         data = cohort_evidence(s, None, agent, sensitivity=sensitivity)
     if forest is not None:
         _cohort_forest(data, forest)

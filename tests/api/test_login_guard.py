@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -33,11 +35,19 @@ def test_a_login_form_from_elsewhere_is_refused(client, api):
 
 
 @pytest.fixture
-def tight(monkeypatch):
+def tight(monkeypatch, database):
+    from sqlalchemy import delete
+
+    from raad.store.models import RateEvent
+
+    def clear() -> None:
+        with database.transaction() as s:
+            s.execute(delete(RateEvent))
+
     monkeypatch.setattr(throttle, "LIMIT", 3)
-    throttle.reset()
+    clear()
     yield
-    throttle.reset()
+    clear()
 
 
 def test_one_address_is_slowed_down(client, api, tight):
@@ -50,8 +60,26 @@ def test_one_address_is_slowed_down(client, api, tight):
     assert page.status_code == 429
 
 
-def test_the_window_slides(tight):
-    assert all(throttle.allow("10.0.0.9", now=100.0) for _ in range(3))
-    assert not throttle.allow("10.0.0.9", now=100.5)
-    assert throttle.allow("10.0.0.8", now=100.5)  # another address is not affected
-    assert throttle.allow("10.0.0.9", now=160.1)  # a minute later there is room again
+def test_the_window_slides(tight, database):
+    t0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    at = [t0 + timedelta(seconds=s) for s in (0.0, 0.5, 60.1)]
+    assert all(throttle.allow(database, "10.0.0.9", now=at[0]) for _ in range(3))
+    assert not throttle.allow(database, "10.0.0.9", now=at[1])
+    assert throttle.allow(database, "10.0.0.8", now=at[1])  # another address is not affected
+    assert throttle.allow(database, "10.0.0.9", now=at[2])  # a minute later there is room again
+
+
+def test_every_process_counts_together(tight, database):
+    """Two workers (two Database objects on one database, as two processes or hosts have)
+    share one count: the limit holds across them."""
+    from raad.store import Database
+
+    other = Database(database.url)
+    try:
+        t = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
+        assert throttle.allow(database, "10.0.0.7", now=t)
+        assert throttle.allow(other, "10.0.0.7", now=t)
+        assert throttle.allow(database, "10.0.0.7", now=t)
+        assert not throttle.allow(other, "10.0.0.7", now=t)
+    finally:
+        other.dispose()

@@ -322,7 +322,7 @@ def test_a_client_guessing_links_is_stopped_but_real_links_still_work(api, monke
     unknown tokens are refused; a real link still opens and takes answers."""
     from raad.api import throttle
 
-    monkeypatch.setattr(throttle, "LINK_FAILURES", throttle.Window(3))
+    monkeypatch.setattr(throttle, "LINK_FAILURES", throttle.Window("link-failure-test", 3))
     for _ in range(3):
         assert api.client.get("/r/guess-" + "x" * 40).status_code == 404
     blocked = api.client.get("/r/guess-" + "y" * 40)

@@ -91,6 +91,11 @@ def test_restore_is_refused_while_serving(empty_database, tmp_path):
             with pytest.raises(BackupError, match="serving"):
                 restore(db, out)
         server.dispose()
+        import time
+
+        deadline = time.monotonic() + 10  # a closed backend leaves pg_stat_activity shortly after
+        while serving(db) and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert not serving(db)
     restore(db, out)
 

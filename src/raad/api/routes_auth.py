@@ -18,7 +18,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 def _throttled(request: Request) -> None:
-    if not throttle.allow(request.client.host if request.client else None):
+    if not throttle.allow(database(request), request.client.host if request.client else None):
         raise TooManyRequests(throttle.MESSAGE)
 
 

@@ -279,8 +279,12 @@ def research_export(request: Request, table: str, fmt: str) -> Response:
     if fmt not in ("csv", "parquet"):
         raise InvalidInput("format", fmt, "csv or parquet")
     actor = current_actor(request)
-    with database(request).transaction() as s:
-        rows = export.cohort(s, actor)[table]
+    db = database(request)
+    with db.transaction(write=False, replica=True) as s:  # the replica, when configured
+        tables = export.cohort(s, actor, audited=False)
+    with db.transaction() as s:  # recorded on the primary before anything is sent
+        export.record_export(s, actor, tables)
+    rows = tables[table]
     frame = pd.DataFrame(rows, columns=export.columns(rows) or list(export.DICTIONARY[table]))
     if fmt == "csv":
         return Response(frame.to_csv(index=False), media_type="text/csv")

@@ -15,13 +15,13 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from raad.store.core import Executor, Inserter, table
+from raad.store.db import transaction_state
 from raad.store.models import AuditEvent, utcnow
 
 from .authz import require_admin
 from .context import Actor
 
-_insert = Inserter(AuditEvent)  # a Core INSERT: the row is written at once, in the caller's
-# transaction (no unit of work to flush)
+_insert = Inserter(AuditEvent)  # a Core INSERT in the caller's transaction (no unit of work)
 
 
 def record(
@@ -55,13 +55,33 @@ def record(
     }
     conn = db.connection() if isinstance(db, Session) else db
     if conn.dialect.name == "postgresql":
-        # one chain: audited transactions take their turn from here to commit (SQLite writers
-        # are serial already)
+        state = transaction_state(db)
+        if state is not None:
+            # one chain: audited transactions take their turn, but only from the chaining of
+            # their rows, written just before the commit, to the commit itself
+            pending = state.__dict__.setdefault("audit_rows", [])
+            if not pending:
+                state.before_commit.append(lambda: _chain(conn, pending))
+            pending.append(values)
+            return
+        _chain(conn, [values])
+        return
+    _chain(conn, [values])  # SQLite writers are serial already
+
+
+def _chain(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Chain ``rows`` after the last row and insert them (on PostgreSQL under the chain's
+    transaction-scoped advisory lock, released by the commit)."""
+    if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-    last = conn.execute(_LAST_HASH).scalar()
-    values["prev_hash"] = last or GENESIS
-    values["row_hash"] = row_hash(values)
-    _insert(db, **values)
+    last = conn.execute(_LAST_HASH).scalar() or GENESIS
+    for values in rows:
+        values["prev_hash"] = last
+        values["row_hash"] = last = row_hash(values)
+    if len(rows) == 1:
+        _insert(conn, **rows[0])
+    else:
+        conn.execute(_insert.statement, rows)  # every row has every column
 
 
 CLIENT: ContextVar[str | None] = ContextVar("raad_audit_client", default=None)

@@ -61,6 +61,40 @@ DICTIONARY: dict[str, dict[str, str]] = {
         "cadss_total": "CADSS total (0-92)",
         "discharged": "true when the session was discharged",
     },
+    # the FHIR Bulk Data export (GET /fhir/$export, raad export --fhir-ndjson;
+    # services/bulk_export.py): not a table, so its name holds a '/' (no /research/export path)
+    "fhir/$export": {
+        "files": "NDJSON (application/fhir+ndjson): one FHIR R4 resource per line, one resource "
+        "type per file, a limited number of resources per file; every patient of every site",
+        "Patient": "id and identifier: the pseudonymous research id (the same as research_id "
+        "above); gender. No name, record number, birth date, birth year, age or contact",
+        "Condition, AllergyIntolerance, MedicationStatement, Observation (screening facts)": "Codes "
+        "from SNOMED CT, ICD-10, RxNorm, ATC and LOINC only; the words typed beside them, and "
+        "entries without such a code, as '[withheld: free text]'",
+        "MedicationStatement (antidepressant trials)": "ATC code, weeks, improvement, dose "
+        "adequacy, outcome; the drug name as typed withheld",
+        "MedicationAdministration": "One per session: agent (ATC, RxNorm), dose, route, start and "
+        "end; the regimen id; no notes, lot numbers or staff",
+        "Observation": "Blood pressure (LOINC 85354-9), screening facts, rating-scale totals",
+        "QuestionnaireResponse": "Item answers of each rating (SDC)",
+        "AdverseEvent": "Events of raad's vocabulary; any other as 'other (free text withheld)'",
+        "Flag, DetectedIssue": "Alerts: code, level, raad's message; acknowledgement notes and "
+        "who acknowledged withheld",
+        "dates": "Every date and date-time (sessions, ratings, alerts, fact dates, times in alert "
+        "messages) moved by the patient's own secret offset, 1 to 365 days back, the same for "
+        "all of the patient's records and never exported: intervals within a patient hold, "
+        "calendar dates are not real. A value that reads as a date but cannot be moved is "
+        "'[withheld: date]'",
+        "ages": f"Not exported; where raad shows a researcher an age it is top-coded at "
+        f"{AGE_TOP_CODE} ('{AGE_TOP_CODE}+') and the birth year of anyone who may be "
+        f"{AGE_TOP_CODE} or older is withheld",
+        "free text and staff": "Notes, override reasons, unresolved effects, uncoded entries and "
+        "every staff name withheld",
+        "_since": "Only resources whose record changed at or after the time (raad's record times "
+        "and audit trail), with the resources they reference",
+        "error files": "OperationOutcome lines: a patient whose record could not be exported, or "
+        "who has more sessions or alerts than one export of a patient holds",
+    },
 }
 
 
@@ -77,8 +111,12 @@ def _age(p: Patient, zero: datetime) -> str | None:
     return f"{AGE_TOP_CODE}+" if age >= AGE_TOP_CODE else str(age)
 
 
-def cohort(db: Session, actor: Actor | None) -> dict[str, list[dict[str, Any]]]:
-    """Rows for the research export; ``actor`` None is the operator on the command line."""
+def cohort(
+    db: Session, actor: Actor | None, *, audited: bool = True
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows for the research export; ``actor`` None is the operator on the command line.
+    ``audited`` False: the caller read on the read-only connection and records the export
+    with :func:`record_export` on the primary before handing the rows out."""
     if actor is not None and actor.role not in ("admin", "researcher"):
         raise Forbidden(
             f"role {actor.role!r} may not export; allowed: admin, researcher", role=actor.role
@@ -148,15 +186,24 @@ def cohort(db: Session, actor: Actor | None) -> dict[str, list[dict[str, Any]]]:
         }
         for a in sessions
     ]
+    tables = {"assessments": rows_a, "sessions": rows_s}
+    if audited:
+        record_export(db, actor, tables)
+    return tables
+
+
+def record_export(db: Session, actor: Actor | None, tables: dict[str, list[dict]]) -> None:
+    """The audit row of a research export: how many rows and patients it held."""
+    people = {r["research_id"] for rows in tables.values() for r in rows}
     audit.record(
         db,
         actor,
         "export",
         "cohort",
         None,
-        detail=f"{len(rows_a)} assessments, {len(rows_s)} sessions, {len(zero)} patients",
+        detail=f"{len(tables['assessments'])} assessments, {len(tables['sessions'])} sessions, "
+        f"{len(people)} patients",
     )
-    return {"assessments": rows_a, "sessions": rows_s}
 
 
 def _natural(key: str) -> tuple[int, str]:

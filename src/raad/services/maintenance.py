@@ -38,9 +38,17 @@ def prune(db: Session, now: datetime | None = None) -> dict[str, int]:
     older than their time to live (they hold what the response held) and bearer tokens and
     sessions that expired or were revoked more than a day ago (only their hashes are stored).
     The audit trail is never pruned. Returns how many rows of each went."""
-    from sqlalchemy import delete, or_
+    from sqlalchemy import delete, or_, select
 
-    from raad.store.models import IdempotentRequest, utcnow
+    from raad.store.models import (
+        IdempotentRequest,
+        RateEvent,
+        SmartContext,
+        SmartLaunch,
+        utcnow,
+    )
+
+    RATE_WINDOW_S = 60.0  # as raad.api.throttle's window (the services do not import the api)
 
     from .idempotency import TTL
 
@@ -48,13 +56,34 @@ def prune(db: Session, now: datetime | None = None) -> dict[str, int]:
     idem = db.execute(
         delete(IdempotentRequest).where(IdempotentRequest.created_at < now - TTL)
     ).rowcount
-    tokens = db.execute(
-        delete(AuthToken).where(
+    gone = (
+        select(AuthToken.id)
+        .where(
             or_(AuthToken.expires_at < now - timedelta(days=1), AuthToken.revoked.is_(True)),
             AuthToken.expires_at < now,
         )
+        .scalar_subquery()
+    )
+    # an EHR launch's context (and the EHR's tokens) goes with the raad session it opened
+    launches = db.execute(
+        delete(SmartContext).where(SmartContext.auth_token_id.in_(gone))
+    ).rowcount + db.execute(delete(SmartLaunch).where(SmartLaunch.expires_at < now)).rowcount
+    tokens = db.execute(delete(AuthToken).where(AuthToken.id.in_(gone))).rowcount
+    rates = db.execute(
+        delete(RateEvent).where(RateEvent.at < now - timedelta(seconds=RATE_WINDOW_S))
     ).rowcount
     audit.record(
-        db, None, "prune", "database", None, detail=f"{idem} idempotency records, {tokens} tokens"
+        db,
+        None,
+        "prune",
+        "database",
+        None,
+        detail=f"{idem} idempotency records, {tokens} tokens, {launches} EHR launch records, "
+        f"{rates} rate-limit events",
     )
-    return {"idempotency_records": idem, "tokens": tokens}
+    return {
+        "idempotency_records": idem,
+        "tokens": tokens,
+        "ehr_launch_records": launches,
+        "rate_events": rates,
+    }

@@ -13,9 +13,12 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -23,6 +26,40 @@ from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///raad.db"
 FLOCK_POLL_S = 0.00005  # between tries of a writer that waits for the file lock with a timeout
+
+
+@dataclass
+class TransactionState:
+    """What lives as long as one :meth:`Database.transaction` (or ``core_transaction``): the
+    session or connection it hands out (``owner``) and callables run just before it commits,
+    in order (``before_commit``). Work that must be short while a lock is held (the audit
+    chain's turn on PostgreSQL) is done there: the lock is then held from the last statement to
+    the commit, not for the whole transaction."""
+
+    owner: Any
+    before_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+_STATE: ContextVar[TransactionState | None] = ContextVar("raad_transaction", default=None)
+
+
+def transaction_state(owner: Any) -> TransactionState | None:
+    """The state of the innermost open transaction of this thread if ``owner`` (a Session or
+    Connection) is the one it handed out; None otherwise (a session made elsewhere)."""
+    state = _STATE.get()
+    return state if state is not None and state.owner is owner else None
+
+
+@contextmanager
+def _tracked(owner: Any) -> Iterator[None]:
+    state = TransactionState(owner)
+    token = _STATE.set(state)
+    try:
+        yield
+        for fn in state.before_commit:
+            fn()
+    finally:
+        _STATE.reset(token)
 
 
 def database_url() -> str:
@@ -72,6 +109,18 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def _read_only(dbapi_conn, _record) -> None:
+    """Every transaction on this connection is read-only (PostgreSQL:
+    ``default_transaction_read_only``; SQLite: ``PRAGMA query_only``)."""
+    cur = dbapi_conn.cursor()
+    if type(dbapi_conn).__module__.startswith("sqlite3"):
+        cur.execute("PRAGMA query_only = ON")
+    else:
+        cur.execute("SET default_transaction_read_only = on")
+        dbapi_conn.commit()
+    cur.close()
+
+
 def _no_driver_transactions(dbapi_conn, _record) -> None:  # pragma: no cover
     dbapi_conn.isolation_level = None
 
@@ -100,10 +149,22 @@ def _flock(fd: int, deadline: float | None) -> bool:
 class Database:
     """An engine and its session factory; ``transaction()`` commits or rolls back as a whole."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, read_url: str | None = None) -> None:
+        """``read_url`` (default ``RAAD_DATABASE_READ_URL``, none if unset): a read-only
+        connection (a streaming replica on PostgreSQL) for the reads that may lag a little and
+        should not compete with clinical writes: research exports and cohort views
+        (``transaction(write=False, replica=True)``). Its sessions are read-only whatever the
+        URL points at: a write there is refused by the database."""
         self.url = url or database_url()
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_url = read_url or os.environ.get("RAAD_DATABASE_READ_URL") or None
+        self.replica_engine: Engine | None = None
+        self._replica = None
+        if self.read_url:
+            self.replica_engine = make_engine(self.read_url)
+            event.listen(self.replica_engine, "connect", _read_only)
+            self._replica = sessionmaker(self.replica_engine, expire_on_commit=False)
         self._write_engine = self.engine.execution_options(raad_write=True)
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
@@ -123,15 +184,18 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back if it raises.
+    def transaction(self, *, write: bool = True, replica: bool = False) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises. With
+        ``replica`` (reads only) on the read-only connection when one is configured.
 
         On SQLite a writing transaction first passes the writer gate (:meth:`acquire_writer`)
         and takes SQLite's write lock at BEGIN (``BEGIN IMMEDIATE``), so concurrent writers wait
         for each other instead of failing mid-transaction.
         """
         factory = self._writer if write else self.sessions
-        with self._gate(write), factory() as s, s.begin():
+        if replica and not write and self._replica is not None:
+            factory = self._replica
+        with self._gate(write), factory() as s, s.begin(), _tracked(s):
             yield s
 
     @contextmanager
@@ -139,7 +203,7 @@ class Database:
         """:meth:`transaction` on a bare ``Connection``, for services that run only Core
         statements (no ORM session to set up and tear down); the same gate on SQLite."""
         engine = self._write_engine if write else self.engine
-        with self._gate(write), engine.begin() as conn:
+        with self._gate(write), engine.begin() as conn, _tracked(conn):
             yield conn
 
     @contextmanager
@@ -205,6 +269,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replica_engine is not None:
+            self.replica_engine.dispose()
         if self._write_lock is None:
             return
         with self._write_lock:  # not while a writer of this process uses the lock file

@@ -673,3 +673,18 @@ class BulkExportFile(Base):
     __table_args__ = (
         UniqueConstraint("export_id", "resource_type", "seq", name="uq_bulk_export_file"),
     )
+
+
+class RateEvent(Base):
+    """One counted event for a rate limit (a login attempt, a self-report link that did not
+    open) by client address; kept in the database so every worker and host counts together.
+    Rows older than the limit's window are removed as new ones are counted."""
+
+    __tablename__ = "rate_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_rate_events_kind_client_at", "kind", "client", "at"),)

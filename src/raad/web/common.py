@@ -157,13 +157,16 @@ def web_actor(request: Request) -> Actor:
         raise LoginRequired from None
 
 
-async def call(request: Request, fn, *args: Any, write: bool = True, **kw: Any) -> Any:
-    """Run a service function in its own transaction, off the event loop."""
+async def call(
+    request: Request, fn, *args: Any, write: bool = True, replica: bool = False, **kw: Any
+) -> Any:
+    """Run a service function in its own transaction, off the event loop (``replica``: a
+    read on the read-only connection, when one is configured)."""
     actor = web_actor(request)
 
     def work():
         try:
-            with database(request).transaction(write=write) as s:
+            with database(request).transaction(write=write, replica=replica) as s:
                 result = fn(s, actor, *args, **kw)
         except Forbidden as exc:  # a refused read or write is kept: who asked for what
             with database(request).transaction(write=True) as s:

@@ -71,7 +71,8 @@ async def login(request: Request) -> Response:
     sent, expected = str(form.get("login_csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(sent, expected):
         return _login_form(request, "The login form expired: please log in again.", 403)
-    if not throttle.allow(request.client.host if request.client else None):
+    client = request.client.host if request.client else None
+    if not await run_in_threadpool(throttle.allow, database(request), client):
         return _login_form(request, throttle.MESSAGE, 429)
 
     try:

@@ -22,7 +22,7 @@ async def cohort_page(request: Request) -> HTMLResponse:
     from raad.services.cohort_evidence import reliable_rates
     from raad.services.deid import MIN_CELL
 
-    rows = await call(request, cohort.outcomes, write=False)
+    rows = await call(request, cohort.outcomes, write=False, replica=True)
     home = await call(request, self_report.response_rates, write=False)
     reliable = await call(request, reliable_rates, write=False)
     from raad.services import cds_feedback

@@ -46,8 +46,14 @@ async def _run(request: Request, fn: Any, *args: Any) -> Any:
     try:
         return await run_in_threadpool(work)
     except NotFound:
-        blocked = throttle.LINK_FAILURES.blocked(client)
-        throttle.LINK_FAILURES.count(client)
+
+        def counted() -> bool:
+            db = database(request)
+            blocked = throttle.LINK_FAILURES.blocked(db, client)
+            throttle.LINK_FAILURES.count(db, client)
+            return blocked
+
+        blocked = await run_in_threadpool(counted)
         if blocked:
             raise TooManyRequests(
                 "Too many links that could not be opened from this address: wait a minute."
