@@ -57,19 +57,35 @@ def _watch_parent(parent: int) -> None:  # pragma: no cover - child process
             return
 
 
-def _worker(host: str, port: int, log_level: str, parent: int) -> None:  # pragma: no cover
+def _worker(
+    host: str, port: int, log_level: str, parent: int, forwarded_allow_ips: str | None = None
+) -> None:  # pragma: no cover
     import uvicorn
 
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     sock = reuse_port_socket(host, port)
     config = uvicorn.Config(
-        APP, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACEFUL_S
+        APP,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=GRACEFUL_S,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve(host: str, port: int, workers: int, log_level: str = "warning") -> None:
-    """Run ``workers`` processes of the app on ``host:port`` until SIGINT or SIGTERM."""
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str = "warning",
+    forwarded_allow_ips: str | None = None,
+) -> None:
+    """Run ``workers`` processes of the app on ``host:port`` until SIGINT or SIGTERM;
+    ``forwarded_allow_ips``: the proxies whose X-Forwarded-For/-Proto are believed (uvicorn's
+    setting; default its own, 127.0.0.1 or FORWARDED_ALLOW_IPS)."""
     if not hasattr(socket, "SO_REUSEPORT"):
         raise RuntimeError("several workers need SO_REUSEPORT (Linux, BSD, macOS)")
     check_port_free(host, port)
@@ -78,7 +94,9 @@ def serve(host: str, port: int, workers: int, log_level: str = "warning") -> Non
     procs: list[Any] = []
 
     def start() -> Any:
-        p = ctx.Process(target=_worker, args=(host, port, log_level, os.getpid()))
+        p = ctx.Process(
+            target=_worker, args=(host, port, log_level, os.getpid(), forwarded_allow_ips)
+        )
         p.start()
         return p
 

@@ -37,12 +37,13 @@ class Leader:
         self.database = database
         self._conn: Any = None
         self._file: Any = None
+        self._engine: Any = None
 
     def acquire(self) -> bool:
         if self.held:
             return True
         if self.database.dialect == "postgresql":
-            conn = self.database.engine.connect()
+            conn = self._direct().connect()
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar()
             conn.commit()
             if got:
@@ -59,6 +60,19 @@ class Leader:
             return False
         self._file = f
         return True
+
+    def _direct(self) -> Any:
+        """The engine the lock is taken on: ``RAAD_DATABASE_DIRECT_URL`` when set (behind
+        PgBouncer in transaction mode a session lock needs a connection of its own to the
+        server), else the database's own engine."""
+        direct = os.environ.get("RAAD_DATABASE_DIRECT_URL")
+        if not direct:
+            return self.database.engine
+        if self._engine is None:
+            from sqlalchemy import create_engine
+
+            self._engine = create_engine(direct, pool_size=1, max_overflow=0)
+        return self._engine
 
     @property
     def held(self) -> bool:

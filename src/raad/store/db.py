@@ -97,16 +97,31 @@ def make_engine(url: str) -> Engine:
     if u.get_backend_name() == "postgresql":
         # ``raad serve`` names its connections so a restore can see it is running
         name = os.environ.get("RAAD_APPLICATION_NAME", "raad")
+        connect_args: dict[str, Any] = {"application_name": name}
+        if os.environ.get("RAAD_PGBOUNCER", "").lower() in ("1", "true", "yes"):
+            # PgBouncer in transaction mode hands each transaction any server connection:
+            # psycopg's server-side prepared statements would not be found there
+            connect_args["prepare_threshold"] = None
         return create_engine(
             url,
-            pool_size=10,
-            max_overflow=20,
+            pool_size=_env_int("RAAD_DB_POOL_SIZE", 10),
+            max_overflow=_env_int("RAAD_DB_MAX_OVERFLOW", 20),
             pool_recycle=1800,
-            connect_args={"application_name": name},
+            pool_pre_ping=os.environ.get("RAAD_PGBOUNCER", "").lower() in ("1", "true", "yes"),
+            connect_args=connect_args,
         )
     raise ValueError(
         f"RAAD_DATABASE_URL: got {url!r}; allowed: sqlite:///PATH or postgresql+psycopg://..."
     )
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{name}: got {raw!r}; allowed: a whole number of connections")
+    return int(raw)
 
 
 def _read_only(dbapi_conn, _record) -> None:
