@@ -2,7 +2,12 @@
 uvicorn server, on SQLite and PostgreSQL, against the app's own no-op endpoint in the same run.
 
 Run: ``.venv/bin/python bench/api_load.py [--backend sqlite|postgresql|both] [--clients 32]
-[--workers 2] [--seconds 10] [--patients 1000] [--http raw|httpx] [--quick]``
+[--workers 2] [--seconds 10] [--patients 1000] [--http raw|httpx] [--hosts N] [--quick]``
+
+With ``--hosts N`` the mixed phase runs once more on N ``raad serve`` processes on different
+ports (each with ``--workers / N`` workers, so the machine runs as many workers), the clients
+split in N groups as a proxy would spread them; the ratio of that throughput to one host's is
+printed last.
 
 Per backend a fresh database is migrated (SQLite: a temporary file; PostgreSQL: a new database
 ``raad_bench_<hex>`` on ``RAAD_TEST_POSTGRES``, default the local server, dropped at the end).
@@ -41,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -334,6 +340,7 @@ class Sample:
     op: str
     status: int  # 0: transport error
     latency_s: float
+    host: int = 0  # which server (--hosts)
 
 
 @dataclass
@@ -370,8 +377,8 @@ class PhaseResult:
 
 
 async def run_phase(
-    base: str,
-    server_pid: int,
+    base: str | list[str],
+    server_pid: int | list[int],
     token: str,
     make: Callable[[random.Random], Request],
     clients: int,
@@ -384,6 +391,8 @@ async def run_phase(
     """``clients`` closed-loop virtual users for ``warmup`` + ``seconds``; requests that finish
     inside the measured window are kept."""
     connect = CLIENTS[http]
+    bases = [base] if isinstance(base, str) else list(base)
+    pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
     t_start = time.perf_counter() + warmup
     t_end = t_start + seconds
     samples: list[Sample] = []
@@ -391,7 +400,7 @@ async def run_phase(
 
     async def user(i: int) -> None:
         rng = random.Random(seed * 1000 + i)
-        async with connect(base, token) as send:
+        async with connect(bases[i % len(bases)], token) as send:  # client groups per host
             while True:
                 op, method, path, body = make(rng)
                 t0 = time.perf_counter()
@@ -404,7 +413,7 @@ async def run_phase(
                 detail = detail[:300]
                 t1 = time.perf_counter()
                 if t_start <= t1 <= t_end:
-                    samples.append(Sample(op, status, t1 - t0))
+                    samples.append(Sample(op, status, t1 - t0, i % len(bases)))
                     if not 200 <= status < 300 and len(error_bodies) < 5:
                         error_bodies.append(f"{op} {status}: {detail}")
 
@@ -412,9 +421,9 @@ async def run_phase(
 
     async def meter() -> None:
         await asyncio.sleep(max(0.0, t_start - time.perf_counter()))
-        srv0, cli0 = process_cpu_s(server_pid), time.process_time()
+        srv0, cli0 = sum(map(process_cpu_s, pids)), time.process_time()
         await asyncio.sleep(max(0.0, t_end - time.perf_counter()))
-        cpu["server"] = process_cpu_s(server_pid) - srv0
+        cpu["server"] = sum(map(process_cpu_s, pids)) - srv0
         cpu["client"] = time.process_time() - cli0
 
     await asyncio.gather(meter(), *(user(i) for i in range(clients)))
@@ -583,7 +592,53 @@ def bench_backend(backend: str, args: argparse.Namespace) -> bool | None:
                 print(f"[{backend}] {name} phase done: {len(res.samples)} requests", flush=True)
                 results.append(res)
         noop, mixed = results
-        return report(backend, noop, mixed, args.clients)
+        met = report(backend, noop, mixed, args.clients)
+        if args.hosts > 1:
+            hosts_report(backend, url, fx, mixed, args)
+        return met
+
+
+def hosts_report(
+    backend: str, url: str, fx: Fixture, one: PhaseResult, args: argparse.Namespace
+) -> None:
+    """The mixed phase again on ``--hosts`` raad processes (different ports, the clients split
+    in groups between them, as a proxy would), each with ``--workers / --hosts`` workers so the
+    machine runs as many workers as before: the throughput they add up to, against one host."""
+    per = max(1, args.workers // args.hosts)
+    with contextlib.ExitStack() as stack:
+        started = [stack.enter_context(server(url, per)) for _ in range(args.hosts)]
+        bases, pids = [b for b, _ in started], [p for _, p in started]
+        token = get_token(bases[0])  # one token: sessions live in the database
+        res = asyncio.run(
+            run_phase(
+                bases,
+                pids,
+                token,
+                mixed_requests(fx),
+                args.clients,
+                args.seconds,
+                min(2.0, args.seconds / 5),
+                f"mixed on {args.hosts} hosts",
+                args.seed,
+                args.http,
+            )
+        )
+    shares = [sum(1 for x in res.samples if x.host == h) / res.seconds for h in range(args.hosts)]
+    print(
+        f"\n== {backend}: {args.hosts} hosts x {per} worker(s), {args.clients} clients in "
+        f"{args.hosts} groups =="
+    )
+    for h, rate in enumerate(shares):
+        print(f"host {h + 1}: {_fmt(rate)} req/s")
+    print(
+        f"all hosts: {_fmt(res.rate())} req/s, {_fmt(res.writes_per_s())} writes/s, "
+        f"p99 {_fmt(res.percentile(99))} ms, {res.errors()} errors"
+    )
+    print(
+        f"ratio {args.hosts} hosts / 1 host ({args.workers} workers): throughput "
+        f"{res.rate() / one.rate():.3f} ({_fmt(res.rate())} / {_fmt(one.rate())} req/s; "
+        f"sum of hosts {_fmt(sum(shares))})"
+    )
 
 
 def pg_reachable() -> str | None:
@@ -612,6 +667,13 @@ def main(argv: list[str] | None = None) -> int:
         default="raw",
         help="load generator's HTTP client: a minimal raw HTTP/1.1 client (default) or "
         "httpx.AsyncClient, which uses much more CPU per request",
+    )
+    ap.add_argument(
+        "--hosts",
+        type=int,
+        default=1,
+        help="also run the mixed phase on this many raad processes on different ports (the "
+        "clients split between them), each with --workers/--hosts workers",
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: 4 clients, 2 s per phase")
     args = ap.parse_args(argv)
