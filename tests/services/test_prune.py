@@ -12,7 +12,7 @@ from raad.cli import app as cli
 from raad.services import auth, idempotency
 from raad.services.maintenance import prune
 from raad.store.migrate import upgrade
-from raad.store.models import AuditEvent, AuthToken, IdempotentRequest, utcnow
+from raad.store.models import AuditEvent, AuthToken, IdempotentRequest, RateEvent, utcnow
 from tests.dbfixtures import PASSWORD
 
 
@@ -25,6 +25,10 @@ def test_prune_and_expiry(empty_database):
         old = auth.issue_token(s, user)
         actor = auth.actor_of(user)
         idempotency.run(s, actor, "k1", "/x", {"a": 1}, lambda: {"id": 1, "name": "someone"})
+        for seconds in (120, 5):  # a login counted two minutes ago goes, a recent one stays
+            s.add(
+                RateEvent(kind="login", client="10.1.1.1", at=utcnow() - timedelta(seconds=seconds))
+            )
     with db.transaction() as s:
         s.execute(
             update(IdempotentRequest).values(
@@ -47,9 +51,15 @@ def test_prune_and_expiry(empty_database):
         )
         audit_rows = s.scalar(select(func.count()).select_from(AuditEvent))
         gone = prune(s)
-    assert gone == {"idempotency_records": 1, "tokens": 1}
+    assert gone == {
+        "idempotency_records": 1,
+        "tokens": 1,
+        "ehr_launch_records": 0,
+        "rate_events": 1,
+    }
     with db.transaction(write=False) as s:
         assert s.scalar(select(func.count()).select_from(AuthToken)) == 1  # the live one stays
+        assert s.scalar(select(func.count()).select_from(RateEvent)) == 1
         assert s.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows + 1
 
 

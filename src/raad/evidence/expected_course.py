@@ -34,14 +34,19 @@ lower limit 10-23% (the small-sample SD of a skewed score understates the spread
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy.stats import t as t_dist
 
-from raad.knowledge.treatment import Regimen
-from raad.knowledge.trials import Arm, Trial
+# the trial base's and the regimens' records (raad.knowledge.trials.Trial/Arm and
+# raad.knowledge.treatment.Regimen) are read by their attributes: this room imports nothing of
+# the rest of raad
+Arm = Any
+Regimen = Any
+Trial = Any
 
 ASSUMPTIONS = (
     "pre-post correlation not reported: taken as 0 (wider band)",
@@ -81,7 +86,7 @@ def matches(arm: Arm, regimen: Regimen) -> bool:
     return True
 
 
-def arm_series(trials: tuple[Trial, ...], regimen: Regimen, scale: str) -> list[ArmSeries]:
+def arm_series(trials: Iterable[Trial], regimen: Regimen, scale: str) -> list[ArmSeries]:
     """The arms of ``trials`` giving ``regimen`` with arm means on ``scale`` at baseline and
     at least one later time point."""
     out = []

@@ -2,7 +2,14 @@
 validated with fhir.resources. It lists only what is implemented: Patient read and
 $everything (by the Patient id raad's exports use: the research id), Questionnaire read and
 search (by url and name), and the import operation. SMART on FHIR and Bulk Data are not
-offered yet and are not listed."""
+offered yet and are not listed.
+
+``supportedProfile`` names, per resource type, the US Core 6.1.0 profiles the exported resources
+claim in ``meta.profile`` (``fhir_export.PROFILES``, the one list of them). Types read only
+inside ``$everything`` (Condition, AllergyIntolerance, Observation, QuestionnaireResponse) are
+listed with their profiles and no interaction of their own. raad does not claim the US Core
+Server CapabilityStatement: it does not offer US Core's searches.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,8 @@ from typing import Any
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
 from raad.knowledge.treatment import knowledge_version
+
+from .fhir_export import PROFILES
 
 
 def capability_statement(base_url: str, software_version: str) -> dict[str, Any]:
@@ -38,6 +47,7 @@ def capability_statement(base_url: str, software_version: str) -> dict[str, Any]
                 "resource": [
                     {
                         "type": "Patient",
+                        "supportedProfile": list(PROFILES["Patient"]),
                         "interaction": [{"code": "read"}],
                         "operation": [
                             {
@@ -56,6 +66,15 @@ def capability_statement(base_url: str, software_version: str) -> dict[str, Any]
                             {"name": "name", "type": "string"},
                         ],
                     },
+                    *(
+                        {
+                            "type": kind,
+                            "supportedProfile": list(profiles),
+                            "documentation": "Returned inside Patient/$everything only.",
+                        }
+                        for kind, profiles in PROFILES.items()
+                        if kind != "Patient"
+                    ),
                 ],
                 "operation": [
                     {

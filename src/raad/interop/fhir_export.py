@@ -3,11 +3,31 @@
 Resources: Patient (the pseudonymous research id only, unless the caller may see identifiers),
 Condition and MedicationStatement for the screening facts, MedicationStatement for each
 antidepressant trial (its weeks, dose adequacy, outcome and episode in a raad extension),
-MedicationAdministration per session, Observation for blood pressure (the HL7 vital-signs blood
-pressure profile's LOINC codes 85354-9 / 8480-6 / 8462-4, https://hl7.org/fhir/r4/bp.html),
-for the other screening facts and for scale totals, QuestionnaireResponse per rating,
-AdverseEvent per recorded adverse event, and Flag plus DetectedIssue per alert. Every resource is
-validated with ``fhir.resources`` (R4B models, identical to R4 for these resources).
+MedicationAdministration per session (the agent's ATC and RxNorm codes, knowledge/agents.yaml),
+Observation for blood pressure (LOINC 85354-9 / 8480-6 / 8462-4), for the other screening
+facts and for scale totals, QuestionnaireResponse per rating, AdverseEvent per recorded adverse
+event, and Flag plus DetectedIssue per alert. Every resource is validated with
+``fhir.resources`` (R4B models, identical to R4 for these resources).
+
+US Core 6.1.0 (http://hl7.org/fhir/us/core/STU6.1): each resource a US Core profile covers
+names it in ``meta.profile`` and carries what the profile requires (``PROFILES``; the
+CapabilityStatement lists the same): Patient (us-core-patient), Condition
+(us-core-condition-problems-health-concerns, category problem-list-item), AllergyIntolerance
+(us-core-allergyintolerance), blood pressure (us-core-blood-pressure), pregnancy status
+(us-core-observation-pregnancystatus: LOINC 82810-3, SNOMED CT answers), breastfeeding status
+and opioid use (us-core-simple-observation), QuestionnaireResponse
+(us-core-questionnaireresponse) and scale totals (us-core-observation-screening-assessment).
+US Core 6.1.0 has no profile for MedicationStatement, MedicationAdministration, AdverseEvent,
+Flag or DetectedIssue, nor one that fits a vitamin B12 status without a measured value: those
+claim none. The codes written come from ``knowledge/record_reading.yaml`` (``export``), each one
+the reader reads back.
+
+Missing and suppressed data follow US Core's rules (General Requirements, "Missing Data";
+General Guidance, "Suppressed Data"): the de-identified Patient's mandatory ``name`` is a
+HumanName carrying only the DataAbsentReason extension with code ``unknown`` (not ``masked``,
+which US Core says may tell the receiver more than it may know), and a sex nobody recorded is
+``gender`` ``unknown``, AdministrativeGender's own code. A de-identified Bundle carries no
+``timestamp``: the export's real date would bound the patient's shifted dates.
 """
 
 from __future__ import annotations
@@ -23,7 +43,12 @@ from raad.knowledge.record_reading import record_reading
 from raad.knowledge.treatment import agents, knowledge_version, parse_code
 from raad.scales import get
 
-from .fhir_scales import questionnaire_response, total_observation
+from .fhir_scales import (
+    QUESTIONNAIRE_RESPONSE_PROFILE,
+    SCREENING_ASSESSMENT_PROFILE,
+    questionnaire_response,
+    total_observation,
+)
 
 SYSTEM_URLS = SYSTEM_URIS
 LOINC = SYSTEM_URIS["LOINC"]
@@ -36,8 +61,31 @@ RESEARCH_ID = "urn:raad:research-id"
 MRN_SYSTEM = "urn:raad:site:{site}:mrn"
 TRIAL_EXT = "urn:raad:fhir:StructureDefinition:antidepressant-trial"
 HISTORY_CATEGORY = "urn:raad:fhir:CodeSystem:medication-statement-category"
-FACT_SYSTEM = "urn:raad:fhir:CodeSystem:screening-fact"
+FACT_SYSTEM = "urn:raad:fhir:CodeSystem:screening-fact"  # facts with no sourced LOINC code
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+PATIENT_PROFILE = US_CORE + "us-core-patient"
+CONDITION_PROFILE = US_CORE + "us-core-condition-problems-health-concerns"
+ALLERGY_PROFILE = US_CORE + "us-core-allergyintolerance"
+BP_PROFILE = US_CORE + "us-core-blood-pressure"
+PREGNANCY_PROFILE = US_CORE + "us-core-observation-pregnancystatus"
+SIMPLE_OBSERVATION_PROFILE = US_CORE + "us-core-simple-observation"
+# every US Core profile an exported resource may claim, by resource type (the
+# CapabilityStatement's supportedProfile)
+PROFILES: dict[str, tuple[str, ...]] = {
+    "Patient": (PATIENT_PROFILE,),
+    "Condition": (CONDITION_PROFILE,),
+    "AllergyIntolerance": (ALLERGY_PROFILE,),
+    "Observation": (
+        BP_PROFILE,
+        PREGNANCY_PROFILE,
+        SIMPLE_OBSERVATION_PROFILE,
+        SCREENING_ASSESSMENT_PROFILE,
+    ),
+    "QuestionnaireResponse": (QUESTIONNAIRE_RESPONSE_PROFILE,),
+}
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
@@ -46,12 +94,10 @@ ALERT_SYSTEM = "urn:raad:fhir:CodeSystem:alert"
 SESSION_SYSTEM = "urn:raad:fhir:session"  # raad's own treatment sessions (not re-imported)
 DETECTED_SEVERITY = {"critical": "high", "warning": "moderate", "info": "low"}
 
-# screening facts kept as boolean Observations (text is what fhir_read reads back)
-BOOLEAN_FACTS = {
-    "pregnant": "Pregnancy status",
-    "breastfeeding": "Breastfeeding status",
-    "opioid_use": "Current opioid use",
-}
+# screening facts exported with a sourced code and coded answers (knowledge/record_reading.yaml)
+CODED_FACTS = {"pregnant": "pregnancy_status", "breastfeeding": "breastfeeding_status"}
+# facts with no sourced code: raad's own code, and the words fhir_read reads back
+OWN_CODE_FACTS = {"opioid_use": "Current opioid use"}
 
 
 def _concept(entry: dict[str, Any]) -> dict[str, Any]:
@@ -98,15 +144,40 @@ def _ref(kind: str, rid: str) -> dict[str, str]:
     return {"reference": f"{kind}/{rid}"}
 
 
+def _profile(url: str) -> dict[str, Any]:
+    return {"profile": [url]}
+
+
+def _coding(code: str, display: str | None = None) -> dict[str, Any]:
+    """A knowledge code ("SYSTEM=code") as a FHIR Coding."""
+    system, _, value = code.partition("=")
+    return {
+        "system": SYSTEM_URLS[system],
+        "code": value,
+        **({"display": display} if display else {}),
+    }
+
+
+def _category(system: str, code: str) -> list[dict[str, Any]]:
+    return [{"coding": [{"system": system, "code": code}]}]
+
+
 def patient_resource(patient: dict[str, Any], identified: bool) -> dict[str, Any]:
+    """The Patient (US Core Patient). Without identifiers its mandatory name is a HumanName that
+    carries only the DataAbsentReason extension (US Core "Suppressed Data": code ``unknown``)."""
     rid = patient["research_id"]
+    export = record_reading().export
     res: dict[str, Any] = {
         "resourceType": "Patient",
         "id": rid,
+        "meta": _profile(PATIENT_PROFILE),
         "identifier": [{"system": RESEARCH_ID, "value": rid}],
+        # a required binding with its own "unknown" code (US Core "Missing Data")
+        "gender": patient.get("sex") or export.unknown_gender,
+        "name": [
+            {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": export.data_absent_reason}]}
+        ],
     }
-    if patient.get("sex"):
-        res["gender"] = patient["sex"]
     if identified and "identity" in patient:
         i = patient["identity"]
         res["identifier"].append(
@@ -123,16 +194,19 @@ def patient_resource(patient: dict[str, Any], identified: bool) -> dict[str, Any
 
 
 def fact_resources(patient: dict[str, Any], recorded: str) -> list[dict[str, Any]]:
-    """Condition, MedicationStatement and Observation resources for the screening facts."""
+    """Condition, MedicationStatement, AllergyIntolerance and Observation resources for the
+    screening facts (US Core profiles where one fits; see the module docstring)."""
     rid = patient["research_id"]
     subject = _ref("Patient", rid)
     facts = patient["facts"]
+    export = record_reading().export
     out: list[dict[str, Any]] = []
     for n, c in enumerate(facts.get("conditions", []), start=1):
         status = _entry_status(c, "condition")
         res: dict[str, Any] = {
             "resourceType": "Condition",
             "id": f"{rid}-condition-{n}",
+            "meta": _profile(CONDITION_PROFILE),
             "subject": subject,
             "clinicalStatus": {
                 "coding": [
@@ -142,6 +216,7 @@ def fact_resources(patient: dict[str, Any], recorded: str) -> list[dict[str, Any
                     }
                 ]
             },
+            "category": _category(CONDITION_CATEGORY, export.condition_category),
             "code": _concept(c),
         }
         if status == "unconfirmed":
@@ -168,6 +243,7 @@ def fact_resources(patient: dict[str, Any], recorded: str) -> list[dict[str, Any
             {
                 "resourceType": "AllergyIntolerance",
                 "id": f"{rid}-allergy-none",
+                "meta": _profile(ALLERGY_PROFILE),
                 "patient": subject,
                 "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]},
                 "verificationStatus": {
@@ -182,6 +258,7 @@ def fact_resources(patient: dict[str, Any], recorded: str) -> list[dict[str, Any
             {
                 "resourceType": "AllergyIntolerance",
                 "id": f"{rid}-allergy-{n}",
+                "meta": _profile(ALLERGY_PROFILE),
                 "patient": subject,
                 "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]},
                 "verificationStatus": {
@@ -207,10 +284,11 @@ def fact_resources(patient: dict[str, Any], recorded: str) -> list[dict[str, Any
         )
     if facts.get("b12_status"):
         code = "L" if facts["b12_status"] == "low" else "N"
-        out.append(
+        out.append(  # a status, not a measured result: no US Core profile fits (module docstring)
             {
                 **obs,
                 "id": f"{rid}-b12",
+                "category": _category(OBS_CATEGORY, export.own_code_categories["b12_status"]),
                 "code": {
                     "coding": [{"system": FACT_SYSTEM, "code": "b12-status"}],
                     "text": "Vitamin B12 status",
@@ -218,12 +296,34 @@ def fact_resources(patient: dict[str, Any], recorded: str) -> list[dict[str, Any
                 "interpretation": [{"coding": [{"system": INTERPRETATION, "code": code}]}],
             }
         )
-    for key, text in BOOLEAN_FACTS.items():
+    for key, name in CODED_FACTS.items():
+        if facts.get(key) is None:
+            continue
+        how = export.facts[name]
+        answer = how.when_true if facts[key] else how.when_false
+        out.append(
+            {
+                **obs,
+                "id": f"{rid}-{key}",
+                "meta": _profile(
+                    PREGNANCY_PROFILE if name == "pregnancy_status" else SIMPLE_OBSERVATION_PROFILE
+                ),
+                "category": _category(OBS_CATEGORY, how.category),
+                "code": {"coding": [_coding(how.code, how.display)], "text": how.display},
+                "valueCodeableConcept": {
+                    "coding": [_coding(answer.code, answer.display)],
+                    "text": answer.display,
+                },
+            }
+        )
+    for key, text in OWN_CODE_FACTS.items():
         if facts.get(key) is not None:
             out.append(
                 {
                     **obs,
                     "id": f"{rid}-{key.replace('_', '-')}",
+                    "meta": _profile(SIMPLE_OBSERVATION_PROFILE),
+                    "category": _category(OBS_CATEGORY, export.own_code_categories[key]),
                     "code": {
                         "coding": [{"system": FACT_SYSTEM, "code": key.replace("_", "-")}],
                         "text": text,
@@ -243,9 +343,10 @@ def _bp(
     return {
         "resourceType": "Observation",
         "id": rid,
+        "meta": _profile(BP_PROFILE),
         "status": "final",
         "subject": subject,
-        "category": [{"coding": [{"system": OBS_CATEGORY, "code": "vital-signs"}]}],
+        "category": _category(OBS_CATEGORY, "vital-signs"),
         "code": {"coding": [{"system": LOINC, "code": BP_PANEL}], "text": "Blood pressure"},
         "effectiveDateTime": when,
         "component": [
@@ -459,7 +560,8 @@ def bundle(
     data = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "timestamp": now.isoformat(),
+        # a researcher's Bundle has no timestamp: the real export date would bound the shift
+        **({"timestamp": now.isoformat()} if identified else {}),
         "meta": {"tag": [{"system": "urn:raad:knowledge-version", "code": knowledge_version()}]},
         "total": len(resources),
         "entry": [

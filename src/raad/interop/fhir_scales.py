@@ -5,6 +5,14 @@ for these three resources match R4 4.0.1 element for element). Instruments with 
 (PHQ-9 panel 44249-1 and total 44261-6, item and answer codes; C-SSRS screener items) carry
 them; the others, for which no LOINC code was found, are coded in raad's own code system
 ``SCALE_SYSTEM`` and say so in the Questionnaire description.
+
+A response and a total about a patient (``subject`` given) claim the US Core 6.1.0 profiles
+(http://hl7.org/fhir/us/core/STU6.1): us-core-questionnaireresponse (subject 1..1; its parent,
+the SDC QuestionnaireResponse, asks for ``questionnaire`` and ``authored``: HL7/sdc
+input/fsh/profiles/SDCQuestionnaireResponse.fsh) and
+us-core-observation-screening-assessment (category ``survey``, subject, a value with UCUM
+units). The response's ``questionnaire`` is raad's canonical, served at
+``GET /fhir/Questionnaire?url=...``.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ UCUM = "http://unitsofmeasure.org"
 SCALE_SYSTEM = "urn:raad:fhir:CodeSystem:scale"
 CANONICAL = "urn:raad:fhir:Questionnaire:"
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+QUESTIONNAIRE_RESPONSE_PROFILE = US_CORE + "us-core-questionnaireresponse"
+SCREENING_ASSESSMENT_PROFILE = US_CORE + "us-core-observation-screening-assessment"
 
 
 def canonical(instr: Instrument) -> str:
@@ -284,7 +295,8 @@ def questionnaire_response(
     }
     if response_id:
         data["id"] = response_id
-    if subject:
+    if subject:  # US Core asks for the subject: only a response about a patient claims it
+        data["meta"] = {"profile": [QUESTIONNAIRE_RESPONSE_PROFILE]}
         data["subject"] = {"reference": subject}
     return QuestionnaireResponse.model_validate(data)
 
@@ -327,7 +339,8 @@ def total_observation(
             data["interpretation"] = [{"text": score.severity}]
     else:
         raise ScaleInputError("score", "incomplete", "a complete score (it has no total)")
-    if subject:
+    if subject:  # US Core asks for the subject: only a total about a patient claims it
+        data["meta"] = {"profile": [SCREENING_ASSESSMENT_PROFILE]}
         data["subject"] = {"reference": subject}
     if derived_from:
         data["derivedFrom"] = [{"reference": derived_from}]
