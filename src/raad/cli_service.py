@@ -445,6 +445,15 @@ def serve(
             "minute while this process leads (one leader among all processes).",
         ),
     ] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Behind a reverse proxy: the proxies' addresses (comma-separated, or *) whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed (the client's address for the "
+            "audit trail and rate limits, https for cookies). Default: FORWARDED_ALLOW_IPS, "
+            "else 127.0.0.1.",
+        ),
+    ] = None,
 ) -> None:
     """Upgrade the database and serve the API (OpenAPI at /docs)."""
     import uvicorn
@@ -502,11 +511,18 @@ def serve(
         if workers > 1:
             from raad.api.workers import serve as serve_workers
 
-            serve_workers(host, port, workers)
+            serve_workers(host, port, workers, forwarded_allow_ips=forwarded_allow_ips)
         else:
             from raad.api.server import app
 
-            uvicorn.run(app, host=host, port=port, log_level="warning")
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips,
+            )
     if scheduler is not None:
         scheduler.shutdown(wait=False)
         scheduler.raad_leader.release()
@@ -518,6 +534,18 @@ def export(
     url: Annotated[
         str | None, typer.Option(help="Database URL (default: RAAD_DATABASE_URL).")
     ] = None,
+    fhir_ndjson: Annotated[
+        Path | None,
+        typer.Option(
+            "--fhir-ndjson",
+            help="Instead of the tables: the FHIR Bulk Data NDJSON files (what GET /fhir/$export "
+            "serves) in this directory; needs --user.",
+        ),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="With --fhir-ndjson: the admin or researcher account it runs as."),
+    ] = None,
 ) -> None:
     """De-identified research export: assessments and sessions (CSV or Parquet) and a data dictionary."""
     import pandas as pd
@@ -525,11 +553,16 @@ def export(
     from raad.services import export as ex
     from raad.store import Database
 
+    if fhir_ndjson is not None:
+        _fhir_ndjson(fhir_ndjson, user, url)
+        return
     if fmt not in ("csv", "parquet"):
         _fail(f"--format: got {fmt!r}; allowed: csv, parquet")
     db = Database(url)
+    with db.transaction(write=False, replica=True) as s:
+        tables = ex.cohort(s, None, audited=False)
     with db.transaction() as s:
-        tables = ex.cohort(s, None)
+        ex.record_export(s, None, tables)
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in tables.items():
         frame = pd.DataFrame(rows, columns=ex.columns(rows) or list(ex.DICTIONARY[name]))
@@ -548,6 +581,38 @@ def export(
     console.print(
         f"{out / 'data_dictionary.csv'}: {len(dictionary)} columns described", markup=False
     )
+
+
+def _fhir_ndjson(out: Path, username: str | None, url: str | None) -> None:
+    """The bulk export run here, as ``username``: its files written to ``out`` (one
+    ``<type>.<seq>.ndjson`` per file), then released from the database."""
+    from raad.services import ServiceError, bulk_export
+    from raad.store import Database
+
+    if not username:
+        _fail("--user: needed with --fhir-ndjson (an admin or researcher account)")
+    db = Database(url)
+    try:
+        with db.transaction() as s:
+            actor = bulk_export.actor_for(s, username)
+            export_id = bulk_export.kick_off(s, actor, "raad export --fhir-ndjson", None, None)
+        ended = bulk_export.run(db, export_id)
+        with db.transaction() as s:
+            state = bulk_export.status(s, actor, export_id)
+            if ended != "completed" or state["status"] != "completed":
+                _fail(f"the export {ended}: {state['error'] or state['status']}")
+            parts = bulk_export.files(s, actor, export_id)
+            bulk_export.cancel(s, actor, export_id)  # on disk now: the database copy goes
+    except ServiceError as exc:
+        _fail(exc.message)
+    finally:
+        db.dispose()
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, seq, text in parts:
+        target = out / f"{kind}.{seq}.ndjson"
+        target.write_text(text, encoding="utf-8")
+        console.print(f"{target}: {text.count(chr(10))} resources", markup=False)
+    console.print(f"transactionTime {state['transaction_time'].isoformat()}", markup=False)
 
 
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)

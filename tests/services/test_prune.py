@@ -56,6 +56,7 @@ def test_prune_and_expiry(empty_database):
         "tokens": 1,
         "ehr_launch_records": 0,
         "rate_events": 1,
+        "bulk_exports": 0,
     }
     with db.transaction(write=False) as s:
         assert s.scalar(select(func.count()).select_from(AuthToken)) == 1  # the live one stays

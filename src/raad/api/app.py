@@ -20,6 +20,7 @@ from . import (
     openapi,
     routes_admin,
     routes_auth,
+    routes_bulk,
     routes_care,
     routes_consent,
     routes_fhir,
@@ -255,6 +256,7 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
         routes_consent,
         routes_self_report,
         routes_admin,
+        routes_bulk,  # before routes_fhir: /fhir/Patient/$export is no Patient id
         routes_fhir,
     ):
         app.include_router(module.router)

@@ -54,10 +54,10 @@ def current_actor(request: Request, session: Any = None) -> Actor:
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Authorization header must be 'Bearer <token>'")
         secret = token.strip()
-        actor = auth.resolve_token(session, secret, "bearer")
+        actor, due = auth.resolve(session, secret, "bearer")
     elif SESSION_COOKIE in request.cookies:
         secret = request.cookies[SESSION_COOKIE]
-        actor = auth.resolve_token(
+        actor, due = auth.resolve(
             session,
             secret,
             "cookie",
@@ -67,7 +67,7 @@ def current_actor(request: Request, session: Any = None) -> Actor:
     else:
         raise Unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
     request.state.actor = actor
-    if auth.needs_touch(session, secret):
+    if due:
         request.state.touch = secret  # recorded after the request's own transaction
     return actor
 

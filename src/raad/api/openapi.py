@@ -117,6 +117,10 @@ _MEDIA[("/consents/{consent_id}.pdf", "get")] = (
     "application/pdf",
     {"type": "string", "format": "binary"},
 )
+_MEDIA[("/fhir/bulkfiles/{export_id}/{resource_type}.{seq}.ndjson", "get")] = (
+    "application/fhir+ndjson",  # FHIR Bulk Data output files (api/routes_bulk.py)
+    {"type": "string"},
+)
 _EXPORT = ("/research/export/{table}.{fmt}", "get")
 # bodies the routes read themselves (FHIR and CDS Hooks content, read by raad's FHIR reader)
 _BODIES = {

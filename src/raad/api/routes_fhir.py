@@ -274,8 +274,8 @@ def _audit_cds(request: Request, actor: Any, service_id: str, payload: Any, card
 def research_export(request: Request, table: str, fmt: str) -> Response:
     import pandas as pd
 
-    if table not in export.DICTIONARY:
-        raise InvalidInput("table", table, f"one of {', '.join(export.DICTIONARY)}")
+    if table not in export.TABLES:
+        raise InvalidInput("table", table, f"one of {', '.join(export.TABLES)}")
     if fmt not in ("csv", "parquet"):
         raise InvalidInput("format", fmt, "csv or parquet")
     actor = current_actor(request)

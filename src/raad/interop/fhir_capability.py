@@ -1,8 +1,10 @@
 """raad's FHIR R4 CapabilityStatement (``GET /fhir/metadata``): what the server face serves,
 validated with fhir.resources. It lists only what is implemented: Patient read and
 $everything (by the Patient id raad's exports use: the research id), Questionnaire read and
-search (by url and name), and the import operation. SMART on FHIR and Bulk Data are not
-offered yet and are not listed.
+search (by url and name), the import operation, and the FHIR Bulk Data 2.0 system and Patient
+``$export`` of the de-identified cohort (``instantiates`` the Bulk Data CapabilityStatement).
+The API's own bearer tokens protect it; SMART App Launch is raad acting as a client of an EHR
+(``/smart/launch``), not an authorization server of its own, so no SMART security is listed.
 
 ``supportedProfile`` names, per resource type, the US Core 6.1.0 profiles the exported resources
 claim in ``meta.profile`` (``fhir_export.PROFILES``, the one list of them). Types read only
@@ -22,6 +24,8 @@ from raad.knowledge.treatment import knowledge_version
 
 from .fhir_export import PROFILES
 
+BULK = "http://hl7.org/fhir/uv/bulkdata"  # FHIR Bulk Data Access IG 2.0.0 canonical base
+
 
 def capability_statement(base_url: str, software_version: str) -> dict[str, Any]:
     """The CapabilityStatement as JSON (R4, fhirVersion 4.0.1)."""
@@ -35,6 +39,7 @@ def capability_statement(base_url: str, software_version: str) -> dict[str, Any]
             "description": "raad: rapid-acting antidepressant care",
             "url": base_url,
         },
+        "instantiates": [f"{BULK}/CapabilityStatement/bulk-data"],
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "rest": [
@@ -55,7 +60,11 @@ def capability_statement(base_url: str, software_version: str) -> dict[str, Any]
                                 "definition": (
                                     "http://hl7.org/fhir/OperationDefinition/Patient-everything"
                                 ),
-                            }
+                            },
+                            {
+                                "name": "patient-export",
+                                "definition": (f"{BULK}/OperationDefinition/patient-export"),
+                            },
                         ],
                     },
                     {
@@ -78,13 +87,21 @@ def capability_statement(base_url: str, software_version: str) -> dict[str, Any]
                 ],
                 "operation": [
                     {
+                        "name": "export",
+                        "definition": f"{BULK}/OperationDefinition/export",
+                        "documentation": (
+                            "GET /fhir/$export (Prefer: respond-async): the de-identified "
+                            "cohort as NDJSON; admins and researchers"
+                        ),
+                    },
+                    {
                         "name": "import",
                         "definition": f"{base_url.rstrip('/')}/OperationDefinition/import",
                         "documentation": (
                             "POST /fhir/import: a Bundle or NDJSON of Patient, Condition, "
                             "MedicationStatement and Observation"
                         ),
-                    }
+                    },
                 ],
             }
         ],

@@ -476,6 +476,14 @@ def resolve_token(
     db: Executor, token: str, kind: str, csrf: str | None = None, need_csrf: bool = False
 ) -> Actor:
     """The actor a token belongs to (one indexed query joining the token to its user)."""
+    return resolve(db, token, kind, csrf, need_csrf)[0]
+
+
+def resolve(
+    db: Executor, token: str, kind: str, csrf: str | None = None, need_csrf: bool = False
+) -> tuple[Actor, bool]:
+    """:func:`resolve_token`, and whether the token's last use is older than ``TOUCH_EVERY``
+    (then :func:`touch` it), from the same query."""
     row = db.execute(_TOKEN_ACTOR, {"digest": _digest(token)}).one_or_none()
     now = utcnow()
     if row is None or row.revoked or row.kind != kind or row.expires_at <= now:
@@ -491,15 +499,8 @@ def resolve_token(
         from .errors import Forbidden
 
         raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")
-    return Actor(row.id, row.username, row.role, row.site_id, row.time_zone or "UTC")
-
-
-def needs_touch(db: Executor, token: str) -> bool:
-    """Whether the token's last use is older than ``TOUCH_EVERY`` (then :func:`touch` it)."""
-    seen = db.execute(
-        select(_TOK.c.last_seen_at, _TOK.c.created_at).where(_TOK.c.token_hash == _digest(token))
-    ).one_or_none()
-    return seen is not None and (seen[0] or seen[1]) + TOUCH_EVERY <= utcnow()
+    actor = Actor(row.id, row.username, row.role, row.site_id, row.time_zone or "UTC")
+    return actor, seen + TOUCH_EVERY <= now
 
 
 def touch(db: Executor, token: str) -> None:

@@ -24,6 +24,7 @@ from .errors import Forbidden
 
 AGE_TOP_CODE = deid.AGE_TOP_CODE  # knowledge/disclosure.yaml (HIPAA Safe Harbor)
 
+TABLES = ("assessments", "sessions")  # the tables of the CSV/Parquet export
 DICTIONARY: dict[str, dict[str, str]] = {
     "assessments": {
         "research_id": "Pseudonymous patient id (stable within this registry)",

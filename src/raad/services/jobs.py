@@ -1,4 +1,5 @@
-"""Scheduled work: self-report links made as they fall due, reminders, and the outbox sent.
+"""Scheduled work: self-report links made as they fall due, reminders, the outbox sent, and
+research exports left behind by another host run.
 
 ``run_once`` does one round; ``Leader`` makes sure one process does it at a time across every
 process using the database (a PostgreSQL session advisory lock held on its own connection; on
@@ -22,7 +23,7 @@ from sqlalchemy import text
 from raad.store import Database
 from raad.store.models import utcnow
 
-from . import outbox, schedules
+from . import bulk_export, outbox, schedules
 
 log = logging.getLogger("raad.jobs")
 LOCK_KEY = 0x7261616A  # "raaj": the jobs' advisory lock (the audit chain uses its own key)
@@ -121,7 +122,15 @@ def run_once(
             delivered[k] += v
         if sum(batch.values()) == 0 or batch["sent"] == 0:
             break
-    return {"links_made": made, "reminders": reminded, **recovered, **delivered}
+    # research exports a host left behind (accepted but never started, or whose process died)
+    exports = len(bulk_export.resume(database))
+    return {
+        "links_made": made,
+        "reminders": reminded,
+        **recovered,
+        **delivered,
+        "bulk_exports_resumed": exports,
+    }
 
 
 def start(database: Database, senders: dict[str, Any], base_url: str | None, interval: int = 60):

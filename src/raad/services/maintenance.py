@@ -72,6 +72,9 @@ def prune(db: Session, now: datetime | None = None) -> dict[str, int]:
     rates = db.execute(
         delete(RateEvent).where(RateEvent.at < now - timedelta(seconds=RATE_WINDOW_S))
     ).rowcount
+    from .bulk_export import purge
+
+    exports = purge(db, now)  # research exports whose files expired
     audit.record(
         db,
         None,
@@ -79,11 +82,12 @@ def prune(db: Session, now: datetime | None = None) -> dict[str, int]:
         "database",
         None,
         detail=f"{idem} idempotency records, {tokens} tokens, {launches} EHR launch records, "
-        f"{rates} rate-limit events",
+        f"{rates} rate-limit events, {exports} expired exports",
     )
     return {
         "idempotency_records": idem,
         "tokens": tokens,
         "ehr_launch_records": launches,
         "rate_events": rates,
+        "bulk_exports": exports,
     }
