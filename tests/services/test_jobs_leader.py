@@ -40,9 +40,12 @@ def _spawn(url: str, out, seconds: float) -> subprocess.Popen:
 
 def test_one_process_runs_the_rounds_and_the_other_takes_over(database, tmp_path):
     out = tmp_path / "rounds.txt"
-    first = _spawn(database.url, out, 4.5)
-    time.sleep(0.3)
-    second = _spawn(database.url, out, 9.0)
+    first = _spawn(database.url, out, 8.0)
+    deadline = time.monotonic() + 60
+    while not (out.exists() and out.read_text().strip()):  # the first leads a round
+        assert time.monotonic() < deadline and first.poll() is None, "the first never ran"
+        time.sleep(0.05)
+    second = _spawn(database.url, out, 14.0)
     assert first.wait(timeout=60) == 0
     assert second.wait(timeout=60) == 0
     lines = out.read_text().split()
