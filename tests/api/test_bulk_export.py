@@ -18,6 +18,7 @@ from raad.services import auth, bulk_export
 from raad.store.models import BulkExport, Patient, User
 from tests.api.helpers import madrs_items, new_course, post_rating, session_body
 from tests.dbfixtures import PASSWORD
+from tests.interop.us_core_check import check
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
 PLANT = "Jane Planted, 42 Wallaby Way, 555-0142"
@@ -129,6 +130,9 @@ def test_the_whole_async_flow(api, planted, other_researcher):
         assert api.client.get(item["url"], headers=other_researcher).status_code == 404
     for ref, res in resources.items():
         assert _references(res) <= set(resources), ref  # every reference resolves
+        for profile in res.get("meta", {}).get("profile", []):  # US Core, as $everything
+            assert check(res, profile) == [], (ref, profile, check(res, profile))
+    assert any(r.get("meta", {}).get("profile") for r in resources.values())
     text = "\n".join(texts)
     for secret in (planted["family_name"], planted["mrn"], "Wallaby", "555-0142", "Planted,"):
         assert secret not in text, secret
