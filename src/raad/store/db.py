@@ -95,24 +95,44 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _begin_immediate)
         return engine
     if u.get_backend_name() == "postgresql":
-        # ``raad serve`` names its connections so a restore can see it is running
-        name = os.environ.get("RAAD_APPLICATION_NAME", "raad")
-        connect_args: dict[str, Any] = {"application_name": name}
-        if os.environ.get("RAAD_PGBOUNCER", "").lower() in ("1", "true", "yes"):
-            # PgBouncer in transaction mode hands each transaction any server connection:
-            # psycopg's server-side prepared statements would not be found there
-            connect_args["prepare_threshold"] = None
-        return create_engine(
-            url,
-            pool_size=_env_int("RAAD_DB_POOL_SIZE", 10),
-            max_overflow=_env_int("RAAD_DB_MAX_OVERFLOW", 20),
-            pool_recycle=1800,
-            pool_pre_ping=os.environ.get("RAAD_PGBOUNCER", "").lower() in ("1", "true", "yes"),
-            connect_args=connect_args,
-        )
+        return create_engine(url, **pg_engine_options())
     raise ValueError(
         f"RAAD_DATABASE_URL: got {url!r}; allowed: sqlite:///PATH or postgresql+psycopg://..."
     )
+
+
+def pg_engine_options() -> dict[str, Any]:
+    """raad's PostgreSQL engine settings (the thread-pool engine and the event-loop one)."""
+    # ``raad serve`` names its connections so a restore can see it is running
+    name = os.environ.get("RAAD_APPLICATION_NAME", "raad")
+    connect_args: dict[str, Any] = {"application_name": name}
+    bouncer = os.environ.get("RAAD_PGBOUNCER", "").lower() in ("1", "true", "yes")
+    if bouncer:
+        # PgBouncer in transaction mode hands each transaction any server connection:
+        # psycopg's server-side prepared statements would not be found there
+        connect_args["prepare_threshold"] = None
+    return {
+        "pool_size": _env_int("RAAD_DB_POOL_SIZE", 10),
+        "max_overflow": _env_int("RAAD_DB_MAX_OVERFLOW", 20),
+        "pool_recycle": 1800,
+        "pool_pre_ping": bouncer,
+        "connect_args": connect_args,
+    }
+
+
+_ON_LOOP: ContextVar[bool] = ContextVar("raad_on_event_loop", default=False)
+
+
+@contextmanager
+def on_event_loop() -> Iterator[None]:
+    """Within this block (entered inside SQLAlchemy's ``greenlet_spawn``), PostgreSQL
+    transactions use psycopg's async connections: each network wait yields to the event loop
+    instead of holding a thread (see :meth:`Database.loop_ready`)."""
+    token = _ON_LOOP.set(True)
+    try:
+        yield
+    finally:
+        _ON_LOOP.reset(token)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -193,6 +213,48 @@ class Database:
         self._lock_pid: int | None = None
         self._writer_thread: int | None = None  # thread holding the writer gate
         self._writer_depth = 0
+        self._loop_parts: tuple[Any, ...] | None = None  # the event-loop engine, made on first use
+
+    @staticmethod
+    def _dispose_loop_engine(aengine: Any) -> None:
+        """Close the event-loop engine's connections (from a thread without a running loop,
+        as at shutdown); where that cannot be done they are dropped and the server closes them
+        when this process ends."""
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                asyncio.run(aengine.dispose())
+                return
+            except Exception:  # a connection of a loop that is gone
+                pass
+        aengine.sync_engine.dispose(close=False)
+
+    @property
+    def loop_ready(self) -> bool:
+        """Whether transactions can run on the event loop (PostgreSQL with psycopg; turned off
+        with ``RAAD_PG_THREADS=1``, which keeps every transaction in the thread pool)."""
+        return self.dialect == "postgresql" and os.environ.get("RAAD_PG_THREADS", "") != "1"
+
+    def _loop(self) -> tuple[Any, ...]:
+        """The event-loop engine (SQLAlchemy's asyncio extension over psycopg's async
+        connections) as a synchronous facade, with its session factories."""
+        if self._loop_parts is None:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            aengine = create_async_engine(self.url, **pg_engine_options())
+            sync = aengine.sync_engine
+            writes = sync.execution_options(raad_write=True)
+            self._loop_parts = (
+                aengine,
+                sync,
+                sessionmaker(sync, expire_on_commit=False),
+                sessionmaker(writes, expire_on_commit=False),
+                writes,
+            )
+        return self._loop_parts
 
     @property
     def dialect(self) -> str:
@@ -210,6 +272,8 @@ class Database:
         factory = self._writer if write else self.sessions
         if replica and not write and self._replica is not None:
             factory = self._replica
+        elif _ON_LOOP.get() and self.loop_ready:
+            factory = self._loop()[3 if write else 2]
         with self._gate(write), factory() as s, s.begin(), _tracked(s):
             yield s
 
@@ -218,6 +282,8 @@ class Database:
         """:meth:`transaction` on a bare ``Connection``, for services that run only Core
         statements (no ORM session to set up and tear down); the same gate on SQLite."""
         engine = self._write_engine if write else self.engine
+        if _ON_LOOP.get() and self.loop_ready:
+            engine = self._loop()[4 if write else 1]
         with self._gate(write), engine.begin() as conn, _tracked(conn):
             yield conn
 
@@ -284,6 +350,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._loop_parts is not None:
+            self._dispose_loop_engine(self._loop_parts[0])
+            self._loop_parts = None
         if self.replica_engine is not None:
             self.replica_engine.dispose()
         if self._write_lock is None:
