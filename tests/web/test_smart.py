@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from raad.api.deps import SESSION_COOKIE
 from raad.services import smart
+from raad.web.smart import STATE_COOKIE
 from tests.smart_ehr import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -129,11 +130,38 @@ def test_a_forged_state_is_refused(browser_client, ehr):
     assert SESSION_COOKIE not in r.cookies
 
 
-def test_a_replayed_callback_is_refused(browser_client, ehr):
+def test_a_replayed_callback_is_refused(browser_client, ehr, database):
     back = _authorize(_to_ehr(browser_client, {"iss": ehr.fhir, "launch": "L-1"}))
+    bound = browser_client.cookies.get(STATE_COOKIE)
     assert browser_client.get(back, follow_redirects=False).status_code == 200
     again = browser_client.get(back, follow_redirects=False)
-    assert again.status_code == 401 and "already used" in again.text, again.text[-1500:]
+    assert again.status_code == 401 and "state" in again.text  # its cookie is gone
+    # even with the state's cookie copied, the server has spent the state
+    from fastapi.testclient import TestClient
+
+    from raad.api import create_app
+
+    with TestClient(create_app(database), raise_server_exceptions=False) as other:
+        other.cookies.set(STATE_COOKIE, bound, path="/smart/callback")
+        replay = other.get(back, follow_redirects=False)
+    assert replay.status_code == 401 and "already used" in replay.text, replay.text[-800:]
+
+
+def test_a_callback_carried_to_another_browser_is_refused(browser_client, ehr, database):
+    """Login CSRF: someone starts a launch with their own EHR account and sends the callback
+    URL to another person; that browser did not start the launch and is not logged in."""
+    back = _authorize(_to_ehr(browser_client, {"iss": ehr.fhir, "launch": "L-1"}))
+    from fastapi.testclient import TestClient
+
+    from raad.api import create_app
+
+    with TestClient(create_app(database), raise_server_exceptions=False) as victim:
+        r = victim.get(back, follow_redirects=False)
+        assert r.status_code == 401
+        assert "this browser" in r.text and SESSION_COOKIE not in r.cookies
+        assert victim.get("/smart/context").status_code == 404
+    # the launch is still the starter's to finish
+    assert browser_client.get(back, follow_redirects=False).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,11 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def state_digest(state: str) -> str:
+    """The SHA-256 of a launch's ``state`` (what is stored, and what binds it to a browser)."""
+    return _digest(state)
+
+
 def _url(value: str, field: str) -> str:
     local = value.startswith(("http://127.0.0.1", "http://localhost"))
     if not (value.startswith("https://") or local) or len(value) > 512:

@@ -6,6 +6,8 @@ The flow and its checks are in ``raad.services.smart``; this module only moves t
 from __future__ import annotations
 
 import os
+import secrets
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -13,10 +15,12 @@ from starlette.concurrency import run_in_threadpool
 
 from raad.api.deps import SESSION_COOKIE, database, set_session_cookies
 from raad.services import ServiceError, smart
+from raad.services.errors import Unauthorized
 
 from .common import render
 
 router = APIRouter(include_in_schema=False)
+STATE_COOKIE = "raad_smart_state"
 
 
 def _redirect_uri(request: Request) -> str:
@@ -42,7 +46,21 @@ async def launch(request: Request, iss: str | None = None, launch: str | None = 
         url = await run_in_threadpool(work)
     except ServiceError as exc:
         return _refused(request, exc)
-    return RedirectResponse(url, status_code=302)
+    response = RedirectResponse(url, status_code=302)
+    # the launch's state, bound to this browser: a callback URL carried to another browser
+    # (login CSRF) finds no cookie there and is refused. SameSite=Lax: the EHR's redirect back
+    # is a top-level GET from another site, which Lax cookies go with and Strict ones do not.
+    state = parse_qs(urlsplit(url).query).get("state", [""])[0]
+    response.set_cookie(
+        STATE_COOKIE,
+        smart.state_digest(state),
+        max_age=int(smart.LAUNCH_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/smart/callback",
+    )
+    return response
 
 
 @router.get("/smart/callback")
@@ -56,12 +74,18 @@ async def callback(
     """Finish a launch: the state is spent first (committed), then the code is exchanged, the
     patient read from the EHR and the raad session opened in one transaction."""
     db = database(request)
+    bound = request.cookies.get(STATE_COOKIE, "")
 
     def work() -> smart.Launched:
+        if not state or not secrets.compare_digest(bound, smart.state_digest(state)):
+            raise Unauthorized(
+                "SMART launch refused: the state does not belong to a launch this browser "
+                "started (open raad from the EHR again)"
+            )
         with db.transaction(write=True) as s:
             row = smart.take_launch(s, state)
         if error:
-            raise smart.Unauthorized(
+            raise Unauthorized(
                 f"the EHR ended the launch: {error}"
                 + (f" ({error_description[:200]})" if error_description else "")
             )
@@ -83,6 +107,7 @@ async def callback(
     # on a navigation this (same-site) page starts, not on a redirect chain the EHR began
     response = render(request, "smart.html", target=target, context=done.context)
     set_session_cookies(request, response, done.issued)
+    response.delete_cookie(STATE_COOKIE, path="/smart/callback")
     return response
 
 
