@@ -86,6 +86,8 @@ WRITES = {"session", "assessment"}
 TARGET_WRITES_PER_S = 500.0
 TARGET_P99_MS = 50.0
 TARGET_CLIENTS = 32
+PG_TARGET_RATIO = 0.15  # PostgreSQL: mixed/no-op throughput of the same run
+PG_TARGET_P99_MS = 150.0
 
 
 # --- databases ---------------------------------------------------------------------------------
@@ -352,6 +354,7 @@ class PhaseResult:
     error_examples: list[str] = field(default_factory=list)
     server_cpu_s: float = float("nan")  # CPU time of the server process in the window
     client_cpu_s: float = float("nan")  # CPU time of this (load generator) process
+    database_cpu_s: float = float("nan")  # CPU time of a local PostgreSQL server's processes
     loadavg: float = float("nan")  # 1-minute load average at the end of the window
 
     def select(self, op: str | None = None) -> list[Sample]:
@@ -422,14 +425,17 @@ async def run_phase(
     async def meter() -> None:
         await asyncio.sleep(max(0.0, t_start - time.perf_counter()))
         srv0, cli0 = sum(map(process_cpu_s, pids)), time.process_time()
+        db0 = database_cpu_s()
         await asyncio.sleep(max(0.0, t_end - time.perf_counter()))
         cpu["server"] = sum(map(process_cpu_s, pids)) - srv0
         cpu["client"] = time.process_time() - cli0
+        cpu["database"] = database_cpu_s() - db0
 
     await asyncio.gather(meter(), *(user(i) for i in range(clients)))
     res = PhaseResult(name, clients, seconds, samples, error_bodies)
     res.server_cpu_s = cpu.get("server", float("nan"))
     res.client_cpu_s = cpu.get("client", float("nan"))
+    res.database_cpu_s = cpu.get("database", float("nan"))
     res.loadavg = os.getloadavg()[0]
     return res
 
@@ -451,6 +457,21 @@ def process_cpu_s(pid: int) -> float:
         return float("nan")
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return own + sum(process_cpu_s(c) for c in _children(pid))
+
+
+def database_cpu_s() -> float:
+    """User + system CPU seconds of every process of a PostgreSQL server on this machine (its
+    backends and background processes, named ``postgres``; Linux /proc, readable as root); NaN
+    when there is none (SQLite, or a server elsewhere)."""
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            head, rest = stat.read_text().rsplit(")", 1)
+            if head.split("(", 1)[1] == "postgres":
+                fields = rest.split()
+                total += int(fields[11]) + int(fields[12])
+                found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else float("nan")
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -534,12 +555,20 @@ def report(backend: str, noop: PhaseResult, mixed: PhaseResult, clients: int) ->
             f"{100 * res.client_cpu_s / res.seconds:.0f}% load generator (of one core); "
             f"load average {res.loadavg:.2f}"
         )
+        if backend == "postgresql" and not math.isnan(res.database_cpu_s):
+            print(
+                f"{res.name}: PostgreSQL's processes on this machine: CPU per request "
+                f"{1000 * res.database_cpu_s / n:.2f} ms, busy "
+                f"{100 * res.database_cpu_s / res.seconds:.0f}% (of one core)"
+            )
     thr = mixed.rate() / noop.rate() if noop.rate() else float("nan")
     p99 = mixed.percentile(99) / noop.percentile(99)
     print(
         f"ratio mixed/no-op: throughput {thr:.3f} ({_fmt(mixed.rate())} / {_fmt(noop.rate())} req/s), "
         f"p99 {p99:.2f}x ({_fmt(mixed.percentile(99))} / {_fmt(noop.percentile(99))} ms)"
     )
+    if backend == "postgresql":
+        return pg_target(mixed, thr, clients)
     if backend != "sqlite":
         return None
     w, p, e = mixed.writes_per_s(), mixed.percentile(99), mixed.errors()
@@ -552,6 +581,24 @@ def report(backend: str, noop: PhaseResult, mixed: PhaseResult, clients: int) ->
         print(f"{target}: not decided by this run ({clients} clients): {measured}")
         return None
     met = w >= TARGET_WRITES_PER_S and p < TARGET_P99_MS and e == 0
+    print(f"{target}: {'MET' if met else 'NOT MET'}: {measured}")
+    return met
+
+
+def pg_target(mixed: PhaseResult, ratio: float, clients: int) -> bool | None:
+    """Print whether PostgreSQL's target was met: mixed/no-op throughput >= ``PG_TARGET_RATIO``
+    and p99 < ``PG_TARGET_P99_MS`` with ``TARGET_CLIENTS`` clients (the no-op phase of the same
+    run is the peer, so the ratio is comparable between machines; the p99 is not)."""
+    p, e = mixed.percentile(99), mixed.errors()
+    target = (
+        f"target (ratio >= {PG_TARGET_RATIO:g} and p99 < {PG_TARGET_P99_MS:g} ms with "
+        f"{TARGET_CLIENTS} clients on PostgreSQL)"
+    )
+    measured = f"ratio {ratio:.3f}, p99 {_fmt(p)} ms, {e} errors"
+    if clients != TARGET_CLIENTS:
+        print(f"{target}: not decided by this run ({clients} clients): {measured}")
+        return None
+    met = ratio >= PG_TARGET_RATIO and p < PG_TARGET_P99_MS and e == 0
     print(f"{target}: {'MET' if met else 'NOT MET'}: {measured}")
     return met
 

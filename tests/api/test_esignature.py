@@ -94,9 +94,9 @@ def test_a_signed_discharge_shows_name_time_meaning_and_matches_its_record(api, 
     ).json()
     assert [x["record_matches"] for x in check["signatures"]] == [False]
     # and the signing is in the audit trail
-    events = api.client.get("/audit", params={"entity": "session"}, headers=api.h("admin")).json()[
-        "items"
-    ]
+    events = api.client.get(
+        "/audit", params={"entity": "session", "entity_id": s["id"]}, headers=api.h("admin")
+    ).json()["items"]
     assert any(e["action"] == "sign" and e["entity_id"] == str(s["id"]) for e in events)
 
 

@@ -31,7 +31,7 @@ def test_openapi_lists_the_resources(client):
 
 def test_health(client, database):
     h = client.get("/health").json()
-    assert h == {**h, "status": "ok", "database": database.dialect, "schema_revision": "0017"}
+    assert h == {**h, "status": "ok", "database": database.dialect, "schema_revision": "0018"}
     assert len(h["knowledge_version"]) == 16
 
 

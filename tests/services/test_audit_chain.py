@@ -31,7 +31,8 @@ def _tamper(db, statement: str) -> None:
 
 def _fill(db, n: int = 6) -> list[int]:
     with db.transaction() as s:
-        auth.create_user(s, "chain.admin", PASSWORD, "admin")
+        if not s.execute(text("SELECT 1 FROM users WHERE username = 'chain.admin'")).first():
+            auth.create_user(s, "chain.admin", PASSWORD, "admin")
     actor = auth.Actor(1, "chain.admin", "admin", None)
     for i in range(n):
         with db.transaction() as s:
@@ -127,3 +128,161 @@ def test_the_reason_for_a_change_is_kept_and_chained(api, database):
     assert events[-1]["reason"] == "registered with the wrong sex; corrected from the ID"
     with database.transaction(write=False) as s:
         assert audit.verify(s).ok
+
+
+# --- revision 0018: the link made at commit ------------------------------------------------------
+
+
+def _actor():
+    return auth.Actor(1, "chain.admin", "admin", None)
+
+
+def test_link_hash_is_sha256_of_the_two_hex_hashes():
+    # SHA-256 of the 128 ASCII characters; Python's hashlib (FIPS 180-4) is the reference
+    import hashlib
+
+    prev, content = "0" * 64, "f" * 64
+    expected = hashlib.sha256(("0" * 64 + "f" * 64).encode()).hexdigest()
+    assert audit.link_hash(prev, content) == expected
+    assert audit.link_hash(content, prev) != expected  # order matters
+
+
+def test_rows_written_before_0018_and_after_verify_as_one_chain(empty_database):
+    """Rows hashed the old way (fields and prev_hash together), then rows linked the new way:
+    one chain; changing an old row is still found."""
+    db = empty_database
+    upgrade(db, "0017")
+    with db.engine.begin() as c:  # three rows as code before 0018 wrote them
+        prev = audit.GENESIS
+        for i in range(3):
+            values = _old_row(prev, str(i))
+            c.execute(audit._insert.statement.values(**values))
+            prev = values["row_hash"]
+    upgrade(db)
+    ids = _fill(db, 3)
+    with db.transaction(write=False) as s:
+        check = audit.verify(s)
+        old = s.scalars(select(AuditEvent).where(AuditEvent.content_hash.is_(None))).all()
+    assert check.ok, check.problems
+    assert check.rows == len(ids) == 3 + 1 + 3 and len(old) == 3  # old, the user, new
+    _tamper(db, f"UPDATE audit_events SET entity_id = '9' WHERE id = {old[1].id}")
+    with db.transaction(write=False) as s:
+        assert audit.verify(s).problems == (
+            f"row {old[1].id}: its content does not match its hash (changed)",
+        )
+
+
+def test_a_changed_content_hash_is_found(empty_database):
+    db = empty_database
+    upgrade(db)
+    ids = _fill(db, 3)
+    _tamper(db, f"UPDATE audit_events SET content_hash = '{'a' * 64}' WHERE id = {ids[1]}")
+    with db.transaction(write=False) as s:
+        assert audit.verify(s).problems == (
+            f"row {ids[1]}: its content does not match its hash (changed)",
+        )
+
+
+def _old_row(prev: str, entity_id: str) -> dict:
+    """A row as code from before revision 0018 wrote it: fields and prev_hash hashed together."""
+    values = {
+        "at": audit.utcnow(),
+        "user_id": None,
+        "username": "chain.admin",
+        "action": "update",
+        "entity": "thing",
+        "entity_id": entity_id,
+        "patient_id": None,
+        "before": None,
+        "after": {"n": entity_id},
+        "detail": None,
+        "client": None,
+        "prev_hash": prev,
+    }
+    values["row_hash"] = audit.row_hash(values)
+    return values
+
+
+def _pg_only(db) -> None:
+    import pytest
+
+    if db.dialect != "postgresql":
+        pytest.skip("the link at commit is PostgreSQL's (SQLite's writers are serial)")
+
+
+def test_an_open_audited_transaction_does_not_hold_up_another(empty_database):
+    """The chain's lock is taken at commit: while one audited transaction is still open,
+    another records and commits (a lock_timeout turns a wait into a failure)."""
+    db = empty_database
+    _pg_only(db)
+    upgrade(db)
+    _fill(db, 1)
+    with db.transaction() as first:
+        audit.record(first, _actor(), "update", "thing", "open")
+        with db.transaction() as second:
+            second.execute(text("SET LOCAL lock_timeout = '2s'"))
+            audit.record(second, _actor(), "update", "thing", "committed first")
+        # the second committed while the first is still open
+    with db.transaction(write=False) as s:
+        rows = s.execute(select(AuditEvent.id, AuditEvent.entity_id).order_by(AuditEvent.id))
+        order = [r.entity_id for r in rows][-2:]
+        check = audit.verify(s)
+    assert order == ["committed first", "open"]  # ids follow the commits: the chain's order
+    assert check.ok, check.problems
+
+
+def test_the_trigger_links_as_python_does(empty_database):
+    db = empty_database
+    _pg_only(db)
+    upgrade(db)
+    _fill(db, 2)
+    with db.transaction(write=False) as s:
+        rows = s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+    prev = audit.GENESIS
+    for r in rows:
+        assert r.prev_hash == prev
+        assert r.row_hash == audit.link_hash(prev, r.content_hash)
+        prev = r.row_hash
+
+
+def test_audit_rows_stay_append_only_and_are_written_only_by_raad(empty_database):
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    db = empty_database
+    _pg_only(db)
+    upgrade(db)
+    ids = _fill(db, 2)
+    for statement in (
+        f"UPDATE audit_events SET detail = 'x' WHERE id = {ids[-1]}",
+        f"UPDATE audit_events SET id = id + 1000 WHERE id = {ids[-1]}",  # the chain's own columns
+        f"UPDATE audit_events SET row_hash = NULL, prev_hash = NULL WHERE id = {ids[-1]}",
+        f"DELETE FROM audit_events WHERE id = {ids[-1]}",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as c:
+            c.execute(text(statement))
+    with pytest.raises(DBAPIError, match="content_hash"), db.engine.begin() as c:
+        c.execute(text("INSERT INTO audit_events (at, action, entity) VALUES (now(), 'read', 'x')"))
+    with db.transaction(write=False) as s:
+        assert audit.verify(s).ok
+        assert list(s.scalars(select(AuditEvent.id).order_by(AuditEvent.id))) == ids
+
+
+def test_a_host_on_code_before_0018_extends_the_same_chain(empty_database):
+    """During a rolling upgrade an old host links its row itself (under the same advisory
+    lock, after the highest id); the trigger leaves that row be and the next row follows it."""
+    db = empty_database
+    _pg_only(db)
+    upgrade(db)
+    _fill(db, 2)
+    with db.engine.begin() as c:
+        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": audit.CHAIN_LOCK})
+        prev = c.execute(text("SELECT row_hash FROM audit_events ORDER BY id DESC")).scalar()
+        values = _old_row(prev, "old host")
+        c.execute(audit._insert.statement.values(**values))
+    _fill(db, 1)
+    with db.transaction(write=False) as s:
+        check = audit.verify(s)
+        names = [r for r in s.scalars(select(AuditEvent.entity_id).order_by(AuditEvent.id))]
+    assert check.ok, check.problems
+    assert names[-2:] == ["old host", "0"]

@@ -119,7 +119,7 @@ def test_cli_db_upgrade_and_user_add(tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     runner = CliRunner()
     r = runner.invoke(app, ["db", "upgrade", "--url", url])
-    assert r.exit_code == 0 and "revision 0017" in r.output  # the newest migration
+    assert r.exit_code == 0 and "revision 0018" in r.output  # the newest migration
     r = runner.invoke(
         app,
         ["user", "add", "carol", "--role", "clinician", "--site", "EAST", "--url", url],

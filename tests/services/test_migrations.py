@@ -47,7 +47,7 @@ def test_0002_keeps_old_rows_and_round_trips(empty_database):
         for statement in _ROWS:
             conn.execute(text(statement))
     upgrade(db)
-    assert current_revision(db) == head_revision(db) == "0017"
+    assert current_revision(db) == head_revision(db) == "0018"
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         # 0003: each existing patient was given its own date shift for researchers, 1-365 back
@@ -67,7 +67,7 @@ def test_0002_keeps_old_rows_and_round_trips(empty_database):
         assert "bp_post_min" not in cols and "override_reason" not in cols
         assert conn.execute(text("SELECT dose_mg FROM administrations")).scalar() == 56
     upgrade(db)
-    assert current_revision(db) == "0017"
+    assert current_revision(db) == "0018"
 
 
 def test_0009_refuses_duplicate_record_numbers_with_their_names(empty_database):

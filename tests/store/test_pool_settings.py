@@ -55,3 +55,62 @@ def test_the_leader_lock_uses_the_direct_connection(pg_url, database, monkeypatc
     finally:
         leader.release()
         other.release()
+
+
+def test_reads_are_read_only_and_send_no_begin(pg_url):
+    """A read transaction on PostgreSQL: read-only for the server (a write is refused, not
+    committed) and in autocommit (each statement its own transaction: no BEGIN/COMMIT round
+    trips), on the thread-pool engines and on the event loop's."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.util import greenlet_spawn
+
+    from raad.store import Database
+    from raad.store.db import on_event_loop
+
+    db = Database(pg_url)
+
+    def check() -> None:
+        with db.transaction(write=False) as s:
+            assert s.execute(text("SHOW transaction_read_only")).scalar() == "on"
+            first = s.execute(text("SELECT now()")).scalar()
+            s.execute(text("SELECT pg_sleep(0.01)"))
+            # now() is the transaction's start: it moved, so each statement was its own
+            assert s.execute(text("SELECT now()")).scalar() > first
+        with pytest.raises(DBAPIError, match="read-only transaction"):  # noqa: SIM117
+            with db.core_transaction(write=False) as c:
+                c.execute(text("CREATE TEMP TABLE refused (x int)"))
+        with db.transaction() as s:  # writes keep one transaction
+            assert s.execute(text("SHOW transaction_read_only")).scalar() == "off"
+            first = s.execute(text("SELECT now()")).scalar()
+            s.execute(text("SELECT pg_sleep(0.01)"))
+            assert s.execute(text("SELECT now()")).scalar() == first
+        with db.transaction(write=False) as s:  # one snapshot, when asked for
+            s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            first = s.execute(text("SELECT now()")).scalar()
+            s.execute(text("SELECT pg_sleep(0.01)"))
+            assert s.execute(text("SELECT now()")).scalar() == first
+            assert s.execute(text("SHOW transaction_read_only")).scalar() == "on"
+
+    def on_loop() -> None:
+        with on_event_loop():
+            check()
+
+    try:
+        check()
+        asyncio.run(greenlet_spawn(on_loop))
+    finally:
+        db.dispose()
+
+
+def test_through_pgbouncer_reads_use_the_writers_pool(pg_url, monkeypatch):
+    from raad.store import Database
+
+    monkeypatch.setenv("RAAD_PGBOUNCER", "1")
+    db = Database(pg_url)
+    try:
+        assert db._read_engine is db.engine  # PgBouncer does not pass start-up options
+    finally:
+        db.dispose()

@@ -38,7 +38,9 @@ def test_without_a_read_url_replica_reads_use_the_primary(database, monkeypatch)
     try:
         assert db.replica_engine is None
         with db.transaction(write=False, replica=True) as s:
-            assert s.get_bind() is db.engine
+            # the primary's reads (on PostgreSQL their own read-only pool on the primary)
+            assert s.get_bind() is db._read_engine
+            assert s.get_bind().url == db.engine.url
     finally:
         db.dispose()
 

@@ -1,6 +1,15 @@
 """The audit trail: one append-only row per create, update, delete, identified or researcher
 read, written in the same transaction as the change it records, each row chained to the one
-before by a SHA-256 hash (``verify`` recomputes the chain; ``raad audit verify``)."""
+before by a SHA-256 hash (``verify`` recomputes the chain; ``raad audit verify``).
+
+A row's ``content_hash`` is the SHA-256 of its own fields (:func:`content_hash`); its link is
+``row_hash = SHA-256(prev_hash || content_hash)`` (:func:`link_hash`), ``prev_hash`` being the
+``row_hash`` of the row before it in ``id`` order. On PostgreSQL the database makes the link when
+the transaction commits (a deferred trigger under an advisory lock, revision 0018), so writers
+wait for each other only for the commit itself; on SQLite, whose writers are serial, it is made
+here. Rows written before revision 0018 hashed their fields and ``prev_hash`` together
+(:func:`row_hash`) and are verified that way.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raad.store.core import Executor, Inserter, table
-from raad.store.db import transaction_state
 from raad.store.models import AuditEvent, utcnow
 
 from .authz import require_admin
@@ -37,8 +45,9 @@ def record(
     detail: str | None = None,
     reason: str | None = None,
 ) -> None:
-    """Append one row, chained to the one before it (see :func:`row_hash`), with the caller's
-    address when a request is being served (``CLIENT``) and the ``reason`` given for a change."""
+    """Append one row, chained to the one before it (see the module's docstring), with the
+    caller's address when a request is being served (``CLIENT``) and the ``reason`` given for a
+    change."""
     values: dict[str, Any] = {
         "at": utcnow(),
         "user_id": actor.user_id if actor else None,
@@ -53,43 +62,23 @@ def record(
         "client": CLIENT.get(),
         "reason": reason,
     }
+    values["content_hash"] = content_hash(values)
     conn = db.connection() if isinstance(db, Session) else db
-    if conn.dialect.name == "postgresql":
-        state = transaction_state(db)
-        if state is not None:
-            # one chain: audited transactions take their turn, but only from the chaining of
-            # their rows, written just before the commit, to the commit itself
-            pending = state.__dict__.setdefault("audit_rows", [])
-            if not pending:
-                state.before_commit.append(lambda: _chain(conn, pending))
-            pending.append(values)
-            return
-        _chain(conn, [values])
-        return
-    _chain(conn, [values])  # SQLite writers are serial already
-
-
-def _chain(conn: Any, rows: list[dict[str, Any]]) -> None:
-    """Chain ``rows`` after the last row and insert them (on PostgreSQL under the chain's
-    transaction-scoped advisory lock, released by the commit)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-    last = conn.execute(_LAST_HASH).scalar() or GENESIS
-    for values in rows:
-        values["prev_hash"] = last
-        values["row_hash"] = last = row_hash(values)
-    if len(rows) == 1:
-        _insert(conn, **rows[0])
-    else:
-        conn.execute(_insert.statement, rows)  # every row has every column
+    if conn.dialect.name != "postgresql":  # PostgreSQL links the row at commit
+        prev = conn.execute(_LAST_HASH).scalar() or GENESIS
+        values["prev_hash"] = prev
+        values["row_hash"] = link_hash(prev, values["content_hash"])
+    _insert(conn, **values)
 
 
 CLIENT: ContextVar[str | None] = ContextVar("raad_audit_client", default=None)
 GENESIS = "0" * 64  # the previous hash of the chain's first row
-CHAIN_LOCK = 0x52414144  # "RAAD": the advisory lock key of the chain on PostgreSQL
+CHAIN_LOCK = 0x52414144  # "RAAD": the chain's advisory lock key on PostgreSQL (revision 0018)
 _AE = table(AuditEvent)
-_LAST_HASH = select(_AE.c.row_hash).order_by(_AE.c.id.desc()).limit(1)
-_HASHED = (
+_LAST_HASH = (
+    select(_AE.c.row_hash).where(_AE.c.row_hash.is_not(None)).order_by(_AE.c.id.desc()).limit(1)
+)
+_CONTENT = (
     "at",
     "user_id",
     "username",
@@ -101,24 +90,51 @@ _HASHED = (
     "after",
     "detail",
     "client",
-    "prev_hash",
 )
+_HASHED = (*_CONTENT, "prev_hash")  # rows from before revision 0018
 
 
-def row_hash(values: dict[str, Any]) -> str:
-    """SHA-256 (hex) of the row's fields and the previous row's hash, as canonical JSON (keys
-    sorted, no spaces, ASCII, times in UTC to the microsecond): changing any field of a row, or
-    removing a row, breaks the chain from there on."""
+def _canonical(values: dict[str, Any], keys: tuple[str, ...]) -> bytes:
+    """Canonical JSON of ``keys`` (sorted, no spaces, ASCII, times in UTC to the microsecond;
+    ``reason`` only when one was given, as rows from before reasons were kept hashed)."""
     at = values["at"]
     if isinstance(at, datetime):
         at = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    canonical = {k: values.get(k) for k in _HASHED} | {"at": at}
-    if values.get("reason") is not None:  # rows from before reasons were kept hash as they did
+    canonical = {k: values.get(k) for k in keys} | {"at": at}
+    if values.get("reason") is not None:
         canonical["reason"] = values["reason"]
     text_ = json.dumps(
         canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str
     )
-    return hashlib.sha256(text_.encode()).hexdigest()
+    return text_.encode()
+
+
+def content_hash(values: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a row's own fields as canonical JSON: changing any field changes it."""
+    return hashlib.sha256(_canonical(values, _CONTENT)).hexdigest()
+
+
+def link_hash(prev_hash: str, content_hash_: str) -> str:
+    """The row's link: SHA-256 (hex) of the previous row's hash and this row's content hash,
+    concatenated as ASCII hex (128 characters); what the PostgreSQL trigger computes as
+    ``encode(sha256(convert_to(prev_hash || content_hash, 'UTF8')), 'hex')``."""
+    return hashlib.sha256((prev_hash + content_hash_).encode("ascii")).hexdigest()
+
+
+def row_hash(values: dict[str, Any]) -> str:
+    """The hash of a row written before revision 0018: SHA-256 (hex) of its fields and the
+    previous row's hash together as canonical JSON."""
+    return hashlib.sha256(_canonical(values, _HASHED)).hexdigest()
+
+
+def _hash_problem(r: Any) -> str | None:
+    if r["content_hash"] is None:  # written before revision 0018
+        return None if row_hash(dict(r)) == r["row_hash"] else "its content does not match its hash"
+    if content_hash(dict(r)) != r["content_hash"]:
+        return "its content does not match its hash"
+    if link_hash(r["prev_hash"], r["content_hash"]) != r["row_hash"]:
+        return "its link does not match its hashes"
+    return None
 
 
 @dataclass(frozen=True)
@@ -172,8 +188,9 @@ def verify(db: Executor, *, batch: int = 5000) -> ChainCheck:
                 problems.append(
                     f"row {r['id']}: the chain's first row does not start from the genesis hash"
                 )
-            if row_hash(dict(r)) != r["row_hash"]:
-                problems.append(f"row {r['id']}: its content does not match its hash (changed)")
+            problem = _hash_problem(r)
+            if problem:
+                problems.append(f"row {r['id']}: {problem} (changed)")
             started = True
             prev = r["row_hash"]
             if len(problems) >= 100:

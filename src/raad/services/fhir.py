@@ -37,9 +37,7 @@ def internal_id(db: Session, fhir_id: str | int) -> int:
     return pid
 
 
-def patient(
-    db: Session, actor: Actor, fhir_id: str, base_url: str | None = None
-) -> dict[str, Any]:
+def patient(db: Session, actor: Actor, fhir_id: str, base_url: str | None = None) -> dict[str, Any]:
     """The Patient resource by its FHIR id (identifiers only for callers who may see them)."""
     full = everything(db, actor, fhir_id, base_url=base_url)
     return next(e["resource"] for e in full["entry"] if e["resource"]["resourceType"] == "Patient")

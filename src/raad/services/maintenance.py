@@ -65,9 +65,10 @@ def prune(db: Session, now: datetime | None = None) -> dict[str, int]:
         .scalar_subquery()
     )
     # an EHR launch's context (and the EHR's tokens) goes with the raad session it opened
-    launches = db.execute(
-        delete(SmartContext).where(SmartContext.auth_token_id.in_(gone))
-    ).rowcount + db.execute(delete(SmartLaunch).where(SmartLaunch.expires_at < now)).rowcount
+    launches = (
+        db.execute(delete(SmartContext).where(SmartContext.auth_token_id.in_(gone))).rowcount
+        + db.execute(delete(SmartLaunch).where(SmartLaunch.expires_at < now)).rowcount
+    )
     tokens = db.execute(delete(AuthToken).where(AuthToken.id.in_(gone))).rowcount
     rates = db.execute(
         delete(RateEvent).where(RateEvent.at < now - timedelta(seconds=RATE_WINDOW_S))

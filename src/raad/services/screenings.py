@@ -58,10 +58,14 @@ def facts_now(
         raise InvalidInput(f"facts.{exc.field}", exc.value, exc.allowed) from None
 
 
-def screen_now(db: Executor, patient_id: int, as_of: date | None = None) -> Screening:
-    """Screen the patient from their current facts (Core statements; nothing is stored)."""
+def screen_now(
+    db: Executor, patient_id: int, as_of: date | None = None, facts: Any = None
+) -> Screening:
+    """Screen the patient from their current facts (Core statements; nothing is stored).
+    ``facts``: the patient's ``facts``, ``sex`` and ``birth_date`` when the caller has just
+    read them in this transaction (a row with those attributes); otherwise they are read."""
     day = as_of or date.today()
-    row = db.execute(_FACTS, {"patient_id": patient_id}).one()
+    row = facts if facts is not None else db.execute(_FACTS, {"patient_id": patient_id}).one()
     return screen(facts_now(row.facts, row.sex, row.birth_date, day), as_of=day)
 
 
@@ -84,13 +88,14 @@ def _describe(reasons: list[dict[str, Any]]) -> str:
 
 
 def check_override(
-    db: Executor, patient_id: int, agent: str, override_reason: str | None
+    db: Executor, patient_id: int, agent: str, override_reason: str | None, facts: Any = None
 ) -> dict[str, Any] | None:
     """Screen now; when ``agent`` is contraindicated, an ``override_reason`` is required (422
     naming it, with the contraindications and their sources) and the override to store is
-    returned; when it is not, an override reason is refused (there is nothing to override)."""
+    returned; when it is not, an override reason is refused (there is nothing to override).
+    ``facts`` as in :func:`screen_now`."""
     day = date.today()
-    result = screen_now(db, patient_id, day)
+    result = screen_now(db, patient_id, day, facts)
     reasons = contraindications(result, agent)
     reason = (override_reason or "").strip()
     if not reasons:

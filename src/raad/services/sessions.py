@@ -30,7 +30,15 @@ from raad.knowledge.rems import load_rems
 from raad.knowledge.treatment import agents, monitoring
 from raad.scales import get as get_instrument
 from raad.store.core import Executor, Inserter, core_only, table
-from raad.store.models import Administration, Alert, Course, Patient, Site, utcnow
+from raad.store.models import (
+    Administration,
+    Alert,
+    Course,
+    Patient,
+    PatientIdentity,
+    Site,
+    utcnow,
+)
 
 from . import audit, deid, signatures, views
 from .alerts import alert_columns, store_alert, usernames
@@ -44,6 +52,7 @@ from .schemas import SessionIn, SessionUpdate, SignatureIn
 from .screenings import check_override
 
 _ADM, _COURSE, _PAT = table(Administration), table(Course), table(Patient)
+_IDENT = table(PatientIdentity)
 _SITE = table(Site)
 
 
@@ -358,12 +367,14 @@ def rems_submitted(db: Session, actor: Actor, session_id: int) -> dict[str, Any]
     return _view(db, a, _open_alerts(db, a))
 
 
-def _view(db: Executor, a: Any, alerts: list[Any]) -> dict[str, Any]:
+def _view(db: Executor, a: Any, alerts: list[Any], *, new: bool = False) -> dict[str, Any]:
+    """The session as the API shows it; ``new``: created in this transaction, so nothing has
+    signed it yet (no query for its signatures)."""
     names = usernames(db, (x.acknowledged_by for x in alerts))
     signed = signatures.of(db, "alert", (x.id for x in alerts if x.acknowledged_at is not None))
     return {
         **views.administration(a),
-        "signatures": signatures.of(db, "session", [a.id]).get(a.id, []),
+        "signatures": [] if new else signatures.of(db, "session", [a.id]).get(a.id, []),
         "alerts": [{**views.alert(x, names), "signatures": signed.get(x.id, [])} for x in alerts],
         "rems": _rems(db, a),
         "discharge_blocked": any(x.blocks_discharge and x.acknowledged_at is None for x in alerts),
@@ -380,8 +391,13 @@ _COURSE_SITE = (
         _COURSE.c.plan,
         _PAT.c.site_id,
         _PAT.c.birth_year,
+        # what the screening reads (screenings.screen_now), in the same round trip
+        _PAT.c.facts,
+        _PAT.c.sex,
+        _IDENT.c.birth_date,
     )
     .join(_PAT, _PAT.c.id == _COURSE.c.patient_id)
+    .outerjoin(_IDENT, _IDENT.c.patient_id == _PAT.c.id)
     .where(_COURSE.c.id == bindparam("course_id"))
 )
 _insert_session = Inserter(Administration)
@@ -435,7 +451,9 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
     _bp("bp_post", data.bp_post)
     rec = _validate(SimpleNamespace(**values))
     _check_start(data.start, course.birth_year)
-    override = check_override(db, course.patient_id, course.agent, data.override_reason)
+    override = check_override(
+        db, course.patient_id, course.agent, data.override_reason, facts=course
+    )
     if override:
         values["override_reason"] = (data.override_reason or "").strip()
         values["override_detail"] = override
@@ -444,7 +462,7 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
     stored = [
         store_alert(db, x, patient_id=a.patient_id, administration_id=a.id) for x in report.alerts
     ]
-    view = _view(db, a, stored)
+    view = _view(db, a, stored, new=True)
     after = views.administration(a)
     audit.record(db, actor, "create", "session", a.id, patient_id=a.patient_id, after=after)
     if override:

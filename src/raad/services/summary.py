@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import JSON, bindparam, case, func, select, type_coerce
 
 from raad.clinical.staging import Trial, trd_status
 from raad.scales import compare, get
@@ -23,16 +23,43 @@ _TRIAL, _COURSE = table(AntidepressantTrial), table(Course)
 _ADM, _ASSESS, _ALERT = table(Administration), table(Assessment), table(Alert)
 _PID = bindparam("patient_id")
 _TRIALS = select(_TRIAL).where(_TRIAL.c.patient_id == _PID).order_by(_TRIAL.c.id)
+# the last course with its sessions counted, in one statement
+_SESSIONS_DONE = (
+    select(func.count()).where(_ADM.c.course_id == _COURSE.c.id).scalar_subquery().label("done")
+)
 _LAST_COURSE = (
-    select(_COURSE).where(_COURSE.c.patient_id == _PID).order_by(_COURSE.c.id.desc()).limit(1)
+    select(_COURSE, _SESSIONS_DONE)
+    .where(_COURSE.c.patient_id == _PID)
+    .order_by(_COURSE.c.id.desc())
+    .limit(1)
 )
-_SESSIONS_DONE = select(func.count()).where(_ADM.c.course_id == bindparam("course_id"))
-_TOTALS = (
-    select(_ASSESS.c.id, _ASSESS.c.instrument, _ASSESS.c.total, _ASSESS.c.administered_at)
+# every scored rating in time order, the latest of each instrument with its responses (a
+# window function, one statement; SQLite >= 3.25 and PostgreSQL have them)
+_RANKED = (
+    select(
+        _ASSESS.c.id,
+        _ASSESS.c.instrument,
+        _ASSESS.c.total,
+        _ASSESS.c.administered_at,
+        _ASSESS.c.administration_id,
+        _ASSESS.c.severity,
+        _ASSESS.c.suicide_flag,
+        _ASSESS.c.source,
+        _ASSESS.c.responses,
+        func.row_number()
+        .over(
+            partition_by=_ASSESS.c.instrument,
+            order_by=(_ASSESS.c.administered_at.desc(), _ASSESS.c.id.desc()),
+        )
+        .label("rank"),
+    )
     .where(_ASSESS.c.patient_id == _PID, _ASSESS.c.total.is_not(None))
-    .order_by(_ASSESS.c.administered_at, _ASSESS.c.id)
+    .subquery()
 )
-_ASSESSMENT = select(_ASSESS).where(_ASSESS.c.id == bindparam("assessment_id"))
+_TOTALS = select(
+    *(c for c in _RANKED.c if c.name not in ("responses", "rank")),
+    type_coerce(case((_RANKED.c.rank == 1, _RANKED.c.responses)), JSON).label("responses"),
+).order_by(_RANKED.c.administered_at, _RANKED.c.id)
 _OPEN_ALERTS = (
     select(_ALERT)
     .where(
@@ -58,7 +85,7 @@ def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
     if course is not None:
         current = {
             **views.course(course),
-            "sessions_recorded": db.scalar(_SESSIONS_DONE, {"course_id": course.id}),
+            "sessions_recorded": course.done,
             "sessions_planned": len(course.plan["sessions"]),
         }
         current.pop("plan")
@@ -70,7 +97,7 @@ def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
         first, last = items[0], items[-1]
         entry: dict[str, Any] = {
             "instrument": name,
-            "latest": views.assessment(db.execute(_ASSESSMENT, {"assessment_id": last.id}).one()),
+            "latest": views.assessment(last),
             "baseline": {
                 "total": first.total,
                 "administered_at": first.administered_at.isoformat(),

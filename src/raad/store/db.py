@@ -13,10 +13,9 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,40 +25,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///raad.db"
 FLOCK_POLL_S = 0.00005  # between tries of a writer that waits for the file lock with a timeout
-
-
-@dataclass
-class TransactionState:
-    """What lives as long as one :meth:`Database.transaction` (or ``core_transaction``): the
-    session or connection it hands out (``owner``) and callables run just before it commits,
-    in order (``before_commit``). Work that must be short while a lock is held (the audit
-    chain's turn on PostgreSQL) is done there: the lock is then held from the last statement to
-    the commit, not for the whole transaction."""
-
-    owner: Any
-    before_commit: list[Callable[[], None]] = field(default_factory=list)
-
-
-_STATE: ContextVar[TransactionState | None] = ContextVar("raad_transaction", default=None)
-
-
-def transaction_state(owner: Any) -> TransactionState | None:
-    """The state of the innermost open transaction of this thread if ``owner`` (a Session or
-    Connection) is the one it handed out; None otherwise (a session made elsewhere)."""
-    state = _STATE.get()
-    return state if state is not None and state.owner is owner else None
-
-
-@contextmanager
-def _tracked(owner: Any) -> Iterator[None]:
-    state = TransactionState(owner)
-    token = _STATE.set(state)
-    try:
-        yield
-        for fn in state.before_commit:
-            fn()
-    finally:
-        _STATE.reset(token)
 
 
 def database_url() -> str:
@@ -101,22 +66,40 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def pg_engine_options() -> dict[str, Any]:
-    """raad's PostgreSQL engine settings (the thread-pool engine and the event-loop one)."""
+def pg_bouncer() -> bool:
+    """Whether PostgreSQL is reached through PgBouncer in transaction mode (``RAAD_PGBOUNCER``)."""
+    return os.environ.get("RAAD_PGBOUNCER", "").lower() in ("1", "true", "yes")
+
+
+def pg_engine_options(*, reads: bool = False) -> dict[str, Any]:
+    """raad's PostgreSQL engine settings (the thread-pool engines and the event-loop ones).
+
+    ``reads``: the pool of read-only transactions. Its connections are read-only for the
+    server (``default_transaction_read_only``, set at connection start: a write there fails)
+    and in autocommit, so a read sends no ``BEGIN`` and no ``COMMIT``. At READ COMMITTED, the
+    isolation raad uses, each statement of a transaction reads its own snapshot anyway, so
+    a read transaction sees the same as one statement at a time; a block that needs one
+    snapshot for many statements asks for REPEATABLE READ on its connection, which opens a
+    transaction again (the bulk export does)."""
     # ``raad serve`` names its connections so a restore can see it is running
     name = os.environ.get("RAAD_APPLICATION_NAME", "raad")
     connect_args: dict[str, Any] = {"application_name": name}
-    bouncer = os.environ.get("RAAD_PGBOUNCER", "").lower() in ("1", "true", "yes")
+    bouncer = pg_bouncer()
     if bouncer:
         # PgBouncer in transaction mode hands each transaction any server connection:
         # psycopg's server-side prepared statements would not be found there
         connect_args["prepare_threshold"] = None
+    options: dict[str, Any] = {}
+    if reads:
+        connect_args["options"] = "-c default_transaction_read_only=on"
+        options["isolation_level"] = "AUTOCOMMIT"
     return {
         "pool_size": _env_int("RAAD_DB_POOL_SIZE", 10),
         "max_overflow": _env_int("RAAD_DB_MAX_OVERFLOW", 20),
         "pool_recycle": 1800,
         "pool_pre_ping": bouncer,
         "connect_args": connect_args,
+        **options,
     }
 
 
@@ -202,6 +185,13 @@ class Database:
             self._replica = sessionmaker(self.replica_engine, expire_on_commit=False)
         self._write_engine = self.engine.execution_options(raad_write=True)
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
+        # reads: on PostgreSQL a pool of their own, read-only and without BEGIN/COMMIT (not
+        # through PgBouncer, which does not pass the connection's start-up options)
+        self._read_engine = self.engine
+        self._reader = self.sessions
+        if self.dialect == "postgresql" and not pg_bouncer():
+            self._read_engine = create_engine(self.url, **pg_engine_options(reads=True))
+            self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         u = make_url(self.url)
         self._lock_path = (
@@ -245,12 +235,15 @@ class Database:
             from sqlalchemy.ext.asyncio import create_async_engine
 
             aengine = create_async_engine(self.url, **pg_engine_options())
-            sync = aengine.sync_engine
-            writes = sync.execution_options(raad_write=True)
+            writes = aengine.sync_engine.execution_options(raad_write=True)
+            areads = aengine
+            if not pg_bouncer():
+                areads = create_async_engine(self.url, **pg_engine_options(reads=True))
+            reads = areads.sync_engine
             self._loop_parts = (
-                aengine,
-                sync,
-                sessionmaker(sync, expire_on_commit=False),
+                (aengine, areads),
+                reads,
+                sessionmaker(reads, expire_on_commit=False),
                 sessionmaker(writes, expire_on_commit=False),
                 writes,
             )
@@ -269,22 +262,22 @@ class Database:
         and takes SQLite's write lock at BEGIN (``BEGIN IMMEDIATE``), so concurrent writers wait
         for each other instead of failing mid-transaction.
         """
-        factory = self._writer if write else self.sessions
+        factory = self._writer if write else self._reader
         if replica and not write and self._replica is not None:
             factory = self._replica
         elif _ON_LOOP.get() and self.loop_ready:
             factory = self._loop()[3 if write else 2]
-        with self._gate(write), factory() as s, s.begin(), _tracked(s):
+        with self._gate(write), factory() as s, s.begin():
             yield s
 
     @contextmanager
     def core_transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """:meth:`transaction` on a bare ``Connection``, for services that run only Core
         statements (no ORM session to set up and tear down); the same gate on SQLite."""
-        engine = self._write_engine if write else self.engine
+        engine = self._write_engine if write else self._read_engine
         if _ON_LOOP.get() and self.loop_ready:
             engine = self._loop()[4 if write else 1]
-        with self._gate(write), engine.begin() as conn, _tracked(conn):
+        with self._gate(write), engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -350,8 +343,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._read_engine is not self.engine:
+            self._read_engine.dispose()
         if self._loop_parts is not None:
-            self._dispose_loop_engine(self._loop_parts[0])
+            for aengine in set(self._loop_parts[0]):
+                self._dispose_loop_engine(aengine)
             self._loop_parts = None
         if self.replica_engine is not None:
             self.replica_engine.dispose()

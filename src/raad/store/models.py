@@ -328,9 +328,11 @@ class AuditEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     client: Mapped[str | None] = mapped_column(String(64))  # the caller's address, if known
     reason: Mapped[str | None] = mapped_column(Text)  # why a record was changed, as given
-    # hash chain (services/audit.py): this row's SHA-256 over its fields and the previous hash
+    # hash chain (services/audit.py): the SHA-256 of this row's own fields (rows since revision
+    # 0018), the previous row's hash and this row's link (on PostgreSQL made at commit)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     row_hash: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class IdempotentRequest(Base):

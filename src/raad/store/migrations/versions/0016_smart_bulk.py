@@ -61,7 +61,11 @@ def upgrade() -> None:
         "smart_contexts",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column(
-            "auth_token_id", sa.Integer, sa.ForeignKey("auth_tokens.id"), nullable=False, unique=True
+            "auth_token_id",
+            sa.Integer,
+            sa.ForeignKey("auth_tokens.id"),
+            nullable=False,
+            unique=True,
         ),
         sa.Column("iss", sa.String(512), nullable=False),
         sa.Column("fhir_user", sa.String(512), nullable=True),
