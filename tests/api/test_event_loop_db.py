@@ -1,7 +1,7 @@
-"""PostgreSQL transactions of the busiest routes run on the event loop (issue 23): psycopg's
-async connections through SQLAlchemy's asyncio extension, the service code unchanged in a
-greenlet; ``RAAD_PG_THREADS=1`` keeps the thread pool. Writes land and are audited either
-way."""
+"""PostgreSQL transactions of the busiest routes run on the event loop (issue 23): asyncpg
+(or psycopg's async connections) through SQLAlchemy's asyncio extension, the service code
+unchanged in a greenlet; ``RAAD_PG_THREADS=1`` keeps the thread pool. Writes land and are
+audited either way, and answers are the same."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_writes_run_on_the_event_loop_engine(pg_api, database, monkeypatch):
     p = new_patient(pg_api)
     before = _audited(database, p["id"])
     post_rating(pg_api, p["id"], "PHQ-9", phq9_items(12), "2026-01-04T09:00:00+00:00")
-    assert database.loop_ready and database._loop_parts is not None
+    assert database.loop_ready and len(database._loop_parts) > 0
     assert _audited(database, p["id"]) == before + 1  # the rating's audit row, chained
 
 
@@ -42,3 +42,54 @@ def test_the_thread_pool_can_be_kept(pg_api, database, monkeypatch):
     post_rating(pg_api, p["id"], "PHQ-9", phq9_items(3), "2026-01-04T09:00:00+00:00")
     r = pg_api.client.get(f"/patients/{p['id']}/summary", headers=pg_api.h("clinician"))
     assert r.status_code == 200
+
+
+def test_the_loop_engine_is_asyncpg_unless_told_or_unsafe(pg_api, database, monkeypatch):
+    """asyncpg by default; psycopg's async connections when asked, through PgBouncer, or when
+    the URL carries a libpq setting asyncpg might read differently; a bad choice is named."""
+    from sqlalchemy.engine import make_url
+
+    from raad.store.db import pg_loop_engine
+
+    def driver(url: str) -> str:
+        engine = pg_loop_engine(url)
+        try:
+            return engine.sync_engine.dialect.driver
+        finally:
+            engine.sync_engine.dispose(close=False)
+
+    url = database.url
+    monkeypatch.delenv("RAAD_PG_ASYNC_DRIVER", raising=False)
+    monkeypatch.delenv("RAAD_PGBOUNCER", raising=False)
+    assert driver(url) == "asyncpg"
+    assert driver(f"{url}?sslmode=disable&connect_timeout=5") == "asyncpg"
+    translated = pg_loop_engine(f"{url}?sslmode=disable&connect_timeout=5")
+    try:
+        assert make_url(str(translated.url)).query == {}
+    finally:
+        translated.sync_engine.dispose(close=False)
+    assert driver(f"{url}?target_session_attrs=read-write") == "psycopg"
+    monkeypatch.setenv("RAAD_PGBOUNCER", "1")
+    assert driver(url) == "psycopg"
+    monkeypatch.delenv("RAAD_PGBOUNCER")
+    monkeypatch.setenv("RAAD_PG_ASYNC_DRIVER", "psycopg")
+    assert driver(url) == "psycopg"
+    monkeypatch.setenv("RAAD_PG_ASYNC_DRIVER", "pg8000")
+    with pytest.raises(ValueError, match="RAAD_PG_ASYNC_DRIVER"):
+        pg_loop_engine(url)
+
+
+def test_summaries_and_writes_on_asyncpg_match_the_thread_pool(pg_api, database, monkeypatch):
+    """The same requests give the same answers on the event loop (asyncpg) and in the thread
+    pool (psycopg): the summary after a rating and a session, byte for byte."""
+    monkeypatch.delenv("RAAD_PG_THREADS", raising=False)
+    p = new_patient(pg_api)
+    post_rating(pg_api, p["id"], "PHQ-9", phq9_items(14), "2026-01-04T09:00:00+00:00")
+    post_rating(pg_api, p["id"], "PHQ-9", phq9_items(6), "2026-01-11T09:00:00+00:00")
+    url = f"/patients/{p['id']}/summary"
+    on_loop = pg_api.client.get(url, headers=pg_api.h("clinician"))
+    monkeypatch.setenv("RAAD_PG_THREADS", "1")
+    in_threads = pg_api.client.get(url, headers=pg_api.h("clinician"))
+    assert on_loop.status_code == in_threads.status_code == 200
+    assert on_loop.json() == in_threads.json()
+    assert on_loop.json()["scores"][0]["count"] == 2

@@ -162,8 +162,9 @@ def test_a_full_database_at_the_sqlite_layer_gives_503(tmp_path):
     seen = _filling_writes(c, token, "S1")
     assert seen[-1] == 503 and 0 < seen.count(201) == len(seen) - 1, seen
     assert _count(capped) == seen.count(201)
-    # reads still work
-    r = c.get("/patients?limit=1", headers={"Authorization": f"Bearer {token}"})
+    # reads that write nothing still work (a list of identified patients is an audited read:
+    # with no room for its audit row it is refused too, and nothing is shown unaudited)
+    r = c.get("/patients/1/summary", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
 
 
@@ -222,3 +223,22 @@ def test_web_pages_answer_a_database_fault_with_a_page_not_json(tmp_path):
         headers={"Authorization": f"Bearer {issued.token}"},
     )
     assert api.status_code in (401, 503) and api.headers["content-type"] == "application/json"
+
+
+def test_a_postgresql_server_that_refuses_connections_gives_503(monkeypatch):
+    """On the event loop (asyncpg) as in the thread pool (psycopg): a server that is down is
+    "try again", 503 with Retry-After, never an internal error."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+psycopg://raad@127.0.0.1:{port}/raad"
+    for threads in ("", "1"):
+        monkeypatch.setenv("RAAD_PG_THREADS", threads)
+        db = Database(url)
+        with TestClient(create_app(db), raise_server_exceptions=False) as c:
+            r = c.get("/patients/1/summary", headers={"Authorization": "Bearer x"})
+        db.dispose()
+        assert r.status_code == 503, (threads, r.text)
+        assert r.headers["Retry-After"] and "connection refused" in r.json()["message"]

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -116,10 +116,13 @@ _UNAVAILABLE = (
     "the database system is shutting down",
     "connection refused",
     "server closed the connection",
+    # asyncpg (the event loop's driver) on a connection the server closed mid-request
+    "connection was closed in the middle of operation",
+    "connection is closed",
 )
 
 
-def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+def _database_unavailable(request: Request, exc: OperationalError | InterfaceError) -> JSONResponse:
     """503 with ``Retry-After`` for a database that is locked, full, read-only or down; any other
     driver error is a bug and answered as one."""
     text_ = str(exc.orig if exc.orig is not None else exc).lower()
@@ -247,6 +250,7 @@ def create_app(db: Database | None = None, *, web: bool = True, **extra: Any) ->
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(IntegrityError, _conflicting_write)
     app.add_exception_handler(Exception, _unexpected)
     for module in (

@@ -130,14 +130,14 @@ async def offload(
     """Run blocking database work for an ``async`` route: inline on SQLite, whose transactions are
     short and local (the event loop runs them one after another with no thread hand-offs or GIL
     contention, which dominated the cost under load); on PostgreSQL on the event loop as well,
-    through psycopg's async connections in a greenlet (each network wait lets other requests
+    through asyncpg (store.db.pg_loop_engine) in a greenlet (each network wait lets other requests
     run; ``RAAD_PG_THREADS=1`` keeps the thread pool instead). A SQLite write runs inline once it passes the writer gate, which other processes'
     short writes leave within a millisecond or so; if the gate stays taken for
     ``INLINE_WRITE_WAIT_S`` (a long write elsewhere, e.g. a bulk import), the write waits in the
     thread pool instead, so the event loop is never held up longer than that."""
     db = database(request)
     if db.loop_ready:
-        # PostgreSQL: on the event loop too, with psycopg's async connections; the service
+        # PostgreSQL: on the event loop too, with the loop's connections; the service
         # code runs unchanged in a greenlet and every network wait yields to the loop
         from sqlalchemy.util import greenlet_spawn
 
