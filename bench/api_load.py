@@ -577,10 +577,15 @@ def report(backend: str, noop: PhaseResult, mixed: PhaseResult, clients: int) ->
         f"{TARGET_CLIENTS} clients on SQLite)"
     )
     measured = f"{_fmt(w)} writes/s, p99 {_fmt(p)} ms, {e} errors"
+    met = w >= TARGET_WRITES_PER_S and p < TARGET_P99_MS and e == 0
+    return _verdict(target, measured, clients, met)
+
+
+def _verdict(target: str, measured: str, clients: int, met: bool) -> bool | None:
+    """Print whether ``target`` was met (decided only with ``TARGET_CLIENTS`` clients)."""
     if clients != TARGET_CLIENTS:
         print(f"{target}: not decided by this run ({clients} clients): {measured}")
         return None
-    met = w >= TARGET_WRITES_PER_S and p < TARGET_P99_MS and e == 0
     print(f"{target}: {'MET' if met else 'NOT MET'}: {measured}")
     return met
 
@@ -595,12 +600,8 @@ def pg_target(mixed: PhaseResult, ratio: float, clients: int) -> bool | None:
         f"{TARGET_CLIENTS} clients on PostgreSQL)"
     )
     measured = f"ratio {ratio:.3f}, p99 {_fmt(p)} ms, {e} errors"
-    if clients != TARGET_CLIENTS:
-        print(f"{target}: not decided by this run ({clients} clients): {measured}")
-        return None
     met = ratio >= PG_TARGET_RATIO and p < PG_TARGET_P99_MS and e == 0
-    print(f"{target}: {'MET' if met else 'NOT MET'}: {measured}")
-    return met
+    return _verdict(target, measured, clients, met)
 
 
 # --- main --------------------------------------------------------------------------------------
