@@ -81,14 +81,25 @@ def test_concurrent_writers_keep_one_chain(empty_database):
 
     def write(i: int) -> None:
         with db.transaction() as s:
-            audit.record(s, actor, "update", "thing", i)
+            audit.record(s, actor, "update", "concurrent", i)
+            if i % 3 == 0:  # some transactions write two rows (a change and its override)
+                audit.record(s, actor, "override", "concurrent", i)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, range(40)))
     with db.transaction(write=False) as s:
         check = audit.verify(s)
+        rows = s.execute(
+            select(AuditEvent.entity_id, AuditEvent.action)
+            .where(AuditEvent.entity == "concurrent")
+            .order_by(AuditEvent.id)
+        )
+        pairs = [tuple(r) for r in rows]
     assert check.ok, check.problems
-    assert check.rows == 1 + 1 + 40  # the user's creation, the fill, the 40 writes
+    assert check.rows == 1 + 1 + 40 + 14  # the user's creation, the fill, the writes
+    for i in range(0, 40, 3):  # a transaction's rows stay together and in order
+        at = pairs.index((str(i), "update"))
+        assert pairs[at + 1] == (str(i), "override")
 
 
 def test_cli_verify_and_client_address(api, database, tmp_path):
