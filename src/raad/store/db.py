@@ -287,8 +287,9 @@ class Database:
 
     @property
     def loop_ready(self) -> bool:
-        """Whether transactions can run on the event loop (PostgreSQL with psycopg; turned off
-        with ``RAAD_PG_THREADS=1``, which keeps every transaction in the thread pool)."""
+        """Whether transactions can run on the event loop (PostgreSQL, see
+        :func:`pg_loop_engine`; turned off with ``RAAD_PG_THREADS=1``, which keeps every
+        transaction in the thread pool)."""
         return self.dialect == "postgresql" and os.environ.get("RAAD_PG_THREADS", "") != "1"
 
     def _loop(self) -> tuple[Any, ...]:
