@@ -461,15 +461,19 @@ def process_cpu_s(pid: int) -> float:
 
 def database_cpu_s() -> float:
     """User + system CPU seconds of every process of a PostgreSQL server on this machine (its
-    backends and background processes, named ``postgres``; Linux /proc, readable as root); NaN
-    when there is none (SQLite, or a server elsewhere)."""
-    total, found = 0.0, False
+    backends and background processes, named ``postgres``; Linux /proc, readable as root),
+    with those of the backends that have ended (a connection closed by a pool), which the kernel
+    adds to their parent's ``cutime``/``cstime`` when it reaps them; NaN when there is none
+    (SQLite, or a server elsewhere)."""
+    total, found = 0, False
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with suppress(OSError):
             head, rest = stat.read_text().rsplit(")", 1)
             if head.split("(", 1)[1] == "postgres":
                 fields = rest.split()
-                total += int(fields[11]) + int(fields[12])
+                # utime + stime, and cutime + cstime: the time of reaped children (the
+                # postmaster's ended backends; zero for a backend, which has none)
+                total += sum(int(f) for f in fields[11:15])
                 found = True
     return total / os.sysconf("SC_CLK_TCK") if found else float("nan")
 

@@ -114,3 +114,50 @@ def test_through_pgbouncer_reads_use_the_writers_pool(pg_url, monkeypatch):
         assert db._read_engine is db.engine  # PgBouncer does not pass start-up options
     finally:
         db.dispose()
+
+
+def test_a_worker_keeps_a_connection_for_each_request_in_flight(pg_url, monkeypatch):
+    """With the default pool, 16 transactions at once on a worker's event loop (32 clients on
+    2 workers, as bench/api_load.py runs) open 16 connections once and reuse them: a second
+    burst opens none. With a pool of 10 (the default before) the 6 beyond it were closed when
+    handed back and each burst opened them again: a server process and asyncpg's set-up per
+    request beyond the pool."""
+    import asyncio
+
+    from sqlalchemy import event, text
+    from sqlalchemy.util import greenlet_spawn
+
+    from raad.store import Database
+    from raad.store.db import on_event_loop
+
+    monkeypatch.delenv("RAAD_DB_POOL_SIZE", raising=False)
+    monkeypatch.delenv("RAAD_DB_MAX_OVERFLOW", raising=False)
+    in_flight = 16
+
+    def one() -> None:
+        with on_event_loop(), db.core_transaction(write=False) as c:
+            c.execute(text("SELECT pg_sleep(0.05)"))
+
+    async def bursts(pool_size: int | None) -> list[int]:
+        if pool_size is not None:
+            monkeypatch.setenv("RAAD_DB_POOL_SIZE", str(pool_size))
+        reads = db._loop()[1]  # this loop's read engine, made now with the settings above
+        opened: list[int] = []
+        event.listen(reads, "connect", lambda *_: opened.append(1))
+        counts = []
+        for _ in range(2):
+            before = len(opened)
+            await asyncio.gather(*(greenlet_spawn(one) for _ in range(in_flight)))
+            counts.append(len(opened) - before)
+        return counts
+
+    db = Database(pg_url)
+    try:
+        assert asyncio.run(bursts(None)) == [in_flight, 0]
+    finally:
+        db.dispose()
+    db = Database(pg_url)
+    try:  # the old default, for contrast: the connections beyond the pool open every time
+        assert asyncio.run(bursts(10)) == [in_flight, in_flight - 10]
+    finally:
+        db.dispose()

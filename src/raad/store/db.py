@@ -67,6 +67,16 @@ def make_engine(url: str) -> Engine:
     )
 
 
+# A pool keeps POOL_SIZE connections once opened and closes any of its MAX_OVERFLOW more when
+# they are handed back. A worker serves all its requests in flight from one event loop, so its
+# pool must keep about as many connections as it has requests in flight: with fewer, every
+# request beyond the pool opens a connection and closes it afterwards (a new server process
+# each time, and asyncpg's type set-up), which cost about a tenth of the throughput at 16
+# requests in flight per worker with a pool of 10 (docs/benchmarks.md).
+POOL_SIZE = 20
+MAX_OVERFLOW = 10
+
+
 def pg_bouncer() -> bool:
     """Whether PostgreSQL is reached through PgBouncer in transaction mode (``RAAD_PGBOUNCER``)."""
     return os.environ.get("RAAD_PGBOUNCER", "").lower() in ("1", "true", "yes")
@@ -95,8 +105,8 @@ def pg_engine_options(*, reads: bool = False) -> dict[str, Any]:
         connect_args["options"] = "-c default_transaction_read_only=on"
         options["isolation_level"] = "AUTOCOMMIT"
     return {
-        "pool_size": _env_int("RAAD_DB_POOL_SIZE", 10),
-        "max_overflow": _env_int("RAAD_DB_MAX_OVERFLOW", 20),
+        "pool_size": _env_int("RAAD_DB_POOL_SIZE", POOL_SIZE),
+        "max_overflow": _env_int("RAAD_DB_MAX_OVERFLOW", MAX_OVERFLOW),
         "pool_recycle": 1800,
         "pool_pre_ping": bouncer,
         "connect_args": connect_args,
