@@ -146,3 +146,46 @@ def test_a_record_number_is_registered_once_per_site(api):
         headers=api.h("clinician"),
     )
     assert again.status_code == 409 and str(p["id"]) in again.json()["message"]
+
+
+def test_the_summary_shows_the_latest_course_with_its_sessions_counted(api):
+    """The current course is the patient's latest, with the sessions recorded on it (not on
+    an earlier course, not another patient's) against the plan's count; none before a course
+    is planned. The course's fields are those of GET /courses/{id}."""
+    from tests.api.helpers import new_course, session_body
+
+    p, other = new_patient(api), new_patient(api)
+    summary = api.client.get(f"/patients/{p['id']}/summary", headers=api.h("clinician"))
+    assert summary.status_code == 200 and summary.json()["current_course"] is None
+    first = new_course(api, p["id"], start="2026-01-05")
+    for day in ("05", "08"):
+        body = session_body(first["id"], start=f"2026-01-{day}T10:00:00+00:00")
+        assert (
+            api.client.post("/sessions", json=body, headers=api.h("clinician")).status_code == 201
+        )
+    theirs = new_course(api, other["id"], start="2026-01-05")
+    r = api.client.post("/sessions", json=session_body(theirs["id"]), headers=api.h("clinician"))
+    assert r.status_code == 201, r.text
+    current = api.client.get(f"/patients/{p['id']}/summary", headers=api.h("clinician")).json()[
+        "current_course"
+    ]
+    assert current["sessions_recorded"] == 2
+    assert current["sessions_planned"] == len(first["plan"]["sessions"]) == 8
+    course = api.client.get(f"/courses/{first['id']}", headers=api.h("clinician")).json()
+    assert current == {
+        **{k: v for k, v in course.items() if k in current},
+        "sessions_recorded": 2,
+        "sessions_planned": 8,
+    }
+    assert set(current) - {"sessions_recorded", "sessions_planned"} <= set(course)
+    assert current["id"] == first["id"] and current["regimen"] == "n2o-50-twice-weekly"
+    second = api.client.post(
+        f"/patients/{p['id']}/courses",
+        json={"regimen": "n2o-25-weekly", "start": "2026-03-02"},
+        headers=api.h("clinician"),
+    )
+    assert second.status_code == 201, second.text
+    latest = api.client.get(f"/patients/{p['id']}/summary", headers=api.h("clinician")).json()
+    assert latest["current_course"]["id"] == second.json()["id"]
+    assert latest["current_course"]["regimen"] == "n2o-25-weekly"
+    assert latest["current_course"]["sessions_recorded"] == 0

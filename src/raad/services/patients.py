@@ -95,7 +95,8 @@ def load(db: Session, patient_id: int) -> Patient:
 
 
 _PAT, _SITE = table(Patient), table(Site)
-_BRIEF = (
+# the patient's de-identified columns and site code (other statements add to it: the summary)
+BRIEF = (
     select(
         _PAT.c.id,
         _PAT.c.site_id,
@@ -114,7 +115,7 @@ _BRIEF = (
 
 def brief(db: Executor, patient_id: int) -> Any:
     """The patient's de-identified columns and site code as one Core row (no identity)."""
-    row = db.execute(_BRIEF, {"patient_id": patient_id}).one_or_none()
+    row = db.execute(BRIEF, {"patient_id": patient_id}).one_or_none()
     if row is None:
         raise NotFound(f"patient {patient_id} not found")
     return row

@@ -3,6 +3,7 @@ against the first score on the same instrument, and open alerts."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, case, func, select, type_coerce
@@ -16,23 +17,40 @@ from raad.store.models import Administration, Alert, AntidepressantTrial, Assess
 from . import deid, views
 from .authz import can_read
 from .context import Actor
-from .patients import brief
+from .errors import NotFound
+from .patients import BRIEF
 
 # Core statements built once: the summary is the busiest read
 _TRIAL, _COURSE = table(AntidepressantTrial), table(Course)
 _ADM, _ASSESS, _ALERT = table(Administration), table(Assessment), table(Alert)
 _PID = bindparam("patient_id")
 _TRIALS = select(_TRIAL).where(_TRIAL.c.patient_id == _PID).order_by(_TRIAL.c.id)
-# the last course with its sessions counted, in one statement
+# the patient (patients.BRIEF) with the last course and its sessions counted, in one
+# statement: the course's columns are labelled course_<name> (None when there is no course)
+_COURSE_COLUMNS = (
+    "id",
+    "regimen",
+    "agent",
+    "start_date",
+    "status",
+    "locked_at",
+    "locked_by",
+    "version",
+    "knowledge_version",
+    "override_reason",
+    "override_detail",
+    "plan",
+)
 _SESSIONS_DONE = (
     select(func.count()).where(_ADM.c.course_id == _COURSE.c.id).scalar_subquery().label("done")
 )
-_LAST_COURSE = (
-    select(_COURSE, _SESSIONS_DONE)
-    .where(_COURSE.c.patient_id == _PID)
-    .order_by(_COURSE.c.id.desc())
-    .limit(1)
-)
+_OTHER = _COURSE.alias("other_course")
+_LAST_COURSE_ID = (
+    select(func.max(_OTHER.c.id)).where(_OTHER.c.patient_id == BRIEF.selected_columns.id)
+).scalar_subquery()
+_HEAD = BRIEF.add_columns(
+    *(_COURSE.c[name].label(f"course_{name}") for name in _COURSE_COLUMNS), _SESSIONS_DONE
+).outerjoin(_COURSE, _COURSE.c.id == _LAST_COURSE_ID)
 # every scored rating in time order, the latest of each instrument with its responses (a
 # window function, one statement; SQLite >= 3.25 and PostgreSQL have them)
 _RANKED = (
@@ -73,19 +91,21 @@ _OPEN_ALERTS = (
 
 @core_only
 def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
-    p = brief(db, patient_id)
+    p = db.execute(_HEAD, {"patient_id": patient_id}).one_or_none()
+    if p is None:
+        raise NotFound(f"patient {patient_id} not found")
     can_read(actor, p)
     key = {"patient_id": p.id}
     trials = [_trial(t) for t in db.execute(_TRIALS, key)]
     if not actor.identified_access:  # the drug as typed is free text; its ATC code says it
         trials = [t.model_copy(update={"drug": None}) for t in trials]
     trd = trd_status(trials)
-    course = db.execute(_LAST_COURSE, key).one_or_none()
     current = None
-    if course is not None:
+    if p.course_id is not None:
+        course = SimpleNamespace(**{name: p._mapping[f"course_{name}"] for name in _COURSE_COLUMNS})
         current = {
-            **views.course(course),
-            "sessions_recorded": course.done,
+            **views.course(course),  # type: ignore[arg-type]
+            "sessions_recorded": p.done,
             "sessions_planned": len(course.plan["sessions"]),
         }
         current.pop("plan")
