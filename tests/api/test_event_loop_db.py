@@ -47,7 +47,7 @@ def test_the_thread_pool_can_be_kept(pg_api, database, monkeypatch):
 def test_the_loop_engine_is_asyncpg_unless_told_or_unsafe(pg_api, database, monkeypatch):
     """asyncpg by default; psycopg's async connections when asked, through PgBouncer, or when
     the URL carries a libpq setting asyncpg might read differently; a bad choice is named."""
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import URL, make_url
 
     from raad.store.db import pg_loop_engine
 
@@ -69,6 +69,12 @@ def test_the_loop_engine_is_asyncpg_unless_told_or_unsafe(pg_api, database, monk
     finally:
         translated.sync_engine.dispose(close=False)
     assert driver(f"{url}?target_session_attrs=read-write") == "psycopg"
+    u = make_url(url)
+    no_host = URL.create(u.drivername, u.username, u.password, database=u.database)
+    no_host = no_host.render_as_string(hide_password=False)
+    assert driver(f"{no_host}?host=/var/run/postgresql&port=5432") == "asyncpg"
+    assert driver(f"{no_host}?host=a.example,b.example") == "psycopg"  # libpq's host list
+    assert driver(f"{url}?host=/var/run/postgresql") == "psycopg"  # two hosts given
     monkeypatch.setenv("RAAD_PGBOUNCER", "1")
     assert driver(url) == "psycopg"
     monkeypatch.delenv("RAAD_PGBOUNCER")
@@ -93,3 +99,52 @@ def test_summaries_and_writes_on_asyncpg_match_the_thread_pool(pg_api, database,
     assert on_loop.status_code == in_threads.status_code == 200
     assert on_loop.json() == in_threads.json()
     assert on_loop.json()["scores"][0]["count"] == 2
+
+
+def test_asyncpg_reaches_a_server_on_this_machine_through_its_unix_socket(database):
+    """``?host=<socket directory>`` in the URL (libpq's way to use a Unix socket) is passed to
+    asyncpg, and the event loop's connections use the socket: the server sees no client
+    address."""
+    import asyncio
+    from pathlib import Path
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import OperationalError
+
+    from raad.store.db import pg_loop_engine
+
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL's connections")
+    u = make_url(database.url)
+    socket_dir = "/var/run/postgresql"
+    if (
+        u.host not in ("127.0.0.1", "localhost")
+        or not Path(f"{socket_dir}/.s.PGSQL.{u.port or 5432}").exists()
+    ):
+        pytest.skip("a PostgreSQL server on this machine with its socket in /var/run/postgresql")
+
+    def engine_on(directory: str):
+        url = URL.create(
+            u.drivername,
+            u.username,
+            u.password,
+            database=u.database,
+            query={"host": directory, "port": str(u.port or 5432)},
+        )
+        return pg_loop_engine(url.render_as_string(hide_password=False))
+
+    async def ask(engine) -> tuple[object, str]:
+        try:
+            async with engine.connect() as c:
+                row = (await c.execute(text("SELECT inet_server_addr(), current_database()"))).one()
+                return row[0], row[1]
+        finally:
+            await engine.dispose()
+
+    engine = engine_on(socket_dir)
+    assert engine.sync_engine.dialect.driver == "asyncpg"
+    assert asyncio.run(ask(engine)) == (None, u.database)
+    # the directory is the one asked for, not a default asyncpg would try anyway
+    with pytest.raises(OperationalError, match="connection"):
+        asyncio.run(ask(engine_on("/nonexistent-socket-directory")))

@@ -114,8 +114,21 @@ def pg_engine_options(*, reads: bool = False) -> dict[str, Any]:
     }
 
 
-# libpq settings in the URL's query and how asyncpg takes them (any other keeps psycopg)
-_ASYNCPG_PARAMS = {"sslmode": "ssl", "connect_timeout": "timeout"}
+# libpq settings in the URL's query and how asyncpg takes them (any other keeps psycopg);
+# ``host`` may name a Unix socket's directory (a server on the same machine)
+_ASYNCPG_PARAMS = {"sslmode": "ssl", "connect_timeout": "timeout", "host": "host", "port": "port"}
+
+
+def _asyncpg_reads_alike(u: Any) -> bool:
+    """Whether asyncpg reads the URL's query as libpq does: only the settings above, and
+    ``host``/``port`` only as one value standing in for an empty host/port in the URL (libpq's
+    lists of hosts fail over differently in asyncpg)."""
+    if set(u.query) - set(_ASYNCPG_PARAMS):
+        return False
+    host, port = u.query.get("host"), u.query.get("port")
+    if host is not None and (not isinstance(host, str) or "," in host or u.host):
+        return False
+    return port is None or (isinstance(port, str) and port.isdigit() and not u.port)
 
 
 def pg_loop_engine(url: str, *, reads: bool = False) -> Any:
@@ -126,8 +139,8 @@ def pg_loop_engine(url: str, *, reads: bool = False) -> Any:
     (application name, pool, the read-only pool). psycopg's async connections are used instead
     when ``RAAD_PG_ASYNC_DRIVER=psycopg``, through PgBouncer (``RAAD_PGBOUNCER``: asyncpg's
     prepared statements do not survive transaction pooling) and when the URL's query holds a
-    libpq setting other than ``sslmode`` or ``connect_timeout``, which asyncpg may read
-    differently."""
+    libpq setting other than ``sslmode``, ``connect_timeout``, or one ``host`` (a name, or the
+    directory of a Unix socket) and ``port``, which asyncpg may read differently."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
     options = pg_engine_options(reads=reads)
@@ -135,7 +148,7 @@ def pg_loop_engine(url: str, *, reads: bool = False) -> Any:
     driver = os.environ.get("RAAD_PG_ASYNC_DRIVER", "asyncpg").lower()
     if driver not in ("asyncpg", "psycopg"):
         raise ValueError(f"RAAD_PG_ASYNC_DRIVER: got {driver!r}; allowed: asyncpg, psycopg")
-    if driver == "psycopg" or pg_bouncer() or set(u.query) - set(_ASYNCPG_PARAMS):
+    if driver == "psycopg" or pg_bouncer() or not _asyncpg_reads_alike(u):
         return create_async_engine(url, **options)
     libpq = options.pop("connect_args")
     settings = {"application_name": libpq["application_name"]}
@@ -144,7 +157,8 @@ def pg_loop_engine(url: str, *, reads: bool = False) -> Any:
     connect_args: dict[str, Any] = {"server_settings": settings}
     for name, value in u.query.items():
         value = value if isinstance(value, str) else value[-1]
-        connect_args[_ASYNCPG_PARAMS[name]] = float(value) if name == "connect_timeout" else value
+        convert = {"connect_timeout": float, "port": int}.get(name, str)
+        connect_args[_ASYNCPG_PARAMS[name]] = convert(value)
     target = u.set(drivername="postgresql+asyncpg", query={})
     return create_async_engine(
         target, async_creator=_asyncpg_connector(target, connect_args), **options
