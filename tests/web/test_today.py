@@ -20,58 +20,58 @@ def _row(page: str, name: str) -> str:
     return page[page.rfind("<tr>", 0, at) : page.index("</tr>", at)]
 
 
+def _day(when: datetime) -> str:
+    """The site's calendar day of ``when`` (the test site keeps UTC)."""
+    return when.astimezone(UTC).date().isoformat()
+
+
 def test_the_day_view_shows_each_state(api):
+    """Each state on the day its session started: a session started before midnight is on the
+    previous day's view (so the test holds at any hour, midnight included)."""
     now = datetime.now(UTC)
-    today = now.date().isoformat()
+    today = _day(now)
     # due: a course that plans a session today, none recorded
     due = new_patient(api)
     new_course(api, due["id"], start=today)
+    shown = {today: []}
+    shown[today].append((due, "due"))
+
+    def recorded(state: str, started: datetime, **extra: str) -> dict:
+        patient = new_patient(api)
+        course = new_course(api, patient["id"], start=_day(started))
+        r = api.client.post(
+            "/sessions",
+            json=session_body(course["id"], start=started.isoformat(), **extra),
+            headers=api.h("clinician"),
+        )
+        assert r.status_code == 201, r.text
+        shown.setdefault(_day(started), []).append((patient, state))
+        return r.json()
+
     # in progress: started 5 min ago, 60 min of inhalation
-    busy = new_patient(api)
-    c = new_course(api, busy["id"], start=today)
-    api.client.post(
-        "/sessions",
-        json=session_body(c["id"], start=(now - timedelta(minutes=5)).isoformat()),
-        headers=api.h("clinician"),
-    )
+    recorded("in progress", now - timedelta(minutes=5))
     # observing: 60 min of inhalation ended, not ready to leave yet
-    watch = new_patient(api)
-    c = new_course(api, watch["id"], start=today)
-    api.client.post(
-        "/sessions",
-        json=session_body(c["id"], start=(now - timedelta(minutes=75)).isoformat()),
-        headers=api.h("clinician"),
-    )
+    recorded("observing", now - timedelta(minutes=75))
     # discharged
-    gone = new_patient(api)
-    c = new_course(api, gone["id"], start=today)
-    s = api.client.post(
-        "/sessions",
-        json=session_body(
-            c["id"],
-            start=(now - timedelta(minutes=150)).isoformat(),
-            ready_to_leave_at=(now - timedelta(minutes=50)).isoformat(),
-        ),
-        headers=api.h("clinician"),
-    ).json()
+    s = recorded(
+        "discharged",
+        now - timedelta(minutes=150),
+        ready_to_leave_at=(now - timedelta(minutes=50)).isoformat(),
+    )
     r = api.client.post(
         f"/sessions/{s['id']}/discharge",
         json={"signature": signature(api)},
         headers=api.h("clinician", **{"If-Match": '"1"'}),
     )
     assert r.status_code == 200, r.text
-    page = browser_as(api).get("/ui/today")
-    assert page.status_code == 200
-    text = page.text
-    for patient, state in (
-        (due, "due"),
-        (busy, "in progress"),
-        (watch, "observing"),
-        (gone, "discharged"),
-    ):
-        row = _row(text, patient["identity"]["family_name"])
-        assert f">{state}</span>" in row, (state, row)
-    assert "record session" in _row(text, due["identity"]["family_name"])
+    for day, expected in shown.items():
+        page = browser_as(api).get("/ui/today", params={"day": day})
+        assert page.status_code == 200
+        for patient, state in expected:
+            row = _row(page.text, patient["identity"]["family_name"])
+            assert f">{state}</span>" in row, (state, row)
+    today_page = browser_as(api).get("/ui/today").text
+    assert "record session" in _row(today_page, due["identity"]["family_name"])
     # another day shows none of them
     other = browser_as(api).get("/ui/today", params={"day": "2020-01-01"}).text
     assert due["identity"]["family_name"] not in other
@@ -140,18 +140,20 @@ def test_the_day_is_the_sites_calendar_day(api):
 
 def test_ready_to_leave_says_when_an_alert_still_holds_discharge(api):
     now = datetime.now(UTC)
+    started = now - timedelta(minutes=120)  # on the previous day's view just after midnight
     p = new_patient(api)
-    c = new_course(api, p["id"], start=now.date().isoformat())
+    c = new_course(api, p["id"], start=_day(started))
     s = api.client.post(
         "/sessions",
         json=session_body(
             c["id"],
-            start=(now - timedelta(minutes=120)).isoformat(),
+            start=started.isoformat(),
             ready_to_leave_at=(now - timedelta(minutes=5)).isoformat(),
             unresolved=["dissociation"],
         ),
         headers=api.h("clinician"),
     )
     assert s.status_code == 201, s.text
-    row = _row(browser_as(api).get("/ui/today").text, p["identity"]["family_name"])
+    page = browser_as(api).get("/ui/today", params={"day": _day(started)}).text
+    row = _row(page, p["identity"]["family_name"])
     assert ">ready to leave</span>" in row and "discharge blocked" in row
