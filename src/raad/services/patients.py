@@ -113,9 +113,13 @@ BRIEF = (
 )
 
 
-def brief(db: Executor, patient_id: int) -> Any:
-    """The patient's de-identified columns and site code as one Core row (no identity)."""
-    row = db.execute(BRIEF, {"patient_id": patient_id}).one_or_none()
+def brief(db: Executor, patient_id: int, statement: Any = BRIEF) -> Any:
+    """The patient's de-identified columns and site code as one Core row (no identity);
+    ``statement``: :data:`BRIEF` with more columns (the summary adds the latest course).
+
+    Raises:
+        NotFound: no such patient."""
+    row = db.execute(statement, {"patient_id": patient_id}).one_or_none()
     if row is None:
         raise NotFound(f"patient {patient_id} not found")
     return row

@@ -17,8 +17,7 @@ from raad.store.models import Administration, Alert, AntidepressantTrial, Assess
 from . import deid, views
 from .authz import can_read
 from .context import Actor
-from .errors import NotFound
-from .patients import BRIEF
+from .patients import BRIEF, brief
 
 # Core statements built once: the summary is the busiest read
 _TRIAL, _COURSE = table(AntidepressantTrial), table(Course)
@@ -27,20 +26,7 @@ _PID = bindparam("patient_id")
 _TRIALS = select(_TRIAL).where(_TRIAL.c.patient_id == _PID).order_by(_TRIAL.c.id)
 # the patient (patients.BRIEF) with the last course and its sessions counted, in one
 # statement: the course's columns are labelled course_<name> (None when there is no course)
-_COURSE_COLUMNS = (
-    "id",
-    "regimen",
-    "agent",
-    "start_date",
-    "status",
-    "locked_at",
-    "locked_by",
-    "version",
-    "knowledge_version",
-    "override_reason",
-    "override_detail",
-    "plan",
-)
+_COURSE_COLUMNS = tuple(column.name for column in _COURSE.c)
 _SESSIONS_DONE = (
     select(func.count()).where(_ADM.c.course_id == _COURSE.c.id).scalar_subquery().label("done")
 )
@@ -91,9 +77,7 @@ _OPEN_ALERTS = (
 
 @core_only
 def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
-    p = db.execute(_HEAD, {"patient_id": patient_id}).one_or_none()
-    if p is None:
-        raise NotFound(f"patient {patient_id} not found")
+    p = brief(db, patient_id, _HEAD)
     can_read(actor, p)
     key = {"patient_id": p.id}
     trials = [_trial(t) for t in db.execute(_TRIALS, key)]
