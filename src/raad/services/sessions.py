@@ -11,7 +11,8 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select, true
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from raad.clinical.errors import ClinicalInputError
@@ -229,13 +230,20 @@ _HISTORY = select(
 ).where(_ADM.c.patient_id == bindparam("patient_id"), _ADM.c.id != bindparam("session_id"))
 
 
+def _history_rows(db: Executor, a: Any) -> list[Any]:
+    """The patient's sessions other than ``a`` (agent, course_id, start, duration_min, dose_mg)."""
+    return list(db.execute(_HISTORY, {"patient_id": a.patient_id, "session_id": a.id or 0}))
+
+
 def _history(
-    db: Executor, a: Any, plan: dict[str, Any] | None
+    db: Executor, a: Any, plan: dict[str, Any] | None, rows: list[Any] | None = None
 ) -> tuple[tuple[SessionRecord, ...], PlannedDose | None]:
     """The patient's other sessions, with what the safety monitor's history checks read (agent,
     start, duration), and what the course's plan gives for this session (its number is its
-    place among the course's sessions by start time)."""
-    rows = db.execute(_HISTORY, {"patient_id": a.patient_id, "session_id": a.id or 0}).all()
+    place among the course's sessions by start time). ``rows``: those sessions when the caller
+    has read them already (:func:`_course_with_history`), else they are read here."""
+    if rows is None:
+        rows = _history_rows(db, a)
     history = tuple(
         SessionRecord(agent=r.agent, start=r.start, duration_min=r.duration_min, dose_mg=r.dose_mg)
         for r in rows
@@ -402,12 +410,46 @@ _COURSE_SITE = (
 )
 _insert_session = Inserter(Administration)
 
+# PostgreSQL: the course and its patient's sessions in one round trip, the sessions as parallel
+# arrays in id order (one row whatever their number; asyncpg decodes the arrays' elements,
+# timestamps included, with their types). SQLite reads them with a second, local statement.
+_H = _ADM.alias("h")
+_H_COLUMNS = ("agent", "course_id", "start", "duration_min", "dose_mg")
+_H_ARRAYS = (
+    select(
+        *(
+            func.array_agg(aggregate_order_by(_H.c[name], _H.c.id)).label(f"h_{name}")
+            for name in _H_COLUMNS
+        )
+    )
+    .where(_H.c.patient_id == _COURSE.c.patient_id)
+    .lateral("h_arrays")
+)
+_COURSE_SITE_HISTORY = _COURSE_SITE.add_columns(
+    *(_H_ARRAYS.c[f"h_{name}"] for name in _H_COLUMNS)
+).outerjoin(_H_ARRAYS, true())
+
+
+def _course_with_history(db: Executor, course_id: int) -> tuple[Any, list[Any] | None]:
+    """The course row of ``_COURSE_SITE`` (None if there is none) and, on PostgreSQL, its
+    patient's sessions as rows like ``_HISTORY``'s (None elsewhere: read them after)."""
+    conn = db.connection() if isinstance(db, Session) else db
+    if conn.dialect.name != "postgresql":
+        return conn.execute(_COURSE_SITE, {"course_id": course_id}).one_or_none(), None
+    course = conn.execute(_COURSE_SITE_HISTORY, {"course_id": course_id}).one_or_none()
+    if course is None:
+        return None, None
+    columns = [getattr(course, f"h_{name}") or [] for name in _H_COLUMNS]
+    return course, [
+        SimpleNamespace(**dict(zip(_H_COLUMNS, r, strict=True))) for r in zip(*columns, strict=True)
+    ]
+
 
 @core_only
 def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
     """Record a session and the safety monitor's alerts on it (Core statements: this is the
     busiest write)."""
-    course = db.execute(_COURSE_SITE, {"course_id": data.course_id}).one_or_none()
+    course, history = _course_with_history(db, data.course_id)
     if course is None:
         raise NotFound(f"course {data.course_id} not found")
     can_write(actor, course.site_id)
@@ -458,7 +500,10 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
         values["override_reason"] = (data.override_reason or "").strip()
         values["override_detail"] = override
     a = _insert_session(db, **values)
-    report = _with_checklist(check_session(rec, *_history(db, a, course.plan)), a, course.plan)
+    # the sessions read with the course are those before this one (the same as read now, less it)
+    report = _with_checklist(
+        check_session(rec, *_history(db, a, course.plan, history)), a, course.plan
+    )
     stored = [
         store_alert(db, x, patient_id=a.patient_id, administration_id=a.id) for x in report.alerts
     ]
@@ -475,7 +520,7 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
 def preview(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
     """The alerts ``data`` would raise and the earliest discharge it would allow, without
     writing anything (the session form shows them as it is filled)."""
-    course = db.execute(_COURSE_SITE, {"course_id": data.course_id}).one_or_none()
+    course, history = _course_with_history(db, data.course_id)
     if course is None:
         raise NotFound(f"course {data.course_id} not found")
     can_read(actor, load(db, course.patient_id))
@@ -505,7 +550,9 @@ def preview(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
     )
     rec = _validate(a)
     _check_start(data.start, course.birth_year)
-    report = _with_checklist(check_session(rec, *_history(db, a, course.plan)), a, course.plan)
+    report = _with_checklist(
+        check_session(rec, *_history(db, a, course.plan, history)), a, course.plan
+    )
     return {
         "alerts": [x.to_dict() for x in report.alerts],
         "discharge_not_before": earliest_discharge(rec).to_dict(),
