@@ -1,0 +1,129 @@
+"""The summary's read: on PostgreSQL one statement brings the patient, the latest course and the
+three lists (trials, scored ratings, open alerts) as arrays of records
+(``store.core.NestedRows``); the rows, their order, values and types are those of the four
+separate statements SQLite runs. Both reads are run on PostgreSQL and compared."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from raad.services import alerts, assessments, patients, summary
+from raad.services.errors import NotFound
+from raad.services.schemas import AssessmentIn, TrialIn
+from tests.dbfixtures import PASSWORD
+from tests.services.test_label_safety import ESK_POST, KNOWN, new_patient, plan, record
+
+
+def _fill(database, world) -> int:
+    pid = new_patient(database, world, **KNOWN)
+    other = new_patient(database, world, **KNOWN)
+    course = plan(database, world, pid, "esketamine-label")
+    with database.transaction() as s:
+        patients.add_trial(
+            s, world.clinician, pid, TrialIn(atc="N06AB06", weeks=8, outcome="non-response")
+        )
+        patients.add_trial(
+            s,
+            world.clinician,
+            pid,
+            TrialIn(drug="venlafaxine", atc="N06AX16", weeks=6.5, adequate_dose=True),
+        )
+    at = datetime(2026, 10, 1, 9, 30, 15, 250000, tzinfo=UTC)
+    ratings = [
+        ("PHQ-9", {str(i): 3 for i in range(1, 10)}, at),  # item 9 > 0: an open alert
+        ("PHQ-9", {str(i): 1 for i in range(1, 10)}, at + timedelta(days=7)),
+        ("PHQ-9", {str(i): 0 for i in range(1, 10)}, at + timedelta(days=7)),  # same time
+        ("MADRS", {str(i): 2 for i in range(1, 11)}, at + timedelta(days=2)),
+    ]
+    for who in (pid, other):
+        for instrument, responses, when in ratings:
+            with database.transaction() as s:
+                assessments.record(
+                    s,
+                    world.clinician,
+                    who,
+                    AssessmentIn(instrument=instrument, responses=responses, administered_at=when),
+                )
+    high = record(  # 4 devices: not a labelled dose, a critical alert on the session
+        database, world, course["id"], dose_mg=112, start=at + timedelta(days=1), **ESK_POST
+    )
+    assert high["alerts"], "a blood pressure above the threshold raises alerts"
+    with database.transaction() as s:  # one acknowledged: not open any more
+        alerts.acknowledge(
+            s,
+            world.clinician,
+            high["alerts"][0]["id"],
+            "reviewed by the doctor on duty",
+            _signature(world),
+        )
+    return pid
+
+
+def _signature(world):
+    from raad.services.schemas import SignatureIn
+
+    return SignatureIn(username=world.clinician.username, password=PASSWORD)
+
+
+def _plain(rows) -> list[dict]:
+    return [r._asdict() if hasattr(r, "_asdict") else vars(r) for r in rows]
+
+
+def _through_asyncpg(database, fn):
+    """``fn(connection)`` on an asyncpg connection (the API's event-loop engine)."""
+    import asyncio
+
+    from raad.store.db import pg_loop_engine
+
+    async def run():
+        engine = pg_loop_engine(database.engine.url.render_as_string(hide_password=False))
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(fn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_one_statement_reads_what_the_four_statements_read(database, world):
+    pid = _fill(database, world)
+    with database.transaction(write=False) as s:
+        head, lists = summary._read_separately(s.connection(), pid)
+        out = summary.summary(s, world.clinician, pid)
+    if database.engine.dialect.name == "postgresql":
+
+        def both(conn):
+            assert conn.dialect.driver == "asyncpg" and summary.NestedRows.available(conn.dialect)
+            return summary._read_separately(conn, pid), summary._read_at_once(conn, pid)
+
+        (head, lists), (at_once, lists_at_once) = _through_asyncpg(database, both)
+        assert tuple(at_once)[: len(tuple(head))] == tuple(head)
+        for name in ("trials", "totals", "open_alerts"):
+            expected, got = _plain(lists[name]), _plain(lists_at_once[name])
+            assert got == expected, name
+            # types too: aware UTC times, JSON as Python objects, floats as floats
+            for e, g in zip(expected, got, strict=True):
+                assert {k: type(v) for k, v in g.items()} == {k: type(v) for k, v in e.items()}
+    else:
+        assert not summary.NestedRows.available(database.engine.dialect)
+    assert [len(lists[n]) for n in ("trials", "totals", "open_alerts")] == [
+        2,
+        4,
+        len(out["open_alerts"]),
+    ]
+    assert [t["atc"] for t in _plain(lists["trials"])] == ["N06AB06", "N06AX16"]
+    phq = next(e for e in out["scores"] if e["instrument"] == "PHQ-9")
+    # the latest of two at the same time is the one written last (higher id): total 0
+    assert phq["count"] == 3 and phq["latest"]["total"] == 0 and phq["baseline"]["total"] == 27
+    codes = [a["code"] for a in out["open_alerts"]]
+    assert codes and all(a["acknowledged_at"] is None for a in out["open_alerts"])
+    assert [a["id"] for a in out["open_alerts"]] == sorted(a["id"] for a in out["open_alerts"])
+    assert all(a["patient_id"] == pid for a in out["open_alerts"] if "patient_id" in a)
+
+
+def test_an_unknown_patient_is_not_found_on_either_read(database, world):
+    with database.transaction(write=False) as s, pytest.raises(NotFound, match="not found"):
+        summary._read(s, 10**9)
