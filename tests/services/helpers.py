@@ -27,3 +27,20 @@ def register_patient(database, world, facts: dict[str, Any] | None = None) -> di
                 facts=facts or {},
             ),
         )
+
+
+def through_asyncpg(database, fn):
+    """``fn(connection)`` on an asyncpg connection (the API's event-loop engine)."""
+    import asyncio
+
+    from raad.store.db import pg_loop_engine
+
+    async def run():
+        engine = pg_loop_engine(database.engine.url.render_as_string(hide_password=False))
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(fn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

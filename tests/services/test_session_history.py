@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from raad.services import sessions
+from tests.services.helpers import through_asyncpg
 from tests.services.test_label_safety import ESK_POST, KNOWN, codes, new_patient, plan, record
 
 
@@ -48,9 +49,13 @@ def test_the_history_read_with_the_course_is_the_patients_other_sessions(databas
     assert _as_tuples(separate) == expected  # the other patient's session is not in it
     if database.engine.dialect.name == "postgresql":
         assert _as_tuples(history) == expected
-        assert all(
-            r.start.tzinfo is not None and r.start.utcoffset() == timedelta(0) for r in history
+        assert all(r.start.utcoffset() == timedelta(0) for r in history)
+        # and through asyncpg, the API's event-loop driver, which decodes the arrays itself
+        _, loop_history = through_asyncpg(
+            database, lambda conn: sessions._course_with_history(conn, n2o["id"])
         )
+        assert _as_tuples(loop_history) == expected
+        assert all(r.start.utcoffset() == timedelta(0) for r in loop_history)
     else:
         assert history is None  # SQLite reads them with the separate statement
 

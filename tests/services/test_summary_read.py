@@ -13,6 +13,7 @@ from raad.services import alerts, assessments, patients, summary
 from raad.services.errors import NotFound
 from raad.services.schemas import AssessmentIn, TrialIn
 from tests.dbfixtures import PASSWORD
+from tests.services.helpers import through_asyncpg
 from tests.services.test_label_safety import ESK_POST, KNOWN, new_patient, plan, record
 
 
@@ -71,23 +72,6 @@ def _plain(rows) -> list[dict]:
     return [r._asdict() if hasattr(r, "_asdict") else vars(r) for r in rows]
 
 
-def _through_asyncpg(database, fn):
-    """``fn(connection)`` on an asyncpg connection (the API's event-loop engine)."""
-    import asyncio
-
-    from raad.store.db import pg_loop_engine
-
-    async def run():
-        engine = pg_loop_engine(database.engine.url.render_as_string(hide_password=False))
-        try:
-            async with engine.connect() as conn:
-                return await conn.run_sync(fn)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
 def test_one_statement_reads_what_the_four_statements_read(database, world):
     pid = _fill(database, world)
     with database.transaction(write=False) as s:
@@ -99,7 +83,7 @@ def test_one_statement_reads_what_the_four_statements_read(database, world):
             assert conn.dialect.driver == "asyncpg" and summary.NestedRows.available(conn.dialect)
             return summary._read_separately(conn, pid), summary._read_at_once(conn, pid)
 
-        (head, lists), (at_once, lists_at_once) = _through_asyncpg(database, both)
+        (head, lists), (at_once, lists_at_once) = through_asyncpg(database, both)
         assert tuple(at_once)[: len(tuple(head))] == tuple(head)
         for name in ("trials", "totals", "open_alerts"):
             expected, got = _plain(lists[name]), _plain(lists_at_once[name])
