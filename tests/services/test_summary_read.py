@@ -29,7 +29,14 @@ def _fill(database, world) -> int:
             s,
             world.clinician,
             pid,
-            TrialIn(drug="venlafaxine", atc="N06AX16", weeks=6.5, adequate_dose=True),
+            TrialIn(
+                drug="venlafaxine",
+                atc="N06AX16",
+                weeks=6.5,
+                adequate_dose=True,
+                improvement_percent=12.5,
+                current_episode=True,
+            ),
         )
     at = datetime(2026, 10, 1, 9, 30, 15, 250000, tzinfo=UTC)
     ratings = [
@@ -50,7 +57,19 @@ def _fill(database, world) -> int:
     high = record(  # 4 devices: not a labelled dose, a critical alert on the session
         database, world, course["id"], dose_mg=112, start=at + timedelta(days=1), **ESK_POST
     )
-    assert high["alerts"], "a blood pressure above the threshold raises alerts"
+    assert high["alerts"], "a dose not on the label raises alerts"
+    with database.transaction() as s:  # a rating taken in the session: administration_id set
+        assessments.record(
+            s,
+            world.clinician,
+            pid,
+            AssessmentIn(
+                instrument="CADSS",
+                responses={str(i): 1 for i in range(1, 24)},
+                administered_at=at + timedelta(days=1, hours=1),
+                administration_id=high["id"],
+            ),
+        )
     with database.transaction() as s:  # one acknowledged: not open any more
         alerts.acknowledge(
             s,
@@ -81,7 +100,9 @@ def test_one_statement_reads_what_the_four_statements_read(database, world):
 
         def both(conn):
             assert conn.dialect.driver == "asyncpg" and summary.NestedRows.available(conn.dialect)
-            return summary._read_separately(conn, pid), summary._read_at_once(conn, pid)
+            return summary._read_separately(conn, pid), summary._read_at_once(
+                conn, world.clinician, pid
+            )
 
         (head, lists), (at_once, lists_at_once) = through_asyncpg(database, both)
         assert tuple(at_once)[: len(tuple(head))] == tuple(head)
@@ -95,9 +116,10 @@ def test_one_statement_reads_what_the_four_statements_read(database, world):
         assert not summary.NestedRows.available(database.engine.dialect)
     assert [len(lists[n]) for n in ("trials", "totals", "open_alerts")] == [
         2,
-        4,
+        5,
         len(out["open_alerts"]),
     ]
+    assert any(r.administration_id for r in lists["totals"])
     assert [t["atc"] for t in _plain(lists["trials"])] == ["N06AB06", "N06AX16"]
     phq = next(e for e in out["scores"] if e["instrument"] == "PHQ-9")
     # the latest of two at the same time is the one written last (higher id): total 0
@@ -110,4 +132,35 @@ def test_one_statement_reads_what_the_four_statements_read(database, world):
 
 def test_an_unknown_patient_is_not_found_on_either_read(database, world):
     with database.transaction(write=False) as s, pytest.raises(NotFound, match="not found"):
-        summary._read(s, 10**9)
+        summary._read(s, world.clinician, 10**9)
+
+
+def test_the_summary_through_asyncpg_is_the_summary_through_psycopg(database, world):
+    """End to end, for each role: the same answer from one statement (asyncpg) as from four
+    (psycopg); a clinician of another site is refused on both, and the refused reader's
+    statement carries no lists (they are read only for a reader the site allows)."""
+    from raad.services.errors import Forbidden
+
+    if database.dialect != "postgresql":
+        pytest.skip("asyncpg is PostgreSQL's")
+    pid = _fill(database, world)
+    for actor in (world.clinician, world.researcher, world.admin):
+        with database.transaction(write=False) as s:
+            expected = summary.summary(s, actor, pid)
+        got = through_asyncpg(database, lambda conn, a=actor: summary.summary(conn, a, pid))
+        assert got == expected, actor.role
+    assert expected["open_alerts"] and expected["scores"] and expected["trd"]
+    for read in (
+        lambda conn: summary.summary(conn, world.other_clinician, pid),
+        lambda conn: summary._read(conn, world.other_clinician, 10**9),
+    ):
+        with pytest.raises((Forbidden, NotFound)):
+            through_asyncpg(database, read)
+    _, refused = through_asyncpg(
+        database, lambda conn: summary._read_at_once(conn, world.other_clinician, pid)
+    )
+    _, allowed = through_asyncpg(
+        database, lambda conn: summary._read_at_once(conn, world.clinician, pid)
+    )
+    assert all(refused[name] == [] for name in refused)
+    assert all(allowed[name] for name in allowed)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raad.store.core import Executor, Inserter, table
+from raad.store.core import Executor, InsertBatch, Inserter, table
 from raad.store.models import Administration, Alert, Course, Patient, User, utcnow
 
 from . import audit, deid, signatures, views
@@ -36,9 +36,9 @@ def alert_columns(x: Any) -> dict[str, Any]:
     }
 
 
-def store_alert(db: Executor, raised: Any, **links: int | None) -> Any:
+def store_alert(db: Executor | InsertBatch, raised: Any, **links: int | None) -> Any:
     """Insert one raised alert (Core) with its links (patient_id, administration_id,
-    assessment_id); returns the stored row."""
+    assessment_id); returns the stored row (in an ``InsertBatch``, its id once flushed)."""
     return _insert(db, **links, **alert_columns(raised))
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from raad.clinical.safety import score_alerts
 from raad.scales import ScaleInputError, get
 from raad.scales.scoring import rating_value
-from raad.store.core import Executor, Inserter, core_only, table
+from raad.store.core import Executor, InsertBatch, Inserter, core_only, table
 from raad.store.models import Administration, Assessment, Course, utcnow
 
 from . import audit, deid, views
@@ -18,7 +18,7 @@ from .alerts import store_alert
 from .authz import can_read, can_write
 from .context import Actor
 from .errors import Conflict, InvalidInput, NotFound
-from .patients import brief, load
+from .patients import BRIEF, brief, load
 from .schemas import AssessmentIn
 
 _ADM, _COURSE = table(Administration), table(Course)
@@ -28,12 +28,26 @@ _SESSION_PATIENT = (
     .where(_ADM.c.id == bindparam("session_id"))
 )
 _insert_assessment = Inserter(Assessment)
+# PostgreSQL: the patient with the new rating's id reserved from its sequence, so the rating,
+# its alerts and its audit row go in one statement (store.core.InsertBatch)
+_ASSESS = table(Assessment)
+_BRIEF_AND_ID = BRIEF.add_columns(
+    func.nextval(func.pg_get_serial_sequence(_ASSESS.name, _ASSESS.c.id.name)).label("next_id")
+)
+
+
+def _brief(db: Executor, patient_id: int) -> Any:
+    """``patients.brief``, with ``next_id`` (the new rating's id) on PostgreSQL."""
+    conn = db.connection() if isinstance(db, Session) else db
+    if conn.dialect.name == "postgresql":
+        return brief(conn, patient_id, _BRIEF_AND_ID)
+    return brief(conn, patient_id)
 
 
 @core_only
 def record(db: Executor, actor: Actor, patient_id: int, data: AssessmentIn) -> dict[str, Any]:
     """Score and store a rating with its alerts (Core statements: a busy write)."""
-    p = brief(db, patient_id)
+    p = _brief(db, patient_id)
     can_write(actor, p.site_id)
     if data.administered_at > utcnow():
         raise InvalidInput(
@@ -81,8 +95,11 @@ def store(
     except ScaleInputError as exc:
         field = exc.field if exc.field == "instrument" else f"responses ({exc.field})"
         raise InvalidInput(field, exc.value, exc.allowed) from None
+    batch = InsertBatch(db)
+    reserved = getattr(p, "next_id", None)
     row = _insert_assessment(
-        db,
+        batch,
+        **({"id": reserved} if reserved is not None else {}),
         patient_id=p.id,
         administration_id=data.administration_id,
         instrument=instr.name,
@@ -99,9 +116,11 @@ def store(
         source=source,
         link_id=link_id,
     )
+    if row.id is None:  # no id reserved (a caller without next_id): the alerts need it now
+        batch.flush()
     stored = [
         store_alert(
-            db,
+            batch,
             x,
             patient_id=p.id,
             assessment_id=row.id,
@@ -109,9 +128,8 @@ def store(
         )
         for x in score_alerts([score])
     ]
-    view = {**views.assessment(row), "risk": score.risk, "alerts": [views.alert(a) for a in stored]}
     audit.record(
-        db,
+        batch,
         actor,
         "create",
         "assessment",
@@ -120,7 +138,8 @@ def store(
         after=views.assessment(row),
         detail=f"self-report link {link_id}" if link_id is not None else None,
     )
-    return view
+    batch.flush()  # the alerts' ids are known from here
+    return {**views.assessment(row), "risk": score.risk, "alerts": [views.alert(a) for a in stored]}
 
 
 def list_for(

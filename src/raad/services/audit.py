@@ -23,17 +23,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raad.store.core import Executor, Inserter, table
+from raad.store.core import Executor, InsertBatch, Inserter, table
 from raad.store.models import AuditEvent, utcnow
 
 from .authz import require_admin
 from .context import Actor
 
-_insert = Inserter(AuditEvent)  # a Core INSERT in the caller's transaction (no unit of work)
+# a Core INSERT in the caller's transaction (no unit of work); the id is not wanted back (on
+# PostgreSQL the chain gives the final one at commit)
+_insert = Inserter(AuditEvent, returns_id=False)
 
 
 def record(
-    db: Executor,
+    db: Executor | InsertBatch,
     actor: Actor | None,
     action: str,
     entity: str,
@@ -47,7 +49,7 @@ def record(
 ) -> None:
     """Append one row, chained to the one before it (see the module's docstring), with the
     caller's address when a request is being served (``CLIENT``) and the ``reason`` given for a
-    change."""
+    change. In an :class:`~raad.store.core.InsertBatch` the row is sent with the batch."""
     values: dict[str, Any] = {
         "at": utcnow(),
         "user_id": actor.user_id if actor else None,

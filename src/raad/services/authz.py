@@ -43,9 +43,15 @@ def can_read_identified(actor: Actor, patient: Patient) -> None:
     )
 
 
+def reads_every_site(actor: Actor) -> bool:
+    """Whether ``actor`` may read the clinical data of every site's patients (admins,
+    researchers); a clinician reads their own site's only (:func:`can_read`)."""
+    return actor.role in ("admin", "researcher")
+
+
 def can_read(actor: Actor, patient: Patient) -> None:
     """Reading a patient's clinical (possibly de-identified) data."""
-    if actor.role in ("admin", "researcher"):
+    if reads_every_site(actor):
         return
     if actor.site_id != patient.site_id:
         raise Forbidden("this patient belongs to another site", role=actor.role)

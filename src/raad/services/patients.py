@@ -113,13 +113,14 @@ BRIEF = (
 )
 
 
-def brief(db: Executor, patient_id: int, statement: Any = BRIEF) -> Any:
+def brief(db: Executor, patient_id: int, statement: Any = BRIEF, **params: Any) -> Any:
     """The patient's de-identified columns and site code as one Core row (no identity);
-    ``statement``: :data:`BRIEF` with more columns (the summary adds the latest course).
+    ``statement``: :data:`BRIEF` with more columns (the summary adds the latest course), and
+    ``params`` its other parameters.
 
     Raises:
         NotFound: no such patient."""
-    row = db.execute(statement, {"patient_id": patient_id}).one_or_none()
+    row = db.execute(statement, {"patient_id": patient_id, **params}).one_or_none()
     if row is None:
         raise NotFound(f"patient {patient_id} not found")
     return row

@@ -11,8 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, func, select, true
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from raad.clinical.errors import ClinicalInputError
@@ -30,7 +29,7 @@ from raad.clinical.safety import (
 from raad.knowledge.rems import load_rems
 from raad.knowledge.treatment import agents, monitoring
 from raad.scales import get as get_instrument
-from raad.store.core import Executor, Inserter, core_only, table
+from raad.store.core import Executor, InsertBatch, Inserter, core_only, table
 from raad.store.models import (
     Administration,
     Alert,
@@ -230,20 +229,14 @@ _HISTORY = select(
 ).where(_ADM.c.patient_id == bindparam("patient_id"), _ADM.c.id != bindparam("session_id"))
 
 
-def _history_rows(db: Executor, a: Any) -> list[Any]:
-    """The patient's sessions other than ``a`` (agent, course_id, start, duration_min, dose_mg)."""
-    return list(db.execute(_HISTORY, {"patient_id": a.patient_id, "session_id": a.id or 0}))
-
-
 def _history(
-    db: Executor, a: Any, plan: dict[str, Any] | None, rows: list[Any] | None = None
+    db: Executor, a: Any, plan: dict[str, Any] | None
 ) -> tuple[tuple[SessionRecord, ...], PlannedDose | None]:
     """The patient's other sessions, with what the safety monitor's history checks read (agent,
     start, duration), and what the course's plan gives for this session (its number is its
-    place among the course's sessions by start time). ``rows``: those sessions when the caller
-    has read them already (:func:`_course_with_history`), else they are read here."""
-    if rows is None:
-        rows = _history_rows(db, a)
+    place among the course's sessions by start time). Writers call it under the patient's
+    sessions lock (``SESSIONS_LOCK``)."""
+    rows = db.execute(_HISTORY, {"patient_id": a.patient_id, "session_id": a.id or 0}).all()
     history = tuple(
         SessionRecord(agent=r.agent, start=r.start, duration_min=r.duration_min, dose_mg=r.dose_mg)
         for r in rows
@@ -262,6 +255,7 @@ def _plan_of(db: Session, a: Administration) -> dict[str, Any] | None:
 def _sync_alerts(db: Session, a: Administration) -> list[Alert]:
     """Run the safety monitor; store new alerts, clear open ones it no longer raises."""
     plan = _plan_of(db, a)
+    _lock_sessions(db, a.patient_id)
     report = _with_checklist(check_session(_validate(a), *_history(db, a, plan)), a, plan)
     existing = db.scalars(select(Alert).where(Alert.administration_id == a.id)).all()
     # an alert is one finding: its code and level (two rules can share a code at two levels,
@@ -410,46 +404,42 @@ _COURSE_SITE = (
 )
 _insert_session = Inserter(Administration)
 
-# PostgreSQL: the course and its patient's sessions in one round trip, the sessions as parallel
-# arrays in id order (one row whatever their number; asyncpg decodes the arrays' elements,
-# timestamps included, with their types). SQLite reads them with a second, local statement.
-_H = _ADM.alias("h")
-_H_COLUMNS = ("agent", "course_id", "start", "duration_min", "dose_mg")
-_H_ARRAYS = (
-    select(
-        *(
-            func.array_agg(aggregate_order_by(_H.c[name], _H.c.id)).label(f"h_{name}")
-            for name in _H_COLUMNS
-        )
-    )
-    .where(_H.c.patient_id == _COURSE.c.patient_id)
-    .lateral("h_arrays")
+# Sessions of one patient are recorded one at a time on PostgreSQL: the history rules (a second
+# dose the same day, nitrous oxide exposure) read the patient's other sessions, and a session
+# committed by another request between that read and this commit would not be among them.
+# The lock (a transaction-level advisory lock on the patient, this namespace as its first key)
+# is taken with the course row, before the history is read in a statement of its own, which
+# then sees every session committed before it. SQLite's writers are serial already.
+SESSIONS_LOCK = 0x52535353  # "RSSS": the first key of pg_advisory_xact_lock(int, int)
+# the course row with the lock and the new session's id reserved from its sequence, so the
+# session, its alerts and its audit row go in one statement (store.core.InsertBatch)
+_COURSE_SITE_LOCKED = _COURSE_SITE.add_columns(
+    func.pg_advisory_xact_lock(SESSIONS_LOCK, _COURSE.c.patient_id).label("locked"),
+    func.nextval(func.pg_get_serial_sequence(_ADM.name, _ADM.c.id.name)).label("next_id"),
 )
-_COURSE_SITE_HISTORY = _COURSE_SITE.add_columns(
-    *(_H_ARRAYS.c[f"h_{name}"] for name in _H_COLUMNS)
-).outerjoin(_H_ARRAYS, true())
+_LOCK_PATIENT = select(func.pg_advisory_xact_lock(SESSIONS_LOCK, bindparam("patient_id")))
 
 
-def _course_with_history(db: Executor, course_id: int) -> tuple[Any, list[Any] | None]:
-    """The course row of ``_COURSE_SITE`` (None if there is none) and, on PostgreSQL, its
-    patient's sessions as rows like ``_HISTORY``'s (None elsewhere: read them after)."""
+def _lock_sessions(db: Executor, patient_id: int) -> None:
+    """Take the patient's sessions lock (PostgreSQL; see ``SESSIONS_LOCK``) until commit."""
     conn = db.connection() if isinstance(db, Session) else db
-    if conn.dialect.name != "postgresql":
-        return conn.execute(_COURSE_SITE, {"course_id": course_id}).one_or_none(), None
-    course = conn.execute(_COURSE_SITE_HISTORY, {"course_id": course_id}).one_or_none()
-    if course is None:
-        return None, None
-    columns = [getattr(course, f"h_{name}") or [] for name in _H_COLUMNS]
-    return course, [
-        SimpleNamespace(**dict(zip(_H_COLUMNS, r, strict=True))) for r in zip(*columns, strict=True)
-    ]
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_PATIENT, {"patient_id": patient_id})
+
+
+def _course_for_writing(db: Executor, course_id: int) -> Any:
+    """The course row of ``_COURSE_SITE`` (None if there is none); on PostgreSQL with the
+    patient's sessions lock taken and ``next_id``, the new session's id."""
+    conn = db.connection() if isinstance(db, Session) else db
+    statement = _COURSE_SITE_LOCKED if conn.dialect.name == "postgresql" else _COURSE_SITE
+    return conn.execute(statement, {"course_id": course_id}).one_or_none()
 
 
 @core_only
 def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
     """Record a session and the safety monitor's alerts on it (Core statements: this is the
     busiest write)."""
-    course, history = _course_with_history(db, data.course_id)
+    course = _course_for_writing(db, data.course_id)
     if course is None:
         raise NotFound(f"course {data.course_id} not found")
     can_write(actor, course.site_id)
@@ -499,18 +489,22 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
     if override:
         values["override_reason"] = (data.override_reason or "").strip()
         values["override_detail"] = override
-    a = _insert_session(db, **values)
-    # the sessions read with the course are those before this one (the same as read now, less it)
-    report = _with_checklist(
-        check_session(rec, *_history(db, a, course.plan, history)), a, course.plan
-    )
+    batch = InsertBatch(db)
+    reserved = getattr(course, "next_id", None)
+    if reserved is not None:
+        values["id"] = reserved
+    a = _insert_session(batch, **values)  # SQLite: inserted now, with its id
+    # under the patient's lock: every other session committed before now (less this one)
+    report = _with_checklist(check_session(rec, *_history(db, a, course.plan)), a, course.plan)
     stored = [
-        store_alert(db, x, patient_id=a.patient_id, administration_id=a.id) for x in report.alerts
+        store_alert(batch, x, patient_id=a.patient_id, administration_id=a.id)
+        for x in report.alerts
     ]
-    view = _view(db, a, stored, new=True)
     after = views.administration(a)
-    audit.record(db, actor, "create", "session", a.id, patient_id=a.patient_id, after=after)
-    if override:
+    audit.record(batch, actor, "create", "session", a.id, patient_id=a.patient_id, after=after)
+    batch.flush()  # the alerts' ids are known from here
+    view = _view(db, a, stored, new=True)
+    if override:  # after the batch, so the override's audit row follows the session's
         audit.record(
             db, actor, "override", "session", a.id, patient_id=a.patient_id, after=after["override"]
         )
@@ -520,7 +514,7 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
 def preview(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
     """The alerts ``data`` would raise and the earliest discharge it would allow, without
     writing anything (the session form shows them as it is filled)."""
-    course, history = _course_with_history(db, data.course_id)
+    course = db.execute(_COURSE_SITE, {"course_id": data.course_id}).one_or_none()
     if course is None:
         raise NotFound(f"course {data.course_id} not found")
     can_read(actor, load(db, course.patient_id))
@@ -550,9 +544,7 @@ def preview(db: Session, actor: Actor, data: SessionIn) -> dict[str, Any]:
     )
     rec = _validate(a)
     _check_start(data.start, course.birth_year)
-    report = _with_checklist(
-        check_session(rec, *_history(db, a, course.plan, history)), a, course.plan
-    )
+    report = _with_checklist(check_session(rec, *_history(db, a, course.plan)), a, course.plan)
     return {
         "alerts": [x.to_dict() for x in report.alerts],
         "discharge_not_before": earliest_discharge(rec).to_dict(),

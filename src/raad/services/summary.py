@@ -6,7 +6,18 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import JSON, Connection, bindparam, case, func, select, type_coerce
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Integer,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from raad.clinical.staging import Trial, trd_status
@@ -16,7 +27,7 @@ from raad.store.core import Executor, NestedRows, core_only, table
 from raad.store.models import Administration, Alert, AntidepressantTrial, Assessment, Course
 
 from . import deid, views
-from .authz import can_read
+from .authz import can_read, reads_every_site
 from .context import Actor
 from .patients import BRIEF, brief
 
@@ -82,23 +93,41 @@ _LISTS = {
     "totals": NestedRows(_TOTALS, ("administered_at", "id"), "totals"),
     "open_alerts": NestedRows(_OPEN_ALERTS, ("id",), "open_alerts"),
 }
-_HEAD_AND_LISTS = _HEAD.add_columns(*(n.column for n in _LISTS.values()))
+# the lists are read only for a reader the patient's site allows (authz.can_read, decided
+# again in Python on the head row): a refused reader's statement costs no more for a patient
+# with more data
+_READER_ALLOWED = or_(
+    bindparam("every_site", type_=Boolean),
+    BRIEF.selected_columns.site_id == bindparam("reader_site", type_=Integer),
+)
+_HEAD_AND_LISTS = _HEAD.add_columns(
+    *(case((_READER_ALLOWED, n.column)).label(name) for name, n in _LISTS.items())
+)
 
 
-def _read(db: Executor, patient_id: int) -> tuple[Any, dict[str, list[Any]]]:
+def _read(db: Executor, actor: Actor, patient_id: int) -> tuple[Any, dict[str, list[Any]]]:
     """The head row (``_HEAD``) and the patient's ``trials``, scored ratings (``totals``) and
-    ``open_alerts``: one statement through asyncpg, four otherwise (the same rows either way).
+    ``open_alerts``: one statement through asyncpg, four otherwise (the same rows either way;
+    the caller checks ``can_read`` on the head row before using them).
 
     Raises:
         NotFound: no such patient."""
     conn = db.connection() if isinstance(db, Session) else db
     if NestedRows.available(conn.dialect):
-        return _read_at_once(conn, patient_id)
+        return _read_at_once(conn, actor, patient_id)
     return _read_separately(conn, patient_id)
 
 
-def _read_at_once(conn: Connection, patient_id: int) -> tuple[Any, dict[str, list[Any]]]:
-    p = brief(conn, patient_id, _HEAD_AND_LISTS)
+def _read_at_once(
+    conn: Connection, actor: Actor, patient_id: int
+) -> tuple[Any, dict[str, list[Any]]]:
+    p = brief(
+        conn,
+        patient_id,
+        _HEAD_AND_LISTS,
+        every_site=reads_every_site(actor),
+        reader_site=actor.site_id,
+    )
     return p, {name: n.rows(p._mapping[name], conn.dialect) for name, n in _LISTS.items()}
 
 
@@ -114,7 +143,7 @@ def _read_separately(conn: Connection, patient_id: int) -> tuple[Any, dict[str, 
 
 @core_only
 def summary(db: Executor, actor: Actor, patient_id: int) -> dict[str, Any]:
-    p, lists = _read(db, patient_id)
+    p, lists = _read(db, actor, patient_id)
     can_read(actor, p)
     trials = [_trial(t) for t in lists["trials"]]
     if not actor.identified_access:  # the drug as typed is free text; its ATC code says it
