@@ -64,3 +64,37 @@ def test_two_doses_recorded_at_once_still_meet_the_same_day_rule(database, world
     alert = codes(second).get("repeat-dose-same-day")
     assert alert is not None, "the second dose did not see the first"
     assert alert["level"] == "critical" and alert["facts"]["total_mg_that_day"] == 112
+
+
+def test_a_session_without_a_reserved_id_still_links_its_alerts_and_audit_row(
+    database, world, monkeypatch
+):
+    """Where no id could be reserved (no sequence found for the table), the session is inserted
+    before its alerts and audit row are written, which then name it (not NULL)."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import select
+
+    from raad.store.models import Alert, AuditEvent
+
+    real = sessions._course_for_writing
+
+    def without_id(db, course_id):
+        row = real(db, course_id)
+        return SimpleNamespace(**{**row._mapping, "next_id": None})
+
+    monkeypatch.setattr(sessions, "_course_for_writing", without_id)
+    pid = new_patient(database, world, **KNOWN)
+    esk = plan(database, world, pid, "esketamine-label")
+    day = (datetime.now(UTC) - timedelta(days=4)).replace(hour=9, minute=0)
+    view = record(database, world, esk["id"], dose_mg=112, start=day, **ESK_POST)
+    assert view["id"] and view["alerts"]
+    with database.transaction(write=False) as s:
+        linked = s.scalars(select(Alert.administration_id).where(Alert.patient_id == pid)).all()
+        named = s.scalars(
+            select(AuditEvent.entity_id).where(
+                AuditEvent.patient_id == pid, AuditEvent.entity == "session"
+            )
+        ).all()
+    assert linked and set(linked) == {view["id"]}
+    assert named == [str(view["id"])]

@@ -163,4 +163,11 @@ def test_the_summary_through_asyncpg_is_the_summary_through_psycopg(database, wo
         database, lambda conn: summary._read_at_once(conn, world.clinician, pid)
     )
     assert all(refused[name] == [] for name in refused)
+    from raad.services.context import Actor
+
+    no_site = Actor(world.clinician.user_id, world.clinician.username, "clinician", None)
+    _, siteless = through_asyncpg(database, lambda conn: summary._read_at_once(conn, no_site, pid))
+    assert all(siteless[name] == [] for name in siteless)
+    with pytest.raises(Forbidden):
+        through_asyncpg(database, lambda conn: summary.summary(conn, no_site, pid))
     assert all(allowed[name] for name in allowed)

@@ -113,7 +113,10 @@ def test_a_rating_its_alerts_and_its_audit_row_in_one_statement(database, world)
         )
 
 
-def test_a_failing_row_writes_nothing(database, world):
+def test_a_failing_row_raises_and_its_transaction_writes_nothing(database, world):
+    """The batch does not swallow a failing row: the error reaches the caller, whose
+    transaction then leaves neither the rating nor the audit row (on PostgreSQL the one
+    statement fails as a whole; on SQLite the rating was inserted and is rolled back)."""
     pid = register_patient(database, world)["id"]
     with database.transaction(write=False) as s:
         before = s.scalar(select(func.count()).select_from(Assessment))

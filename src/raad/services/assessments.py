@@ -116,7 +116,8 @@ def store(
         source=source,
         link_id=link_id,
     )
-    if row.id is None:  # no id reserved (a caller without next_id): the alerts need it now
+    if row.id is None:  # no id reserved (no next_id, or no sequence found): the alerts and
+        # the audit row need it now
         batch.flush()
     stored = [
         store_alert(

@@ -494,6 +494,8 @@ def record(db: Executor, actor: Actor, data: SessionIn) -> dict[str, Any]:
     if reserved is not None:
         values["id"] = reserved
     a = _insert_session(batch, **values)  # SQLite: inserted now, with its id
+    if a.id is None:  # no id reserved (no sequence found): the alerts and audit row need it now
+        batch.flush()
     # under the patient's lock: every other session committed before now (less this one)
     report = _with_checklist(check_session(rec, *_history(db, a, course.plan)), a, course.plan)
     stored = [

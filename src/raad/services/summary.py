@@ -107,9 +107,10 @@ _HEAD_AND_LISTS = _HEAD.add_columns(
 
 def _read(db: Executor, actor: Actor, patient_id: int) -> tuple[Any, dict[str, list[Any]]]:
     """The head row (``_HEAD``) and the patient's ``trials``, scored ratings (``totals``) and
-    ``open_alerts``: one statement through asyncpg, four otherwise (the same values either
-    way, read as attributes; the caller checks ``can_read`` on the head row before using
-    them).
+    ``open_alerts``: one statement through asyncpg, four otherwise (for a reader the site
+    allows, the same values either way, read as attributes; through asyncpg a reader it does
+    not allow gets empty lists). The caller checks ``can_read`` on the head row before using
+    them.
 
     Raises:
         NotFound: no such patient."""
