@@ -98,3 +98,93 @@ def test_a_session_without_a_reserved_id_still_links_its_alerts_and_audit_row(
         ).all()
     assert linked and set(linked) == {view["id"]}
     assert named == [str(view["id"])]
+
+
+def test_a_course_closed_while_a_session_is_recorded_waits_for_it(database, world, monkeypatch):
+    """The course is set completed while a session on it is between its first read and its
+    commit (held 0.8 s): the change waits for the session (PostgreSQL: the course row is
+    share-locked; SQLite: writers are serial), so the session is recorded on a course that was
+    still active and the change follows it in the audit trail. Without the lock the change
+    committed first and the session landed on a completed course."""
+    from sqlalchemy import select
+
+    from raad.services import courses
+    from raad.store.models import AuditEvent
+
+    pid = new_patient(database, world, **KNOWN)
+    esk = plan(database, world, pid, "esketamine-label")
+    inside = threading.Event()
+    real = sessions.check_override
+
+    def slow(db, patient_id, agent, override_reason, facts=None):
+        inside.set()
+        time.sleep(0.8)
+        return real(db, patient_id, agent, override_reason, facts=facts)
+
+    monkeypatch.setattr(sessions, "check_override", slow)
+    start = (datetime.now(UTC) - timedelta(days=5)).replace(hour=9, minute=0)
+
+    def session():
+        return record(database, world, esk["id"], dose_mg=56, start=start, **ESK_POST)
+
+    def close():
+        assert inside.wait(10)
+        time.sleep(0.1)
+        with database.transaction() as s:
+            return courses.set_status(s, world.clinician, esk["id"], "completed", esk["version"])
+
+    with ThreadPoolExecutor(2) as pool:
+        recorded, closed = pool.submit(session), pool.submit(close)
+        view, course = recorded.result(), closed.result()
+    assert view["id"] and course["status"] == "completed"
+    with database.transaction(write=False) as s:
+        order = [
+            (e.entity, e.action)
+            for e in s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.patient_id == pid, AuditEvent.entity.in_(("session", "course")))
+                .order_by(AuditEvent.id)
+            )
+        ]
+    assert order[-2:] == [("session", "create"), ("course", "update")], order
+
+
+def test_a_session_started_while_its_course_is_being_closed_is_refused(database, world):
+    """The other order: the course's change is made first and held 0.8 s before its commit; the
+    session waits for it, reads the course as completed and is refused (409), writing nothing."""
+    from sqlalchemy import func, select
+
+    from raad.services import Conflict, courses
+    from raad.store.models import Administration
+
+    pid = new_patient(database, world, **KNOWN)
+    esk = plan(database, world, pid, "esketamine-label")
+    changed = threading.Event()
+
+    def close():
+        with database.transaction() as s:
+            out = courses.set_status(s, world.clinician, esk["id"], "completed", esk["version"])
+            changed.set()
+            time.sleep(0.8)
+        return out
+
+    def session():
+        assert changed.wait(10)
+        start = (datetime.now(UTC) - timedelta(days=6)).replace(hour=9, minute=0)
+        try:
+            record(database, world, esk["id"], dose_mg=56, start=start, **ESK_POST)
+        except Conflict as exc:
+            return str(exc)
+        return "recorded"
+
+    with ThreadPoolExecutor(2) as pool:
+        closed, refused = pool.submit(close), pool.submit(session)
+        assert closed.result()["status"] == "completed"
+        assert "is completed" in refused.result(), refused.result()
+    with database.transaction(write=False) as s:
+        n = s.scalar(
+            select(func.count())
+            .select_from(Administration)
+            .where(Administration.course_id == esk["id"])
+        )
+    assert n == 0

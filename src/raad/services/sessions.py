@@ -413,10 +413,14 @@ _insert_session = Inserter(Administration)
 SESSIONS_LOCK = 0x52535353  # "RSSS": the first key of pg_advisory_xact_lock(int, int)
 # the course row with the lock and the new session's id reserved from its sequence, so the
 # session, its alerts and its audit row go in one statement (store.core.InsertBatch)
+# The course row itself is share-locked (FOR SHARE OF courses): a change of its status (stopped,
+# completed) waits for the session to commit, or the session, having waited for the change,
+# reads the course as changed (PostgreSQL re-reads a row updated while it waited for its lock)
+# and is refused; no session lands on a course that was closed while it was being recorded.
 _COURSE_SITE_LOCKED = _COURSE_SITE.add_columns(
     func.pg_advisory_xact_lock(SESSIONS_LOCK, _COURSE.c.patient_id).label("locked"),
     func.nextval(func.pg_get_serial_sequence(_ADM.name, _ADM.c.id.name)).label("next_id"),
-)
+).with_for_update(read=True, of=_COURSE)
 _LOCK_PATIENT = select(func.pg_advisory_xact_lock(SESSIONS_LOCK, bindparam("patient_id")))
 
 
