@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from raad.clinical.safety import score_alerts
 from raad.scales import ScaleInputError, get
 from raad.scales.scoring import rating_value
-from raad.store.core import Executor, InsertBatch, Inserter, core_only, table
+from raad.store.core import Executor, InsertBatch, Inserter, connection_of, core_only, table
 from raad.store.models import Administration, Assessment, Course, utcnow
 
 from . import audit, deid, views
@@ -38,7 +38,7 @@ _BRIEF_AND_ID = BRIEF.add_columns(
 
 def _brief(db: Executor, patient_id: int) -> Any:
     """``patients.brief``, with ``next_id`` (the new rating's id) on PostgreSQL."""
-    conn = db.connection() if isinstance(db, Session) else db
+    conn = connection_of(db)
     if conn.dialect.name == "postgresql":
         return brief(conn, patient_id, _BRIEF_AND_ID)
     return brief(conn, patient_id)

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from raad.store.core import Executor, InsertBatch, Inserter, table
+from raad.store.core import Executor, InsertBatch, Inserter, connection_of, table
 from raad.store.models import AuditEvent, utcnow
 
 from .authz import require_admin
@@ -65,7 +65,7 @@ def record(
         "reason": reason,
     }
     values["content_hash"] = content_hash(values)
-    conn = db.connection() if isinstance(db, Session) else db
+    conn = connection_of(db)
     if conn.dialect.name != "postgresql":  # PostgreSQL links the row at commit
         prev = conn.execute(_LAST_HASH).scalar() or GENESIS
         values["prev_hash"] = prev
@@ -162,7 +162,7 @@ def verify(db: Executor, *, batch: int = 5000) -> ChainCheck:
     started = False
     problems: list[str] = []
     last_id = 0
-    conn = db.connection() if isinstance(db, Session) else db
+    conn = connection_of(db)
     while True:
         page_ = (
             conn.execute(select(_AE).where(_AE.c.id > last_id).order_by(_AE.c.id).limit(batch))

@@ -29,7 +29,7 @@ from raad.clinical.safety import (
 from raad.knowledge.rems import load_rems
 from raad.knowledge.treatment import agents, monitoring
 from raad.scales import get as get_instrument
-from raad.store.core import Executor, InsertBatch, Inserter, core_only, table
+from raad.store.core import Executor, InsertBatch, Inserter, connection_of, core_only, table
 from raad.store.models import (
     Administration,
     Alert,
@@ -411,9 +411,9 @@ _insert_session = Inserter(Administration)
 # is taken with the course row, before the history is read in a statement of its own, which
 # then sees every session committed before it. SQLite's writers are serial already.
 SESSIONS_LOCK = 0x52535353  # "RSSS": the first key of pg_advisory_xact_lock(int, int)
-# the course row with the lock and the new session's id reserved from its sequence, so the
-# session, its alerts and its audit row go in one statement (store.core.InsertBatch)
-# The course row itself is share-locked (FOR SHARE OF courses): a change of its status (stopped,
+# The course row comes with that lock and the new session's id, reserved from its sequence so
+# the session, its alerts and its audit row go in one statement (store.core.InsertBatch). The
+# row itself is share-locked (FOR SHARE OF courses): a change of the course's status (stopped,
 # completed) waits for the session to commit, or the session, having waited for the change,
 # reads the course as changed (PostgreSQL re-reads a row updated while it waited for its lock)
 # and is refused; no session lands on a course that was closed while it was being recorded.
@@ -426,7 +426,7 @@ _LOCK_PATIENT = select(func.pg_advisory_xact_lock(SESSIONS_LOCK, bindparam("pati
 
 def _lock_sessions(db: Executor, patient_id: int) -> None:
     """Take the patient's sessions lock (PostgreSQL; see ``SESSIONS_LOCK``) until commit."""
-    conn = db.connection() if isinstance(db, Session) else db
+    conn = connection_of(db)
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK_PATIENT, {"patient_id": patient_id})
 
@@ -434,7 +434,7 @@ def _lock_sessions(db: Executor, patient_id: int) -> None:
 def _course_for_writing(db: Executor, course_id: int) -> Any:
     """The course row of ``_COURSE_SITE`` (None if there is none); on PostgreSQL with the
     patient's sessions lock taken and ``next_id``, the new session's id."""
-    conn = db.connection() if isinstance(db, Session) else db
+    conn = connection_of(db)
     statement = _COURSE_SITE_LOCKED if conn.dialect.name == "postgresql" else _COURSE_SITE
     return conn.execute(statement, {"course_id": course_id}).one_or_none()
 

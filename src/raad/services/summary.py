@@ -18,12 +18,11 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.orm import Session
 
 from raad.clinical.staging import Trial, trd_status
 from raad.scales import compare, get
 from raad.scales.course import course as episode_course
-from raad.store.core import Executor, NestedRows, core_only, table
+from raad.store.core import Executor, NestedRows, connection_of, core_only, table
 from raad.store.models import Administration, Alert, AntidepressantTrial, Assessment, Course
 
 from . import deid, views
@@ -114,7 +113,7 @@ def _read(db: Executor, actor: Actor, patient_id: int) -> tuple[Any, dict[str, l
 
     Raises:
         NotFound: no such patient."""
-    conn = db.connection() if isinstance(db, Session) else db
+    conn = connection_of(db)
     if NestedRows.available(conn.dialect):
         return _read_at_once(conn, actor, patient_id)
     return _read_separately(conn, patient_id)

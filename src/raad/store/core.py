@@ -3,7 +3,9 @@
 Statements are built once, at import, with bound parameters, so each request only binds values
 and runs them (SQLAlchemy caches the compiled SQL); rows come back as lightweight ``Row``
 objects whose attributes carry the column names the views read. An insert returns the new
-primary key (``lastrowid`` on SQLite, ``RETURNING`` on PostgreSQL).
+primary key (``lastrowid`` on SQLite, ``RETURNING`` on PostgreSQL). On PostgreSQL, where a
+request's cost is mostly its round trips, :class:`InsertBatch` sends inserts that belong
+together as one statement and :class:`NestedRows` brings lists along with a row.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ def is_core_only(fn: Callable[..., Any]) -> bool:
     return getattr(fn, "core_only", False)
 
 
+def connection_of(db: Executor) -> Connection:
+    """The Core connection a service's statements run on (a Session's, or ``db`` itself)."""
+    return db.connection() if isinstance(db, Session) else db
+
+
 def table(model: type[Base]) -> Table:
     return model.__table__  # type: ignore[return-value]
 
@@ -86,7 +93,7 @@ class Inserter:
         if isinstance(db, InsertBatch):
             return db.add(self, values)
         self.with_defaults(values)
-        conn = db.connection() if isinstance(db, Session) else db
+        conn = connection_of(db)
         result = conn.execute(self.statement, values)
         row = self.row(values)
         row.id = result.inserted_primary_key[0]
@@ -110,7 +117,7 @@ class InsertBatch:
     """
 
     def __init__(self, db: Executor) -> None:
-        self.conn = db.connection() if isinstance(db, Session) else db
+        self.conn = connection_of(db)
         self.dialect = self.conn.dialect
         self.deferred = self.dialect.name == "postgresql"
         self._held: list[tuple[Inserter, dict[str, Any], SimpleNamespace]] = []
@@ -180,9 +187,10 @@ def _batch_statement(shape: tuple[Any, ...], tables: dict[str, Table]) -> Any:
 
 class NestedRows:
     """PostgreSQL: the rows of a select carried as one column of another select (``column``, a
-    scalar subquery: an array of records, in ``order_by`` order), so one round trip brings a row and the lists that go with
-    it; :meth:`rows` gives them back as objects with the select's column names, each value as
-    the driver decoded it and then through raad's own column types (``TypeDecorator``).
+    scalar subquery: an array of records, in ``order_by`` order), so one round trip brings a
+    row and the lists that go with it; :meth:`rows` gives them back as objects with the
+    select's column names, each value as the driver decoded it and then through raad's own
+    column types (``TypeDecorator``).
 
     ``statement``: a Core select; its own ORDER BY is replaced by ``order_by`` (names of its
     selected columns), which the aggregate applies. ``name``: the records' alias. The outer
